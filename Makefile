@@ -1,0 +1,43 @@
+# Entry points. Each target first installs missing system packages (safe to
+# run again: apt-get is called only for packages dpkg does not list).
+SHELL := /bin/bash
+SYSTEM_PACKAGES := liblz4-dev libzstd-dev pkg-config
+DATA_DIR ?= ./demo-data
+CYCLES ?= 1000
+SWIFT_TEST_FLAGS ?=
+
+.PHONY: deps build run test soak bench clean
+
+deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	swift build
+
+# Until the server exists, `make run` runs the payments demo through ledgerctl
+# on a fresh data directory and finishes with `ledgerctl verify`.
+run: build
+	DATA_DIR=$(DATA_DIR) LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl scripts/demo.sh
+
+test: deps
+	swift build --build-tests
+	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build $(SWIFT_TEST_FLAGS)
+
+# Long kill-loop: CYCLES=N make soak
+soak: deps
+	swift build --build-tests
+	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl CRASH_CYCLES=$(CYCLES) \
+	  swift test --skip-build --filter LedgerCrashTests
+
+bench: deps
+	swift build -c release --product LedgerBench
+	$$(swift build -c release --show-bin-path)/LedgerBench all
+
+clean:
+	rm -rf .build $(DATA_DIR)

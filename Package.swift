@@ -1,0 +1,50 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The engine must never be built with -Ounchecked: money arithmetic relies on
+// Swift's overflow traps as a second line of defence behind explicit checks.
+let package = Package(
+    name: "Ledger",
+    products: [
+        .library(name: "LedgerEngine", targets: ["LedgerEngine"]),
+        .executable(name: "LedgerServer", targets: ["LedgerServer"]),
+        .executable(name: "ledgerctl", targets: ["ledgerctl"]),
+        .executable(name: "LedgerBench", targets: ["LedgerBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CRC32C", path: "Sources/CRC32C"),
+        .target(
+            name: "LedgerEngine",
+            dependencies: ["CRC32C"],
+            path: "Sources/LedgerEngine"
+        ),
+        .executableTarget(name: "LedgerServer", path: "Sources/LedgerServer"),
+        .executableTarget(
+            name: "ledgerctl",
+            dependencies: [
+                "LedgerEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/ledgerctl"
+        ),
+        .executableTarget(
+            name: "LedgerBench",
+            dependencies: ["LedgerEngine"],
+            path: "Benchmarks/LedgerBench"
+        ),
+        .testTarget(
+            name: "LedgerEngineTests",
+            dependencies: ["LedgerEngine", "CRC32C"],
+            path: "Tests/LedgerEngineTests"
+        ),
+        .testTarget(
+            name: "LedgerCrashTests",
+            dependencies: ["LedgerEngine"],
+            path: "Tests/LedgerCrashTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+// Operating errors: environmental failures and bad input. Programmer errors
+// trap instead (precondition/assert).
+public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Code: String, Sendable {
+        /// A syscall failed (errno in `errno`).
+        case io
+        /// fdatasync/fsync/msync failed: the engine has stopped (crash-stop) and
+        /// must be restarted so recovery can rebuild state from the log.
+        case syncFailed
+        /// The disk is full.
+        case noSpace
+        /// Bytes on disk fail a checksum or a structural check.
+        case corruption
+        /// Another process holds the data directory's lock.
+        case locked
+        /// The data directory does not exist or was never initialised.
+        case notInitialized
+        /// The data directory already holds a ledger.
+        case alreadyInitialized
+        /// A batch's bytes are structurally invalid (nothing was applied).
+        case malformedBatch
+        /// A batch exceeds a limit (events or bytes).
+        case batchTooLarge
+        /// The commit queue is full; retry later.
+        case queueFull
+        /// The engine stopped after a fatal error; no further writes.
+        case stopped
+        /// A format version this build does not know.
+        case unsupportedVersion
+        /// Invalid command-line or JSON input.
+        case invalidInput
+    }
+
+    public var code: Code
+    public var message: String
+    public var path: String?
+    public var offset: Int?
+    public var errno: Int32?
+
+    public init(_ code: Code, _ message: String, path: String? = nil, offset: Int? = nil, errno: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.offset = offset
+        self.errno = errno
+    }
+
+    public var description: String {
+        var text = "\(code.rawValue): \(message)"
+        if let path { text += " [file \(path)" + (offset.map { " offset \($0)" } ?? "") + "]" }
+        if let errno { text += " (errno \(errno))" }
+        return text
+    }
+}

@@ -1,0 +1,32 @@
+// Every limit of the engine, in one place. Each is documented in README.md
+// ("Limits") and asserted where it is used.
+public enum Limits {
+    /// Events in one client batch (as TigerBeetle: fits its message size).
+    public static let batchEventsMax = 8_189
+    /// Encoded bytes of one client batch. Caps the worst case (8,189 entries of
+    /// 128 postings and 1 KiB metadata would be 50 MiB) so one group record
+    /// always fits a WAL file.
+    public static let batchBytesMax = 4 * 1024 * 1024
+    /// Postings in one entry.
+    public static let entryPostingsMax = 128
+    /// Postings in a `posted` or `pending` entry, at least.
+    public static let entryPostingsMin = 2
+    /// Opaque metadata bytes on one entry.
+    public static let entryMetadataBytesMax = 1_024
+    /// Accounts in one data directory (bounds the balance index file: 2^24
+    /// slots of 128 bytes is 2 GiB).
+    public static let accountsMax = 1 << 24
+    /// Client batches waiting for the WAL writer. Submitters beyond this get
+    /// `LedgerError.queueFull` instead of unbounded memory growth.
+    public static let commitQueueBatchesMax = 65_536
+    /// Bytes in one group-commit record's payload. The writer stops adding
+    /// batches to a group at this size (a single batch is at most
+    /// `batchBytesMax`, so progress is always possible).
+    public static let groupPayloadBytesMax = 16 * 1024 * 1024
+    /// Default size of one WAL file (preallocated with zeros).
+    public static let walFileBytesDefault = 64 * 1024 * 1024
+    /// Smallest WAL file size accepted (tests use small files to exercise rolls).
+    public static let walFileBytesMin = 64 * 1024
+    /// Groups applied between two balance-index checkpoints.
+    public static let indexCheckpointGroupsDefault = 256
+}

@@ -1,0 +1,73 @@
+// Byte layout of events and batches. See Specs/data-model.md ("Event encoding"):
+// the tables there are normative; these constants mirror them.
+public enum EventFormat {
+    public static let version: UInt8 = 1
+
+    public static let kindCreateAccount: UInt8 = 1
+    public static let kindCloseAccount: UInt8 = 2
+    public static let kindCreateEntry: UInt8 = 3
+
+    public static let createAccountBytes = 48
+    public static let closeAccountBytes = 32
+    public static let entryHeaderBytes = 64
+    public static let postingBytes = 40
+
+    /// Bytes of a `createEntry` event with `postingCount` postings and
+    /// `metadataBytes` metadata (padded to 8).
+    @inlinable
+    public static func entryBytes(postingCount: Int, metadataBytes: Int) -> Int {
+        entryHeaderBytes + postingCount * postingBytes + ((metadataBytes + 7) & ~7)
+    }
+}
+
+/// Little-endian loads and stores at byte offsets. The only place event
+/// bytes are touched through raw pointers; callers pass in-bounds offsets
+/// (checked by `EventBatchReader.validate` before any load).
+@usableFromInline
+enum _LE {
+    @inlinable @inline(__always)
+    static func u8(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt8 { p[o] }
+    @inlinable @inline(__always)
+    static func u16(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt16 {
+        UInt16(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt16.self))
+    }
+    @inlinable @inline(__always)
+    static func u32(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt32 {
+        UInt32(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+    }
+    @inlinable @inline(__always)
+    static func u64(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt64 {
+        UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+    }
+    @inlinable @inline(__always)
+    static func u128(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt128 {
+        UInt128(u64(p, o + 8)) << 64 | UInt128(u64(p, o))
+    }
+    @inlinable @inline(__always)
+    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt16) {
+        p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt16.self)
+    }
+    @inlinable @inline(__always)
+    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt32) {
+        p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
+    }
+    @inlinable @inline(__always)
+    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt64) {
+        p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt64.self)
+    }
+    @inlinable @inline(__always)
+    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt128) {
+        put(p, o, UInt64(truncatingIfNeeded: v))
+        put(p, o + 8, UInt64(truncatingIfNeeded: v >> 64))
+    }
+    /// True when bytes `[o, o+n)` are all zero.
+    @inlinable
+    static func isZero(_ p: UnsafeRawBufferPointer, _ o: Int, _ n: Int) -> Bool {
+        var i = o
+        while i < o + n {
+            if p[i] != 0 { return false }
+            i += 1
+        }
+        return true
+    }
+}

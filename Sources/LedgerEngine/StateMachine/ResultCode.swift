@@ -1,0 +1,75 @@
+// Per-event result codes. See Specs/data-model.md ("Result codes"): the table
+// there is normative, including the order in which checks run.
+public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case ok = 0
+    case exists = 1
+    case existsWithDifferentFields = 2
+    case idMustNotBeZero = 3
+    case ledgerMustNotBeZero = 4
+    case reservedFlag = 5
+    case flagsAreMutuallyExclusive = 6
+    case accountsFull = 7
+    case accountNotFound = 8
+    case accountClosed = 9
+    case accountAlreadyClosed = 10
+    case accountHasPendingBalance = 11
+    case tooFewPostings = 12
+    case tooManyPostings = 13
+    case metadataTooLong = 14
+    case amountMustNotBeZero = 15
+    case invalidSide = 16
+    case ledgerMismatch = 17
+    case unbalanced = 18
+    case overflow = 19
+    case exceedsCredits = 20
+    case exceedsDebits = 21
+    case pendingIdMustBeZero = 22
+    case pendingIdRequired = 23
+    case pendingNotFound = 24
+    case pendingAlreadyPosted = 25
+    case pendingAlreadyVoided = 26
+    case pendingExpired = 27
+    case amountExceedsPending = 28
+    case postingsDifferFromPending = 29
+    case timeoutRequiresPending = 30
+    case invalidEntryKind = 31
+
+    public var description: String { name }
+
+    public var name: String {
+        switch self {
+        case .ok: "ok"
+        case .exists: "exists"
+        case .existsWithDifferentFields: "existsWithDifferentFields"
+        case .idMustNotBeZero: "idMustNotBeZero"
+        case .ledgerMustNotBeZero: "ledgerMustNotBeZero"
+        case .reservedFlag: "reservedFlag"
+        case .flagsAreMutuallyExclusive: "flagsAreMutuallyExclusive"
+        case .accountsFull: "accountsFull"
+        case .accountNotFound: "accountNotFound"
+        case .accountClosed: "accountClosed"
+        case .accountAlreadyClosed: "accountAlreadyClosed"
+        case .accountHasPendingBalance: "accountHasPendingBalance"
+        case .tooFewPostings: "tooFewPostings"
+        case .tooManyPostings: "tooManyPostings"
+        case .metadataTooLong: "metadataTooLong"
+        case .amountMustNotBeZero: "amountMustNotBeZero"
+        case .invalidSide: "invalidSide"
+        case .ledgerMismatch: "ledgerMismatch"
+        case .unbalanced: "unbalanced"
+        case .overflow: "overflow"
+        case .exceedsCredits: "exceedsCredits"
+        case .exceedsDebits: "exceedsDebits"
+        case .pendingIdMustBeZero: "pendingIdMustBeZero"
+        case .pendingIdRequired: "pendingIdRequired"
+        case .pendingNotFound: "pendingNotFound"
+        case .pendingAlreadyPosted: "pendingAlreadyPosted"
+        case .pendingAlreadyVoided: "pendingAlreadyVoided"
+        case .pendingExpired: "pendingExpired"
+        case .amountExceedsPending: "amountExceedsPending"
+        case .postingsDifferFromPending: "postingsDifferFromPending"
+        case .timeoutRequiresPending: "timeoutRequiresPending"
+        case .invalidEntryKind: "invalidEntryKind"
+        }
+    }
+}

@@ -1,0 +1,43 @@
+// `ledger.meta`: marks a directory as a ledger and fixes its identity and WAL
+// file size. 64 bytes: magic "LDGRMETA", version u32, WAL file bytes u32
+// (in KiB), directory id (16 random bytes), reserved, masked CRC32C of 0–59.
+// Written once by `Ledger.initialize` through tmp + fsync + rename + fsync dir.
+public struct DataDirectoryMeta: Sendable, Equatable {
+    static let magic: [UInt8] = Array("LDGRMETA".utf8)
+    static let version: UInt32 = 1
+    public var walFileBytes: Int
+    public var directoryID: [UInt8]
+
+    func encoded() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        bytes.withUnsafeMutableBytes { p in
+            for (i, b) in Self.magic.enumerated() { p[i] = b }
+            _LE.put(p, 8, Self.version)
+            _LE.put(p, 12, UInt32(walFileBytes / 1024))
+            for (i, b) in directoryID.enumerated() { p[16 + i] = b }
+            _LE.put(p, 60, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<60]))))
+        }
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws -> DataDirectoryMeta {
+        try bytes.withUnsafeBytes { p in
+            guard Array(p[0..<8]) == magic,
+                Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<60]))) == _LE.u32(p, 60)
+            else { throw LedgerError(.corruption, "ledger.meta has a bad magic or checksum; run `ledgerctl verify`", path: path, offset: 0) }
+            guard _LE.u32(p, 8) == version else {
+                throw LedgerError(.unsupportedVersion, "data directory version \(_LE.u32(p, 8)) is not supported", path: path, offset: 8)
+            }
+            return DataDirectoryMeta(walFileBytes: Int(_LE.u32(p, 12)) * 1024, directoryID: Array(p[16..<32]))
+        }
+    }
+
+    static func read(storage: any Storage, layout: DataDirectoryLayout) throws -> DataDirectoryMeta {
+        guard storage.fileExists(layout.metaPath) else {
+            throw LedgerError(.notInitialized, "not a ledger data directory (no ledger.meta); run `ledgerctl init`", path: layout.root)
+        }
+        let file = try storage.openFile(layout.metaPath, create: false)
+        defer { file.close() }
+        return try decode(try file.readExactly(64, at: 0), path: layout.metaPath)
+    }
+}

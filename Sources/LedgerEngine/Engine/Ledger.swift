@@ -1,0 +1,449 @@
+// The engine: a data directory opened for reading and writing.
+//
+// Tour:
+// - `Ledger.initialize` creates a data directory; `Ledger.open` recovers one:
+//   lock → meta → delete stray *.tmp → replay the WAL through the state
+//   machine (checking every recorded result) → reconcile or rebuild the
+//   balance index → start the writer thread.
+// - `submit` queues an encoded batch. The writer thread drains the queue into
+//   one group: it assigns timestamps, applies each batch, encodes one WAL
+//   record, writes it, calls fdatasync once, updates the index, and only then
+//   completes every caller of the group (group commit).
+// - Any write or sync error stops the engine (crash-stop): the current group
+//   and every later submission fail with `stopped`; a restart recovers.
+//
+// Threading: the state machine, WAL writer and index are touched only by the
+// writer thread, or by `open`/`close` before it starts and after it ends.
+// Other threads talk to it through `queue`, guarded by `lock`.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class Ledger: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// WAL file size for a new directory (`initialize` only).
+        public var walFileBytes = Limits.walFileBytesDefault
+        public var indexCheckpointGroups = Limits.indexCheckpointGroupsDefault
+        /// Nanoseconds since the Unix epoch. Tests inject a fake clock.
+        public var clock: @Sendable () -> UInt64 = Ledger.wallClockNs
+        /// Where recovery reports what it did (one line each).
+        public var log: @Sendable (String) -> Void = { _ in }
+        public init() {}
+    }
+
+    public typealias Completion = (Result<[ResultCode], LedgerError>) -> Void
+
+    public static let wallClockNs: @Sendable () -> UInt64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// What recovery found; for logs and tests.
+    public struct RecoveryReport: Sendable {
+        public var recordsReplayed = 0
+        public var lastLSN: UInt64 = 0
+        public var tornTailTruncatedAt: (path: String, offset: Int)?
+        public var indexRebuildReason: String?
+        public var indexSlotsRepaired = 0
+        public var cleanShutdown = false
+    }
+
+    let storage: any Storage
+    public let layout: DataDirectoryLayout
+    let options: Options
+    let directoryLock: any StorageLock
+    let meta: DataDirectoryMeta
+    public private(set) var recovery = RecoveryReport()
+
+    // Writer-thread state.
+    var machine: LedgerStateMachine
+    let wal: WALWriter
+    var index: BalanceIndex
+    var groupsSinceCheckpoint = 0
+
+    // Shared with submitters; guarded by `lock`.
+    private let lock = ConditionLock()
+    private var queue: [Work] = []
+    private var queueHead = 0
+    private var closing = false
+    private var stoppedError: LedgerError?
+    private var writerThread: Thread?
+    private var writerFinished = false
+
+    enum Work {
+        case batch(EventBatch, Completion)
+        case read((LedgerStateMachine?) -> Void)
+    }
+
+    // MARK: - Creating and opening
+
+    /// Creates a new data directory at `path` (which must not hold a ledger).
+    public static func initialize(at path: String, storage: any Storage = POSIXStorage(), options: Options = Options()) throws {
+        let layout = DataDirectoryLayout(root: path)
+        if !storage.fileExists(layout.root) {
+            try storage.makeDirectory(layout.root)
+        }
+        let lock = try storage.lockFile(layout.lockPath)
+        defer { lock.release() }
+        guard !storage.fileExists(layout.metaPath) else {
+            throw LedgerError(.alreadyInitialized, "a ledger already exists here", path: layout.root)
+        }
+        guard options.walFileBytes >= Limits.walFileBytesMin, options.walFileBytes % 4096 == 0,
+            WALFormat.fileHeaderBytes + WALFormat.recordBytes(payloadBytes: Limits.batchBytesMax + 64 * 1024) <= options.walFileBytes
+                || options.walFileBytes < Limits.walFileBytesDefault
+        else {
+            throw LedgerError(.invalidInput, "WAL file size \(options.walFileBytes) must be a multiple of 4096 and at least \(Limits.walFileBytesMin)")
+        }
+        var id = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<16 { id[i] = UInt8.random(in: 0...255, using: &rng) }
+        let meta = DataDirectoryMeta(walFileBytes: options.walFileBytes, directoryID: id)
+        try WALWriter.createFirstFile(storage: storage, layout: layout, fileBytes: options.walFileBytes)
+        _ = try BalanceIndex.create(storage: storage, layout: layout, directoryID: id, slotCapacity: BalanceIndexFormat.initialSlotCapacity)
+        // ledger.meta last: a directory without it is not a ledger, so a crash
+        // during initialize leaves something `init` can redo.
+        let temporary = try storage.openFile(layout.metaTemporaryPath, create: true)
+        try temporary.write(meta.encoded(), at: 0)
+        try temporary.sync()
+        temporary.close()
+        try storage.rename(layout.metaTemporaryPath, to: layout.metaPath)
+        try storage.syncDirectory(layout.root)
+    }
+
+    /// Opens and recovers the data directory at `path`.
+    public static func open(at path: String, storage: any Storage = POSIXStorage(), options: Options = Options()) throws -> Ledger {
+        let layout = DataDirectoryLayout(root: path)
+        guard storage.fileExists(layout.root) else {
+            throw LedgerError(.notInitialized, "data directory does not exist; run `ledgerctl init`", path: layout.root)
+        }
+        let lock = try storage.lockFile(layout.lockPath)
+        do {
+            return try Ledger(storage: storage, layout: layout, options: options, lock: lock)
+        } catch {
+            lock.release()
+            throw error
+        }
+    }
+
+    private init(storage: any Storage, layout: DataDirectoryLayout, options: Options, lock: any StorageLock) throws {
+        self.storage = storage
+        self.layout = layout
+        self.options = options
+        self.directoryLock = lock
+        let meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
+        self.meta = meta
+
+        var removedTemporary = false
+        for name in try storage.listDirectory(layout.root) where DataDirectoryLayout.isTemporary(name) {
+            try storage.removeFile(layout.root + "/" + name)
+            removedTemporary = true
+        }
+        if removedTemporary { try storage.syncDirectory(layout.root) }
+
+        // Replay the whole WAL (see README, "Why recovery reads the whole WAL").
+        var machine = LedgerStateMachine()
+        var report = RecoveryReport()
+        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, mode: .recover) { _ in report.recordsReplayed += 1 }
+        report.lastLSN = scan.lastLSN
+        report.cleanShutdown = scan.endsWithClose
+        if let torn = scan.tornTailOffset {
+            report.tornTailTruncatedAt = (scan.lastFilePath, torn)
+            options.log("WAL: truncating a torn, never-acknowledged tail in \(scan.lastFilePath) at offset \(torn)")
+        }
+        self.wal = try WALWriter(storage: storage, layout: layout, scan: scan)
+
+        // Reconcile the index with the replayed state, or rebuild it.
+        var index: BalanceIndex
+        switch try BalanceIndex.open(storage: storage, layout: layout, directoryID: meta.directoryID, walLastLSN: scan.lastLSN) {
+        case .valid(let existing):
+            index = existing
+        case .mustRebuild(let reason):
+            report.indexRebuildReason = reason
+            options.log("index: rebuilding from the log (\(reason))")
+            var capacity = BalanceIndexFormat.initialSlotCapacity
+            while capacity < machine.accountCount { capacity *= 2 }
+            index = try BalanceIndex.create(storage: storage, layout: layout, directoryID: meta.directoryID, slotCapacity: capacity)
+        }
+        if index.accountCount > machine.accountCount {
+            report.indexRebuildReason = "index holds \(index.accountCount) accounts, the log \(machine.accountCount)"
+            options.log("index: rebuilding from the log (\(report.indexRebuildReason!))")
+            index = try BalanceIndex.create(storage: storage, layout: layout, directoryID: meta.directoryID, slotCapacity: index.slotCapacity)
+        }
+        for (slot, account) in machine.accounts.enumerated() {
+            if slot < index.accountCount, let (stored, _) = index.readSlot(slot), stored == account { continue }
+            try index.write(account, slot: slot, lsn: scan.lastLSN)
+            report.indexSlotsRepaired += 1
+        }
+        if report.indexSlotsRepaired > 0 && report.indexRebuildReason == nil {
+            options.log("index: \(report.indexSlotsRepaired) stale slots rewritten from the log")
+        }
+        _ = machine.takeChangedSlots()
+        try index.checkpoint(lsn: scan.lastLSN)
+        self.index = index
+        self.machine = machine
+        self.recovery = report
+
+        let thread = Thread { [self] in self.writerLoop() }
+        writerThread = thread
+        thread.start()
+    }
+
+    /// Replays every WAL record into `machine`, checking each recorded result.
+    /// Shared by recovery (`.recover`) and `verify` (`.verify`).
+    static func replay(
+        storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, mode: WALReader.Mode,
+        progress: ((Int, Int) -> Void)? = nil, onRecord: (WALRecord) throws -> Void
+    ) throws -> WALScanResult {
+        var results: [ResultCode] = []
+        results.reserveCapacity(Limits.batchEventsMax)
+        return try WALReader(storage: storage, layout: layout).scan(mode: mode, progress: progress) { record in
+            try onRecord(record)
+            guard record.header.type == WALFormat.recordTypeGroup else { return }
+            do {
+                try WALGroupPayload.forEachBatch(record.payload) { batch in
+                    guard batch.timestamp > machine.lastTimestamp else {
+                        throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
+                    }
+                    results.removeAll(keepingCapacity: true)
+                    machine.apply(batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp, results: &results)
+                    for (index, result) in results.enumerated() where batch.results[index] != result.rawValue {
+                        throw LedgerError(.corruption, "replay of event \(index) gives \(result) but the log recorded result \(batch.results[index])")
+                    }
+                }
+            } catch let error as LedgerError {
+                throw LedgerError(.corruption, "record LSN \(record.header.lsn): \(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
+            }
+        }
+    }
+
+    // MARK: - Submitting
+
+    /// Queues `batch`; `completion` runs on the writer thread once the batch is
+    /// durable (or the engine has stopped). The batch must be validated
+    /// (`EventBatch(validating:)` or built by `EventBatch.append`).
+    public func submit(_ batch: EventBatch, completion: @escaping Completion) {
+        precondition(batch.eventCount >= 1 && batch.eventCount <= Limits.batchEventsMax, "batch of \(batch.eventCount) events")
+        let rejection: LedgerError? = lock.withLock {
+            if let stoppedError { return stoppedError }
+            if closing { return LedgerError(.stopped, "the ledger is closing") }
+            if queue.count - queueHead >= Limits.commitQueueBatchesMax {
+                return LedgerError(.queueFull, "\(Limits.commitQueueBatchesMax) batches are already waiting")
+            }
+            queue.append(.batch(batch, completion))
+            lock.signal()
+            return nil
+        }
+        if let rejection { completion(.failure(rejection)) }
+    }
+
+    /// Submits and waits for durability.
+    public func submit(_ batch: EventBatch) async throws -> [ResultCode] {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(batch) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Submits and blocks the calling thread until the batch is durable.
+    public func submitAndWait(_ batch: EventBatch) throws -> [ResultCode] {
+        try validateSize(batch)
+        let done = ConditionLock()
+        nonisolated(unsafe) var outcome: Result<[ResultCode], LedgerError>?
+        submit(batch) { result in
+            done.withLock {
+                outcome = result
+                done.signal()
+            }
+        }
+        return try done.withLock {
+            while outcome == nil { done.wait() }
+            return try outcome!.get()
+        }
+    }
+
+    private func validateSize(_ batch: EventBatch) throws {
+        guard batch.eventCount >= 1, batch.eventCount <= Limits.batchEventsMax, batch.bytes.count <= Limits.batchBytesMax else {
+            throw LedgerError(.batchTooLarge, "batch of \(batch.eventCount) events and \(batch.bytes.count) bytes exceeds the limits (\(Limits.batchEventsMax) events, \(Limits.batchBytesMax) bytes)")
+        }
+    }
+
+    /// Runs `body` on the writer thread against durable state (between groups).
+    public func read<T>(_ body: @escaping (LedgerStateMachine) -> T) throws -> T {
+        let done = ConditionLock()
+        nonisolated(unsafe) var value: T?
+        nonisolated(unsafe) var answered = false
+        let rejection: LedgerError? = lock.withLock {
+            if let stoppedError { return stoppedError }
+            if closing { return LedgerError(.stopped, "the ledger is closing") }
+            queue.append(.read({ state in
+                let result = state.map(body)
+                done.withLock {
+                    value = result
+                    answered = true
+                    done.signal()
+                }
+            }))
+            lock.signal()
+            return nil
+        }
+        if let rejection { throw rejection }
+        let answer: T? = done.withLock {
+            while !answered { done.wait() }
+            return value
+        }
+        guard let answer else { throw stopReason ?? LedgerError(.stopped, "the engine stopped") }
+        return answer
+    }
+
+    public func account(id: UInt128) throws -> Account? { try read { $0.account(id: id) } }
+    public func entry(id: UInt128) throws -> EntryRecord? { try read { $0.entry(id: id) } }
+
+    /// Finishes queued work, writes a close record, checkpoints the index and
+    /// releases the directory lock. Throws the stop reason if the engine had
+    /// stopped.
+    public func close() throws {
+        let thread: Thread? = lock.withLock {
+            closing = true
+            lock.broadcast()
+            return writerThread
+        }
+        thread?.join()
+        lock.withLock { writerThread = nil }
+        defer {
+            try? wal.finishPreparing()
+            index.close()
+            directoryLock.release()
+        }
+        if let stoppedError = lock.withLock({ stoppedError }) { throw stoppedError }
+        let payload = wal.payloadBuffer
+        _LE.put(payload, 0, wal.nextLSN - 1)
+        let lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: 8)
+        try wal.sync()
+        try index.checkpoint(lsn: lsn)
+    }
+
+    /// The reason the engine stopped, if it did.
+    public var stopReason: LedgerError? { lock.withLock { stoppedError } }
+
+    // MARK: - Writer thread
+
+    private struct GroupMember {
+        var completion: Completion
+        var resultStart: Int
+        var eventCount: Int
+    }
+
+    private func writerLoop() {
+        var members: [GroupMember] = []
+        var results: [ResultCode] = []
+        var reads: [(LedgerStateMachine?) -> Void] = []
+        members.reserveCapacity(1024)
+        results.reserveCapacity(Limits.batchEventsMax * 4)
+        var takenBatches: [(EventBatch, Completion)] = []
+        takenBatches.reserveCapacity(1024)
+
+        while true {
+            // Take work: all queued batches up to the group size, and reads.
+            let exit: Bool = lock.withLock {
+                while queueHead == queue.count && !closing { lock.wait() }
+                if queueHead == queue.count && closing { return true }
+                var payloadBytes = WALFormat.groupHeaderBytes
+                while queueHead < queue.count {
+                    switch queue[queueHead] {
+                    case .read(let body):
+                        reads.append(body)
+                    case .batch(let batch, let completion):
+                        let bytes = WALFormat.batchHeaderBytes + batch.bytes.count + WALFormat.align8(batch.eventCount)
+                        if !takenBatches.isEmpty && payloadBytes + bytes > Limits.groupPayloadBytesMax { break }
+                        payloadBytes += bytes
+                        takenBatches.append((batch, completion))
+                    }
+                    queueHead += 1
+                    if !reads.isEmpty && takenBatches.isEmpty { break }  // serve reads promptly
+                }
+                if queueHead == queue.count {
+                    queue.removeAll(keepingCapacity: true)
+                    queueHead = 0
+                }
+                return false
+            }
+            if exit { return }
+            for read in reads { read(machine) }
+            reads.removeAll(keepingCapacity: true)
+            if takenBatches.isEmpty { continue }
+
+            members.removeAll(keepingCapacity: true)
+            results.removeAll(keepingCapacity: true)
+            do {
+                try commitGroup(takenBatches, members: &members, results: &results)
+            } catch let error as LedgerError {
+                stop(because: error, failing: takenBatches.map(\.1))
+                takenBatches.removeAll()
+                return
+            } catch {
+                preconditionFailure("non-LedgerError from commitGroup: \(error)")
+            }
+            for member in members {
+                member.completion(.success(Array(results[member.resultStart..<(member.resultStart + member.eventCount)])))
+            }
+            takenBatches.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Applies, encodes, writes and syncs one group. Throws on any I/O error.
+    private func commitGroup(_ batches: [(EventBatch, Completion)], members: inout [GroupMember], results: inout [ResultCode]) throws {
+        let payload = wal.payloadBuffer
+        _LE.put(payload, 0, UInt32(batches.count))
+        _LE.put(payload, 4, UInt32(0))
+        _LE.put(payload, 8, wal.nextLSN - 1)  // everything before this record is durable
+        var offset = WALFormat.groupHeaderBytes
+        for (batch, completion) in batches {
+            let timestamp = max(options.clock(), machine.lastTimestamp + 1)
+            let resultStart = results.count
+            batch.bytes.withUnsafeBytes { events in
+                machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &results)
+                _LE.put(payload, offset, timestamp)
+                _LE.put(payload, offset + 8, UInt32(batch.eventCount))
+                _LE.put(payload, offset + 12, UInt32(events.count))
+                offset += WALFormat.batchHeaderBytes
+                UnsafeMutableRawBufferPointer(rebasing: payload[offset..<(offset + events.count)]).copyMemory(from: events)
+                offset += events.count
+            }
+            for i in 0..<batch.eventCount { payload[offset + i] = results[resultStart + i].rawValue }
+            let padded = WALFormat.align8(batch.eventCount)
+            for i in batch.eventCount..<padded { payload[offset + i] = 0 }
+            offset += padded
+            members.append(GroupMember(completion: completion, resultStart: resultStart, eventCount: batch.eventCount))
+        }
+        let lsn = try wal.append(type: WALFormat.recordTypeGroup, payloadBytes: offset)
+        try wal.sync()
+        // Durable: now the index may claim this LSN.
+        for slot in machine.takeChangedSlots() {
+            try index.write(machine.accounts[Int(slot)], slot: Int(slot), lsn: lsn)
+        }
+        groupsSinceCheckpoint += 1
+        if groupsSinceCheckpoint >= options.indexCheckpointGroups {
+            try index.checkpoint(lsn: lsn)
+            groupsSinceCheckpoint = 0
+        }
+    }
+
+    private func stop(because error: LedgerError, failing completions: [Completion]) {
+        let stopped = LedgerError(.stopped, "the engine stopped after a fatal error (\(error)); restart to recover from the log", path: error.path, offset: error.offset)
+        options.log("engine stopped: \(error)")
+        let queued: [Work] = lock.withLock {
+            stoppedError = stopped
+            let rest = Array(queue[queueHead...])
+            queue.removeAll()
+            queueHead = 0
+            return rest
+        }
+        for completion in completions { completion(.failure(stopped)) }
+        for work in queued {
+            switch work {
+            case .batch(_, let completion): completion(.failure(stopped))
+            case .read(let body): body(nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+// Every file name in a data directory is built here and only here.
+//
+//   LOCK                     flock()ed by the one process using the directory
+//   ledger.meta              format marker written by `ledgerctl init`
+//   wal-<first LSN>.log      write-ahead log files (Specs/wal-format.md)
+//   wal-next.tmp             the next WAL file, being preallocated
+//   balances.index           memory-mapped balance index (Specs/balance-index.md)
+public struct DataDirectoryLayout: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
+
+    public var lockPath: String { root + "/LOCK" }
+    public var metaPath: String { root + "/ledger.meta" }
+    public var metaTemporaryPath: String { root + "/ledger.meta.tmp" }
+    public var indexPath: String { root + "/balances.index" }
+    public var walNextTemporaryPath: String { root + "/wal-next.tmp" }
+
+    public static func walFileName(firstLSN: UInt64) -> String {
+        let digits = String(firstLSN)
+        return "wal-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".log"
+    }
+
+    public func walPath(firstLSN: UInt64) -> String { root + "/" + Self.walFileName(firstLSN: firstLSN) }
+
+    /// The first LSN encoded in a WAL file name, or nil for other names.
+    public static func firstLSN(ofWALFileName name: String) -> UInt64? {
+        guard name.hasPrefix("wal-"), name.hasSuffix(".log"), name.count == 28 else { return nil }
+        return UInt64(name.dropFirst(4).dropLast(4))
+    }
+
+    public static func isTemporary(_ name: String) -> Bool { name.hasSuffix(".tmp") }
+}

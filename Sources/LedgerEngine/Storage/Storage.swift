@@ -1,0 +1,81 @@
+// The one narrow interface through which the engine touches files.
+//
+// Everything durable goes through `Storage`, `StorageFile` and
+// `StorageMapping`, so that tests can substitute a simulated disk that loses
+// unsynced writes, tears writes, flips bits and fails syncs (see
+// Tests/LedgerEngineTests/SimulatedStorage.swift). `POSIXStorage` is the real
+// implementation.
+//
+// Contract:
+// - `write` writes all bytes or throws (`noSpace` for ENOSPC, `io` otherwise).
+// - `sync` is fdatasync; `syncDirectory` is fsync of a directory. A failure of
+//   either throws `syncFailed`, after which the caller must stop (crash-stop):
+//   the kernel may already have dropped the dirty pages, so a retry could
+//   "succeed" over lost data (fsyncgate).
+// - `read` returns fewer bytes than asked only at the end of the file.
+public protocol Storage: Sendable {
+    func openFile(_ path: String, create: Bool) throws -> any StorageFile
+    func fileExists(_ path: String) -> Bool
+    /// Names (not paths) of the entries in a directory, sorted.
+    func listDirectory(_ path: String) throws -> [String]
+    func makeDirectory(_ path: String) throws
+    func rename(_ from: String, to: String) throws
+    func removeFile(_ path: String) throws
+    func syncDirectory(_ path: String) throws
+    /// Takes an exclusive, non-blocking lock on `path` (a file); held until
+    /// `release` or process exit. Throws `locked` if another holder exists.
+    func lockFile(_ path: String) throws -> any StorageLock
+}
+
+public protocol StorageFile: AnyObject {
+    var path: String { get }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws
+    func sync() throws
+    func truncate(toSize size: Int) throws
+    func size() throws -> Int
+    /// Maps `[0, size)` shared and writable. The file must already be that
+    /// large (a hole under a mapping turns ENOSPC into SIGBUS).
+    func map(size: Int) throws -> any StorageMapping
+    func close()
+}
+
+public protocol StorageMapping: AnyObject {
+    var bytes: UnsafeMutableRawBufferPointer { get }
+    /// msync(MS_SYNC) of `[offset, offset + count)`; throws `syncFailed`.
+    func sync(offset: Int, count: Int) throws
+    func unmap()
+}
+
+public protocol StorageLock: AnyObject {
+    func release()
+}
+
+extension StorageFile {
+    /// Reads exactly `count` bytes at `offset` into a new array, or throws
+    /// `corruption` naming the file when it is shorter.
+    public func readExactly(_ count: Int, at offset: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
+        guard got == count else {
+            throw LedgerError(.corruption, "file ends after \(offset + got) bytes; expected at least \(offset + count)", path: path, offset: offset + got)
+        }
+        return bytes
+    }
+
+    public func write(_ bytes: [UInt8], at offset: Int) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// Writes zeros over `[offset, offset + count)` in 1 MiB chunks.
+    public func writeZeros(at offset: Int, count: Int) throws {
+        let chunkBytes = 1 << 20
+        let zeros = [UInt8](repeating: 0, count: min(chunkBytes, max(count, 0)))
+        var done = 0
+        while done < count {
+            let n = min(chunkBytes, count - done)
+            try zeros.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: offset + done) }
+            done += n
+        }
+    }
+}

@@ -1,0 +1,54 @@
+// Minimal threading primitives over pthreads: the engine's writer thread and
+// WAL preparer must not run on Swift's cooperative pool (a blocking
+// fdatasync would pin one of its 2 threads here).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mutex with a condition variable.
+public final class ConditionLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&cond)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    @inline(__always)
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+
+    /// Waits on the condition; call only inside `withLock`.
+    public func wait() { pthread_cond_wait(&cond, &mutex) }
+    public func signal() { pthread_cond_signal(&cond) }
+    public func broadcast() { pthread_cond_broadcast(&cond) }
+}
+
+/// A detached pthread running a closure.
+public final class Thread: @unchecked Sendable {
+    private let body: () -> Void
+    private var handle = pthread_t()
+
+    public init(_ body: @escaping () -> Void) { self.body = body }
+
+    public func start() {
+        let retained = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&handle, nil, { context in
+            let thread = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
+            thread.body()
+            return nil
+        }, retained)
+        precondition(created == 0, "pthread_create failed: \(created)")
+    }
+
+    public func join() { pthread_join(handle, nil) }
+}

@@ -1,0 +1,200 @@
+// Appends records to the WAL. Used only by the engine's writer thread.
+//
+// Invariants:
+// - `offset` is 8-aligned and everything in the current file at or after it is
+//   zero (fresh files are zero-filled; a torn tail is zeroed at open).
+// - A record never spans files; when it does not fit, the writer rolls to a
+//   file prepared ahead of time (zeros, header, fdatasync, rename, fsync dir).
+// - After any write or sync error the writer is poisoned: the engine stops.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class WALWriter {
+    let storage: any Storage
+    let layout: DataDirectoryLayout
+    public let fileBytes: Int
+    private var file: any StorageFile
+    private var header: WALFileHeader
+    private var epochSeed: UInt32
+    public private(set) var offset: Int
+    public private(set) var nextLSN: UInt64
+    public private(set) var previousCRC: UInt32
+    private let preparer: WALFilePreparer
+
+    /// Payload of the next record: the engine encodes into it directly.
+    public let payloadBuffer: UnsafeMutableRawBufferPointer
+    private let recordBuffer: UnsafeMutableRawBufferPointer
+
+    /// Opens the writer at the end found by `WALReader.scan(mode: .recover)`,
+    /// zeroing a torn tail first.
+    public init(storage: any Storage, layout: DataDirectoryLayout, scan: WALScanResult) throws {
+        guard let header = scan.lastFileHeader else {
+            throw LedgerError(.corruption, "WAL has no usable last file", path: layout.root)
+        }
+        self.storage = storage
+        self.layout = layout
+        self.header = header
+        self.fileBytes = Int(header.fileBytes)
+        self.epochSeed = header.epochSeed
+        self.file = try storage.openFile(scan.lastFilePath, create: false)
+        self.offset = scan.appendOffset
+        self.nextLSN = scan.lastLSN + 1
+        self.previousCRC = scan.lastCRC
+        self.preparer = WALFilePreparer(storage: storage, layout: layout, fileBytes: Int(header.fileBytes))
+        let capacity = WALFormat.recordBytes(payloadBytes: WALFormat.recordPayloadBytesMax)
+        recordBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
+        recordBuffer.initializeMemory(as: UInt8.self, repeating: 0)
+        payloadBuffer = UnsafeMutableRawBufferPointer(rebasing: recordBuffer[WALFormat.recordHeaderBytes...])
+        if let torn = scan.tornTailOffset {
+            // Never acknowledged: zero it so the invariant above holds again.
+            try file.writeZeros(at: torn, count: fileBytes - torn)
+            try file.sync()
+        }
+    }
+
+    deinit {
+        recordBuffer.deallocate()
+        file.close()
+    }
+
+    /// Creates the first WAL file of a new data directory.
+    public static func createFirstFile(storage: any Storage, layout: DataDirectoryLayout, fileBytes: Int) throws {
+        precondition(fileBytes >= Limits.walFileBytesMin && fileBytes % 4096 == 0, "WAL file bytes \(fileBytes)")
+        try WALFilePreparer.prepare(storage: storage, path: layout.walNextTemporaryPath, fileBytes: fileBytes)
+        try install(storage: storage, layout: layout, fileBytes: fileBytes, firstLSN: 1, chainSeed: 0)
+    }
+
+    /// Gives the prepared temporary file its header and final name.
+    @discardableResult
+    static func install(storage: any Storage, layout: DataDirectoryLayout, fileBytes: Int, firstLSN: UInt64, chainSeed: UInt32) throws -> (any StorageFile, WALFileHeader) {
+        var epoch = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<16 { epoch[i] = UInt8.random(in: 0...255, using: &rng) }
+        let header = WALFileHeader(fileBytes: UInt64(fileBytes), firstLSN: firstLSN, epoch: epoch, chainSeed: chainSeed)
+        let temporary = try storage.openFile(layout.walNextTemporaryPath, create: false)
+        try temporary.write(header.encoded(), at: 0)
+        try temporary.sync()
+        let path = layout.walPath(firstLSN: firstLSN)
+        try storage.rename(layout.walNextTemporaryPath, to: path)
+        try storage.syncDirectory(layout.root)
+        return (temporary, header)
+    }
+
+    /// Seals and writes a record whose payload the caller put in
+    /// `payloadBuffer[0..<payloadBytes]`. Does not sync. Returns its LSN.
+    public func append(type: UInt8, payloadBytes: Int) throws -> UInt64 {
+        precondition(payloadBytes <= WALFormat.recordPayloadBytesMax, "payload \(payloadBytes)")
+        let recordBytes = WALFormat.recordBytes(payloadBytes: payloadBytes)
+        precondition(WALFormat.fileHeaderBytes + recordBytes <= fileBytes, "record of \(recordBytes) bytes cannot fit a \(fileBytes)-byte WAL file")
+        if offset + recordBytes > fileBytes { try roll() }
+        // Prepare the next file in the background once this one is a quarter
+        // full, so short-lived processes do not write 64 MiB of zeros.
+        if offset >= fileBytes / 4 { preparer.startIfIdle() }
+        // Zero the alignment padding (the buffer is reused).
+        let used = WALFormat.recordHeaderBytes + payloadBytes
+        if recordBytes > used {
+            UnsafeMutableRawBufferPointer(rebasing: recordBuffer[used..<recordBytes]).initializeMemory(as: UInt8.self, repeating: 0)
+        }
+        let lsn = nextLSN
+        let crc = WALRecordHeader.seal(
+            UnsafeMutableRawBufferPointer(rebasing: recordBuffer[0..<recordBytes]), payloadBytes: payloadBytes,
+            type: type, lsn: lsn, previousCRC: previousCRC, epochSeed: epochSeed)
+        try file.write(UnsafeRawBufferPointer(rebasing: recordBuffer[0..<recordBytes]), at: offset)
+        offset += recordBytes
+        nextLSN += 1
+        previousCRC = crc
+        return lsn
+    }
+
+    /// fdatasync of the current file. A failure must stop the engine.
+    public func sync() throws {
+        try file.sync()
+    }
+
+    private func roll() throws {
+        preparer.startIfIdle()
+        try preparer.waitUntilReady()
+        let (newFile, newHeader) = try Self.install(storage: storage, layout: layout, fileBytes: fileBytes, firstLSN: nextLSN, chainSeed: previousCRC)
+        file.close()
+        file = newFile
+        header = newHeader
+        epochSeed = newHeader.epochSeed
+        offset = WALFormat.fileHeaderBytes
+    }
+
+    /// Waits for a background preparation to finish (at close: a later open
+    /// in this process must not race with it over `wal-next.tmp`).
+    public func finishPreparing() throws {
+        preparer.waitUntilIdle()
+    }
+}
+
+/// Prepares the next WAL file (zeros, fdatasync) on a background thread so a
+/// roll costs a header write, a rename and two syncs, not 64 MiB of zeros.
+final class WALFilePreparer: @unchecked Sendable {
+    private let storage: any Storage
+    private let layout: DataDirectoryLayout
+    private let fileBytes: Int
+    private let condition = ConditionLock()
+    // Guarded by `condition`.
+    private var running = false
+    private var ready = false
+    private var failure: LedgerError?
+
+    init(storage: any Storage, layout: DataDirectoryLayout, fileBytes: Int) {
+        self.storage = storage
+        self.layout = layout
+        self.fileBytes = fileBytes
+    }
+
+    static func prepare(storage: any Storage, path: String, fileBytes: Int) throws {
+        if storage.fileExists(path) { try storage.removeFile(path) }
+        let file = try storage.openFile(path, create: true)
+        defer { file.close() }
+        try file.writeZeros(at: 0, count: fileBytes)
+        try file.sync()
+    }
+
+    func startIfIdle() {
+        let begin: Bool = condition.withLock {
+            if running || ready { return false }
+            running = true
+            failure = nil
+            return true
+        }
+        guard begin else { return }
+        let thread = Thread { [self] in
+            var error: LedgerError?
+            do {
+                try Self.prepare(storage: storage, path: layout.walNextTemporaryPath, fileBytes: fileBytes)
+            } catch let e as LedgerError {
+                error = e
+            } catch {
+                preconditionFailure("storage threw a non-LedgerError: \(error)")
+            }
+            condition.withLock {
+                running = false
+                ready = error == nil
+                failure = error
+                condition.broadcast()
+            }
+        }
+        thread.start()
+    }
+
+    func waitUntilReady() throws {
+        try condition.withLock {
+            while running { condition.wait() }
+            if let failure { throw failure }
+            precondition(ready, "roll without a prepared file")
+            ready = false
+        }
+    }
+
+    func waitUntilIdle() {
+        condition.withLock {
+            while running { condition.wait() }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+// `verify`: read-only checking of a whole data directory.
+//
+// 1. Every WAL checksum (continuing past errors, like etcd's
+//    continueOnCrcError), the chain, and the torn-tail classification.
+// 2. Every batch replayed from scratch, each result compared with the one
+//    recorded in the log.
+// 3. The ledger invariants on the recomputed state.
+// 4. The ledger watchdog: every balance recomputed from the log compared with
+//    the balance index slot.
+// Nothing is written; repairs are an explicit operator act (opening the
+// directory runs recovery).
+
+public struct VerifyReport: Sendable {
+    public enum Severity: String, Sendable { case error, warning }
+
+    public struct Problem: Sendable, CustomStringConvertible {
+        public var severity: Severity
+        public var file: String
+        public var offset: Int?
+        public var kind: String
+        public var message: String
+        public var description: String {
+            "\(severity.rawValue): \(file)\(offset.map { " offset \($0)" } ?? ""): \(kind): \(message)"
+        }
+    }
+
+    public struct LedgerTotals: Sendable {
+        public var ledger: UInt32
+        public var debitsPosted: UInt128 = 0
+        public var creditsPosted: UInt128 = 0
+        public var debitsPending: UInt128 = 0
+        public var creditsPending: UInt128 = 0
+    }
+
+    public var walFiles = 0
+    public var walRecords = 0
+    public var walBytes = 0
+    public var lastLSN: UInt64 = 0
+    public var accounts = 0
+    public var entries = 0
+    public var openHolds = 0
+    public var indexSlotsChecked = 0
+    public var ledgers: [LedgerTotals] = []
+    public var problems: [Problem] = []
+
+    public var passed: Bool { !problems.contains { $0.severity == .error } }
+}
+
+public enum Verifier {
+    /// Verifies the data directory at `path`. `progress(done, total)` reports
+    /// WAL files scanned.
+    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: ((Int, Int) -> Void)? = nil) throws -> VerifyReport {
+        let layout = DataDirectoryLayout(root: path)
+        guard storage.fileExists(layout.root) else {
+            throw LedgerError(.notInitialized, "data directory does not exist", path: layout.root)
+        }
+        let lock = try storage.lockFile(layout.lockPath)
+        defer { lock.release() }
+        var report = VerifyReport()
+        let meta: DataDirectoryMeta
+        do {
+            meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
+        } catch let error as LedgerError where error.code == .corruption {
+            report.problems.append(.init(severity: .error, file: layout.metaPath, offset: error.offset, kind: "bad meta", message: error.message))
+            return report
+        }
+
+        var machine = LedgerStateMachine()
+        var replayFailure: LedgerError?
+        var results: [ResultCode] = []
+        let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
+            guard replayFailure == nil, record.header.type == WALFormat.recordTypeGroup else { return }
+            do {
+                try WALGroupPayload.forEachBatch(record.payload) { batch in
+                    guard batch.timestamp > machine.lastTimestamp else {
+                        throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
+                    }
+                    results.removeAll(keepingCapacity: true)
+                    machine.apply(batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp, results: &results)
+                    for (index, result) in results.enumerated() where batch.results[index] != result.rawValue {
+                        throw LedgerError(.corruption, "replay of event \(index) gives \(result) but the log recorded result code \(batch.results[index])")
+                    }
+                }
+            } catch let error as LedgerError {
+                replayFailure = LedgerError(.corruption, "LSN \(record.header.lsn): \(error.message)", path: record.path, offset: record.offset)
+            }
+        }
+        report.walFiles = scan.fileCount
+        report.walRecords = scan.recordCount
+        report.walBytes = scan.bytesScanned
+        report.lastLSN = scan.lastLSN
+        for problem in scan.problems {
+            report.problems.append(.init(severity: .error, file: problem.path, offset: problem.offset, kind: problem.kind, message: problem.message))
+        }
+        if let torn = scan.tornTailOffset {
+            report.problems.append(.init(
+                severity: .warning, file: scan.lastFilePath, offset: torn, kind: "torn tail",
+                message: "bytes after the last valid record were never acknowledged; the next open truncates them"))
+        }
+        if let replayFailure {
+            report.problems.append(.init(severity: .error, file: replayFailure.path ?? layout.root, offset: replayFailure.offset, kind: "replay mismatch", message: replayFailure.message))
+        }
+        for violation in machine.invariantViolations() {
+            report.problems.append(.init(severity: .error, file: layout.root, offset: nil, kind: "invariant", message: violation))
+        }
+        report.accounts = machine.accountCount
+        report.entries = machine.entryCount
+        report.openHolds = machine.openHoldCount
+        var totals: [UInt32: VerifyReport.LedgerTotals] = [:]
+        for account in machine.accounts {
+            var t = totals[account.ledger] ?? .init(ledger: account.ledger)
+            t.debitsPosted += account.debitsPosted
+            t.creditsPosted += account.creditsPosted
+            t.debitsPending += account.debitsPending
+            t.creditsPending += account.creditsPending
+            totals[account.ledger] = t
+        }
+        report.ledgers = totals.values.sorted { $0.ledger < $1.ledger }
+
+        // The watchdog: every stored balance against the recomputed one.
+        guard replayFailure == nil, scan.problems.isEmpty else {
+            report.problems.append(.init(severity: .warning, file: layout.indexPath, offset: nil, kind: "watchdog skipped", message: "the log could not be replayed to its end, so balances were not compared"))
+            return report
+        }
+        switch try BalanceIndex.open(storage: storage, layout: layout, directoryID: meta.directoryID, walLastLSN: scan.lastLSN) {
+        case .mustRebuild(let reason):
+            report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index unusable", message: "\(reason); the next open rebuilds it from the log"))
+        case .valid(let index):
+            defer { index.close() }
+            if index.accountCount != machine.accountCount {
+                report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index account count", message: "index holds \(index.accountCount) accounts, the log \(machine.accountCount)"))
+            }
+            for (slot, account) in machine.accounts.enumerated() where slot < index.accountCount {
+                report.indexSlotsChecked += 1
+                let offset = BalanceIndexFormat.slotsOffset + slot * BalanceIndexFormat.slotBytes
+                guard let (stored, _) = index.readSlot(slot) else {
+                    report.problems.append(.init(severity: .error, file: layout.indexPath, offset: offset, kind: "slot checksum", message: "slot \(slot) fails its checksum"))
+                    continue
+                }
+                if stored != account {
+                    report.problems.append(.init(
+                        severity: .error, file: layout.indexPath, offset: offset, kind: "balance mismatch",
+                        message: "account \(account.id): index has debits \(stored.debitsPosted)/\(stored.debitsPending) credits \(stored.creditsPosted)/\(stored.creditsPending) (posted/pending), the log sums to debits \(account.debitsPosted)/\(account.debitsPending) credits \(account.creditsPosted)/\(account.creditsPending)"))
+                }
+            }
+        }
+        return report
+    }
+}
+
+/// Finds an entry in the WAL by id (for `ledgerctl lookup`). A linear scan:
+/// the monthly segments of a later issue add an id index.
+public struct FoundEntry: Sendable {
+    public var entry: NewEntry
+    public var timestamp: UInt64
+    public var result: ResultCode?
+    public var lsn: UInt64
+    public var path: String
+    public var offset: Int
+}
+
+public enum WALSearch {
+    /// Every event with this entry id, accepted or not, in log order.
+    public static func findEntry(id: UInt128, at path: String, storage: any Storage = POSIXStorage()) throws -> [FoundEntry] {
+        let layout = DataDirectoryLayout(root: path)
+        let lock = try storage.lockFile(layout.lockPath)
+        defer { lock.release() }
+        _ = try DataDirectoryMeta.read(storage: storage, layout: layout)
+        var found: [FoundEntry] = []
+        _ = try WALReader(storage: storage, layout: layout).scan(mode: .verify) { record in
+            guard record.header.type == WALFormat.recordTypeGroup else { return }
+            try WALGroupPayload.forEachBatch(record.payload) { batch in
+                var index = 0
+                EventBatchReader.forEach(batch.events, eventCount: batch.eventCount) { offset, _ in
+                    defer { index += 1 }
+                    guard batch.events[offset] == EventFormat.kindCreateEntry, _LE.u128(batch.events, offset + 16) == id else { return }
+                    guard case .createEntry(let entry) = EventBatchReader.decode(batch.events, at: offset) else { return }
+                    found.append(FoundEntry(
+                        entry: entry, timestamp: batch.timestamp + UInt64(index), result: ResultCode(rawValue: batch.results[index]),
+                        lsn: record.header.lsn, path: record.path, offset: record.offset))
+                }
+            }
+        }
+        return found
+    }
+}

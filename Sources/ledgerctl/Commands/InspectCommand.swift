@@ -1,0 +1,88 @@
+import ArgumentParser
+import LedgerEngine
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show on-disk structures.", subcommands: [WAL.self])
+
+    struct WAL: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "wal", abstract: "List WAL records (LSN, file, offset, batches, events, results) and any problem found.")
+
+        @OptionGroup var directory: DataDirectoryOptions
+        @Flag(help: "One JSON object per record.") var json = false
+        @Flag(help: "Also decode every event with its result.") var events = false
+        @Option(help: "Skip records below this LSN.") var fromLsn: UInt64 = 0
+        @Option(help: "Show at most this many records.") var limit: Int = Int.max
+
+        func run() throws {
+            try runReportingErrors {
+                let layout = DataDirectoryLayout(root: directory.dataDirectory)
+                let storage = POSIXStorage()
+                let lock = try storage.lockFile(layout.lockPath)
+                defer { lock.release() }
+                var shown = 0
+                let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify) { record in
+                    guard record.header.lsn >= fromLsn, shown < limit else { return }
+                    shown += 1
+                    try show(record)
+                }
+                for problem in scan.problems {
+                    printError("\(problem.path) offset \(problem.offset): \(problem.kind): \(problem.message)")
+                }
+                if let torn = scan.tornTailOffset {
+                    printWarning("torn tail in \(scan.lastFilePath) at offset \(torn): never acknowledged; the next open truncates it")
+                }
+                if !scan.problems.isEmpty { throw ExitCode(1) }
+            }
+        }
+
+        func show(_ record: WALRecord) throws {
+            let type = record.header.type == WALFormat.recordTypeGroup ? "group" : "close"
+            var batches: [JSONValue] = []
+            var summary = ""
+            if record.header.type == WALFormat.recordTypeGroup {
+                var eventTotal = 0
+                try WALGroupPayload.forEachBatch(record.payload) { batch in
+                    eventTotal += batch.eventCount
+                    var fields: [(String, JSONValue)] = [("timestamp", .string(String(batch.timestamp))), ("events", .int(batch.eventCount))]
+                    if events {
+                        var list: [JSONValue] = []
+                        var index = 0
+                        EventBatchReader.forEach(batch.events, eventCount: batch.eventCount) { offset, _ in
+                            let result = ResultCode(rawValue: batch.results[index])?.name ?? "code\(batch.results[index])"
+                            list.append(.object([("event", Self.json(EventBatchReader.decode(batch.events, at: offset))), ("result", .string(result))]))
+                            index += 1
+                        }
+                        fields.append(("decoded", .array(list)))
+                    }
+                    batches.append(.object(fields))
+                }
+                summary = "committedLSN=\(WALGroupPayload.committedLSN(record.payload)) batches=\(batches.count) events=\(eventTotal)"
+            }
+            if json {
+                print(JSONValue.object([
+                    ("lsn", .string(String(record.header.lsn))), ("type", .string(type)), ("file", .string(record.path)),
+                    ("offset", .int(record.offset)), ("payloadBytes", .int(record.header.payloadBytes)),
+                    ("crc", .string(String(record.header.crc, radix: 16))), ("batches", .array(batches)),
+                ]).text)
+            } else {
+                let file = record.path.split(separator: "/").last.map(String.init) ?? record.path
+                print("LSN \(record.header.lsn) \(type) \(file)@\(record.offset) bytes=\(record.header.payloadBytes) crc=\(String(record.header.crc, radix: 16)) \(summary)")
+                if events {
+                    for batch in batches { print("  " + batch.text) }
+                }
+            }
+        }
+
+        static func json(_ event: Event) -> JSONValue {
+            switch event {
+            case .createAccount(let a):
+                return .object([("createAccount", .object([("id", .u128(a.id)), ("ledger", .int(Int(a.ledger))), ("code", .int(Int(a.code))), ("flags", .int(Int(a.flags.rawValue)))]))])
+            case .closeAccount(let id):
+                return .object([("closeAccount", .u128(id))])
+            case .createEntry(let e):
+                return e.json
+            }
+        }
+    }
+}

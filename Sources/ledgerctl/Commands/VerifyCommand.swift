@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import LedgerEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every WAL checksum, replay the log, and compare every balance with the index (the ledger watchdog).",
+        discussion: "Read-only. Exits 0 only when no error is found (warnings, such as a torn tail, do not fail it).")
+
+    @OptionGroup var directory: DataDirectoryOptions
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            let showProgress = !json && isatty(STDERR_FILENO) == 1
+            let progress: ((Int, Int) -> Void)? = showProgress ? { done, total in progressBar(done: done, total: total) } : nil
+            let report = try Verifier.verify(at: directory.dataDirectory, progress: progress)
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if json {
+                print(Self.json(report).text)
+            } else {
+                print("WAL: \(report.walFiles) files, \(report.walRecords) records, \(report.walBytes) bytes, last LSN \(report.lastLSN)")
+                print("state: \(report.accounts) accounts, \(report.entries) entries, \(report.openHolds) open holds")
+                for t in report.ledgers {
+                    let balanced = t.debitsPosted == t.creditsPosted && t.debitsPending == t.creditsPending
+                    print("ledger \(t.ledger): debits posted \(t.debitsPosted) = credits posted \(t.creditsPosted), pending \(t.debitsPending) = \(t.creditsPending) \(balanced ? "balanced" : "UNBALANCED")")
+                }
+                print("watchdog: \(report.indexSlotsChecked) index balances compared with the log")
+                for problem in report.problems { print(problem.description) }
+                print(report.passed ? "verify: OK" : "verify: FAILED (\(report.problems.filter { $0.severity == .error }.count) errors)")
+            }
+            if !report.passed { throw ExitCode(1) }
+        }
+    }
+
+    static func json(_ report: VerifyReport) -> JSONValue {
+        .object([
+            ("passed", .bool(report.passed)),
+            ("wal", .object([("files", .int(report.walFiles)), ("records", .int(report.walRecords)), ("bytes", .int(report.walBytes)), ("lastLSN", .string(String(report.lastLSN)))])),
+            ("accounts", .int(report.accounts)), ("entries", .int(report.entries)), ("openHolds", .int(report.openHolds)),
+            ("indexSlotsChecked", .int(report.indexSlotsChecked)),
+            ("ledgers", .array(report.ledgers.map { t in
+                .object([("ledger", .int(Int(t.ledger))), ("debitsPosted", .u128(t.debitsPosted)), ("creditsPosted", .u128(t.creditsPosted)),
+                         ("debitsPending", .u128(t.debitsPending)), ("creditsPending", .u128(t.creditsPending))])
+            })),
+            ("problems", .array(report.problems.map { p in
+                .object([("severity", .string(p.severity.rawValue)), ("file", .string(p.file)), ("offset", p.offset.map { .int($0) } ?? .null),
+                         ("kind", .string(p.kind)), ("message", .string(p.message))])
+            })),
+        ])
+    }
+}
+
+/// A one-line progress bar on standard error (only on a terminal).
+func progressBar(done: Int, total: Int) {
+    let width = 30
+    let filled = total == 0 ? width : min(width, done * width / total)
+    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+    FileHandle.standardError.write(Data("\rverify [\(bar)] \(done)/\(total) WAL files".utf8))
+}

@@ -1,1 +1,0 @@
-print("ledgerctl: not yet")

@@ -1,0 +1,324 @@
+import Foundation
+@testable import LedgerEngine
+
+/// A deterministic, fault-injecting `Storage`.
+///
+/// Each file (inode) has `current` bytes (what reads see: the page cache) and
+/// `durable` bytes (what survives a crash). Writes since the last sync are
+/// remembered; `crash` keeps, for each of them, a seeded random subset of its
+/// 512-byte sectors (torn writes, lost writes, reordering), or none
+/// (`.dropUnsynced`). Directory entries are volatile until `syncDirectory`.
+/// Mapped pages may be written back at any time: a crash persists a random
+/// subset of dirty mapped pages. After a crash, every handle from before it
+/// fails, so the old engine stops.
+final class SimulatedDisk: Storage, @unchecked Sendable {
+    enum CrashMode { case dropUnsynced, tornUnsynced }
+
+    final class Inode {
+        var current: [UInt8] = []
+        var durable: [UInt8] = []
+        var unsynced: [(offset: Int, count: Int)] = []
+        var mapping: SimulatedMapping?
+    }
+
+    let lock = NSLock()
+    var rng: SeededRandom
+    var generation = 0
+    var currentNames: [String: Inode] = [:]
+    var durableNames: [String: Inode] = [:]
+    var directories: Set<String> = []
+    var heldLocks: Set<String> = []
+
+    // Faults.
+    var failSync: ((String) -> Bool)?
+    var noSpace: ((String) -> Bool)?
+    var readFlips: [String: Set<Int>] = [:]  // path → byte offsets whose bit 0 flips on read
+    var crashAtOperation: Int?
+    var operations = 0
+    var crashMode: CrashMode = .tornUnsynced
+    var syncCalls: [String: Int] = [:]
+
+    init(seed: UInt64) { rng = SeededRandom(seed: seed) }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Counts an operation; crashes the disk when the injected point is reached.
+    /// Throws for handles from before a crash.
+    func step(_ handleGeneration: Int, _ path: String) throws {
+        guard handleGeneration == generation else { throw LedgerError(.io, "simulated disk: handle from before a crash", path: path) }
+        operations += 1
+        if let at = crashAtOperation, operations >= at {
+            crashAtOperation = nil
+            crashLocked(mode: crashMode)
+            throw LedgerError(.io, "simulated disk: crashed", path: path)
+        }
+    }
+
+    // MARK: Storage
+
+    func openFile(_ path: String, create: Bool) throws -> any StorageFile {
+        try locked {
+            try step(generation, path)
+            if currentNames[path] == nil {
+                guard create else { throw LedgerError(.notInitialized, "no such file", path: path) }
+                currentNames[path] = Inode()
+            }
+            return SimulatedFile(disk: self, inode: currentNames[path]!, path: path, generation: generation)
+        }
+    }
+
+    func fileExists(_ path: String) -> Bool { locked { currentNames[path] != nil || directories.contains(path) } }
+
+    func listDirectory(_ path: String) throws -> [String] {
+        locked {
+            currentNames.keys.filter { ($0 as NSString).deletingLastPathComponent == path }.map { ($0 as NSString).lastPathComponent }.sorted()
+        }
+    }
+
+    func makeDirectory(_ path: String) throws { locked { _ = directories.insert(path) } }
+
+    func rename(_ from: String, to: String) throws {
+        try locked {
+            try step(generation, from)
+            guard let inode = currentNames.removeValue(forKey: from) else { throw LedgerError(.io, "rename: no such file", path: from) }
+            currentNames[to] = inode
+        }
+    }
+
+    func removeFile(_ path: String) throws {
+        try locked {
+            try step(generation, path)
+            currentNames[path] = nil
+        }
+    }
+
+    func syncDirectory(_ path: String) throws {
+        try locked {
+            try step(generation, path)
+            if failSync?(path) == true { throw LedgerError(.syncFailed, "simulated EIO on directory fsync", path: path) }
+            for name in durableNames.keys where (name as NSString).deletingLastPathComponent == path { durableNames[name] = nil }
+            for (name, inode) in currentNames where (name as NSString).deletingLastPathComponent == path { durableNames[name] = inode }
+        }
+    }
+
+    func lockFile(_ path: String) throws -> any StorageLock {
+        try locked {
+            guard !heldLocks.contains(path) else { throw LedgerError(.locked, "simulated lock held", path: path) }
+            heldLocks.insert(path)
+            return SimulatedLock(disk: self, path: path, generation: generation)
+        }
+    }
+
+    // MARK: Faults and crashes
+
+    func crash(mode: CrashMode = .tornUnsynced) { locked { crashLocked(mode: mode) } }
+
+    private func crashLocked(mode: CrashMode) {
+        var seen = Set<ObjectIdentifier>()
+        for inode in Array(currentNames.values) + Array(durableNames.values) where seen.insert(ObjectIdentifier(inode)).inserted {
+            if let mapping = inode.mapping {
+                // The kernel may have written back any dirty mapped page.
+                let pages = (mapping.bytes.count + 4095) / 4096
+                for page in 0..<pages where mode == .tornUnsynced && Bool.random(using: &rng) {
+                    let start = page * 4096
+                    let end = min(mapping.bytes.count, start + 4096)
+                    ensure(&inode.durable, end)
+                    for i in start..<end { inode.durable[i] = mapping.bytes[i] }
+                }
+                mapping.detach()
+                inode.mapping = nil
+            }
+            if mode == .tornUnsynced {
+                for write in inode.unsynced {
+                    var sector = write.offset / 512 * 512
+                    while sector < write.offset + write.count {
+                        if Bool.random(using: &rng) {
+                            let start = max(sector, write.offset)
+                            let end = min(sector + 512, write.offset + write.count, inode.current.count)
+                            if start < end {
+                                ensure(&inode.durable, end)
+                                for i in start..<end { inode.durable[i] = inode.current[i] }
+                            }
+                        }
+                        sector += 512
+                    }
+                }
+            }
+            inode.unsynced.removeAll()
+            inode.current = inode.durable
+        }
+        currentNames = durableNames
+        heldLocks.removeAll()
+        generation += 1
+    }
+
+    func ensure(_ bytes: inout [UInt8], _ count: Int) {
+        if bytes.count < count { bytes.append(contentsOf: repeatElement(0, count: count - bytes.count)) }
+    }
+
+    /// Flips one bit of a file's bytes on disk (durable and cached).
+    func corrupt(_ path: String, at offset: Int) {
+        locked {
+            let inode = currentNames[path]!
+            inode.current[offset] ^= 0x10
+            if offset < inode.durable.count { inode.durable[offset] ^= 0x10 }
+            if let mapping = inode.mapping { mapping.bytes[offset] ^= 0x10 }
+        }
+    }
+
+    func names() -> [String] { locked { currentNames.keys.sorted() } }
+    func bytes(_ path: String) -> [UInt8] { locked { currentNames[path]!.current } }
+}
+
+final class SimulatedLock: StorageLock {
+    let disk: SimulatedDisk
+    let path: String
+    let generation: Int
+    init(disk: SimulatedDisk, path: String, generation: Int) {
+        self.disk = disk
+        self.path = path
+        self.generation = generation
+    }
+    func release() {
+        disk.lock.lock()
+        if generation == disk.generation { disk.heldLocks.remove(path) }
+        disk.lock.unlock()
+    }
+}
+
+final class SimulatedFile: StorageFile {
+    let disk: SimulatedDisk
+    let inode: SimulatedDisk.Inode
+    let path: String
+    let generation: Int
+
+    init(disk: SimulatedDisk, inode: SimulatedDisk.Inode, path: String, generation: Int) {
+        self.disk = disk
+        self.inode = inode
+        self.path = path
+        self.generation = generation
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        disk.lock.lock()
+        defer { disk.lock.unlock() }
+        return try body()
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        try locked {
+            try disk.step(generation, path)
+            let end = min(inode.current.count, offset + buffer.count)
+            guard offset < end else { return 0 }
+            let flips = disk.readFlips[path] ?? []
+            for i in offset..<end {
+                buffer[i - offset] = inode.current[i] ^ (flips.contains(i) ? 1 : 0)
+            }
+            return end - offset
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        try locked {
+            try disk.step(generation, path)
+            if disk.noSpace?(path) == true { throw LedgerError(.noSpace, "simulated ENOSPC", path: path, offset: offset) }
+            disk.ensure(&inode.current, offset + bytes.count)
+            for i in 0..<bytes.count { inode.current[offset + i] = bytes[i] }
+            inode.unsynced.append((offset, bytes.count))
+        }
+    }
+
+    func sync() throws {
+        try locked {
+            try disk.step(generation, path)
+            disk.syncCalls[path, default: 0] += 1
+            if disk.failSync?(path) == true {
+                // As on Linux ext4/XFS after a failed write-back: pages are
+                // marked clean, the data is gone from the durable state.
+                inode.unsynced.removeAll()
+                throw LedgerError(.syncFailed, "simulated EIO on fdatasync", path: path)
+            }
+            inode.durable = inode.current
+            inode.unsynced.removeAll()
+        }
+    }
+
+    func truncate(toSize size: Int) throws {
+        try locked {
+            try disk.step(generation, path)
+            if inode.current.count > size { inode.current.removeLast(inode.current.count - size) } else { disk.ensure(&inode.current, size) }
+            inode.unsynced.append((0, 0))
+        }
+    }
+
+    func size() throws -> Int { try locked { try disk.step(generation, path); return inode.current.count } }
+
+    func map(size: Int) throws -> any StorageMapping {
+        try locked {
+            try disk.step(generation, path)
+            precondition(inode.current.count >= size, "mapping beyond the end of \(path)")
+            let mapping = SimulatedMapping(disk: disk, inode: inode, path: path, count: size, generation: generation)
+            inode.mapping = mapping
+            return mapping
+        }
+    }
+
+    func close() {}
+}
+
+final class SimulatedMapping: StorageMapping {
+    let disk: SimulatedDisk
+    weak var inode: SimulatedDisk.Inode?
+    let path: String
+    let generation: Int
+    let bytes: UnsafeMutableRawBufferPointer
+    private var attached = true
+
+    init(disk: SimulatedDisk, inode: SimulatedDisk.Inode, path: String, count: Int, generation: Int) {
+        self.disk = disk
+        self.inode = inode
+        self.path = path
+        self.generation = generation
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
+        for i in 0..<count { bytes[i] = inode.current[i] }
+    }
+
+    /// Called by a crash: the engine may keep writing into the buffer, but it
+    /// no longer reaches the file.
+    func detach() { attached = false }
+
+    func sync(offset: Int, count: Int) throws {
+        disk.lock.lock()
+        defer { disk.lock.unlock() }
+        try disk.step(generation, path)
+        guard attached, let inode else { return }
+        if disk.failSync?(path) == true { throw LedgerError(.syncFailed, "simulated EIO on msync", path: path) }
+        let start = offset / 4096 * 4096
+        let end = min(bytes.count, offset + count)
+        disk.ensure(&inode.durable, end)
+        for i in start..<end {
+            inode.current[i] = bytes[i]
+            inode.durable[i] = bytes[i]
+        }
+    }
+
+    func unmap() {
+        disk.lock.lock()
+        defer { disk.lock.unlock() }
+        if attached, let inode, generation == disk.generation {
+            // Dirty pages stay in the page cache, not yet durable.
+            for i in 0..<bytes.count where inode.current[i] != bytes[i] {
+                inode.current[i] = bytes[i]
+            }
+            inode.unsynced.append((0, bytes.count))
+            inode.mapping = nil
+        }
+        attached = false
+    }
+
+    deinit { bytes.deallocate() }
+}

@@ -35,14 +35,19 @@ let package = Package(
             dependencies: ["LedgerEngine"],
             path: "Benchmarks/LedgerBench"
         ),
+        .target(
+            name: "LedgerTestSupport",
+            dependencies: ["LedgerEngine"],
+            path: "Tests/LedgerTestSupport"
+        ),
         .testTarget(
             name: "LedgerEngineTests",
-            dependencies: ["LedgerEngine", "CRC32C"],
+            dependencies: ["LedgerEngine", "CRC32C", "LedgerTestSupport"],
             path: "Tests/LedgerEngineTests"
         ),
         .testTarget(
             name: "LedgerCrashTests",
-            dependencies: ["LedgerEngine"],
+            dependencies: ["LedgerEngine", "LedgerTestSupport"],
             path: "Tests/LedgerCrashTests"
         ),
     ],

@@ -1,4 +1,5 @@
 import CRC32C
+import LedgerTestSupport
 import Testing
 
 @Suite struct CRC32CTests {

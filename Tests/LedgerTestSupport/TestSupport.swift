@@ -1,11 +1,11 @@
 import Foundation
-@testable import LedgerEngine
+import LedgerEngine
 
 /// SplitMix64: small, seedable, identical on every platform.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+public struct SeededRandom: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -16,12 +16,12 @@ struct SeededRandom: RandomNumberGenerator {
 
 /// Seeds for randomized tests: LEDGER_TEST_SEED replays one; otherwise a fixed
 /// list so `make test` is deterministic.
-func testSeeds(_ count: Int) -> [UInt64] {
+public func testSeeds(_ count: Int) -> [UInt64] {
     if let text = ProcessInfo.processInfo.environment["LEDGER_TEST_SEED"], let seed = UInt64(text) { return [seed] }
     return (1...UInt64(count)).map { $0 &* 0x1000_0001 }
 }
 
-func temporaryDirectory(_ name: String = #function) -> String {
+public func temporaryDirectory(_ name: String = #function) -> String {
     let base = FileManager.default.temporaryDirectory.path
     let clean = name.filter { $0.isLetter || $0.isNumber }
     let path = "\(base)/ledger-test-\(clean)-\(UInt32.random(in: 0...UInt32.max))"
@@ -29,10 +29,10 @@ func temporaryDirectory(_ name: String = #function) -> String {
     return path
 }
 
-func usd(_ id: UInt128, flags: AccountFlags = []) -> Event {
+public func usd(_ id: UInt128, flags: AccountFlags = []) -> Event {
     .createAccount(NewAccount(id: id, ledger: 840, code: 1, flags: flags))
 }
 
-func transfer(_ id: UInt128, from debit: UInt128, to credit: UInt128, _ amount: UInt128, kind: EntryKind = .posted, timeout: UInt32 = 0) -> Event {
+public func transfer(_ id: UInt128, from debit: UInt128, to credit: UInt128, _ amount: UInt128, kind: EntryKind = .posted, timeout: UInt32 = 0) -> Event {
     .createEntry(NewEntry(id: id, kind: kind, postings: [.debit(debit, amount), .credit(credit, amount)], timeoutSeconds: timeout))
 }

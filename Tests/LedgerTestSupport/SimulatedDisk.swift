@@ -1,5 +1,5 @@
 import Foundation
-@testable import LedgerEngine
+import LedgerEngine
 
 /// A deterministic, fault-injecting `Storage`.
 ///
@@ -11,34 +11,34 @@ import Foundation
 /// Mapped pages may be written back at any time: a crash persists a random
 /// subset of dirty mapped pages. After a crash, every handle from before it
 /// fails, so the old engine stops.
-final class SimulatedDisk: Storage, @unchecked Sendable {
-    enum CrashMode { case dropUnsynced, tornUnsynced }
+public final class SimulatedDisk: Storage, @unchecked Sendable {
+    public enum CrashMode { case dropUnsynced, tornUnsynced }
 
-    final class Inode {
-        var current: [UInt8] = []
-        var durable: [UInt8] = []
-        var unsynced: [(offset: Int, count: Int)] = []
-        var mapping: SimulatedMapping?
+    public final class Inode {
+        public var current: [UInt8] = []
+        public var durable: [UInt8] = []
+        public var unsynced: [(offset: Int, count: Int)] = []
+        public var mapping: SimulatedMapping?
     }
 
-    let lock = NSLock()
-    var rng: SeededRandom
-    var generation = 0
-    var currentNames: [String: Inode] = [:]
-    var durableNames: [String: Inode] = [:]
-    var directories: Set<String> = []
-    var heldLocks: Set<String> = []
+    public let lock = NSLock()
+    public var rng: SeededRandom
+    public var generation = 0
+    public var currentNames: [String: Inode] = [:]
+    public var durableNames: [String: Inode] = [:]
+    public var directories: Set<String> = []
+    public var heldLocks: Set<String> = []
 
     // Faults.
-    var failSync: ((String) -> Bool)?
-    var noSpace: ((String) -> Bool)?
-    var readFlips: [String: Set<Int>] = [:]  // path → byte offsets whose bit 0 flips on read
-    var crashAtOperation: Int?
-    var operations = 0
-    var crashMode: CrashMode = .tornUnsynced
-    var syncCalls: [String: Int] = [:]
+    public var failSync: ((String) -> Bool)?
+    public var noSpace: ((String) -> Bool)?
+    public var readFlips: [String: Set<Int>] = [:]  // path → byte offsets whose bit 0 flips on read
+    public var crashAtOperation: Int?
+    public var operations = 0
+    public var crashMode: CrashMode = .tornUnsynced
+    public var syncCalls: [String: Int] = [:]
 
-    init(seed: UInt64) { rng = SeededRandom(seed: seed) }
+    public init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -48,7 +48,7 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
 
     /// Counts an operation; crashes the disk when the injected point is reached.
     /// Throws for handles from before a crash.
-    func step(_ handleGeneration: Int, _ path: String) throws {
+    public func step(_ handleGeneration: Int, _ path: String) throws {
         guard handleGeneration == generation else { throw LedgerError(.io, "simulated disk: handle from before a crash", path: path) }
         operations += 1
         if let at = crashAtOperation, operations >= at {
@@ -60,7 +60,7 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
 
     // MARK: Storage
 
-    func openFile(_ path: String, create: Bool) throws -> any StorageFile {
+    public func openFile(_ path: String, create: Bool) throws -> any StorageFile {
         try locked {
             try step(generation, path)
             if currentNames[path] == nil {
@@ -71,17 +71,17 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
         }
     }
 
-    func fileExists(_ path: String) -> Bool { locked { currentNames[path] != nil || directories.contains(path) } }
+    public func fileExists(_ path: String) -> Bool { locked { currentNames[path] != nil || directories.contains(path) } }
 
-    func listDirectory(_ path: String) throws -> [String] {
+    public func listDirectory(_ path: String) throws -> [String] {
         locked {
             currentNames.keys.filter { ($0 as NSString).deletingLastPathComponent == path }.map { ($0 as NSString).lastPathComponent }.sorted()
         }
     }
 
-    func makeDirectory(_ path: String) throws { locked { _ = directories.insert(path) } }
+    public func makeDirectory(_ path: String) throws { locked { _ = directories.insert(path) } }
 
-    func rename(_ from: String, to: String) throws {
+    public func rename(_ from: String, to: String) throws {
         try locked {
             try step(generation, from)
             guard let inode = currentNames.removeValue(forKey: from) else { throw LedgerError(.io, "rename: no such file", path: from) }
@@ -89,14 +89,14 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
         }
     }
 
-    func removeFile(_ path: String) throws {
+    public func removeFile(_ path: String) throws {
         try locked {
             try step(generation, path)
             currentNames[path] = nil
         }
     }
 
-    func syncDirectory(_ path: String) throws {
+    public func syncDirectory(_ path: String) throws {
         try locked {
             try step(generation, path)
             if failSync?(path) == true { throw LedgerError(.syncFailed, "simulated EIO on directory fsync", path: path) }
@@ -105,7 +105,7 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
         }
     }
 
-    func lockFile(_ path: String) throws -> any StorageLock {
+    public func lockFile(_ path: String) throws -> any StorageLock {
         try locked {
             guard !heldLocks.contains(path) else { throw LedgerError(.locked, "simulated lock held", path: path) }
             heldLocks.insert(path)
@@ -115,7 +115,7 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
 
     // MARK: Faults and crashes
 
-    func crash(mode: CrashMode = .tornUnsynced) { locked { crashLocked(mode: mode) } }
+    public func crash(mode: CrashMode = .tornUnsynced) { locked { crashLocked(mode: mode) } }
 
     private func crashLocked(mode: CrashMode) {
         var seen = Set<ObjectIdentifier>()
@@ -156,12 +156,12 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
         generation += 1
     }
 
-    func ensure(_ bytes: inout [UInt8], _ count: Int) {
+    public func ensure(_ bytes: inout [UInt8], _ count: Int) {
         if bytes.count < count { bytes.append(contentsOf: repeatElement(0, count: count - bytes.count)) }
     }
 
     /// Flips one bit of a file's bytes on disk (durable and cached).
-    func corrupt(_ path: String, at offset: Int) {
+    public func corrupt(_ path: String, at offset: Int) {
         locked {
             let inode = currentNames[path]!
             inode.current[offset] ^= 0x10
@@ -170,33 +170,33 @@ final class SimulatedDisk: Storage, @unchecked Sendable {
         }
     }
 
-    func names() -> [String] { locked { currentNames.keys.sorted() } }
-    func bytes(_ path: String) -> [UInt8] { locked { currentNames[path]!.current } }
+    public func names() -> [String] { locked { currentNames.keys.sorted() } }
+    public func bytes(_ path: String) -> [UInt8] { locked { currentNames[path]!.current } }
 }
 
-final class SimulatedLock: StorageLock {
-    let disk: SimulatedDisk
-    let path: String
-    let generation: Int
-    init(disk: SimulatedDisk, path: String, generation: Int) {
+public final class SimulatedLock: StorageLock {
+    public let disk: SimulatedDisk
+    public let path: String
+    public let generation: Int
+    public init(disk: SimulatedDisk, path: String, generation: Int) {
         self.disk = disk
         self.path = path
         self.generation = generation
     }
-    func release() {
+    public func release() {
         disk.lock.lock()
         if generation == disk.generation { disk.heldLocks.remove(path) }
         disk.lock.unlock()
     }
 }
 
-final class SimulatedFile: StorageFile {
-    let disk: SimulatedDisk
-    let inode: SimulatedDisk.Inode
-    let path: String
-    let generation: Int
+public final class SimulatedFile: StorageFile {
+    public let disk: SimulatedDisk
+    public let inode: SimulatedDisk.Inode
+    public let path: String
+    public let generation: Int
 
-    init(disk: SimulatedDisk, inode: SimulatedDisk.Inode, path: String, generation: Int) {
+    public init(disk: SimulatedDisk, inode: SimulatedDisk.Inode, path: String, generation: Int) {
         self.disk = disk
         self.inode = inode
         self.path = path
@@ -209,7 +209,7 @@ final class SimulatedFile: StorageFile {
         return try body()
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         try locked {
             try disk.step(generation, path)
             let end = min(inode.current.count, offset + buffer.count)
@@ -222,7 +222,7 @@ final class SimulatedFile: StorageFile {
         }
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         try locked {
             try disk.step(generation, path)
             if disk.noSpace?(path) == true { throw LedgerError(.noSpace, "simulated ENOSPC", path: path, offset: offset) }
@@ -232,7 +232,7 @@ final class SimulatedFile: StorageFile {
         }
     }
 
-    func sync() throws {
+    public func sync() throws {
         try locked {
             try disk.step(generation, path)
             disk.syncCalls[path, default: 0] += 1
@@ -247,7 +247,7 @@ final class SimulatedFile: StorageFile {
         }
     }
 
-    func truncate(toSize size: Int) throws {
+    public func truncate(toSize size: Int) throws {
         try locked {
             try disk.step(generation, path)
             if inode.current.count > size { inode.current.removeLast(inode.current.count - size) } else { disk.ensure(&inode.current, size) }
@@ -255,9 +255,9 @@ final class SimulatedFile: StorageFile {
         }
     }
 
-    func size() throws -> Int { try locked { try disk.step(generation, path); return inode.current.count } }
+    public func size() throws -> Int { try locked { try disk.step(generation, path); return inode.current.count } }
 
-    func map(size: Int) throws -> any StorageMapping {
+    public func map(size: Int) throws -> any StorageMapping {
         try locked {
             try disk.step(generation, path)
             precondition(inode.current.count >= size, "mapping beyond the end of \(path)")
@@ -267,18 +267,18 @@ final class SimulatedFile: StorageFile {
         }
     }
 
-    func close() {}
+    public func close() {}
 }
 
-final class SimulatedMapping: StorageMapping {
-    let disk: SimulatedDisk
-    weak var inode: SimulatedDisk.Inode?
-    let path: String
-    let generation: Int
-    let bytes: UnsafeMutableRawBufferPointer
+public final class SimulatedMapping: StorageMapping {
+    public let disk: SimulatedDisk
+    public weak var inode: SimulatedDisk.Inode?
+    public let path: String
+    public let generation: Int
+    public let bytes: UnsafeMutableRawBufferPointer
     private var attached = true
 
-    init(disk: SimulatedDisk, inode: SimulatedDisk.Inode, path: String, count: Int, generation: Int) {
+    public init(disk: SimulatedDisk, inode: SimulatedDisk.Inode, path: String, count: Int, generation: Int) {
         self.disk = disk
         self.inode = inode
         self.path = path
@@ -289,9 +289,9 @@ final class SimulatedMapping: StorageMapping {
 
     /// Called by a crash: the engine may keep writing into the buffer, but it
     /// no longer reaches the file.
-    func detach() { attached = false }
+    public func detach() { attached = false }
 
-    func sync(offset: Int, count: Int) throws {
+    public func sync(offset: Int, count: Int) throws {
         disk.lock.lock()
         defer { disk.lock.unlock() }
         try disk.step(generation, path)
@@ -306,7 +306,7 @@ final class SimulatedMapping: StorageMapping {
         }
     }
 
-    func unmap() {
+    public func unmap() {
         disk.lock.lock()
         defer { disk.lock.unlock() }
         if attached, let inode, generation == disk.generation {

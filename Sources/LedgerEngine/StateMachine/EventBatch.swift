@@ -20,6 +20,13 @@ public struct EventBatch: Sendable, Hashable {
         self.eventCount = eventCount
     }
 
+    /// Wraps bytes already known to be valid (read back from the WAL, whose
+    /// reader validated them).
+    init(bytes: [UInt8], eventCount: Int) {
+        self.bytes = bytes
+        self.eventCount = eventCount
+    }
+
     public init(_ events: [Event]) {
         self.init()
         for event in events { append(event) }

@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import LedgerEngine
 
-/// Posts random transfers until killed or `--count` is reached, printing
-/// `ack <entry id>` for each accepted entry only after its batch is durable.
+/// Posts random transfers until killed or `--count` is reached. Prints `ready`
+/// once recovery is done, then `ack <entry id>` for each accepted entry, only
+/// after its batch is durable.
 /// Used by the crash test (which SIGKILLs it) and for manual load.
 struct StressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +26,7 @@ struct StressCommand: ParsableCommand {
             var opening = EventBatch()
             for id in 1...accounts { opening.append(NewAccount(id: UInt128(id), ledger: 840, code: 1)) }
             _ = try ledger.submitAndWait(opening)
+            FileHandle.standardOutput.write(Data("ready\n".utf8))
             let output = ConditionLock()
             let group = DispatchGroup()
             for thread in 0..<threads {

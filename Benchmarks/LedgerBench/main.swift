@@ -1,1 +1,233 @@
-print("bench: not yet")
+// In-process benchmark of the engine with the workload of ../shared/WORKLOAD.md:
+// two-posting entries between accounts funded with 10^12, overdraft checks on,
+// every entry durable (fdatasync returned) before it counts.
+//
+//   LedgerBench batch      [--seconds S] [--runs N] [--accounts A]   batches of 8,189, 2 pipelined submitters
+//   LedgerBench concurrent [--seconds S] [--runs N] [--clients C]    C threads, batch size 1
+//   LedgerBench all                                                   both, plus the 10-hot-accounts variant
+//   LedgerBench alloc --entries N                                     fixed work, for `valgrind` allocation counts
+//
+// Build with `swift build -c release` (never -Ounchecked). Prints one line per
+// run and the median.
+import Foundation
+import LedgerEngine
+
+struct Config {
+    var mode = "all"
+    var seconds = 10.0
+    var runs = 5
+    var accounts = 10_000
+    var clients = 64
+    var batchSize = 8_189
+    var entries = 100_000
+    var directory = NSTemporaryDirectory() + "ledger-bench"
+}
+
+func parse() -> Config {
+    var config = Config()
+    var args = CommandLine.arguments.dropFirst()
+    if let first = args.first, !first.hasPrefix("--") { config.mode = first; args = args.dropFirst() }
+    var iterator = args.makeIterator()
+    while let flag = iterator.next() {
+        guard let value = iterator.next() else { fatalError("\(flag) needs a value") }
+        switch flag {
+        case "--seconds": config.seconds = Double(value)!
+        case "--runs": config.runs = Int(value)!
+        case "--accounts": config.accounts = Int(value)!
+        case "--clients": config.clients = Int(value)!
+        case "--batch-size": config.batchSize = Int(value)!
+        case "--entries": config.entries = Int(value)!
+        case "--dir": config.directory = value
+        default: fatalError("unknown flag \(flag)")
+        }
+    }
+    return config
+}
+
+let fundingAccount: UInt128 = 1 << 100
+
+/// A fresh ledger with `accounts` wallets (overdraft-checked) funded with 10^12 each.
+func freshLedger(_ config: Config, accounts: Int) throws -> Ledger {
+    try? FileManager.default.removeItem(atPath: config.directory)
+    try Ledger.initialize(at: config.directory)
+    let ledger = try Ledger.open(at: config.directory)
+    var batch = EventBatch()
+    batch.append(NewAccount(id: fundingAccount, ledger: 840, code: 1))
+    for id in 1...accounts {
+        batch.append(NewAccount(id: UInt128(id), ledger: 840, code: 2, flags: .debitsMustNotExceedCredits))
+        if batch.eventCount == Limits.batchEventsMax { _ = try ledger.submitAndWait(batch); batch = EventBatch() }
+    }
+    if batch.eventCount > 0 { _ = try ledger.submitAndWait(batch) }
+    batch = EventBatch()
+    for id in 1...accounts {
+        batch.append(NewEntry(id: UInt128(id) << 64, postings: [.debit(fundingAccount, 1_000_000_000_000), .credit(UInt128(id), 1_000_000_000_000)]))
+        if batch.eventCount == Limits.batchEventsMax { _ = try ledger.submitAndWait(batch); batch = EventBatch() }
+    }
+    if batch.eventCount > 0 { _ = try ledger.submitAndWait(batch) }
+    return ledger
+}
+
+struct Generator {
+    var rng = SystemRandomNumberGenerator()
+    var nextID: UInt128 = 1 << 120
+    let accounts: Int
+    mutating func append(to batch: inout EventBatch) {
+        let from = Int.random(in: 1...accounts, using: &rng)
+        var to = Int.random(in: 1...accounts, using: &rng)
+        if to == from { to = from % accounts + 1 }
+        let amount = UInt128(Int.random(in: 1...1000, using: &rng))
+        nextID += 1
+        batch.append(NewEntry(id: nextID, postings: [.debit(UInt128(from), amount), .credit(UInt128(to), amount)]))
+    }
+}
+
+func peakRSSBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+    return 0
+}
+
+func walBytesUsed(_ directory: String) -> Int {
+    var total = 0
+    _ = try? WALReader(storage: POSIXStorage(), layout: DataDirectoryLayout(root: directory)).scan(mode: .verify) { record in
+        total += WALFormat.recordBytes(payloadBytes: record.header.payloadBytes)
+    }
+    return total
+}
+
+final class Counter: @unchecked Sendable {
+    let lock = ConditionLock()
+    var entries = 0
+    var latenciesNs: [UInt64] = []
+}
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// Batches of `batchSize`, pre-generated, submitted by 2 threads so the
+/// writer always has the next batch waiting (as a pipelining client would).
+func runBatches(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
+    let ledger = try freshLedger(config, accounts: accounts)
+    var generator = Generator(accounts: accounts)
+    let batchesNeeded = max(8, Int(config.seconds * 1_500_000) / config.batchSize)  // enough for ~1.5M/s
+    var batches: [EventBatch] = []
+    for _ in 0..<batchesNeeded {
+        var batch = EventBatch()
+        batch.bytes.reserveCapacity(config.batchSize * 144)
+        for _ in 0..<config.batchSize { generator.append(to: &batch) }
+        batches.append(batch)
+    }
+    let counter = Counter()
+    let submitters = 2
+    let start = now()
+    let deadline = start + UInt64(config.seconds * 1e9)
+    let done = DispatchGroup()
+    for s in 0..<submitters {
+        done.enter()
+        LedgerEngine.Thread {
+            var index = s
+            while index < batches.count && now() < deadline {
+                let t0 = now()
+                let results = try! ledger.submitAndWait(batches[index])
+                let t1 = now()
+                precondition(results.allSatisfy { $0 == .ok }, "rejected: \(Set(results))")
+                counter.lock.withLock {
+                    counter.entries += results.count
+                    counter.latenciesNs.append(t1 - t0)
+                }
+                index += submitters
+            }
+            done.leave()
+        }.start()
+    }
+    done.wait()
+    let elapsed = Double(now() - start) / 1e9
+    try ledger.close()
+    let latencies = counter.latenciesNs.sorted()
+    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
+            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
+            Double(walBytesUsed(config.directory)) / Double(counter.entries))
+}
+
+/// `clients` threads, each submitting one entry at a time and waiting.
+func runConcurrent(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
+    let ledger = try freshLedger(config, accounts: accounts)
+    let counter = Counter()
+    let start = now()
+    let deadline = start + UInt64(config.seconds * 1e9)
+    let done = DispatchGroup()
+    for c in 0..<config.clients {
+        done.enter()
+        LedgerEngine.Thread {
+            var generator = Generator(nextID: UInt128(c + 1) << 100, accounts: accounts)
+            var latencies: [UInt64] = []
+            var count = 0
+            while now() < deadline {
+                var batch = EventBatch()
+                generator.append(to: &batch)
+                let t0 = now()
+                let results = try! ledger.submitAndWait(batch)
+                latencies.append(now() - t0)
+                precondition(results == [.ok], "rejected: \(results)")
+                count += 1
+            }
+            counter.lock.withLock {
+                counter.entries += count
+                counter.latenciesNs.append(contentsOf: latencies)
+            }
+            done.leave()
+        }.start()
+    }
+    done.wait()
+    let elapsed = Double(now() - start) / 1e9
+    try ledger.close()
+    let latencies = counter.latenciesNs.sorted()
+    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
+            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
+            Double(walBytesUsed(config.directory)) / Double(counter.entries))
+}
+
+func report(_ name: String, _ config: Config, _ run: () throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double)) throws {
+    var rates: [Double] = []
+    for index in 0..<config.runs {
+        let r = try run()
+        rates.append(r.rate)
+        print(String(format: "%@ run %d: %.0f entries/s, latency p50 %.2f ms p99 %.2f ms, %.1f WAL bytes/entry", name, index + 1, r.rate, r.p50Ms, r.p99Ms, r.bytesPerEntry))
+    }
+    let median = rates.sorted()[rates.count / 2]
+    print(String(format: "%@ median of %d runs: %.0f entries/s (peak RSS so far %.0f MiB)", name, config.runs, median, Double(peakRSSBytes()) / 1_048_576))
+}
+
+let config = parse()
+switch config.mode {
+case "batch":
+    try report("batch \(config.batchSize), \(config.accounts) accounts", config) { try runBatches(config, accounts: config.accounts) }
+case "concurrent":
+    var c = config
+    c.batchSize = 1
+    try report("\(config.clients) clients, batch 1, \(config.accounts) accounts", c) { try runConcurrent(c, accounts: config.accounts) }
+case "all":
+    try report("batch \(config.batchSize), \(config.accounts) accounts", config) { try runBatches(config, accounts: config.accounts) }
+    try report("batch \(config.batchSize), 10 hot accounts", config) { try runBatches(config, accounts: 10) }
+    try report("\(config.clients) clients, batch 1, \(config.accounts) accounts", config) { try runConcurrent(config, accounts: config.accounts) }
+case "alloc":
+    // Fixed work for allocation counting: run under valgrind with two values
+    // of --entries; (allocs(2N) - allocs(N)) / N is the allocations per entry.
+    let ledger = try freshLedger(config, accounts: 1_000)
+    var generator = Generator(accounts: 1_000)
+    var remaining = config.entries
+    var batch = EventBatch()
+    batch.bytes.reserveCapacity(config.batchSize * 144)
+    while remaining > 0 {
+        batch.bytes.removeAll(keepingCapacity: true)
+        batch.eventCount = 0
+        for _ in 0..<min(remaining, config.batchSize) { generator.append(to: &batch) }
+        _ = try ledger.submitAndWait(batch)
+        remaining -= batch.eventCount
+    }
+    try ledger.close()
+    print("alloc run: \(config.entries) entries")
+default:
+    print("modes: batch, concurrent, all, alloc")
+}

@@ -35,8 +35,8 @@ struct OpenHold: Sendable, Hashable {
 
 public struct LedgerStateMachine: Sendable {
     public private(set) var accounts: [Account] = []
-    @usableFromInline var accountSlotByID: [UInt128: Int32] = [:]
-    @usableFromInline var entries: [UInt128: EntryRecord] = [:]
+    @usableFromInline var accountSlotByID = IDTable<Int32>()
+    @usableFromInline var entries = IDTable<EntryRecord>(capacity: 1 << 16)
     @usableFromInline var openHolds: [UInt128: OpenHold] = [:]
     @usableFromInline var expiries = ExpiryHeap()
     /// Timestamp of the last event applied (0 before the first batch).
@@ -160,7 +160,7 @@ public struct LedgerStateMachine: Sendable {
         let slot = Int32(accounts.count)
         accounts.append(Account(id: id, userData: userData, ledger: ledger, code: code, flags: flags, timestamp: timestamp))
         slotIsChanged.append(false)
-        accountSlotByID[id] = slot
+        accountSlotByID.set(id, slot)
         markChanged(slot)
         return .ok
     }
@@ -225,8 +225,8 @@ public struct LedgerStateMachine: Sendable {
             result = settleHold(p, o, postingCount: postingCount, kind: kind, pendingID: pendingID, timestamp: timestamp)
         }
         if result == .ok {
-            entries[id] = EntryRecord(
-                fingerprint: fingerprint, timestamp: timestamp, kind: kind, holdState: kind == .pending ? .open : .notAHold)
+            entries.set(id, EntryRecord(
+                fingerprint: fingerprint, timestamp: timestamp, kind: kind, holdState: kind == .pending ? .open : .notAHold))
         }
         return result
     }
@@ -352,7 +352,7 @@ public struct LedgerStateMachine: Sendable {
         if let failure = checkOverdraftFlags() { return failure }
         commitTouched()
         record.holdState = posting ? .posted : .voided
-        entries[pendingID] = record
+        entries.set(pendingID, record)
         openHolds[pendingID] = nil
         return .ok
     }
@@ -443,7 +443,7 @@ public struct LedgerStateMachine: Sendable {
                 markChanged(held.slot)
             }
             openHolds[next.id] = nil
-            entries[next.id]!.holdState = .expired
+            entries.update(next.id) { $0.holdState = .expired }
         }
     }
 

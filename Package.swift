@@ -16,9 +16,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "CRC32C", path: "Sources/CRC32C"),
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(
             name: "LedgerEngine",
-            dependencies: ["CRC32C"],
+            dependencies: ["CRC32C", "CPrefetch"],
             path: "Sources/LedgerEngine"
         ),
         .executableTarget(name: "LedgerServer", path: "Sources/LedgerServer"),

@@ -4,6 +4,7 @@
 //
 //   LedgerBench batch      [--seconds S] [--runs N] [--accounts A]   batches of 8,189, 2 pipelined submitters
 //   LedgerBench concurrent [--seconds S] [--runs N] [--clients C]    C threads, batch size 1
+//   LedgerBench tasks      [--seconds S] [--runs N] [--clients C]    C Swift tasks, batch size 1
 //   LedgerBench all                                                   both, plus the 10-hot-accounts variant
 //   LedgerBench alloc --entries N                                     fixed work, for `valgrind` allocation counts
 //
@@ -200,6 +201,50 @@ func runConcurrent(_ config: Config, accounts: Int) throws -> (rate: Double, p50
             Double(walBytesUsed(config.directory)) / Double(counter.entries))
 }
 
+/// `clients` Swift tasks (multiplexed on the cooperative pool, as a server's
+/// event loops would multiplex connections), each awaiting one entry at a time.
+func runConcurrentTasks(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
+    let ledger = try freshLedger(config, accounts: accounts)
+    let counter = Counter()
+    let start = now()
+    let deadline = start + UInt64(config.seconds * 1e9)
+    let done = DispatchSemaphore(value: 0)
+    let clients = config.clients
+    Task {
+        await withTaskGroup(of: (Int, [UInt64]).self) { group in
+            for c in 0..<clients {
+                group.addTask {
+                    var generator = Generator(nextID: UInt128(c + 1) << 100, accounts: accounts)
+                    var latencies: [UInt64] = []
+                    var count = 0
+                    while now() < deadline {
+                        var batch = EventBatch()
+                        generator.append(to: &batch)
+                        let t0 = now()
+                        let results = try! await ledger.submit(batch)
+                        latencies.append(now() - t0)
+                        precondition(results == [.ok], "rejected: \(results)")
+                        count += 1
+                    }
+                    return (count, latencies)
+                }
+            }
+            for await (count, latencies) in group {
+                counter.entries += count
+                counter.latenciesNs.append(contentsOf: latencies)
+            }
+        }
+        done.signal()
+    }
+    done.wait()
+    let elapsed = Double(now() - start) / 1e9
+    try ledger.close()
+    let latencies = counter.latenciesNs.sorted()
+    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
+            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
+            Double(walBytesUsed(config.directory)) / Double(counter.entries))
+}
+
 func report(_ name: String, _ config: Config, _ run: () throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double)) throws {
     var rates: [Double] = []
     for index in 0..<config.runs {
@@ -219,10 +264,13 @@ case "concurrent":
     var c = config
     c.batchSize = 1
     try report("\(config.clients) clients, batch 1, \(config.accounts) accounts", c) { try runConcurrent(c, accounts: config.accounts) }
+case "tasks":
+    try report("\(config.clients) client tasks, batch 1, \(config.accounts) accounts", config) { try runConcurrentTasks(config, accounts: config.accounts) }
 case "all":
     try report("batch \(config.batchSize), \(config.accounts) accounts", config) { try runBatches(config, accounts: config.accounts) }
     try report("batch \(config.batchSize), 10 hot accounts", config) { try runBatches(config, accounts: 10) }
-    try report("\(config.clients) clients, batch 1, \(config.accounts) accounts", config) { try runConcurrent(config, accounts: config.accounts) }
+    try report("\(config.clients) client threads, batch 1, \(config.accounts) accounts", config) { try runConcurrent(config, accounts: config.accounts) }
+    try report("\(config.clients) client tasks, batch 1, \(config.accounts) accounts", config) { try runConcurrentTasks(config, accounts: config.accounts) }
 case "alloc":
     // Fixed work for allocation counting: run under valgrind with two values
     // of --entries; (allocs(2N) - allocs(N)) / N is the allocations per entry.

@@ -10,25 +10,38 @@
 // Invariants: capacity is a power of two; count ≤ capacity × 3/4; id 0 marks
 // an empty bucket (0 is never a valid id: `idMustNotBeZero`). There is no
 // removal (ids are unique forever).
+import CPrefetch
+
 @usableFromInline
 struct IDTable<Value: Sendable>: Sendable {
-    @usableFromInline var low: [UInt64]
-    @usableFromInline var high: [UInt64]
-    @usableFromInline var values: [Value?]
+    /// Key and value side by side, so a probe touches one cache line.
+    @usableFromInline
+    struct Bucket: Sendable {
+        @usableFromInline var low: UInt64
+        @usableFromInline var high: UInt64
+        @usableFromInline var value: Value
+        @inlinable init(low: UInt64, high: UInt64, value: Value) {
+            self.low = low
+            self.high = high
+            self.value = value
+        }
+        @inlinable var isEmpty: Bool { low == 0 && high == 0 }
+    }
+
+    @usableFromInline var buckets: [Bucket]
     @usableFromInline var mask: Int
     @usableFromInline private(set) var count = 0
     @usableFromInline let seed: UInt64
+    @usableFromInline let emptyValue: Value
 
-    @usableFromInline static var processSeed: UInt64 { _processSeed }
-
-    init(capacity: Int = 1024) {
+    /// `emptyValue` fills empty buckets; it is never returned.
+    init(capacity: Int = 1024, emptyValue: Value) {
         var size = 16
         while size < capacity { size *= 2 }
-        low = [UInt64](repeating: 0, count: size)
-        high = [UInt64](repeating: 0, count: size)
-        values = [Value?](repeating: nil, count: size)
+        self.emptyValue = emptyValue
+        buckets = [Bucket](repeating: Bucket(low: 0, high: 0, value: emptyValue), count: size)
         mask = size - 1
-        seed = Self.processSeed
+        seed = _processSeed
     }
 
     @inlinable @inline(__always)
@@ -46,60 +59,66 @@ struct IDTable<Value: Sendable>: Sendable {
         let lo = UInt64(truncatingIfNeeded: id)
         let hi = UInt64(truncatingIfNeeded: id >> 64)
         var index = bucket(id)
-        while true {
-            if low[index] == lo && high[index] == hi { return index }
-            if low[index] == 0 && high[index] == 0 { return nil }
-            index = (index + 1) & mask
+        return buckets.withUnsafeBufferPointer { b in
+            while true {
+                if b[index].low == lo && b[index].high == hi { return index }
+                if b[index].isEmpty { return nil }
+                index = (index + 1) & mask
+            }
         }
     }
 
     @inlinable
     subscript(id: UInt128) -> Value? {
-        get { find(id).flatMap { values[$0] } }
+        find(id).map { buckets[$0].value }
+    }
+
+    /// Starts loading the bucket `id` hashes to, ahead of a `find`.
+    @inlinable @inline(__always)
+    func prefetch(_ id: UInt128) {
+        buckets.withUnsafeBufferPointer { ledger_prefetch_for_write($0.baseAddress! + bucket(id)) }
     }
 
     /// Sets the value for `id` (inserting it if new).
     @inlinable
     mutating func set(_ id: UInt128, _ value: Value) {
-        precondition(id != 0, "id 0 is reserved for empty buckets")
         if let index = find(id) {
-            values[index] = value
-            return
+            buckets[index].value = value
+        } else {
+            insertNew(id, value)
         }
+    }
+
+    /// Inserts an id known to be absent (the caller just looked it up).
+    @inlinable
+    mutating func insertNew(_ id: UInt128, _ value: Value) {
+        precondition(id != 0, "id 0 is reserved for empty buckets")
+        assert(find(id) == nil, "insertNew of an existing id")
         if (count + 1) * 4 > (mask + 1) * 3 { grow() }
-        var index = bucket(id)
-        while low[index] != 0 || high[index] != 0 { index = (index + 1) & mask }
-        low[index] = UInt64(truncatingIfNeeded: id)
-        high[index] = UInt64(truncatingIfNeeded: id >> 64)
-        values[index] = value
+        place(Bucket(low: UInt64(truncatingIfNeeded: id), high: UInt64(truncatingIfNeeded: id >> 64), value: value))
         count += 1
+    }
+
+    @inlinable
+    mutating func place(_ entry: Bucket) {
+        var index = bucket(UInt128(entry.high) << 64 | UInt128(entry.low))
+        while !buckets[index].isEmpty { index = (index + 1) & mask }
+        buckets[index] = entry
     }
 
     /// Updates an existing value in place.
     @inlinable
     mutating func update(_ id: UInt128, _ body: (inout Value) -> Void) {
         guard let index = find(id) else { preconditionFailure("update of a missing id") }
-        body(&values[index]!)
+        body(&buckets[index].value)
     }
 
     @usableFromInline
     mutating func grow() {
-        let oldLow = low
-        let oldHigh = high
-        let oldValues = values
-        let size = (mask + 1) * 2
-        low = [UInt64](repeating: 0, count: size)
-        high = [UInt64](repeating: 0, count: size)
-        values = [Value?](repeating: nil, count: size)
-        mask = size - 1
-        for i in 0..<oldLow.count where oldLow[i] != 0 || oldHigh[i] != 0 {
-            let id = UInt128(oldHigh[i]) << 64 | UInt128(oldLow[i])
-            var index = bucket(id)
-            while low[index] != 0 || high[index] != 0 { index = (index + 1) & mask }
-            low[index] = oldLow[i]
-            high[index] = oldHigh[i]
-            values[index] = oldValues[i]
-        }
+        let old = buckets
+        buckets = [Bucket](repeating: Bucket(low: 0, high: 0, value: emptyValue), count: (mask + 1) * 2)
+        mask = buckets.count - 1
+        for entry in old where !entry.isEmpty { place(entry) }
     }
 }
 

@@ -35,8 +35,9 @@ struct OpenHold: Sendable, Hashable {
 
 public struct LedgerStateMachine: Sendable {
     public private(set) var accounts: [Account] = []
-    @usableFromInline var accountSlotByID = IDTable<Int32>()
-    @usableFromInline var entries = IDTable<EntryRecord>(capacity: 1 << 16)
+    @usableFromInline var accountSlotByID = IDTable<Int32>(emptyValue: -1)
+    @usableFromInline var entries = IDTable<EntryRecord>(
+        capacity: 1 << 16, emptyValue: EntryRecord(fingerprint: 0, timestamp: 0, kind: .posted, holdState: .notAHold))
     @usableFromInline var openHolds: [UInt128: OpenHold] = [:]
     @usableFromInline var expiries = ExpiryHeap()
     /// Timestamp of the last event applied (0 before the first batch).
@@ -107,8 +108,21 @@ public struct LedgerStateMachine: Sendable {
         precondition(eventCount >= 1 && eventCount <= Limits.batchEventsMax, "eventCount \(eventCount)")
         precondition(timestamp > lastTimestamp, "timestamp \(timestamp) not after \(lastTimestamp)")
         expireHolds(atOrBefore: timestamp)
+        // A second cursor runs `prefetchDistance` events ahead and prefetches
+        // their entry-id buckets (the idempotency table is too big for cache).
+        let prefetchDistance = 8
+        var aheadOffset = 0
+        var aheadIndex = 0
+        func advanceAhead() {
+            guard aheadIndex < eventCount, let size = EventBatchReader.eventSize(batch, at: aheadOffset) else { return }
+            if batch[aheadOffset] == EventFormat.kindCreateEntry { entries.prefetch(_LE.u128(batch, aheadOffset + 16)) }
+            aheadOffset += size
+            aheadIndex += 1
+        }
+        for _ in 0..<prefetchDistance { advanceAhead() }
         var offset = 0
         for index in 0..<eventCount {
+            advanceAhead()
             guard let size = EventBatchReader.eventSize(batch, at: offset) else {
                 preconditionFailure("apply() called with an unvalidated batch: event \(index) at \(offset)")
             }
@@ -160,7 +174,7 @@ public struct LedgerStateMachine: Sendable {
         let slot = Int32(accounts.count)
         accounts.append(Account(id: id, userData: userData, ledger: ledger, code: code, flags: flags, timestamp: timestamp))
         slotIsChanged.append(false)
-        accountSlotByID.set(id, slot)
+        accountSlotByID.insertNew(id, slot)
         markChanged(slot)
         return .ok
     }
@@ -225,7 +239,7 @@ public struct LedgerStateMachine: Sendable {
             result = settleHold(p, o, postingCount: postingCount, kind: kind, pendingID: pendingID, timestamp: timestamp)
         }
         if result == .ok {
-            entries.set(id, EntryRecord(
+            entries.insertNew(id, EntryRecord(
                 fingerprint: fingerprint, timestamp: timestamp, kind: kind, holdState: kind == .pending ? .open : .notAHold))
         }
         return result

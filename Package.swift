@@ -47,6 +47,11 @@ let package = Package(
             path: "Tests/LedgerEngineTests"
         ),
         .testTarget(
+            name: "LedgerCtlTests",
+            dependencies: ["LedgerEngine", "LedgerTestSupport"],
+            path: "Tests/LedgerCtlTests"
+        ),
+        .testTarget(
             name: "LedgerCrashTests",
             dependencies: ["LedgerEngine", "LedgerTestSupport"],
             path: "Tests/LedgerCrashTests"

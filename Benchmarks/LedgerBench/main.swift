@@ -2,7 +2,7 @@
 // two-posting entries between accounts funded with 10^12, overdraft checks on,
 // every entry durable (fdatasync returned) before it counts.
 //
-//   LedgerBench batch      [--seconds S] [--runs N] [--accounts A]   batches of 8,189, 2 pipelined submitters
+//   LedgerBench batch      [--seconds S] [--runs N] [--accounts A]   batches of 8,189, 4 pipelined submitters
 //   LedgerBench concurrent [--seconds S] [--runs N] [--clients C]    C threads, batch size 1
 //   LedgerBench tasks      [--seconds S] [--runs N] [--clients C]    C Swift tasks, batch size 1
 //   LedgerBench all                                                   both, plus the 10-hot-accounts variant
@@ -118,7 +118,7 @@ final class Counter: @unchecked Sendable {
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-/// Batches of `batchSize`, pre-generated, submitted by 2 threads so the
+/// Batches of `batchSize`, pre-generated, submitted by 4 threads so the
 /// writer always has the next batch waiting (as a pipelining client would).
 func runBatches(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
     let ledger = try freshLedger(config, accounts: accounts)
@@ -132,7 +132,7 @@ func runBatches(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms:
         batches.append(batch)
     }
     let counter = Counter()
-    let submitters = 2
+    let submitters = 4
     let start = now()
     let deadline = start + UInt64(config.seconds * 1e9)
     let done = DispatchGroup()

@@ -5,16 +5,21 @@
 //   lock → meta → delete stray *.tmp → replay the WAL through the state
 //   machine (checking every recorded result) → reconcile or rebuild the
 //   balance index → start the writer thread.
-// - `submit` queues an encoded batch. The writer thread drains the queue into
-//   one group: it assigns timestamps, applies each batch, encodes one WAL
-//   record, writes it, calls fdatasync once, updates the index, and only then
-//   completes every caller of the group (group commit).
+// - `submit` queues an encoded batch. The apply thread drains the queue into
+//   one group: it assigns timestamps, applies each batch and encodes one WAL
+//   record. The durability thread writes it, calls fdatasync once, updates the
+//   index, and only then completes every caller of the group (group commit).
+//   While group N is being synced, group N+1 is being applied (a two-stage
+//   pipeline, two group buffers).
 // - Any write or sync error stops the engine (crash-stop): the current group
 //   and every later submission fail with `stopped`; a restart recovers.
 //
-// Threading: the state machine, WAL writer and index are touched only by the
-// writer thread, or by `open`/`close` before it starts and after it ends.
-// Other threads talk to it through `queue`, guarded by `lock`.
+// Threading: the state machine is touched only by the apply thread; the WAL
+// writer and the index only by the durability thread; both only by
+// `open`/`close` before the threads start and after they end. Everything they
+// share (`queue`, `durableQueue`, `freeGroups`, `groupsInFlight`,
+// `stoppedError`) is guarded by `lock`. Reads run on the apply thread when no
+// group is in flight, so they never see state that is not yet durable.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,8 +73,12 @@ public final class Ledger: @unchecked Sendable {
     private var queueHead = 0
     private var closing = false
     private var stoppedError: LedgerError?
-    private var writerThread: Thread?
-    private var writerFinished = false
+    private var applyThread: Thread?
+    private var durabilityThread: Thread?
+    private var freeGroups = [PendingGroup(), PendingGroup()]
+    private var durableQueue: [PendingGroup] = []
+    private var groupsInFlight = 0
+    private var applyFinished = false
 
     enum Work {
         case batch(EventBatch, Completion)
@@ -184,9 +193,12 @@ public final class Ledger: @unchecked Sendable {
         self.machine = machine
         self.recovery = report
 
-        let thread = Thread { [self] in self.writerLoop() }
-        writerThread = thread
-        thread.start()
+        let apply = Thread { [self] in self.applyLoop() }
+        let durability = Thread { [self] in self.durabilityLoop() }
+        applyThread = apply
+        durabilityThread = durability
+        durability.start()
+        apply.start()
     }
 
     /// Replays every WAL record into `machine`, checking each recorded result.
@@ -231,7 +243,7 @@ public final class Ledger: @unchecked Sendable {
                 return LedgerError(.queueFull, "\(Limits.commitQueueBatchesMax) batches are already waiting")
             }
             queue.append(.batch(batch, completion))
-            lock.signal()
+            lock.broadcast()  // two threads wait on this condition
             return nil
         }
         if let rejection { completion(.failure(rejection)) }
@@ -283,7 +295,7 @@ public final class Ledger: @unchecked Sendable {
                     done.signal()
                 }
             }))
-            lock.signal()
+            lock.broadcast()
             return nil
         }
         if let rejection { throw rejection }
@@ -302,13 +314,16 @@ public final class Ledger: @unchecked Sendable {
     /// releases the directory lock. Throws the stop reason if the engine had
     /// stopped.
     public func close() throws {
-        let thread: Thread? = lock.withLock {
+        let threads: [Thread] = lock.withLock {
             closing = true
             lock.broadcast()
-            return writerThread
+            defer {
+                applyThread = nil
+                durabilityThread = nil
+            }
+            return [applyThread, durabilityThread].compactMap { $0 }
         }
-        thread?.join()
-        lock.withLock { writerThread = nil }
+        for thread in threads { thread.join() }
         defer {
             try? wal.finishPreparing()
             index.close()
@@ -325,7 +340,7 @@ public final class Ledger: @unchecked Sendable {
     /// The reason the engine stopped, if it did.
     public var stopReason: LedgerError? { lock.withLock { stoppedError } }
 
-    // MARK: - Writer thread
+    // MARK: - The pipeline: apply thread → durability thread
 
     private struct GroupMember {
         var completion: Completion
@@ -333,20 +348,54 @@ public final class Ledger: @unchecked Sendable {
         var eventCount: Int
     }
 
-    private func writerLoop() {
+    /// One group on its way from the apply thread to the durability thread.
+    /// Two of them alternate, so the next group is applied and encoded while
+    /// the previous one is written and synced; each owns its buffers.
+    private final class PendingGroup {
+        /// Record header space, then the payload (see Specs/wal-format.md).
+        let record: UnsafeMutableRawBufferPointer
+        var payloadBytes = 0
         var members: [GroupMember] = []
         var results: [ResultCode] = []
+        var changedSlots: [Int32] = []
+        var changedAccounts: [Account] = []
+
+        init() {
+            record = UnsafeMutableRawBufferPointer.allocate(
+                byteCount: WALFormat.recordBytes(payloadBytes: WALFormat.recordPayloadBytesMax), alignment: 8)
+            record.initializeMemory(as: UInt8.self, repeating: 0)
+            members.reserveCapacity(1024)
+            results.reserveCapacity(Limits.batchEventsMax * 2)
+        }
+
+        deinit { record.deallocate() }
+
+        var payload: UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(rebasing: record[WALFormat.recordHeaderBytes...])
+        }
+
+        func reset() {
+            payloadBytes = 0
+            members.removeAll(keepingCapacity: true)
+            results.removeAll(keepingCapacity: true)
+            changedSlots.removeAll(keepingCapacity: true)
+            changedAccounts.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Apply thread: owns the state machine. Takes every waiting batch,
+    /// applies and encodes them into a free `PendingGroup`, and hands it to
+    /// the durability thread. Reads run only when no group is in flight, so
+    /// they see durable state.
+    private func applyLoop() {
         var reads: [(LedgerStateMachine?) -> Void] = []
-        members.reserveCapacity(1024)
-        results.reserveCapacity(Limits.batchEventsMax * 4)
         var takenBatches: [(EventBatch, Completion)] = []
         takenBatches.reserveCapacity(1024)
 
         while true {
-            // Take work: all queued batches up to the group size, and reads.
             let exit: Bool = lock.withLock {
-                while queueHead == queue.count && !closing { lock.wait() }
-                if queueHead == queue.count && closing { return true }
+                while queueHead == queue.count && !closing && stoppedError == nil { lock.wait() }
+                if stoppedError != nil || (queueHead == queue.count && closing) { return true }
                 var payloadBytes = WALFormat.groupHeaderBytes
                 while queueHead < queue.count {
                     switch queue[queueHead] {
@@ -367,41 +416,60 @@ public final class Ledger: @unchecked Sendable {
                 }
                 return false
             }
-            if exit { return }
-            for read in reads { read(machine) }
-            reads.removeAll(keepingCapacity: true)
+            if exit { break }
+            if !reads.isEmpty {
+                let durable: Bool = lock.withLock {
+                    while groupsInFlight > 0 && stoppedError == nil { lock.wait() }
+                    return stoppedError == nil
+                }
+                for read in reads { read(durable ? machine : nil) }
+                reads.removeAll(keepingCapacity: true)
+            }
             if takenBatches.isEmpty { continue }
 
-            members.removeAll(keepingCapacity: true)
-            results.removeAll(keepingCapacity: true)
-            do {
-                try commitGroup(takenBatches, members: &members, results: &results)
-            } catch let error as LedgerError {
-                stop(because: error, failing: takenBatches.map(\.1))
-                takenBatches.removeAll()
-                return
-            } catch {
-                preconditionFailure("non-LedgerError from commitGroup: \(error)")
+            let group: PendingGroup? = lock.withLock {
+                while freeGroups.isEmpty && stoppedError == nil { lock.wait() }
+                return stoppedError == nil ? freeGroups.removeLast() : nil
             }
-            for member in members {
-                member.completion(.success(Array(results[member.resultStart..<(member.resultStart + member.eventCount)])))
+            guard let group else {
+                let error = stopReason ?? LedgerError(.stopped, "the engine stopped")
+                for (_, completion) in takenBatches { completion(.failure(error)) }
+                break
             }
+            applyAndEncode(takenBatches, into: group)
             takenBatches.removeAll(keepingCapacity: true)
+            let rejected: LedgerError? = lock.withLock {
+                if let stoppedError { return stoppedError }
+                durableQueue.append(group)
+                groupsInFlight += 1
+                lock.broadcast()
+                return nil
+            }
+            if let rejected {
+                for member in group.members { member.completion(.failure(rejected)) }
+                break
+            }
+        }
+        lock.withLock {
+            applyFinished = true
+            lock.broadcast()
         }
     }
 
-    /// Applies, encodes, writes and syncs one group. Throws on any I/O error.
-    private func commitGroup(_ batches: [(EventBatch, Completion)], members: inout [GroupMember], results: inout [ResultCode]) throws {
-        let payload = wal.payloadBuffer
+    /// Applies each batch (timestamps assigned here) and encodes the group's
+    /// payload. The committed-LSN field is filled in by the durability thread.
+    private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) {
+        group.reset()
+        let payload = group.payload
         _LE.put(payload, 0, UInt32(batches.count))
         _LE.put(payload, 4, UInt32(0))
-        _LE.put(payload, 8, wal.nextLSN - 1)  // everything before this record is durable
+        _LE.put(payload, 8, UInt64(0))
         var offset = WALFormat.groupHeaderBytes
         for (batch, completion) in batches {
             let timestamp = max(options.clock(), machine.lastTimestamp + 1)
-            let resultStart = results.count
+            let resultStart = group.results.count
             batch.bytes.withUnsafeBytes { events in
-                machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &results)
+                machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &group.results)
                 _LE.put(payload, offset, timestamp)
                 _LE.put(payload, offset + 8, UInt32(batch.eventCount))
                 _LE.put(payload, offset + 12, UInt32(events.count))
@@ -409,17 +477,58 @@ public final class Ledger: @unchecked Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: payload[offset..<(offset + events.count)]).copyMemory(from: events)
                 offset += events.count
             }
-            for i in 0..<batch.eventCount { payload[offset + i] = results[resultStart + i].rawValue }
+            for i in 0..<batch.eventCount { payload[offset + i] = group.results[resultStart + i].rawValue }
             let padded = WALFormat.align8(batch.eventCount)
             for i in batch.eventCount..<padded { payload[offset + i] = 0 }
             offset += padded
-            members.append(GroupMember(completion: completion, resultStart: resultStart, eventCount: batch.eventCount))
+            group.members.append(GroupMember(completion: completion, resultStart: resultStart, eventCount: batch.eventCount))
         }
-        let lsn = try wal.append(type: WALFormat.recordTypeGroup, payloadBytes: offset)
+        group.payloadBytes = offset
+        // The index must get these values with this group's LSN, after its
+        // sync; the apply thread may already be changing the accounts again.
+        for slot in machine.takeChangedSlots() {
+            group.changedSlots.append(slot)
+            group.changedAccounts.append(machine.accounts[Int(slot)])
+        }
+    }
+
+    /// Durability thread: owns the WAL writer and the index. Writes each
+    /// group in order, calls fdatasync once, updates the index, and only then
+    /// completes the group's callers.
+    private func durabilityLoop() {
+        while true {
+            let next: PendingGroup? = lock.withLock {
+                while durableQueue.isEmpty && !applyFinished && stoppedError == nil { lock.wait() }
+                if stoppedError != nil || durableQueue.isEmpty { return nil }
+                return durableQueue.removeFirst()
+            }
+            guard let group = next else { return }
+            do {
+                try makeDurable(group)
+            } catch let error as LedgerError {
+                stop(because: error, failing: group.members.map(\.completion))
+                return
+            } catch {
+                preconditionFailure("non-LedgerError from makeDurable: \(error)")
+            }
+            for member in group.members {
+                member.completion(.success(Array(group.results[member.resultStart..<(member.resultStart + member.eventCount)])))
+            }
+            lock.withLock {
+                groupsInFlight -= 1
+                freeGroups.append(group)
+                lock.broadcast()
+            }
+        }
+    }
+
+    private func makeDurable(_ group: PendingGroup) throws {
+        _LE.put(group.payload, 8, wal.nextLSN - 1)  // every earlier record is durable
+        let lsn = try wal.append(type: WALFormat.recordTypeGroup, record: group.record, payloadBytes: group.payloadBytes)
         try wal.sync()
         // Durable: now the index may claim this LSN.
-        for slot in machine.takeChangedSlots() {
-            try index.write(machine.accounts[Int(slot)], slot: Int(slot), lsn: lsn)
+        for (slot, account) in zip(group.changedSlots, group.changedAccounts) {
+            try index.write(account, slot: Int(slot), lsn: lsn)
         }
         groupsSinceCheckpoint += 1
         if groupsSinceCheckpoint >= options.indexCheckpointGroups {
@@ -428,17 +537,24 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Crash-stop: records the reason and fails everything not yet durable.
     private func stop(because error: LedgerError, failing completions: [Completion]) {
         let stopped = LedgerError(.stopped, "the engine stopped after a fatal error (\(error)); restart to recover from the log", path: error.path, offset: error.offset)
         options.log("engine stopped: \(error)")
-        let queued: [Work] = lock.withLock {
+        let (queued, groups): ([Work], [PendingGroup]) = lock.withLock {
             stoppedError = stopped
             let rest = Array(queue[queueHead...])
             queue.removeAll()
             queueHead = 0
-            return rest
+            let groups = durableQueue
+            durableQueue.removeAll()
+            lock.broadcast()
+            return (rest, groups)
         }
         for completion in completions { completion(.failure(stopped)) }
+        for group in groups {
+            for member in group.members { member.completion(.failure(stopped)) }
+        }
         for work in queued {
             switch work {
             case .batch(_, let completion): completion(.failure(stopped))

@@ -84,23 +84,31 @@ public final class WALWriter {
     /// Seals and writes a record whose payload the caller put in
     /// `payloadBuffer[0..<payloadBytes]`. Does not sync. Returns its LSN.
     public func append(type: UInt8, payloadBytes: Int) throws -> UInt64 {
+        try append(type: type, record: recordBuffer, payloadBytes: payloadBytes)
+    }
+
+    /// Seals and writes a record built in `record`: 32 bytes of header space,
+    /// then `payloadBytes` of payload, with room for the alignment padding.
+    /// Does not sync. Returns its LSN.
+    public func append(type: UInt8, record: UnsafeMutableRawBufferPointer, payloadBytes: Int) throws -> UInt64 {
         precondition(payloadBytes <= WALFormat.recordPayloadBytesMax, "payload \(payloadBytes)")
         let recordBytes = WALFormat.recordBytes(payloadBytes: payloadBytes)
+        precondition(recordBytes <= record.count, "record buffer of \(record.count) bytes for a \(recordBytes)-byte record")
         precondition(WALFormat.fileHeaderBytes + recordBytes <= fileBytes, "record of \(recordBytes) bytes cannot fit a \(fileBytes)-byte WAL file")
         if offset + recordBytes > fileBytes { try roll() }
         // Prepare the next file in the background once this one is a quarter
         // full, so short-lived processes do not write 64 MiB of zeros.
         if offset >= fileBytes / 4 { preparer.startIfIdle() }
-        // Zero the alignment padding (the buffer is reused).
+        // Zero the alignment padding (buffers are reused).
         let used = WALFormat.recordHeaderBytes + payloadBytes
         if recordBytes > used {
-            UnsafeMutableRawBufferPointer(rebasing: recordBuffer[used..<recordBytes]).initializeMemory(as: UInt8.self, repeating: 0)
+            UnsafeMutableRawBufferPointer(rebasing: record[used..<recordBytes]).initializeMemory(as: UInt8.self, repeating: 0)
         }
         let lsn = nextLSN
         let crc = WALRecordHeader.seal(
-            UnsafeMutableRawBufferPointer(rebasing: recordBuffer[0..<recordBytes]), payloadBytes: payloadBytes,
+            UnsafeMutableRawBufferPointer(rebasing: record[0..<recordBytes]), payloadBytes: payloadBytes,
             type: type, lsn: lsn, previousCRC: previousCRC, epochSeed: epochSeed)
-        try file.write(UnsafeRawBufferPointer(rebasing: recordBuffer[0..<recordBytes]), at: offset)
+        try file.write(UnsafeRawBufferPointer(rebasing: record[0..<recordBytes]), at: offset)
         offset += recordBytes
         nextLSN += 1
         previousCRC = crc

@@ -95,3 +95,30 @@ import Testing
         #expect(records < 201)
     }
 }
+
+@Suite struct LedgerLimitTests {
+    /// A batch whose WAL record could not fit one WAL file is refused with a
+    /// clear error, never a trap, and the engine keeps working.
+    @Test func batchLargerThanAWALFileIsRejectedNotACrash() throws {
+        let dir = temporaryDirectory()
+        var options = Ledger.Options()
+        options.walFileBytes = 64 * 1024
+        try Ledger.initialize(at: dir, options: options)
+        let ledger = try Ledger.open(at: dir, options: options)
+        _ = try ledger.submitAndWait(EventBatch([usd(1), usd(2)]))
+        let big = EventBatch((0..<1_000).map { transfer(UInt128(10 + $0), from: 1, to: 2, 1) })
+        #expect(big.bytes.count > 64 * 1024)
+        do {
+            _ = try ledger.submitAndWait(big)
+            Issue.record("a batch larger than a WAL file was accepted")
+        } catch let error as LedgerError {
+            #expect(error.code == .batchTooLarge)
+        }
+        // Many small batches still fill groups up to the file's capacity.
+        for round in 0..<20 {
+            let batch = EventBatch((0..<100).map { transfer(UInt128(100_000 + round * 100 + $0), from: 1, to: 2, 1) })
+            #expect(try ledger.submitAndWait(batch) == Array(repeating: .ok, count: 100))
+        }
+        try ledger.close()
+    }
+}

@@ -4,7 +4,7 @@
 // - `Ledger.initialize` creates a data directory; `Ledger.open` recovers one:
 //   lock → meta → delete stray *.tmp → replay the WAL through the state
 //   machine (checking every recorded result) → reconcile or rebuild the
-//   balance index → start the writer thread.
+//   balance index → start the apply and durability threads.
 // - `submit` queues an encoded batch. The apply thread drains the queue into
 //   one group: it assigns timestamps, applies each batch and encodes one WAL
 //   record. The durability thread writes it, calls fdatasync once, updates the
@@ -60,6 +60,10 @@ public final class Ledger: @unchecked Sendable {
     let directoryLock: any StorageLock
     let meta: DataDirectoryMeta
     public private(set) var recovery = RecoveryReport()
+    /// The largest group payload: `Limits.groupPayloadBytesMax`, or less when
+    /// the directory's WAL files are small (a record never spans files). A
+    /// batch that cannot fit a group on its own is rejected (`batchTooLarge`).
+    public let groupPayloadBytesMax: Int
 
     // Writer-thread state.
     var machine: LedgerStateMachine
@@ -98,10 +102,7 @@ public final class Ledger: @unchecked Sendable {
         guard !storage.fileExists(layout.metaPath) else {
             throw LedgerError(.alreadyInitialized, "a ledger already exists here", path: layout.root)
         }
-        guard options.walFileBytes >= Limits.walFileBytesMin, options.walFileBytes % 4096 == 0,
-            WALFormat.fileHeaderBytes + WALFormat.recordBytes(payloadBytes: Limits.batchBytesMax + 64 * 1024) <= options.walFileBytes
-                || options.walFileBytes < Limits.walFileBytesDefault
-        else {
+        guard options.walFileBytes >= Limits.walFileBytesMin, options.walFileBytes % 4096 == 0 else {
             throw LedgerError(.invalidInput, "WAL file size \(options.walFileBytes) must be a multiple of 4096 and at least \(Limits.walFileBytesMin)")
         }
         var id = [UInt8](repeating: 0, count: 16)
@@ -142,6 +143,8 @@ public final class Ledger: @unchecked Sendable {
         self.directoryLock = lock
         let meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
         self.meta = meta
+        self.groupPayloadBytesMax = min(
+            Limits.groupPayloadBytesMax, meta.walFileBytes - WALFormat.fileHeaderBytes - WALFormat.recordHeaderBytes - 8)
 
         var removedTemporary = false
         for name in try storage.listDirectory(layout.root) where DataDirectoryLayout.isTemporary(name) {
@@ -231,11 +234,18 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: - Submitting
 
-    /// Queues `batch`; `completion` runs on the writer thread once the batch is
+    /// Queues `batch`; `completion` runs on the durability thread once the batch is
     /// durable (or the engine has stopped). The batch must be validated
     /// (`EventBatch(validating:)` or built by `EventBatch.append`).
     public func submit(_ batch: EventBatch, completion: @escaping Completion) {
         precondition(batch.eventCount >= 1 && batch.eventCount <= Limits.batchEventsMax, "batch of \(batch.eventCount) events")
+        let groupBytes = WALFormat.groupHeaderBytes + Self.batchPayloadBytes(batch)
+        guard batch.bytes.count <= Limits.batchBytesMax, groupBytes <= groupPayloadBytesMax else {
+            completion(.failure(LedgerError(
+                .batchTooLarge,
+                "batch of \(batch.bytes.count) bytes exceeds the limit (\(min(Limits.batchBytesMax, groupPayloadBytesMax - WALFormat.groupHeaderBytes - WALFormat.batchHeaderBytes - WALFormat.align8(batch.eventCount))) bytes with this directory's WAL file size)")))
+            return
+        }
         let rejection: LedgerError? = lock.withLock {
             if let stoppedError { return stoppedError }
             if closing { return LedgerError(.stopped, "the ledger is closing") }
@@ -249,6 +259,11 @@ public final class Ledger: @unchecked Sendable {
         if let rejection { completion(.failure(rejection)) }
     }
 
+    /// Bytes a batch takes in a group payload (see Specs/wal-format.md).
+    static func batchPayloadBytes(_ batch: EventBatch) -> Int {
+        WALFormat.batchHeaderBytes + batch.bytes.count + WALFormat.align8(batch.eventCount)
+    }
+
     /// Submits and waits for durability.
     public func submit(_ batch: EventBatch) async throws -> [ResultCode] {
         try await withCheckedThrowingContinuation { continuation in
@@ -258,7 +273,6 @@ public final class Ledger: @unchecked Sendable {
 
     /// Submits and blocks the calling thread until the batch is durable.
     public func submitAndWait(_ batch: EventBatch) throws -> [ResultCode] {
-        try validateSize(batch)
         let done = ConditionLock()
         nonisolated(unsafe) var outcome: Result<[ResultCode], LedgerError>?
         submit(batch) { result in
@@ -273,13 +287,7 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
-    private func validateSize(_ batch: EventBatch) throws {
-        guard batch.eventCount >= 1, batch.eventCount <= Limits.batchEventsMax, batch.bytes.count <= Limits.batchBytesMax else {
-            throw LedgerError(.batchTooLarge, "batch of \(batch.eventCount) events and \(batch.bytes.count) bytes exceeds the limits (\(Limits.batchEventsMax) events, \(Limits.batchBytesMax) bytes)")
-        }
-    }
-
-    /// Runs `body` on the writer thread against durable state (between groups).
+    /// Runs `body` on the apply thread against durable state (no group in flight).
     public func read<T>(_ body: @escaping (LedgerStateMachine) -> T) throws -> T {
         let done = ConditionLock()
         nonisolated(unsafe) var value: T?
@@ -402,8 +410,8 @@ public final class Ledger: @unchecked Sendable {
                     case .read(let body):
                         reads.append(body)
                     case .batch(let batch, let completion):
-                        let bytes = WALFormat.batchHeaderBytes + batch.bytes.count + WALFormat.align8(batch.eventCount)
-                        if !takenBatches.isEmpty && payloadBytes + bytes > Limits.groupPayloadBytesMax { break }
+                        let bytes = Self.batchPayloadBytes(batch)
+                        if !takenBatches.isEmpty && payloadBytes + bytes > groupPayloadBytesMax { break }
                         payloadBytes += bytes
                         takenBatches.append((batch, completion))
                     }

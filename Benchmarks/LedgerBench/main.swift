@@ -118,9 +118,21 @@ final class Counter: @unchecked Sendable {
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+typealias RunResult = (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double)
+
+/// Closes the ledger and summarizes a run: rate, latency percentiles, WAL bytes per entry.
+func finish(_ ledger: Ledger, _ counter: Counter, start: UInt64, directory: String) throws -> RunResult {
+    let elapsed = Double(now() - start) / 1e9
+    try ledger.close()
+    let latencies = counter.latenciesNs.sorted()
+    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
+            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
+            Double(walBytesUsed(directory)) / Double(counter.entries))
+}
+
 /// Batches of `batchSize`, pre-generated, submitted by 4 threads so the
 /// writer always has the next batch waiting (as a pipelining client would).
-func runBatches(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
+func runBatches(_ config: Config, accounts: Int) throws -> RunResult {
     let ledger = try freshLedger(config, accounts: accounts)
     var generator = Generator(accounts: accounts)
     let batchesNeeded = max(8, Int(config.seconds * 1_500_000) / config.batchSize)  // enough for ~1.5M/s
@@ -155,16 +167,11 @@ func runBatches(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms:
         }.start()
     }
     done.wait()
-    let elapsed = Double(now() - start) / 1e9
-    try ledger.close()
-    let latencies = counter.latenciesNs.sorted()
-    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
-            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
-            Double(walBytesUsed(config.directory)) / Double(counter.entries))
+    return try finish(ledger, counter, start: start, directory: config.directory)
 }
 
 /// `clients` threads, each submitting one entry at a time and waiting.
-func runConcurrent(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
+func runConcurrent(_ config: Config, accounts: Int) throws -> RunResult {
     let ledger = try freshLedger(config, accounts: accounts)
     let counter = Counter()
     let start = now()
@@ -193,17 +200,12 @@ func runConcurrent(_ config: Config, accounts: Int) throws -> (rate: Double, p50
         }.start()
     }
     done.wait()
-    let elapsed = Double(now() - start) / 1e9
-    try ledger.close()
-    let latencies = counter.latenciesNs.sorted()
-    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
-            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
-            Double(walBytesUsed(config.directory)) / Double(counter.entries))
+    return try finish(ledger, counter, start: start, directory: config.directory)
 }
 
 /// `clients` Swift tasks (multiplexed on the cooperative pool, as a server's
 /// event loops would multiplex connections), each awaiting one entry at a time.
-func runConcurrentTasks(_ config: Config, accounts: Int) throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double) {
+func runConcurrentTasks(_ config: Config, accounts: Int) throws -> RunResult {
     let ledger = try freshLedger(config, accounts: accounts)
     let counter = Counter()
     let start = now()
@@ -237,15 +239,10 @@ func runConcurrentTasks(_ config: Config, accounts: Int) throws -> (rate: Double
         done.signal()
     }
     done.wait()
-    let elapsed = Double(now() - start) / 1e9
-    try ledger.close()
-    let latencies = counter.latenciesNs.sorted()
-    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
-            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
-            Double(walBytesUsed(config.directory)) / Double(counter.entries))
+    return try finish(ledger, counter, start: start, directory: config.directory)
 }
 
-func report(_ name: String, _ config: Config, _ run: () throws -> (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double)) throws {
+func report(_ name: String, _ config: Config, _ run: () throws -> RunResult) throws {
     var rates: [Double] = []
     for index in 0..<config.runs {
         let r = try run()

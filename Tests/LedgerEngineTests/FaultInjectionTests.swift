@@ -14,8 +14,9 @@ import Testing
         var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
     }
 
-    static func options(_ log: LogLines = LogLines()) -> Ledger.Options {
+    static func options(_ log: LogLines = LogLines(), pipelined: Bool = false) -> Ledger.Options {
         var options = Ledger.Options()
+        if pipelined { options.inlineGroupPayloadBytesMax = 0 }
         options.walFileBytes = 64 * 1024
         options.indexCheckpointGroups = 3
         options.log = { log.append($0) }
@@ -85,21 +86,22 @@ import Testing
         try Self.recoverAndCheck(disk, acked: acked, seed: 1)
     }
 
-    @Test(arguments: testSeeds(40))
-    func tornWritesAtRandomCrashPointsNeverLoseAcknowledgedEntries(seed: UInt64) throws {
+    @Test(arguments: testSeeds(40), [false, true])
+    func tornWritesAtRandomCrashPointsNeverLoseAcknowledgedEntries(seed: UInt64, pipelined: Bool) throws {
         let disk = try Self.setUp(seed: seed)
         var rng = SeededRandom(seed: seed)
-        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options())
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(pipelined: pipelined))
         disk.crashAtOperation = disk.operations + Int.random(in: 1...600, using: &rng)
         let (acked, _) = Self.post(ledger, batches: 400, firstID: 1_000, rng: &rng)
         if disk.crashAtOperation != nil { disk.crash() }  // the batches ran out first
         try Self.recoverAndCheck(disk, acked: acked, seed: seed)
     }
 
-    @Test func fsyncFailureStopsTheEngineWithoutRetrying() throws {
+    @Test(arguments: [false, true])
+    func fsyncFailureStopsTheEngineWithoutRetrying(pipelined: Bool) throws {
         let disk = try Self.setUp(seed: 2)
         var rng = SeededRandom(seed: 2)
-        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options())
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(pipelined: pipelined))
         let (ackedBefore, _) = Self.post(ledger, batches: 5, firstID: 1_000, rng: &rng)
         let wal = Self.walPaths(disk).last!
         let syncsBefore = disk.syncCalls[wal, default: 0]

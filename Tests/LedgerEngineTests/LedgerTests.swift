@@ -76,10 +76,13 @@ import Testing
         try reopened.close()
     }
 
-    @Test func concurrentSubmittersShareGroupCommits() async throws {
+    @Test(arguments: [false, true])
+    func concurrentSubmittersShareGroupCommits(pipelined: Bool) async throws {
         let dir = temporaryDirectory()
-        try Ledger.initialize(at: dir, options: Self.options())
-        let ledger = try Ledger.open(at: dir, options: Self.options())
+        var options = Self.options()
+        if pipelined { options.inlineGroupPayloadBytesMax = 0 }
+        try Ledger.initialize(at: dir, options: options)
+        let ledger = try Ledger.open(at: dir, options: options)
         _ = try await ledger.submit(EventBatch([usd(1), usd(2)]))
         try await withThrowingTaskGroup(of: [ResultCode].self) { group in
             for i in 0..<200 {

@@ -15,7 +15,9 @@
 //   and every later submission fail with `stopped`; a restart recovers.
 //
 // Threading: the state machine is touched only by the apply thread; the WAL
-// writer and the index only by the durability thread; both only by
+// writer and the index by the durability thread, or by the apply thread for a
+// small group while the durability thread has nothing queued or in flight;
+// all of them by
 // `open`/`close` before the threads start and after they end. Everything they
 // share (`queue`, `durableQueue`, `freeGroups`, `groupsInFlight`,
 // `stoppedError`) is guarded by `lock`. Reads run on the apply thread when no
@@ -29,6 +31,11 @@ public final class Ledger: @unchecked Sendable {
         /// WAL file size for a new directory (`initialize` only).
         public var walFileBytes = Limits.walFileBytesDefault
         public var indexCheckpointGroups = Limits.indexCheckpointGroupsDefault
+        /// Groups up to this payload size are made durable by the apply thread
+        /// when nothing is in flight; larger ones overlap their sync with the
+        /// next group's apply. 0 sends every group through the pipeline (tests
+        /// use it to cover both paths).
+        public var inlineGroupPayloadBytesMax = 512 * 1024
         /// Nanoseconds since the Unix epoch. Tests inject a fake clock.
         public var clock: @Sendable () -> UInt64 = Ledger.wallClockNs
         /// Where recovery reports what it did (one line each).
@@ -156,7 +163,7 @@ public final class Ledger: @unchecked Sendable {
         // Replay the whole WAL (see README, "Why recovery reads the whole WAL").
         var machine = LedgerStateMachine()
         var report = RecoveryReport()
-        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, mode: .recover) { _ in report.recordsReplayed += 1 }
+        let scan = try Self.replay(storage: storage, layout: layout, into: &machine) { _ in report.recordsReplayed += 1 }
         report.lastLSN = scan.lastLSN
         report.cleanShutdown = scan.endsWithClose
         if let torn = scan.tornTailOffset {
@@ -204,31 +211,41 @@ public final class Ledger: @unchecked Sendable {
         apply.start()
     }
 
-    /// Replays every WAL record into `machine`, checking each recorded result.
-    /// Shared by recovery (`.recover`) and `verify` (`.verify`).
+    /// Replays every WAL record into `machine` for recovery, checking each
+    /// recorded result; the first mismatch is corruption (refuse to open).
     static func replay(
-        storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, mode: WALReader.Mode,
-        progress: ((Int, Int) -> Void)? = nil, onRecord: (WALRecord) throws -> Void
+        storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine,
+        onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
-        results.reserveCapacity(Limits.batchEventsMax)
-        return try WALReader(storage: storage, layout: layout).scan(mode: mode, progress: progress) { record in
+        return try WALReader(storage: storage, layout: layout).scan(mode: .recover) { record in
             try onRecord(record)
-            guard record.header.type == WALFormat.recordTypeGroup else { return }
             do {
-                try WALGroupPayload.forEachBatch(record.payload) { batch in
-                    guard batch.timestamp > machine.lastTimestamp else {
-                        throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
-                    }
-                    results.removeAll(keepingCapacity: true)
-                    machine.apply(batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp, results: &results)
-                    for (index, result) in results.enumerated() where batch.results[index] != result.rawValue {
-                        throw LedgerError(.corruption, "replay of event \(index) gives \(result) but the log recorded result \(batch.results[index])")
-                    }
-                }
+                try replayRecord(record, into: &machine, results: &results)
             } catch let error as LedgerError {
-                throw LedgerError(.corruption, "record LSN \(record.header.lsn): \(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
+                throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
             }
+        }
+    }
+
+    /// Applies one WAL record's batches to `machine` and checks that each
+    /// event's result equals the one recorded in the log. Shared by recovery
+    /// and `verify`. Throws `corruption` (without a location) on a mismatch.
+    static func replayRecord(_ record: WALRecord, into machine: inout LedgerStateMachine, results: inout [ResultCode]) throws {
+        guard record.header.type == WALFormat.recordTypeGroup else { return }
+        do {
+            try WALGroupPayload.forEachBatch(record.payload) { batch in
+                guard batch.timestamp > machine.lastTimestamp else {
+                    throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
+                }
+                results.removeAll(keepingCapacity: true)
+                machine.apply(batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp, results: &results)
+                for (index, result) in results.enumerated() where batch.results[index] != result.rawValue {
+                    throw LedgerError(.corruption, "replay of event \(index) gives \(result) but the log recorded result code \(batch.results[index])")
+                }
+            }
+        } catch let error as LedgerError {
+            throw LedgerError(.corruption, "record LSN \(record.header.lsn): \(error.message)")
         }
     }
 
@@ -446,6 +463,27 @@ public final class Ledger: @unchecked Sendable {
             }
             applyAndEncode(takenBatches, into: group)
             takenBatches.removeAll(keepingCapacity: true)
+            // A small group with nothing in flight gains nothing from the
+            // pipeline and would pay a thread hand-off (measured: 10-17% of
+            // batch-size-1 throughput, Benchmarks/RESULTS.md), so this thread
+            // makes it durable itself. The durability thread is idle then (no
+            // group queued or in flight), so WAL and index are never shared.
+            let inline: Bool = lock.withLock {
+                stoppedError == nil && groupsInFlight == 0 && group.payloadBytes <= options.inlineGroupPayloadBytesMax
+            }
+            if inline {
+                do {
+                    try makeDurable(group)
+                } catch let error as LedgerError {
+                    stop(because: error, failing: group.members.map(\.completion))
+                    break
+                } catch {
+                    preconditionFailure("non-LedgerError from makeDurable: \(error)")
+                }
+                complete(group)
+                lock.withLock { freeGroups.append(group) }
+                continue
+            }
             let rejected: LedgerError? = lock.withLock {
                 if let stoppedError { return stoppedError }
                 durableQueue.append(group)
@@ -519,9 +557,7 @@ public final class Ledger: @unchecked Sendable {
             } catch {
                 preconditionFailure("non-LedgerError from makeDurable: \(error)")
             }
-            for member in group.members {
-                member.completion(.success(Array(group.results[member.resultStart..<(member.resultStart + member.eventCount)])))
-            }
+            complete(group)
             lock.withLock {
                 groupsInFlight -= 1
                 freeGroups.append(group)
@@ -530,6 +566,15 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Completes every caller of a durable group with its results.
+    private func complete(_ group: PendingGroup) {
+        for member in group.members {
+            member.completion(.success(Array(group.results[member.resultStart..<(member.resultStart + member.eventCount)])))
+        }
+    }
+
+    /// Writes, syncs and indexes one group. Runs on the durability thread, or
+    /// on the apply thread when that one holds the only group in flight.
     private func makeDurable(_ group: PendingGroup) throws {
         _LE.put(group.payload, 8, wal.nextLSN - 1)  // every earlier record is durable
         let lsn = try wal.append(type: WALFormat.recordTypeGroup, record: group.record, payloadBytes: group.payloadBytes)

@@ -69,20 +69,11 @@ public enum Verifier {
         var replayFailure: LedgerError?
         var results: [ResultCode] = []
         let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
-            guard replayFailure == nil, record.header.type == WALFormat.recordTypeGroup else { return }
+            guard replayFailure == nil else { return }
             do {
-                try WALGroupPayload.forEachBatch(record.payload) { batch in
-                    guard batch.timestamp > machine.lastTimestamp else {
-                        throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
-                    }
-                    results.removeAll(keepingCapacity: true)
-                    machine.apply(batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp, results: &results)
-                    for (index, result) in results.enumerated() where batch.results[index] != result.rawValue {
-                        throw LedgerError(.corruption, "replay of event \(index) gives \(result) but the log recorded result code \(batch.results[index])")
-                    }
-                }
+                try Ledger.replayRecord(record, into: &machine, results: &results)
             } catch let error as LedgerError {
-                replayFailure = LedgerError(.corruption, "LSN \(record.header.lsn): \(error.message)", path: record.path, offset: record.offset)
+                replayFailure = LedgerError(.corruption, error.message, path: record.path, offset: record.offset)
             }
         }
         report.walFiles = scan.fileCount

@@ -17,9 +17,12 @@ let package = Package(
     targets: [
         .target(name: "CRC32C", path: "Sources/CRC32C"),
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
+        // System libraries, found with pkg-config; `make` installs the -dev packages.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(
             name: "LedgerEngine",
-            dependencies: ["CRC32C", "CPrefetch"],
+            dependencies: ["CRC32C", "CPrefetch", "CZstd", "CLZ4"],
             path: "Sources/LedgerEngine"
         ),
         .executableTarget(name: "LedgerServer", path: "Sources/LedgerServer"),

@@ -87,3 +87,19 @@ def fingerprint(data):
     return h
 with open('fingerprint-entry-posted.txt', 'w') as f:
     f.write('%d\n' % fingerprint(entry))
+
+# segment-format.md: header for 2026-11 and one event record (the entry above).
+directory_id = bytes(range(0xf0, 0x100))
+seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 1, 4096, 2026, 11) + bytes(5) + directory_id + bytes(20)
+seg_header += struct.pack('<I', mask(crc32c(seg_header)))
+write('segment-header.hex', seg_header, 'segment header: 2026-11, directory id f0..ff')
+record_seed = crc32c(directory_id + struct.pack('<HB', 2026, 11))
+seg_record_head = struct.pack('<IBBHQQI', len(entry), 1, 1, 0, 7, 1_795_219_200_000_000_000, 0)
+seg_crc = mask(crc32c(entry, crc32c(seg_record_head, record_seed)))
+seg_record = seg_record_head + struct.pack('<I', seg_crc) + entry
+write('segment-record.hex', seg_record, 'segment event record: the entry of event-entry-posted.hex, LSN 7, timestamp 1795219200000000000 (2026-11-21T00:00:00Z), file 2026-11 of directory f0..ff')
+
+# segment-format.md: frontier slot after that record.
+frontier = struct.pack('<QQQI', 1, 4096 + len(seg_record), 7, 0)
+frontier += struct.pack('<I', mask(crc32c(frontier, record_seed)))
+write('segment-frontier.hex', frontier, 'segment frontier slot: generation 1, durable end 4280, last LSN 7, seeded with the record seed of segment-header.hex')

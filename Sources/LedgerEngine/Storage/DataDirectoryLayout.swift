@@ -5,6 +5,7 @@
 //   wal-<first LSN>.log      write-ahead log files (Specs/wal-format.md)
 //   wal-next.tmp             the next WAL file, being preallocated
 //   balances.index           memory-mapped balance index (Specs/balance-index.md)
+//   segments/YYYY-MM.seg     monthly history (Specs/segment-format.md)
 public struct DataDirectoryLayout: Sendable {
     public let root: String
 
@@ -32,4 +33,22 @@ public struct DataDirectoryLayout: Sendable {
     }
 
     public static func isTemporary(_ name: String) -> Bool { name.hasSuffix(".tmp") }
+
+    public var segmentsDirectory: String { root + "/segments" }
+
+    public static func segmentFileName(_ month: UTCMonth) -> String {
+        let year = String(month.year)
+        let paddedYear = String(repeating: "0", count: max(0, 4 - year.count)) + year
+        return paddedYear + "-" + (month.month < 10 ? "0" : "") + String(month.month) + ".seg"
+    }
+
+    public func segmentPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month) }
+
+    /// The month a segment file name stands for, or nil for other names.
+    public static func month(ofSegmentFileName name: String) -> UTCMonth? {
+        guard name.count == 11, name.hasSuffix(".seg"), name[name.index(name.startIndex, offsetBy: 4)] == "-",
+            let year = Int(name.prefix(4)), let month = Int(name.dropFirst(5).prefix(2)), (1...12).contains(month)
+        else { return nil }
+        return UTCMonth(year: year, month: month)
+    }
 }

@@ -59,6 +59,8 @@ public final class Ledger: @unchecked Sendable {
         public var indexRebuildReason: String?
         public var indexSlotsRepaired = 0
         public var cleanShutdown = false
+        /// Applied events the segments lacked and recovery filed from the WAL.
+        public var eventsRefiled = 0
     }
 
     let storage: any Storage
@@ -76,6 +78,7 @@ public final class Ledger: @unchecked Sendable {
     var machine: LedgerStateMachine
     let wal: WALWriter
     var index: BalanceIndex
+    let segments: SegmentFiler
     var groupsSinceCheckpoint = 0
 
     // Shared with submitters; guarded by `lock`.
@@ -160,10 +163,21 @@ public final class Ledger: @unchecked Sendable {
         }
         if removedTemporary { try storage.syncDirectory(layout.root) }
 
-        // Replay the whole WAL (see README, "Why recovery reads the whole WAL").
+        // Replay the whole WAL (see README, "Why recovery reads the whole WAL"),
+        // re-filing into the monthly segments whatever they lack.
         var machine = LedgerStateMachine()
         var report = RecoveryReport()
-        let scan = try Self.replay(storage: storage, layout: layout, into: &machine) { _ in report.recordsReplayed += 1 }
+        let segments = SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID)
+        let scan = try Self.replay(storage: storage, layout: layout, into: &machine) { record in
+            report.recordsReplayed += 1
+            if record.header.type == WALFormat.recordTypeGroup {
+                try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
+            }
+        }
+        report.eventsRefiled = segments.eventsFiled
+        if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
+        try segments.sync()
+        self.segments = segments
         report.lastLSN = scan.lastLSN
         report.cleanShutdown = scan.endsWithClose
         if let torn = scan.tornTailOffset {
@@ -359,6 +373,7 @@ public final class Ledger: @unchecked Sendable {
         _LE.put(payload, 0, wal.nextLSN - 1)
         let lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: 8)
         try wal.sync()
+        try segments.sync()
         try index.checkpoint(lsn: lsn)
     }
 
@@ -583,8 +598,11 @@ public final class Ledger: @unchecked Sendable {
         for (slot, account) in zip(group.changedSlots, group.changedAccounts) {
             try index.write(account, slot: Int(slot), lsn: lsn)
         }
+        try segments.file(
+            groupPayload: UnsafeRawBufferPointer(rebasing: group.payload[0..<group.payloadBytes]), lsn: lsn)
         groupsSinceCheckpoint += 1
         if groupsSinceCheckpoint >= options.indexCheckpointGroups {
+            try segments.sync()
             try index.checkpoint(lsn: lsn)
             groupsSinceCheckpoint = 0
         }

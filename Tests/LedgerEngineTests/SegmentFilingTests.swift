@@ -1,0 +1,133 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+@testable import LedgerEngine
+
+/// The engine files every applied event into its month's segment, and after
+/// any crash the segments again equal the applied events of the WAL.
+@Suite struct SegmentFilingTests {
+    static let root = "/sim/filing"
+
+    final class Clock: @unchecked Sendable {
+        let lock = NSLock()
+        var nowNs: UInt64
+        init(_ start: UInt64) { nowNs = start }
+        func read() -> UInt64 { lock.lock(); defer { lock.unlock() }; return nowNs }
+        func advance(_ ns: UInt64) { lock.lock(); nowNs += ns; lock.unlock() }
+    }
+
+    static func options(_ clock: Clock, pipelined: Bool = false) -> Ledger.Options {
+        var options = Ledger.Options()
+        options.walFileBytes = 64 * 1024
+        options.indexCheckpointGroups = 5
+        options.clock = { clock.read() }
+        if pipelined { options.inlineGroupPayloadBytesMax = 0 }
+        return options
+    }
+
+    /// (timestamp, event bytes) of every applied event, from the WAL.
+    static func appliedEventsInWAL(_ storage: any Storage) throws -> [(UInt64, [UInt8])] {
+        var events: [(UInt64, [UInt8])] = []
+        _ = try WALReader(storage: storage, layout: DataDirectoryLayout(root: root)).scan(mode: .recover) { record in
+            guard record.header.type == WALFormat.recordTypeGroup else { return }
+            try WALGroupPayload.forEachBatch(record.payload) { batch in
+                var index = 0
+                EventBatchReader.forEach(batch.events, eventCount: batch.eventCount) { offset, size in
+                    if batch.results[index] == ResultCode.ok.rawValue {
+                        events.append((batch.timestamp + UInt64(index), Array(batch.events[offset..<(offset + size)])))
+                    }
+                    index += 1
+                }
+            }
+        }
+        return events
+    }
+
+    /// (timestamp, event bytes) of every record in every segment, by month.
+    static func eventsInSegments(_ storage: any Storage) throws -> (months: [String], events: [(UInt64, [UInt8])]) {
+        let layout = DataDirectoryLayout(root: root)
+        let names = try storage.listDirectory(layout.segmentsDirectory).filter { $0.hasSuffix(".seg") }
+        var events: [(UInt64, [UInt8])] = []
+        for name in names {
+            _ = try SegmentReader.scan(storage: storage, path: layout.segmentsDirectory + "/" + name) { record in
+                events.append((record.header.timestamp, Array(record.event)))
+            }
+        }
+        return (names, events)
+    }
+
+    static func expectSegmentsMatchWAL(_ storage: any Storage, _ context: String) throws {
+        let wal = try appliedEventsInWAL(storage)
+        let filed = try eventsInSegments(storage).events
+        #expect(filed.count == wal.count, "\(context): \(filed.count) filed, \(wal.count) applied")
+        #expect(filed.map(\.0) == wal.map(\.0), "\(context): timestamps differ")
+        #expect(filed.map(\.1) == wal.map(\.1), "\(context): event bytes differ")
+    }
+
+    @Test func appliedEventsAreFiledByUTCMonthAndRejectedOnesAreNot() throws {
+        let disk = SimulatedDisk(seed: 1)
+        let november = UTCMonth(year: 2026, month: 11)
+        let clock = Clock(november.next.startNs - 3_000_000_000)  // 3 s before December
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try ledger.submitAndWait(EventBatch([usd(1), usd(2, flags: .debitsMustNotExceedCredits)])) == [.ok, .ok])
+        #expect(try ledger.submitAndWait(EventBatch([transfer(10, from: 1, to: 2, 50), transfer(11, from: 2, to: 1, 500)])) == [.ok, .exceedsCredits])
+        clock.advance(5_000_000_000)  // now in December
+        #expect(try ledger.submitAndWait(EventBatch([transfer(12, from: 2, to: 1, 20), transfer(10, from: 1, to: 2, 50)])) == [.ok, .exists])
+        try ledger.close()
+
+        let (months, events) = try Self.eventsInSegments(disk)
+        #expect(months == ["2026-11.seg", "2026-12.seg"])
+        let ids = events.map { EventBatchReader.decodeID($0.1) }
+        #expect(ids == [1, 2, 10, 12])
+        #expect(november.contains(events[2].0) && november.next.contains(events[3].0))
+        try Self.expectSegmentsMatchWAL(disk, "clean close")
+    }
+
+    @Test(arguments: testSeeds(16), [false, true])
+    func crashAnywhereThenRecoveryRefilesSegmentsFromTheWAL(seed: UInt64, pipelined: Bool) throws {
+        let disk = SimulatedDisk(seed: seed)
+        var rng = SeededRandom(seed: seed)
+        // Start 2 s before a month ends and move 0-200 ms per batch, so many
+        // runs cross the boundary.
+        let clock = Clock(UTCMonth(year: 2026, month: 11).next.startNs - 2_000_000_000)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock, pipelined: pipelined))
+        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock, pipelined: pipelined))
+        _ = try ledger.submitAndWait(EventBatch((1...10).map { usd(UInt128($0)) }))
+        disk.crashAtOperation = disk.operations + Int.random(in: 1...400, using: &rng)
+        var acked: [UInt128] = []
+        var id: UInt128 = 1_000
+        for _ in 0..<300 {
+            clock.advance(UInt64.random(in: 0...200_000_000, using: &rng))
+            let events = (0..<Int.random(in: 1...5, using: &rng)).map { _ -> Event in
+                id += 1
+                return transfer(id, from: UInt128(Int.random(in: 1...10, using: &rng)), to: 11, 1)  // account 11 is missing half the time
+            }
+            guard let results = try? ledger.submitAndWait(EventBatch(events)) else { break }
+            for (event, result) in zip(events, results) where result == .ok { acked.append(event.entryID) }
+            if Int.random(in: 0..<7, using: &rng) == 0 {
+                _ = try? ledger.submitAndWait(EventBatch([usd(UInt128(11))]))
+            }
+        }
+        if disk.crashAtOperation != nil { disk.crash() }
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock, pipelined: pipelined))
+        try ledger.close()
+        try Self.expectSegmentsMatchWAL(disk, "seed \(seed) pipelined \(pipelined)")
+        let filedIDs = Set(try Self.eventsInSegments(disk).events.map { EventBatchReader.decodeID($0.1) })
+        #expect(acked.allSatisfy { filedIDs.contains($0) }, "seed \(seed): an acknowledged entry is missing from the segments")
+    }
+}
+
+extension Event {
+    var entryID: UInt128 {
+        if case .createEntry(let entry) = self { return entry.id }
+        return 0
+    }
+}
+
+extension EventBatchReader {
+    /// The id of an encoded event (account or entry): bytes 16-31 in every kind.
+    static func decodeID(_ event: [UInt8]) -> UInt128 {
+        event.withUnsafeBytes { _LE.u128($0, 16) }
+    }
+}

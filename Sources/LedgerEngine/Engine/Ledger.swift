@@ -227,18 +227,19 @@ public final class Ledger: @unchecked Sendable {
 
     /// Replays every WAL record into `machine` for recovery, checking each
     /// recorded result; the first mismatch is corruption (refuse to open).
+    /// `onRecord` sees each record after it was replayed.
     static func replay(
         storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine,
         onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
         return try WALReader(storage: storage, layout: layout).scan(mode: .recover) { record in
-            try onRecord(record)
             do {
                 try replayRecord(record, into: &machine, results: &results)
             } catch let error as LedgerError {
                 throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
             }
+            try onRecord(record)  // after replay validated the record's structure
         }
     }
 

@@ -21,9 +21,10 @@ public final class SegmentFiler {
         self.directoryID = directoryID
     }
 
-    /// Files the applied events of one WAL group record.
+    /// Files the applied events of one WAL group record. The payload must
+    /// already be validated (encoded by the engine, or replayed).
     public func file(groupPayload payload: UnsafeRawBufferPointer, lsn: UInt64) throws {
-        try WALGroupPayload.forEachBatch(payload) { batch in
+        try WALGroupPayload.forEachBatch(payload, validateEvents: false) { batch in
             var index = 0
             var offset = 0
             while index < batch.eventCount {

@@ -165,7 +165,11 @@ public enum WALGroupPayload {
     /// the caller adds it) when the payload's structure is inconsistent. A
     /// payload that passed its CRC but fails here was written by a broken
     /// writer, which is still corruption.
-    public static func forEachBatch(_ payload: UnsafeRawBufferPointer, _ body: (WALBatchView) throws -> Void) throws {
+    ///
+    /// `validateEvents: false` skips re-checking each event's structure; only
+    /// for payloads this process encoded from validated batches, or that an
+    /// earlier pass over the same bytes validated.
+    public static func forEachBatch(_ payload: UnsafeRawBufferPointer, validateEvents: Bool = true, _ body: (WALBatchView) throws -> Void) throws {
         guard payload.count >= WALFormat.groupHeaderBytes else { throw LedgerError(.corruption, "group payload shorter than its header") }
         let batchCount = Int(_LE.u32(payload, 0))
         guard batchCount >= 1, _LE.u32(payload, 4) == 0 else { throw LedgerError(.corruption, "group payload has \(batchCount) batches") }
@@ -180,10 +184,12 @@ public enum WALGroupPayload {
             let end = resultsStart + WALFormat.align8(eventCount)
             guard end <= payload.count else { throw LedgerError(.corruption, "batch \(index) runs past the payload") }
             let events = UnsafeRawBufferPointer(rebasing: payload[eventsStart..<resultsStart])
-            do {
-                try EventBatchReader.validate(events, eventCount: eventCount)
-            } catch let error as LedgerError {
-                throw LedgerError(.corruption, "batch \(index): \(error.message)")
+            if validateEvents {
+                do {
+                    try EventBatchReader.validate(events, eventCount: eventCount)
+                } catch let error as LedgerError {
+                    throw LedgerError(.corruption, "batch \(index): \(error.message)")
+                }
             }
             try body(WALBatchView(timestamp: timestamp, eventCount: eventCount, events: events, results: UnsafeRawBufferPointer(rebasing: payload[resultsStart..<(resultsStart + eventCount)])))
             offset = end

@@ -118,6 +118,74 @@ import Testing
     }
 }
 
+@Suite struct SegmentVerifyTests {
+    static let root = SegmentFilingTests.root
+
+    /// A closed ledger with 40 entries in November's segment.
+    static func closedLedger() throws -> (SimulatedDisk, String, [Int]) {
+        let disk = SimulatedDisk(seed: 5)
+        let clock = SegmentFilingTests.Clock(UTCMonth(year: 2026, month: 11).startNs + 1_000_000_000)
+        let options = SegmentFilingTests.options(clock)
+        try Ledger.initialize(at: root, storage: disk, options: options)
+        let ledger = try Ledger.open(at: root, storage: disk, options: options)
+        _ = try ledger.submitAndWait(EventBatch([usd(1), usd(2)]))
+        for i in 0..<40 { _ = try ledger.submitAndWait(EventBatch([transfer(UInt128(100 + i), from: 1, to: 2, 7)])) }
+        try ledger.close()
+        let path = DataDirectoryLayout(root: root).segmentPath(UTCMonth(year: 2026, month: 11))
+        var offsets: [Int] = []
+        _ = try SegmentReader.scan(storage: disk, path: path) { offsets.append($0.offset) }
+        #expect(try Verifier.verify(at: root, storage: disk).passed)
+        return (disk, path, offsets)
+    }
+
+    @Test func flippedByteInASegmentIsNamedByVerify() throws {
+        let (disk, path, offsets) = try Self.closedLedger()
+        disk.corrupt(path, at: offsets[10] + 40)
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(!report.passed)
+        #expect(report.problems.contains { $0.kind == "segment corruption" && $0.file == path && $0.offset == offsets[10] })
+    }
+
+    @Test func wellFormedButAlteredSegmentRecordDiffersFromTheLog() throws {
+        let (disk, path, offsets) = try Self.closedLedger()
+        // Re-encode record 20 with a different amount and a valid CRC.
+        let original = Array(disk.bytes(path)[offsets[20]..<offsets[21]])
+        var event = Array(original[SegmentFormat.recordHeaderBytes...])
+        event[64 + 16] &+= 1  // first posting's amount
+        event[64 + 40 + 16] &+= 1  // second posting's amount: still balanced
+        let header = SegmentFileHeader(month: UTCMonth(year: 2026, month: 11), directoryID: try disk.directoryID(Self.root))
+        let lsn = original.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
+        let timestamp = original.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
+        var forged = [UInt8](repeating: 0, count: original.count)
+        event.withUnsafeBytes { e in forged.withUnsafeMutableBytes { _ = SegmentRecordHeader.encode(event: e, lsn: lsn, timestamp: timestamp, seed: header.recordSeed, into: $0) } }
+        let file = try disk.openFile(path, create: false)
+        try file.write(forged, at: offsets[20])
+        try file.sync()
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.problems.contains { $0.kind == "segment differs from the log" && $0.offset == offsets[20] && $0.severity == .error })
+    }
+
+    @Test func missingSegmentAfterACleanCloseIsAnError() throws {
+        let (disk, path, _) = try Self.closedLedger()
+        try disk.removeFile(path)
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.problems.contains { $0.kind == "segments behind the log" && $0.severity == .error })
+        // Opening re-files the month from the WAL.
+        let clock = SegmentFilingTests.Clock(UTCMonth(year: 2026, month: 11).startNs + 999_000_000_000)
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: SegmentFilingTests.options(clock))
+        #expect(ledger.recovery.eventsRefiled == 42)
+        try ledger.close()
+        #expect(try Verifier.verify(at: Self.root, storage: disk).passed)
+    }
+}
+
+extension SimulatedDisk {
+    /// The directory id from `ledger.meta` (bytes 16-31).
+    func directoryID(_ root: String) throws -> [UInt8] {
+        Array(bytes(DataDirectoryLayout(root: root).metaPath)[16..<32])
+    }
+}
+
 extension Event {
     var entryID: UInt128 {
         if case .createEntry(let entry) = self { return entry.id }

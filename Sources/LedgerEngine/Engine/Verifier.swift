@@ -40,6 +40,8 @@ public struct VerifyReport: Sendable {
     public var entries = 0
     public var openHolds = 0
     public var indexSlotsChecked = 0
+    public var segmentFiles = 0
+    public var segmentRecords = 0
     public var ledgers: [LedgerTotals] = []
     public var problems: [Problem] = []
 
@@ -68,10 +70,12 @@ public enum Verifier {
         var machine = LedgerStateMachine()
         var replayFailure: LedgerError?
         var results: [ResultCode] = []
+        var applied: [AppliedEvent] = []
         let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
             guard replayFailure == nil else { return }
             do {
                 try Ledger.replayRecord(record, into: &machine, results: &results)
+                try collectApplied(record, into: &applied)
             } catch let error as LedgerError {
                 replayFailure = LedgerError(.corruption, error.message, path: record.path, offset: record.offset)
             }
@@ -108,6 +112,10 @@ public enum Verifier {
         }
         report.ledgers = totals.values.sorted { $0.ledger < $1.ledger }
 
+        if replayFailure == nil && scan.problems.isEmpty {
+            try verifySegments(storage: storage, layout: layout, directoryID: meta.directoryID, applied: applied, logClosedCleanly: scan.endsWithClose, report: &report)
+        }
+
         // The watchdog: every stored balance against the recomputed one.
         guard replayFailure == nil, scan.problems.isEmpty else {
             report.problems.append(.init(severity: .warning, file: layout.indexPath, offset: nil, kind: "watchdog skipped", message: "the log could not be replayed to its end, so balances were not compared"))
@@ -136,6 +144,72 @@ public enum Verifier {
             }
         }
         return report
+    }
+}
+
+/// An applied event as the WAL records it, for comparison with the segments.
+struct AppliedEvent {
+    var timestamp: UInt64
+    var lsn: UInt64
+    var fingerprint: UInt64
+}
+
+extension Verifier {
+    static func collectApplied(_ record: WALRecord, into applied: inout [AppliedEvent]) throws {
+        guard record.header.type == WALFormat.recordTypeGroup else { return }
+        try WALGroupPayload.forEachBatch(record.payload, validateEvents: false) { batch in
+            var index = 0
+            EventBatchReader.forEach(batch.events, eventCount: batch.eventCount) { offset, size in
+                if batch.results[index] == ResultCode.ok.rawValue {
+                    applied.append(AppliedEvent(
+                        timestamp: batch.timestamp + UInt64(index), lsn: record.header.lsn,
+                        fingerprint: Fingerprint.of(batch.events, offset: offset, count: size)))
+                }
+                index += 1
+            }
+        }
+    }
+
+    /// Every segment's checksums, and segments == the WAL's applied events,
+    /// in order. Lagging segments are a warning after a crash (the next open
+    /// re-files them) and an error after a clean close.
+    static func verifySegments(
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied: [AppliedEvent], logClosedCleanly: Bool,
+        report: inout VerifyReport
+    ) throws {
+        let names = storage.fileExists(layout.segmentsDirectory)
+            ? try storage.listDirectory(layout.segmentsDirectory).filter { DataDirectoryLayout.month(ofSegmentFileName: $0) != nil } : []
+        var cursor = 0
+        var mismatch = false
+        for name in names {
+            let path = layout.segmentsDirectory + "/" + name
+            report.segmentFiles += 1
+            do {
+                _ = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
+                    report.segmentRecords += 1
+                    guard !mismatch else { return }
+                    let fingerprint = Fingerprint.of(record.event, offset: 0, count: record.event.count)
+                    guard cursor < applied.count, applied[cursor].timestamp == record.header.timestamp,
+                        applied[cursor].lsn == record.header.lsn, applied[cursor].fingerprint == fingerprint
+                    else {
+                        mismatch = true
+                        report.problems.append(.init(
+                            severity: .error, file: path, offset: record.offset, kind: "segment differs from the log",
+                            message: "record (LSN \(record.header.lsn), timestamp \(record.header.timestamp)) is not the log's applied event #\(cursor)"))
+                        return
+                    }
+                    cursor += 1
+                }
+            } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+                report.problems.append(.init(severity: .error, file: error.path ?? path, offset: error.offset, kind: "segment corruption", message: error.message))
+                return
+            }
+        }
+        if !mismatch && cursor < applied.count {
+            report.problems.append(.init(
+                severity: logClosedCleanly ? .error : .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments behind the log",
+                message: "the segments lack the last \(applied.count - cursor) applied events" + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
+        }
     }
 }
 

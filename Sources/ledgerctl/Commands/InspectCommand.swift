@@ -2,7 +2,48 @@ import ArgumentParser
 import LedgerEngine
 
 struct InspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show on-disk structures.", subcommands: [WAL.self])
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show on-disk structures.", subcommands: [WAL.self, Segment.self])
+
+    struct Segment: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "segment", abstract: "List a month's segment records (offset, LSN, timestamp, event) with its header and durable frontier.")
+
+        @OptionGroup var directory: DataDirectoryOptions
+        @Argument(help: "The month, as YYYY-MM.") var month: String
+        @Flag(help: "One JSON object per record.") var json = false
+        @Option(help: "Show at most this many records.") var limit: Int = Int.max
+
+        func run() throws {
+            guard let parsed = DataDirectoryLayout.month(ofSegmentFileName: month + ".seg") else {
+                throw ValidationError("month must look like 2026-11")
+            }
+            try runReportingErrors {
+                let layout = DataDirectoryLayout(root: directory.dataDirectory)
+                let storage = POSIXStorage()
+                let lock = try storage.lockFile(layout.lockPath)
+                defer { lock.release() }
+                let path = layout.segmentPath(parsed)
+                guard storage.fileExists(path) else { throw LedgerError(.invalidInput, "no segment for \(month)", path: path) }
+                var shown = 0
+                let scan = try SegmentReader.scan(storage: storage, path: path) { record in
+                    guard shown < limit else { return }
+                    shown += 1
+                    let event = WAL.json(EventBatchReader.decode(record.event, at: 0))
+                    if json {
+                        print(JSONValue.object([
+                            ("offset", .int(record.offset)), ("lsn", .string(String(record.header.lsn))),
+                            ("timestamp", .string(String(record.header.timestamp))), ("event", event),
+                        ]).text)
+                    } else {
+                        print("@\(record.offset) LSN \(record.header.lsn) t=\(record.header.timestamp) \(event.text)")
+                    }
+                }
+                let summary = "segment \(parsed): \(scan.recordCount) records, end \(scan.endOffset), durable frontier \(scan.frontier.durableEndOffset) (generation \(scan.frontier.generation), LSN \(scan.frontier.lastLSN))"
+                if json { printWarning(summary) } else { print(summary) }
+                if let torn = scan.tornTailOffset { printWarning("unsynced tail after \(torn); the next open truncates it and re-files from the WAL") }
+            }
+        }
+    }
 
     struct WAL: ParsableCommand {
         static let configuration = CommandConfiguration(

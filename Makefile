@@ -1,7 +1,7 @@
 # Entry points. Each target first installs missing system packages (safe to
 # run again: apt-get is called only for packages dpkg does not list).
 SHELL := /bin/bash
-SYSTEM_PACKAGES := liblz4-dev libzstd-dev pkg-config
+SYSTEM_PACKAGES := liblz4-dev libzstd-dev libssl-dev pkg-config
 DATA_DIR ?= ./demo-data
 CYCLES ?= 1000
 SWIFT_TEST_FLAGS ?=

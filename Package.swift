@@ -20,9 +20,11 @@ let package = Package(
         // System libraries, found with pkg-config; `make` installs the -dev packages.
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // SHA-256 for the tamper-evident hash chain (OpenSSL uses SHA-NI here: ~1.2 GB/s).
+        .systemLibrary(name: "COpenSSLCrypto", path: "Sources/COpenSSLCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "LedgerEngine",
-            dependencies: ["CRC32C", "CPrefetch", "CZstd", "CLZ4"],
+            dependencies: ["CRC32C", "CPrefetch", "CZstd", "CLZ4", "COpenSSLCrypto"],
             path: "Sources/LedgerEngine"
         ),
         .executableTarget(name: "LedgerServer", path: "Sources/LedgerServer"),

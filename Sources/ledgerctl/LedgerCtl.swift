@@ -15,7 +15,7 @@ struct LedgerCtl: ParsableCommand {
             """,
         subcommands: [
             InitCommand.self, AccountCommand.self, PostCommand.self, BalanceCommand.self, LookupCommand.self,
-            VerifyCommand.self, InspectCommand.self, StressCommand.self,
+            VerifyCommand.self, DigestCommand.self, InspectCommand.self, StressCommand.self,
         ]
     )
 }

@@ -166,6 +166,46 @@ import Testing
         #expect(report.problems.contains { $0.file == path && $0.offset == offset && $0.severity == .error })
     }
 
+    /// A CRC is not a MAC: an edited record with a recomputed CRC is caught
+    /// by the SHA-256 chain, at open and by verify.
+    @Test func editedRecordWithRecomputedChecksumBreaksTheHashChain() throws {
+        let disk = try Self.setUp(seed: 11)
+        let records = try Self.recordsAfterCleanClose(disk, batches: 8)
+        let (path, offset) = records[4]
+        // Re-derive the file's epoch seed and the record's previous CRC, change
+        // one amount (both postings: still balanced), and reseal the record.
+        let header = try WALFileHeader.decode(Array(disk.bytes(path)[0..<64]), path: path)
+        var bytes = disk.bytes(path)
+        let payloadBytes = Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) })
+        let lsn = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self) }
+        let previousCRC = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 16, as: UInt32.self) }
+        let firstEntry = offset + WALFormat.recordHeaderBytes + WALFormat.groupHeaderBytes + WALFormat.batchHeaderBytes
+        bytes[firstEntry + 64 + 16] &+= 1
+        bytes[firstEntry + 104 + 16] &+= 1
+        bytes.withUnsafeMutableBytes { p in
+            let record = UnsafeMutableRawBufferPointer(rebasing: p[offset..<(offset + WALFormat.recordBytes(payloadBytes: payloadBytes))])
+            let crc = WALRecordHeader.seal(record, payloadBytes: payloadBytes, type: WALFormat.recordTypeGroup, lsn: lsn, previousCRC: previousCRC, epochSeed: header.epochSeed)
+            // The next record chains the CRC: keep it consistent too, so only
+            // the SHA-256 chain can notice.
+            let next = offset + WALFormat.recordBytes(payloadBytes: payloadBytes)
+            let nextPayload = Int(p.loadUnaligned(fromByteOffset: next, as: UInt32.self))
+            let nextLSN = p.loadUnaligned(fromByteOffset: next + 8, as: UInt64.self)
+            let nextType = p[next + 4]
+            WALRecordHeader.seal(UnsafeMutableRawBufferPointer(rebasing: p[next..<(next + WALFormat.recordBytes(payloadBytes: nextPayload))]), payloadBytes: nextPayload, type: nextType, lsn: nextLSN, previousCRC: crc, epochSeed: header.epochSeed)
+        }
+        let file = try disk.openFile(path, create: false)
+        try file.write(bytes, at: 0)
+        try file.sync()
+        do {
+            _ = try Ledger.open(at: Self.root, storage: disk, options: Self.options())
+            Issue.record("opened a log whose record was edited")
+        } catch let error as LedgerError {
+            #expect(error.code == .corruption && error.message.contains("SHA-256 chain") && error.offset == offset)
+        }
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.problems.contains { $0.message.contains("SHA-256 chain") && $0.offset == offset })
+    }
+
     @Test func zeroedRecordFollowedByValidRecordsIsCorruptionNotATornTail() throws {
         let disk = try Self.setUp(seed: 5)
         let records = try Self.recordsAfterCleanClose(disk, batches: 10)

@@ -79,6 +79,8 @@ public final class Ledger: @unchecked Sendable {
     let wal: WALWriter
     var index: BalanceIndex
     let segments: SegmentFiler
+    /// Head of the SHA-256 chain over committed groups (durability thread).
+    var chain: HashChain
     var groupsSinceCheckpoint = 0
 
     // Shared with submitters; guarded by `lock`.
@@ -168,7 +170,8 @@ public final class Ledger: @unchecked Sendable {
         var machine = LedgerStateMachine()
         var report = RecoveryReport()
         let segments = SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID)
-        let scan = try Self.replay(storage: storage, layout: layout, into: &machine) { record in
+        var chain = HashChain(directoryID: meta.directoryID)
+        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain) { record in
             report.recordsReplayed += 1
             if record.header.type == WALFormat.recordTypeGroup {
                 try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
@@ -178,6 +181,7 @@ public final class Ledger: @unchecked Sendable {
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
         try segments.sync()
         self.segments = segments
+        self.chain = chain
         report.lastLSN = scan.lastLSN
         report.cleanShutdown = scan.endsWithClose
         if let torn = scan.tornTailOffset {
@@ -229,13 +233,13 @@ public final class Ledger: @unchecked Sendable {
     /// recorded result; the first mismatch is corruption (refuse to open).
     /// `onRecord` sees each record after it was replayed.
     static func replay(
-        storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine,
+        storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, chain: inout HashChain,
         onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
         return try WALReader(storage: storage, layout: layout).scan(mode: .recover) { record in
             do {
-                try replayRecord(record, into: &machine, results: &results)
+                try replayRecord(record, into: &machine, chain: &chain, results: &results)
             } catch let error as LedgerError {
                 throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
             }
@@ -246,8 +250,18 @@ public final class Ledger: @unchecked Sendable {
     /// Applies one WAL record's batches to `machine` and checks that each
     /// event's result equals the one recorded in the log. Shared by recovery
     /// and `verify`. Throws `corruption` (without a location) on a mismatch.
-    static func replayRecord(_ record: WALRecord, into machine: inout LedgerStateMachine, results: inout [ResultCode]) throws {
+    static func replayRecord(_ record: WALRecord, into machine: inout LedgerStateMachine, chain: inout HashChain, results: inout [ResultCode]) throws {
         guard record.header.type == WALFormat.recordTypeGroup else { return }
+        guard record.payload.count >= WALFormat.groupHeaderBytes else {
+            throw LedgerError(.corruption, "record LSN \(record.header.lsn): group payload shorter than its header")
+        }
+        // The CRC only says the bytes are as written; the chain says they are
+        // the bytes that were committed, in this order.
+        let expected = chain.next(lsn: record.header.lsn, payload: record.payload)
+        guard WALGroupPayload.chainHash(record.payload) == expected else {
+            throw LedgerError(.corruption, "record LSN \(record.header.lsn): SHA-256 chain broken (the record's checksum is valid, so it was altered after it was written, or a record before it was)")
+        }
+        chain.advance(to: expected)
         do {
             try WALGroupPayload.forEachBatch(record.payload) { batch in
                 guard batch.timestamp > machine.lastTimestamp else {
@@ -526,6 +540,8 @@ public final class Ledger: @unchecked Sendable {
         _LE.put(payload, 0, UInt32(batches.count))
         _LE.put(payload, 4, UInt32(0))
         _LE.put(payload, 8, UInt64(0))
+        UnsafeMutableRawBufferPointer(rebasing: payload[HashChain.fieldOffset..<(HashChain.fieldOffset + HashChain.hashBytes)])
+            .initializeMemory(as: UInt8.self, repeating: 0)
         var offset = WALFormat.groupHeaderBytes
         for (batch, completion) in batches {
             let timestamp = max(options.clock(), machine.lastTimestamp + 1)
@@ -593,8 +609,12 @@ public final class Ledger: @unchecked Sendable {
     /// on the apply thread when that one holds the only group in flight.
     private func makeDurable(_ group: PendingGroup) throws {
         _LE.put(group.payload, 8, wal.nextLSN - 1)  // every earlier record is durable
+        let payload = UnsafeMutableRawBufferPointer(rebasing: group.payload[0..<group.payloadBytes])
+        let chainValue = chain.next(lsn: wal.nextLSN, payload: UnsafeRawBufferPointer(payload))
+        for i in 0..<HashChain.hashBytes { payload[HashChain.fieldOffset + i] = chainValue[i] }
         let lsn = try wal.append(type: WALFormat.recordTypeGroup, record: group.record, payloadBytes: group.payloadBytes)
         try wal.sync()
+        chain.advance(to: chainValue)
         // Durable: now the index may claim this LSN.
         for (slot, account) in zip(group.changedSlots, group.changedAccounts) {
             try index.write(account, slot: Int(slot), lsn: lsn)

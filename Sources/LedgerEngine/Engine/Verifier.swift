@@ -40,6 +40,9 @@ public struct VerifyReport: Sendable {
     public var entries = 0
     public var openHolds = 0
     public var indexSlotsChecked = 0
+    /// The SHA-256 chain head after the last group record, and its LSN.
+    public var chainHead = ""
+    public var chainLSN: UInt64 = 0
     public var segmentFiles = 0
     public var segmentRecords = 0
     public var ledgers: [LedgerTotals] = []
@@ -71,15 +74,18 @@ public enum Verifier {
         var replayFailure: LedgerError?
         var results: [ResultCode] = []
         var applied: [AppliedEvent] = []
+        var chain = HashChain(directoryID: meta.directoryID)
         let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
             guard replayFailure == nil else { return }
             do {
-                try Ledger.replayRecord(record, into: &machine, results: &results)
+                try Ledger.replayRecord(record, into: &machine, chain: &chain, results: &results)
+                if record.header.type == WALFormat.recordTypeGroup { report.chainLSN = record.header.lsn }
                 try collectApplied(record, into: &applied)
             } catch let error as LedgerError {
                 replayFailure = LedgerError(.corruption, error.message, path: record.path, offset: record.offset)
             }
         }
+        report.chainHead = chain.hex
         report.walFiles = scan.fileCount
         report.walRecords = scan.recordCount
         report.walBytes = scan.bytesScanned

@@ -4,7 +4,7 @@
 import CRC32C
 
 public enum WALFormat {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     public static let magic: [UInt8] = Array("LDGRWAL".utf8) + [0]
     public static let fileHeaderBytes = 4096
     public static let fileHeaderUsedBytes = 64
@@ -12,7 +12,8 @@ public enum WALFormat {
     public static let recordPayloadBytesMax = Limits.groupPayloadBytesMax
     public static let recordTypeGroup: UInt8 = 1
     public static let recordTypeClose: UInt8 = 2
-    public static let groupHeaderBytes = 16
+    /// batch count, reserved, committed LSN, chain hash (version 2).
+    public static let groupHeaderBytes = 48
     public static let batchHeaderBytes = 16
 
     @inlinable
@@ -160,6 +161,11 @@ public struct WALBatchView {
 /// Iterates the batches of a group payload, checking its structure.
 public enum WALGroupPayload {
     public static func committedLSN(_ payload: UnsafeRawBufferPointer) -> UInt64 { _LE.u64(payload, 8) }
+
+    /// The chain value stored in a group payload.
+    public static func chainHash(_ payload: UnsafeRawBufferPointer) -> [UInt8] {
+        Array(payload[HashChain.fieldOffset..<(HashChain.fieldOffset + HashChain.hashBytes)])
+    }
 
     /// Calls `body` for each batch; throws `corruption` (without a location;
     /// the caller adds it) when the payload's structure is inconsistent. A

@@ -29,6 +29,7 @@ struct VerifyCommand: ParsableCommand {
                     let balanced = t.debitsPosted == t.creditsPosted && t.debitsPending == t.creditsPending
                     print("ledger \(t.ledger): debits posted \(t.debitsPosted) = credits posted \(t.creditsPosted), pending \(t.debitsPending) = \(t.creditsPending) \(balanced ? "balanced" : "UNBALANCED")")
                 }
+                print("chain: SHA-256 head \(report.chainHead) at LSN \(report.chainLSN)")
                 print("segments: \(report.segmentFiles) files, \(report.segmentRecords) records compared with the log")
                 print("watchdog: \(report.indexSlotsChecked) index balances compared with the log")
                 for problem in report.problems { print(problem.description) }
@@ -44,6 +45,7 @@ struct VerifyCommand: ParsableCommand {
             ("wal", .object([("files", .int(report.walFiles)), ("records", .int(report.walRecords)), ("bytes", .int(report.walBytes)), ("lastLSN", .string(String(report.lastLSN)))])),
             ("accounts", .int(report.accounts)), ("entries", .int(report.entries)), ("openHolds", .int(report.openHolds)),
             ("indexSlotsChecked", .int(report.indexSlotsChecked)),
+            ("chain", .object([("head", .string(report.chainHead)), ("lsn", .string(String(report.chainLSN)))])),
             ("segments", .object([("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords))])),
             ("ledgers", .array(report.ledgers.map { t in
                 .object([("ledger", .int(Int(t.ledger))), ("debitsPosted", .u128(t.debitsPosted)), ("creditsPosted", .u128(t.creditsPosted)),

@@ -1,0 +1,24 @@
+import ArgumentParser
+import LedgerEngine
+
+/// Prints the head of the SHA-256 chain over every committed group, so an
+/// auditor can record it and later check that `verify` still reproduces it
+/// (Specs/wal-format.md, "Hash chain"). Sealed months' roots join it with
+/// sealing (issue 3).
+struct DigestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digest", abstract: "Print the SHA-256 chain head over all committed groups, after a full verify.")
+
+    @OptionGroup var directory: DataDirectoryOptions
+
+    func run() throws {
+        try runReportingErrors {
+            let report = try Verifier.verify(at: directory.dataDirectory)
+            print(JSONValue.object([("lsn", .string(String(report.chainLSN))), ("chain", .string(report.chainHead)), ("verified", .bool(report.passed))]).text)
+            if !report.passed {
+                for problem in report.problems where problem.severity == .error { printError(problem.description) }
+                throw ExitCode(1)
+            }
+        }
+    }
+}

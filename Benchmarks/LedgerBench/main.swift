@@ -7,6 +7,7 @@
 //   LedgerBench tasks      [--seconds S] [--runs N] [--clients C]    C Swift tasks, batch size 1
 //   LedgerBench all                                                   both, plus the 10-hot-accounts variant
 //   LedgerBench alloc --entries N                                     fixed work, for `valgrind` allocation counts
+//   LedgerBench recovery --entries N [--runs R]                       time a full recovery and a full verify of N entries
 //
 // Build with `swift build -c release` (never -Ounchecked). Prints one line per
 // run and the median.
@@ -293,6 +294,43 @@ case "alloc":
     }
     try ledger.close()
     print("alloc run: \(config.entries - remaining) entries in batches of \(config.batchSize)")
+case "recovery":
+    // Builds a log of --entries entries (batches of 8,189), closes it, then
+    // times a full recovery (open) and a full verify, --runs times each.
+    let ledger = try freshLedger(config, accounts: config.accounts)
+    var generator = Generator(accounts: config.accounts)
+    var remaining = config.entries
+    while remaining > 0 {
+        var batch = EventBatch()
+        for _ in 0..<min(remaining, config.batchSize) { generator.append(to: &batch) }
+        _ = try ledger.submitAndWait(batch)
+        remaining -= batch.eventCount
+    }
+    try ledger.close()
+    var walBytes = 0
+    var segmentBytes = 0
+    for name in try POSIXStorage().listDirectory(config.directory) where name.hasSuffix(".log") {
+        walBytes += (try FileManager.default.attributesOfItem(atPath: config.directory + "/" + name)[.size] as? Int) ?? 0
+    }
+    for name in try POSIXStorage().listDirectory(config.directory + "/segments") {
+        segmentBytes += (try FileManager.default.attributesOfItem(atPath: config.directory + "/segments/" + name)[.size] as? Int) ?? 0
+    }
+    var openSeconds: [Double] = []
+    var verifySeconds: [Double] = []
+    for _ in 0..<config.runs {
+        var t0 = now()
+        try Ledger.open(at: config.directory).close()
+        openSeconds.append(Double(now() - t0) / 1e9)
+        t0 = now()
+        let report = try Verifier.verify(at: config.directory)
+        verifySeconds.append(Double(now() - t0) / 1e9)
+        precondition(report.passed, "verify failed: \(report.problems)")
+    }
+    let entries = Double(config.entries + 2 * config.accounts)
+    let openMedian = openSeconds.sorted()[openSeconds.count / 2]
+    let verifyMedian = verifySeconds.sorted()[verifySeconds.count / 2]
+    print(String(format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries, Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian, openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    print(String(format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian, Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
 default:
     print("modes: batch, concurrent, all, alloc")
 }

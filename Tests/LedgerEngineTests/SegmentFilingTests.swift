@@ -84,6 +84,20 @@ import Testing
         try Self.expectSegmentsMatchWAL(disk, "clean close")
     }
 
+    @Test func strayTemporaryFilesAreDeletedAtOpen() throws {
+        let disk = SimulatedDisk(seed: 2)
+        let clock = Clock(UTCMonth(year: 2026, month: 11).startNs + 1)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        let layout = DataDirectoryLayout(root: Self.root)
+        try disk.makeDirectory(layout.segmentsDirectory)
+        for path in [layout.segmentsDirectory + "/2026-10.seg.tmp", layout.root + "/balances.index.tmp"] {
+            let file = try disk.openFile(path, create: true)
+            try file.write([1, 2, 3], at: 0)
+        }
+        try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock)).close()
+        #expect(!disk.names().contains { $0.hasSuffix(".tmp") })
+    }
+
     @Test(arguments: testSeeds(16), [false, true])
     func crashAnywhereThenRecoveryRefilesSegmentsFromTheWAL(seed: UInt64, pipelined: Bool) throws {
         let disk = SimulatedDisk(seed: seed)

@@ -158,12 +158,15 @@ public final class Ledger: @unchecked Sendable {
         self.groupPayloadBytesMax = min(
             Limits.groupPayloadBytesMax, meta.walFileBytes - WALFormat.fileHeaderBytes - WALFormat.recordHeaderBytes - 8)
 
-        var removedTemporary = false
-        for name in try storage.listDirectory(layout.root) where DataDirectoryLayout.isTemporary(name) {
-            try storage.removeFile(layout.root + "/" + name)
-            removedTemporary = true
+        // Stray temporary files are half-made files from a crash: delete them.
+        for directory in [layout.root, layout.segmentsDirectory] where storage.fileExists(directory) {
+            var removedTemporary = false
+            for name in try storage.listDirectory(directory) where DataDirectoryLayout.isTemporary(name) {
+                try storage.removeFile(directory + "/" + name)
+                removedTemporary = true
+            }
+            if removedTemporary { try storage.syncDirectory(directory) }
         }
-        if removedTemporary { try storage.syncDirectory(layout.root) }
 
         // Replay the whole WAL (see README, "Why recovery reads the whole WAL"),
         // re-filing into the monthly segments whatever they lack.

@@ -3,6 +3,9 @@
 public enum Limits {
     /// Events in one client batch (as TigerBeetle: fits its message size).
     public static let batchEventsMax = 8_189
+    /// Hold expiries the engine puts ahead of one client batch; more due holds
+    /// wait for the next batch (their post/void already answers pendingExpired).
+    public static let expiriesPerBatchMax = 1_024
     /// Encoded bytes of one client batch. Caps the worst case (8,189 entries of
     /// 128 postings and 1 KiB metadata would be 50 MiB) so one group record
     /// always fits a WAL file.

@@ -41,15 +41,19 @@ write('event-entry-posted.hex', entry, 'createEntry: id 1001, posted, code 1, de
 account = struct.pack('<BBHIH', 1, 0, 1, 840, 1) + bytes(6) + u128(2) + u128(0)
 write('event-create-account.hex', account, 'createAccount: id 2, ledger 840, code 1, flags debitsMustNotExceedCredits, user data 0')
 
+# data-model.md: expireHold (engine-generated).
+expire = bytes([4]) + bytes(15) + u128(1002)
+write('event-expire-hold.hex', expire, 'expireHold: the hold of pending entry 1002')
+
 # data-model.md: closeAccount.
 close = bytes([2]) + bytes(15) + u128(2)
 write('event-close-account.hex', close, 'closeAccount: id 2')
 
 # wal-format.md: file header (the 64 used bytes; bytes 64-4095 are zero).
 epoch = bytes(range(16))
-header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 2, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
+header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 3, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
 header += struct.pack('<I', mask(crc32c(header)))
-write('wal-file-header.hex', header, 'WAL file header (version 2): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
+write('wal-file-header.hex', header, 'WAL file header (version 3): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
 
 # wal-format.md: group record with one batch holding the entry above.
 timestamp = 1_700_000_000_000_000_000
@@ -60,12 +64,12 @@ batches = struct.pack('<QII', timestamp, 1, len(entry)) + entry + results
 zeroed = struct.pack('<IIQ', 1, 0, 0) + bytes(32) + batches
 chain1 = hashlib.sha256(chain0 + struct.pack('<Q', 1) + zeroed).digest()
 payload = struct.pack('<IIQ', 1, 0, 0) + chain1 + batches
-record_header = struct.pack('<IBBHQI', len(payload), 1, 2, 0, 1, 0) + bytes(8)
+record_header = struct.pack('<IBBHQI', len(payload), 1, 3, 0, 1, 0) + bytes(8)
 epoch_seed = crc32c(epoch)
 crc = mask(crc32c(payload, crc32c(record_header, epoch_seed)))
 record = record_header + struct.pack('<I', crc) + payload
 record += bytes((-len(record)) % 8)
-write('wal-record-group.hex', record, 'WAL group record (version 2): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
+write('wal-record-group.hex', record, 'WAL group record (version 3): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
 with open('wal-chain-1.txt', 'w') as f:
     f.write(chain1.hex() + '\n')
 
@@ -98,11 +102,11 @@ with open('fingerprint-entry-posted.txt', 'w') as f:
 
 # segment-format.md: header for 2026-11 and one event record (the entry above).
 directory_id = bytes(range(0xf0, 0x100))
-seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 1, 4096, 2026, 11) + bytes(5) + directory_id + bytes(20)
+seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 2, 4096, 2026, 11) + bytes(5) + directory_id + bytes(20)
 seg_header += struct.pack('<I', mask(crc32c(seg_header)))
 write('segment-header.hex', seg_header, 'segment header: 2026-11, directory id f0..ff')
 record_seed = crc32c(directory_id + struct.pack('<HB', 2026, 11))
-seg_record_head = struct.pack('<IBBHQQI', len(entry), 1, 1, 0, 7, 1_795_219_200_000_000_000, 0)
+seg_record_head = struct.pack('<IBBHQQI', len(entry), 1, 2, 0, 7, 1_795_219_200_000_000_000, 0)
 seg_crc = mask(crc32c(entry, crc32c(seg_record_head, record_seed)))
 seg_record = seg_record_head + struct.pack('<I', seg_crc) + entry
 write('segment-record.hex', seg_record, 'segment event record: the entry of event-entry-posted.hex, LSN 7, timestamp 1795219200000000000 (2026-11-21T00:00:00Z), file 2026-11 of directory f0..ff')

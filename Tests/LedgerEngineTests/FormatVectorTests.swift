@@ -32,6 +32,14 @@ import Testing
         #expect(try EventBatch(validating: Self.vector("event-close-account.hex"), eventCount: 1).events() == [.closeAccount(2)])
     }
 
+    @Test func expireHoldVectorDecodesAndIsRefusedFromClients() throws {
+        let bytes = try Self.vector("event-expire-hold.hex")
+        #expect(EventBatch([.expireHold(1002)]).bytes == bytes)
+        #expect(bytes.withUnsafeBytes { EventBatchReader.decode($0, at: 0) } == .expireHold(1002))
+        bytes.withUnsafeBytes { #expect((try? EventBatchReader.validate($0, eventCount: 1, allowEngineEvents: true)) != nil) }
+        #expect(throws: LedgerError.self) { _ = try EventBatch(validating: bytes, eventCount: 1) }
+    }
+
     @Test func malformedEventBytesAreRejectedWithoutApplying() throws {
         var bytes = try Self.vector("event-entry-posted.hex")
         bytes[12] = 1  // a reserved byte

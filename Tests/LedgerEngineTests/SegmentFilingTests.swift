@@ -84,6 +84,33 @@ import Testing
         try Self.expectSegmentsMatchWAL(disk, "clean close")
     }
 
+    /// A hold that times out is released by an engine-generated event that
+    /// reaches the log, the segments and a replay.
+    @Test func holdExpiryIsAnEventInTheLogAndTheSegments() throws {
+        let disk = SimulatedDisk(seed: 3)
+        let clock = Clock(UTCMonth(year: 2026, month: 11).startNs + 1_000_000_000)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        _ = try ledger.submitAndWait(EventBatch([usd(1), usd(2, flags: .debitsMustNotExceedCredits)]))
+        #expect(try ledger.submitAndWait(EventBatch([transfer(10, from: 1, to: 2, 100), transfer(20, from: 2, to: 1, 60, kind: .pending, timeout: 30)])) == [.ok, .ok])
+        #expect(try ledger.account(id: 2)!.debitsPending == 60)
+        clock.advance(31_000_000_000)
+        // The next client batch is preceded by the expiry; funds are free again.
+        #expect(try ledger.submitAndWait(EventBatch([transfer(21, from: 2, to: 1, 100)])) == [.ok])
+        #expect(try ledger.account(id: 2)!.debitsPending == 0)
+        #expect(try ledger.entry(id: 20)!.holdState == .expired)
+        try ledger.close()
+        let filed = try Self.eventsInSegments(disk).events.map { $0.1.withUnsafeBytes { EventBatchReader.decode($0, at: 0) } }
+        #expect(filed.contains(.expireHold(20)))
+        let expiryIndex = filed.firstIndex(of: .expireHold(20))!
+        #expect(expiryIndex + 1 < filed.count && filed[expiryIndex + 1] == transfer(21, from: 2, to: 1, 100))
+        // Replay reproduces it without the clock.
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(Clock(1)))
+        #expect(try ledger.entry(id: 20)!.holdState == .expired)
+        try ledger.close()
+        #expect(try Verifier.verify(at: Self.root, storage: disk).passed)
+    }
+
     @Test func strayTemporaryFilesAreDeletedAtOpen() throws {
         let disk = SimulatedDisk(seed: 2)
         let clock = Clock(UTCMonth(year: 2026, month: 11).startNs + 1)
@@ -115,7 +142,10 @@ import Testing
             clock.advance(UInt64.random(in: 0...200_000_000, using: &rng))
             let events = (0..<Int.random(in: 1...5, using: &rng)).map { _ -> Event in
                 id += 1
-                return transfer(id, from: UInt128(Int.random(in: 1...10, using: &rng)), to: 11, 1)  // account 11 is missing half the time
+                // Account 11 is missing half the time; a third are holds that
+                // time out after 1 s, so expiry batches cross crashes too.
+                let pending = Int.random(in: 0..<3, using: &rng) == 0
+                return transfer(id, from: UInt128(Int.random(in: 1...10, using: &rng)), to: pending ? 3 : 11, 1, kind: pending ? .pending : .posted, timeout: pending ? 1 : 0)
             }
             guard let results = try? ledger.submitAndWait(EventBatch(events)) else { break }
             for (event, result) in zip(events, results) where result == .ok { acked.append(event.entryID) }
@@ -125,7 +155,12 @@ import Testing
         }
         if disk.crashAtOperation != nil { disk.crash() }
         ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock, pipelined: pipelined))
+        // Let every remaining hold come due and expire through the engine.
+        clock.advance(2_000_000_000)
+        _ = try ledger.submitAndWait(EventBatch([usd(UInt128(12))]))
+        #expect(try ledger.read { $0.openHoldCount } == 0, "seed \(seed): holds left open after their timeout")
         try ledger.close()
+        #expect(try Verifier.verify(at: Self.root, storage: disk).passed, "seed \(seed)")
         try Self.expectSegmentsMatchWAL(disk, "seed \(seed) pipelined \(pipelined)")
         let filedIDs = Set(try Self.eventsInSegments(disk).events.map { EventBatchReader.decodeID($0.1) })
         #expect(acked.allSatisfy { filedIDs.contains($0) }, "seed \(seed): an acknowledged entry is missing from the segments")

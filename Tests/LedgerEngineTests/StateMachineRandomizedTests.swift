@@ -90,13 +90,6 @@ struct BalanceModel {
     var balances: [UInt128: Balances] = [:]
     var holds: [UInt128: Hold] = [:]
 
-    mutating func beginBatch(at timestamp: UInt64) {
-        let due = holds.filter { $0.value.expiresAt != 0 && $0.value.expiresAt <= timestamp }
-        for (id, hold) in due {
-            release(hold.postings)
-            holds[id] = nil
-        }
-    }
 
     mutating func release(_ postings: [Posting]) {
         for p in postings {
@@ -108,6 +101,10 @@ struct BalanceModel {
         switch event {
         case .createAccount(let account): balances[account.id] = Balances()
         case .closeAccount: break
+        case .expireHold(let id):
+            let hold = holds.removeValue(forKey: id)!
+            #expect(hold.expiresAt != 0 && hold.expiresAt <= timestamp, "hold \(id) expired early")
+            release(hold.postings)
         case .createEntry(let entry):
             switch entry.kind {
             case .posted:
@@ -144,6 +141,16 @@ struct BalanceModel {
         var seenCodes = Set<ResultCode>()
 
         for batchIndex in 0..<300 {
+            // As the engine does: due holds expire first, in their own batch.
+            let due = machine.takeHoldsDue(atOrBefore: clock, limit: Limits.expiriesPerBatchMax)
+            if !due.isEmpty {
+                let expiries = EventBatch(due.map { .expireHold($0) })
+                let expired = machine.apply(expiries, timestamp: clock)
+                #expect(expired.allSatisfy { $0 == .ok }, "seed \(seed) batch \(batchIndex)")
+                for (index, id) in due.enumerated() { model.accept(.expireHold(id), at: clock + UInt64(index)) }
+                log.append((expiries, clock, expired))
+                clock += UInt64(due.count)
+            }
             let events = batchIndex == 0 ? workload.openingBatch() : workload.batch()
             let batch = EventBatch(events)
             let before = machine
@@ -156,7 +163,6 @@ struct BalanceModel {
             #expect(again.accounts == machine.accounts, "seed \(seed) batch \(batchIndex)")
 
             // Failed events change nothing: the model applies only accepted ones.
-            model.beginBatch(at: clock)
             for (index, (event, result)) in zip(events, results).enumerated() where result == .ok {
                 model.accept(event, at: clock + UInt64(index))
             }

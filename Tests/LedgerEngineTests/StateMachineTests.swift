@@ -6,7 +6,15 @@ import Testing
     var machine = LedgerStateMachine()
     var clock: UInt64 = 1_000_000_000
 
+    /// Applies `events` as the engine does: holds due by now expire first, as
+    /// an engine-generated batch.
     mutating func apply(_ events: [Event]) -> [ResultCode] {
+        let due = machine.takeHoldsDue(atOrBefore: clock, limit: Limits.expiriesPerBatchMax)
+        if !due.isEmpty {
+            let expired = machine.apply(EventBatch(due.map { .expireHold($0) }), timestamp: clock)
+            #expect(expired.allSatisfy { $0 == .ok })
+            clock += UInt64(due.count)
+        }
         let results = machine.apply(EventBatch(events), timestamp: clock)
         clock += 1_000
         return results
@@ -88,6 +96,21 @@ import Testing
         #expect(s.machine.account(id: 2)!.debitsPending == 0)
         #expect(s.machine.entry(id: 200)!.holdState == .expired)
         #expect(s.machine.invariantViolations().isEmpty)
+    }
+
+    @Test mutating func expiryIsAnEventThatOnlyADueOpenHoldAccepts() throws {
+        var s = opened()
+        _ = s.apply([transfer(100, from: 1, to: 2, 1_000), transfer(200, from: 2, to: 1, 700, kind: .pending, timeout: 5)])
+        // Not due yet, no such hold, not a timed hold.
+        #expect(s.apply([.expireHold(200), .expireHold(999)]) == [.holdNotDue, .pendingNotFound])
+        _ = s.apply([transfer(201, from: 2, to: 1, 100, kind: .pending)])
+        s.clock += 10 * 1_000_000_000
+        #expect(s.machine.takeHoldsDue(atOrBefore: s.clock, limit: 10) == [200])
+        #expect(s.machine.apply(EventBatch([.expireHold(200), .expireHold(201), .expireHold(200)]), timestamp: s.clock) == [.ok, .holdNotDue, .pendingExpired])
+        #expect(s.machine.account(id: 2)!.debitsPending == 100)
+        // Clients cannot submit expiries.
+        let bytes = EventBatch([.expireHold(201)]).bytes
+        #expect(throws: LedgerError.self) { _ = try EventBatch(validating: bytes, eventCount: 1) }
     }
 
     @Test mutating func repeatedIdIsIdempotentAndDifferentContentIsNamed() {

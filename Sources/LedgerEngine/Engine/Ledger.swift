@@ -455,12 +455,18 @@ public final class Ledger: @unchecked Sendable {
                 while queueHead == queue.count && !closing && stoppedError == nil { lock.wait() }
                 if stoppedError != nil || (queueHead == queue.count && closing) { return true }
                 var payloadBytes = WALFormat.groupHeaderBytes
+                // Room for the hold expiries that may precede each batch: at
+                // most the holds that have a timeout (read on this thread,
+                // which owns the state machine).
+                let expiryReserve = WALFormat.batchHeaderBytes + 8
+                    + min(Limits.expiriesPerBatchMax, machine.holdsWithTimeoutCount) * (EventFormat.expireHoldBytes + 1)
                 while queueHead < queue.count {
                     switch queue[queueHead] {
                     case .read(let body):
                         reads.append(body)
                     case .batch(let batch, let completion):
-                        let bytes = Self.batchPayloadBytes(batch)
+                        // Leave room for the hold expiries that may precede it.
+                        let bytes = Self.batchPayloadBytes(batch) + expiryReserve
                         if !takenBatches.isEmpty && payloadBytes + bytes > groupPayloadBytesMax { break }
                         payloadBytes += bytes
                         takenBatches.append((batch, completion))
@@ -540,30 +546,35 @@ public final class Ledger: @unchecked Sendable {
     private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) {
         group.reset()
         let payload = group.payload
-        _LE.put(payload, 0, UInt32(batches.count))
         _LE.put(payload, 4, UInt32(0))
         _LE.put(payload, 8, UInt64(0))
+        var batchCount = 0
         UnsafeMutableRawBufferPointer(rebasing: payload[HashChain.fieldOffset..<(HashChain.fieldOffset + HashChain.hashBytes)])
             .initializeMemory(as: UInt8.self, repeating: 0)
         var offset = WALFormat.groupHeaderBytes
-        for (batch, completion) in batches {
-            let timestamp = max(options.clock(), machine.lastTimestamp + 1)
-            let resultStart = group.results.count
-            batch.bytes.withUnsafeBytes { events in
-                machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &group.results)
-                _LE.put(payload, offset, timestamp)
-                _LE.put(payload, offset + 8, UInt32(batch.eventCount))
-                _LE.put(payload, offset + 12, UInt32(events.count))
-                offset += WALFormat.batchHeaderBytes
-                UnsafeMutableRawBufferPointer(rebasing: payload[offset..<(offset + events.count)]).copyMemory(from: events)
-                offset += events.count
+        for (index, (batch, completion)) in batches.enumerated() {
+            var timestamp = max(options.clock(), machine.lastTimestamp + 1)
+            // Holds due by now expire first, as engine-generated events in a
+            // batch of their own, so every expiry is in the log and segments.
+            // Room for them was left when the group was cut (see applyLoop).
+            let roomBytes = groupPayloadBytesMax - offset - batches[index...].reduce(0) { $0 + Self.batchPayloadBytes($1.0) }
+            let roomEvents = (roomBytes - WALFormat.batchHeaderBytes - 8) / (EventFormat.expireHoldBytes + 1)
+            let due = machine.takeHoldsDue(atOrBefore: timestamp, limit: min(Limits.expiriesPerBatchMax, max(0, roomEvents)))
+            if !due.isEmpty {
+                var expiries = EventBatch()
+                for id in due { expiries.appendExpire(id) }
+                let expiryResults = group.results.count
+                offset = encode(expiries, timestamp: timestamp, into: group, at: offset)
+                batchCount += 1
+                assert(group.results[expiryResults...].allSatisfy { $0 == .ok }, "an engine-generated expiry was rejected")
+                timestamp = machine.lastTimestamp + 1
             }
-            for i in 0..<batch.eventCount { payload[offset + i] = group.results[resultStart + i].rawValue }
-            let padded = WALFormat.align8(batch.eventCount)
-            for i in batch.eventCount..<padded { payload[offset + i] = 0 }
-            offset += padded
+            let resultStart = group.results.count
+            offset = encode(batch, timestamp: timestamp, into: group, at: offset)
+            batchCount += 1
             group.members.append(GroupMember(completion: completion, resultStart: resultStart, eventCount: batch.eventCount))
         }
+        _LE.put(payload, 0, UInt32(batchCount))
         group.payloadBytes = offset
         // The index must get these values with this group's LSN, after its
         // sync; the apply thread may already be changing the accounts again.
@@ -599,6 +610,27 @@ public final class Ledger: @unchecked Sendable {
                 lock.broadcast()
             }
         }
+    }
+
+    /// Applies `batch` at `timestamp` and appends it, with its results, to the
+    /// group payload at `offset`; returns the offset after it.
+    private func encode(_ batch: EventBatch, timestamp: UInt64, into group: PendingGroup, at start: Int) -> Int {
+        let payload = group.payload
+        var offset = start
+        let resultStart = group.results.count
+        batch.bytes.withUnsafeBytes { events in
+            machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &group.results)
+            _LE.put(payload, offset, timestamp)
+            _LE.put(payload, offset + 8, UInt32(batch.eventCount))
+            _LE.put(payload, offset + 12, UInt32(events.count))
+            offset += WALFormat.batchHeaderBytes
+            UnsafeMutableRawBufferPointer(rebasing: payload[offset..<(offset + events.count)]).copyMemory(from: events)
+            offset += events.count
+        }
+        for i in 0..<batch.eventCount { payload[offset + i] = group.results[resultStart + i].rawValue }
+        let padded = WALFormat.align8(batch.eventCount)
+        for i in batch.eventCount..<padded { payload[offset + i] = 0 }
+        return offset + padded
     }
 
     /// Completes every caller of a durable group with its results.

@@ -106,6 +106,9 @@ public enum Event: Sendable, Hashable {
     case createAccount(NewAccount)
     case closeAccount(UInt128)
     case createEntry(NewEntry)
+    /// Engine-generated (never accepted from clients): the hold with this
+    /// pending entry id has timed out and is released.
+    case expireHold(UInt128)
 }
 
 /// An account as the state machine holds it: identity, flags and balances.

@@ -1,14 +1,18 @@
 // Byte layout of events and batches. See Specs/data-model.md ("Event encoding"):
 // the tables there are normative; these constants mirror them.
 public enum EventFormat {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
 
     public static let kindCreateAccount: UInt8 = 1
     public static let kindCloseAccount: UInt8 = 2
     public static let kindCreateEntry: UInt8 = 3
+    /// Engine-generated: releases a pending hold whose timeout has passed.
+    /// Client-facing validation refuses it (`EventBatch(validating:)`).
+    public static let kindExpireHold: UInt8 = 4
 
     public static let createAccountBytes = 48
     public static let closeAccountBytes = 32
+    public static let expireHoldBytes = 32
     public static let entryHeaderBytes = 64
     public static let postingBytes = 40
 

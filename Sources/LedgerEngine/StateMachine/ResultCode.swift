@@ -33,6 +33,7 @@ public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case postingsDifferFromPending = 29
     case timeoutRequiresPending = 30
     case invalidEntryKind = 31
+    case holdNotDue = 32
 
     public var description: String { name }
 
@@ -70,6 +71,7 @@ public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .postingsDifferFromPending: "postingsDifferFromPending"
         case .timeoutRequiresPending: "timeoutRequiresPending"
         case .invalidEntryKind: "invalidEntryKind"
+        case .holdNotDue: "holdNotDue"
         }
     }
 }

@@ -70,6 +70,9 @@ public struct LedgerStateMachine: Sendable {
     public var accountCount: Int { accounts.count }
     public var entryCount: Int { entries.count }
     public var openHoldCount: Int { openHolds.count }
+    /// An upper bound on the holds that can still expire (heap items,
+    /// including ones settled since and not yet discarded).
+    public var holdsWithTimeoutCount: Int { expiries.items.count }
 
     public func account(id: UInt128) -> Account? {
         accountSlotByID[id].map { accounts[Int($0)] }
@@ -107,7 +110,6 @@ public struct LedgerStateMachine: Sendable {
     ) {
         precondition(eventCount >= 1 && eventCount <= Limits.batchEventsMax, "eventCount \(eventCount)")
         precondition(timestamp > lastTimestamp, "timestamp \(timestamp) not after \(lastTimestamp)")
-        expireHolds(atOrBefore: timestamp)
         // A second cursor runs `prefetchDistance` events ahead and prefetches
         // their entry-id buckets (the idempotency table is too big for cache).
         let prefetchDistance = 8
@@ -131,6 +133,7 @@ public struct LedgerStateMachine: Sendable {
             switch batch[offset] {
             case EventFormat.kindCreateAccount: result = applyCreateAccount(batch, offset, timestamp: eventTimestamp)
             case EventFormat.kindCloseAccount: result = applyCloseAccount(batch, offset)
+            case EventFormat.kindExpireHold: result = applyExpireHold(_LE.u128(batch, offset + 16), timestamp: eventTimestamp)
             default: result = applyEntry(batch, offset, size: size, timestamp: eventTimestamp)
             }
             results.append(result)
@@ -441,24 +444,48 @@ public struct LedgerStateMachine: Sendable {
 
     // MARK: Expiry
 
-    /// Releases every open hold whose expiry is at or before `timestamp`, in
-    /// (expiry, id) order.
-    @usableFromInline
-    mutating func expireHolds(atOrBefore timestamp: UInt64) {
-        while let next = expiries.peek(), next.expiresAtNs <= timestamp {
+    /// Takes the ids of open holds whose expiry is at or before `timestamp`,
+    /// in (expiry, id) order, at most `limit`, off the expiry heap. The caller
+    /// must put every returned id into `expireHold` events of its next batch
+    /// (the engine does, ahead of each client batch), so every expiry is an
+    /// event in the log and in the segments. Replay never calls this: it
+    /// applies the logged events, and heap items of holds settled some other
+    /// way are discarded lazily here.
+    public mutating func takeHoldsDue(atOrBefore timestamp: UInt64, limit: Int) -> [UInt128] {
+        var due: [UInt128] = []
+        while due.count < limit, let next = expiries.peek(), next.expiresAtNs <= timestamp || openHolds[next.id] == nil {
             _ = expiries.pop()
-            guard let hold = openHolds[next.id] else { continue }  // settled earlier
-            for held in hold.postings {
-                if held.side == .debit {
-                    accounts[Int(held.slot)].debitsPending -= held.amount
-                } else {
-                    accounts[Int(held.slot)].creditsPending -= held.amount
-                }
-                markChanged(held.slot)
-            }
-            openHolds[next.id] = nil
-            entries.update(next.id) { $0.holdState = .expired }
+            if openHolds[next.id] != nil { due.append(next.id) }
         }
+        return due
+    }
+
+    /// Releases hold `id` if it is open and due at `timestamp`.
+    @usableFromInline
+    mutating func applyExpireHold(_ id: UInt128, timestamp: UInt64) -> ResultCode {
+        guard id != 0 else { return .idMustNotBeZero }
+        guard var record = entries[id], record.kind == .pending else { return .pendingNotFound }
+        switch record.holdState {
+        case .posted: return .pendingAlreadyPosted
+        case .voided: return .pendingAlreadyVoided
+        case .expired: return .pendingExpired
+        case .open, .notAHold: break
+        }
+        guard let hold = openHolds[id] else { preconditionFailure("hold \(id) is open in entries but missing from openHolds") }
+        guard hold.expiresAtNs != 0, hold.expiresAtNs <= timestamp else { return .holdNotDue }
+        for held in hold.postings {
+            // Underflow would mean pending balances lost track of holds: trap.
+            if held.side == .debit {
+                accounts[Int(held.slot)].debitsPending -= held.amount
+            } else {
+                accounts[Int(held.slot)].creditsPending -= held.amount
+            }
+            markChanged(held.slot)
+        }
+        openHolds[id] = nil
+        record.holdState = .expired
+        entries.set(id, record)
+        return .ok
     }
 
     // MARK: Invariants

@@ -123,6 +123,8 @@ struct InspectCommand: ParsableCommand {
                 return .object([("closeAccount", .u128(id))])
             case .createEntry(let e):
                 return e.json
+            case .expireHold(let id):
+                return .object([("expireHold", .u128(id))])
             }
         }
     }

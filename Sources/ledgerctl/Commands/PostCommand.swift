@@ -64,6 +64,7 @@ extension Event {
         case .createAccount(let account): account.id
         case .closeAccount(let id): id
         case .createEntry(let entry): entry.id
+        case .expireHold(let id): id
         }
     }
 }

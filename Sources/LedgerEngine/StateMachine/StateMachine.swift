@@ -309,20 +309,37 @@ public struct LedgerStateMachine: Sendable {
         return .ok
     }
 
+    /// The pending entry `id` and its hold if the hold is still open, or the
+    /// result code that says why not.
+    @usableFromInline
+    func findOpenHold(_ id: UInt128) -> HoldLookup {
+        guard let record = entries[id], record.kind == .pending else { return .rejected(.pendingNotFound) }
+        switch record.holdState {
+        case .posted: return .rejected(.pendingAlreadyPosted)
+        case .voided: return .rejected(.pendingAlreadyVoided)
+        case .expired: return .rejected(.pendingExpired)
+        case .open, .notAHold: break
+        }
+        guard let hold = openHolds[id] else { preconditionFailure("hold \(id) is open in entries but missing from openHolds") }
+        return .open(record, hold)
+    }
+
+    @usableFromInline
+    enum HoldLookup {
+        case open(EntryRecord, OpenHold)
+        case rejected(ResultCode)
+    }
+
     /// postPending / voidPending.
     @usableFromInline
     mutating func settleHold(
         _ p: UnsafeRawBufferPointer, _ o: Int, postingCount: Int, kind: EntryKind, pendingID: UInt128, timestamp: UInt64
     ) -> ResultCode {
-        guard var record = entries[pendingID], record.kind == .pending else { return .pendingNotFound }
-        switch record.holdState {
-        case .posted: return .pendingAlreadyPosted
-        case .voided: return .pendingAlreadyVoided
-        case .expired: return .pendingExpired
-        case .open, .notAHold: break
-        }
-        guard let hold = openHolds[pendingID] else {
-            preconditionFailure("hold \(pendingID) is open in entries but missing from openHolds")
+        var record: EntryRecord
+        let hold: OpenHold
+        switch findOpenHold(pendingID) {
+        case .rejected(let code): return code
+        case .open(let found, let open): (record, hold) = (found, open)
         }
         if hold.expiresAtNs != 0 && hold.expiresAtNs <= timestamp { return .pendingExpired }
 
@@ -464,14 +481,12 @@ public struct LedgerStateMachine: Sendable {
     @usableFromInline
     mutating func applyExpireHold(_ id: UInt128, timestamp: UInt64) -> ResultCode {
         guard id != 0 else { return .idMustNotBeZero }
-        guard var record = entries[id], record.kind == .pending else { return .pendingNotFound }
-        switch record.holdState {
-        case .posted: return .pendingAlreadyPosted
-        case .voided: return .pendingAlreadyVoided
-        case .expired: return .pendingExpired
-        case .open, .notAHold: break
+        var record: EntryRecord
+        let hold: OpenHold
+        switch findOpenHold(id) {
+        case .rejected(let code): return code
+        case .open(let found, let open): (record, hold) = (found, open)
         }
-        guard let hold = openHolds[id] else { preconditionFailure("hold \(id) is open in entries but missing from openHolds") }
         guard hold.expiresAtNs != 0, hold.expiresAtNs <= timestamp else { return .holdNotDue }
         for held in hold.postings {
             // Underflow would mean pending balances lost track of holds: trap.

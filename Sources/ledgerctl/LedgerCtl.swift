@@ -14,7 +14,7 @@ struct LedgerCtl: ParsableCommand {
             (locked, corrupt, missing).
             """,
         subcommands: [
-            InitCommand.self, AccountCommand.self, PostCommand.self, BalanceCommand.self, LookupCommand.self,
+            InitCommand.self, AccountCommand.self, PostCommand.self, BalanceCommand.self, HistoryCommand.self, LookupCommand.self,
             VerifyCommand.self, DigestCommand.self, InspectCommand.self, StressCommand.self,
         ]
     )

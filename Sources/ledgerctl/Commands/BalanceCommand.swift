@@ -7,11 +7,24 @@ struct BalanceCommand: ParsableCommand {
     @OptionGroup var directory: DataDirectoryOptions
     @Argument(help: "Account ids.") var ids: [String]
     @Flag(help: "Print JSON lines.") var json = false
+    @Option(help: "Balances as of this time (ns since the epoch or ISO 8601), from the segments.") var asOf: String?
 
     func run() throws {
         guard !ids.isEmpty else { throw ValidationError("name at least one account id") }
         try runReportingErrors {
             let parsed = try ids.map { try parseUInt128($0, what: "account id") }
+            if let asOf {
+                let time = try parseTime(asOf)
+                for id in parsed {
+                    let b = try SegmentHistory.balance(at: directory.dataDirectory, account: id, asOfNs: time)
+                    if json {
+                        print(JSONValue.object([("id", .u128(id)), ("asOf", .string(String(time))), ("balances", balancesJSON(b))]).text)
+                    } else {
+                        print(pad(String(id), 12) + "as of \(formatTime(time)): posted dr \(b.debitsPosted) cr \(b.creditsPosted), pending dr \(b.debitsPending) cr \(b.creditsPending)")
+                    }
+                }
+                return
+            }
             let ledger = try openLedger(directory)
             let accounts = try parsed.map { try ledger.account(id: $0) }
             try ledger.close()

@@ -98,6 +98,17 @@ public enum SegmentHistory {
         func item(_ id: UInt128, _ kind: HistoryItem.Kind) -> HistoryItem {
             HistoryItem(id: id, kind: kind, timestamp: record.header.timestamp, lsn: record.header.lsn, balances: balances)
         }
+        func post(_ postings: [Posting], into result: inout HistoryItem) {
+            for posting in postings {
+                if posting.side == .debit {
+                    balances.debitsPosted += posting.amount
+                    result.debitsPostedDelta += posting.amount
+                } else {
+                    balances.creditsPosted += posting.amount
+                    result.creditsPostedDelta += posting.amount
+                }
+            }
+        }
         func release(_ held: [(Side, UInt128)], into result: inout HistoryItem) {
             for (side, amount) in held {
                 if side == .debit {
@@ -123,15 +134,7 @@ public enum SegmentHistory {
                 let mine = entry.postings.filter { $0.accountID == account }
                 guard !mine.isEmpty else { return nil }
                 var result = item(entry.id, .posted)
-                for posting in mine {
-                    if posting.side == .debit {
-                        balances.debitsPosted += posting.amount
-                        result.debitsPostedDelta += posting.amount
-                    } else {
-                        balances.creditsPosted += posting.amount
-                        result.creditsPostedDelta += posting.amount
-                    }
-                }
+                post(mine, into: &result)
                 return result
             case .pending:
                 let mine = entry.postings.filter { $0.accountID == account }
@@ -157,15 +160,7 @@ public enum SegmentHistory {
                     let posted = entry.postings.isEmpty
                         ? held.map { Posting(accountID: account, amount: $0.1, side: $0.0) }
                         : entry.postings.filter { $0.accountID == account }
-                    for posting in posted {
-                        if posting.side == .debit {
-                            balances.debitsPosted += posting.amount
-                            result.debitsPostedDelta += posting.amount
-                        } else {
-                            balances.creditsPosted += posting.amount
-                            result.creditsPostedDelta += posting.amount
-                        }
-                    }
+                    post(posted, into: &result)
                 }
                 return result
             }

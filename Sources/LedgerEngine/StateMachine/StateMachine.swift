@@ -110,34 +110,42 @@ public struct LedgerStateMachine: Sendable {
     ) {
         precondition(eventCount >= 1 && eventCount <= Limits.batchEventsMax, "eventCount \(eventCount)")
         precondition(timestamp > lastTimestamp, "timestamp \(timestamp) not after \(lastTimestamp)")
-        // A second cursor runs `prefetchDistance` events ahead and prefetches
-        // their entry-id buckets (the idempotency table is too big for cache).
+        // A second cursor runs `prefetchDistance` events ahead: it measures each
+        // event once (the main loop reuses the size from a small stack ring)
+        // and prefetches entry-id buckets (the idempotency table is too big
+        // for cache).
         let prefetchDistance = 8
-        var aheadOffset = 0
-        var aheadIndex = 0
-        func advanceAhead() {
-            guard aheadIndex < eventCount, let size = EventBatchReader.eventSize(batch, at: aheadOffset) else { return }
-            if batch[aheadOffset] == EventFormat.kindCreateEntry { entries.prefetch(_LE.u128(batch, aheadOffset + 16)) }
-            aheadOffset += size
-            aheadIndex += 1
-        }
-        for _ in 0..<prefetchDistance { advanceAhead() }
-        var offset = 0
-        for index in 0..<eventCount {
-            advanceAhead()
-            guard let size = EventBatchReader.eventSize(batch, at: offset) else {
-                preconditionFailure("apply() called with an unvalidated batch: event \(index) at \(offset)")
+        let ringMask = 15  // ring of 16 sizes > prefetchDistance
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: ringMask + 1) { sizes in
+            var aheadOffset = 0
+            var aheadIndex = 0
+            func advanceAhead() {
+                guard aheadIndex < eventCount else { return }
+                guard let size = EventBatchReader.eventSize(batch, at: aheadOffset) else {
+                    preconditionFailure("apply() called with an unvalidated batch: event \(aheadIndex) at \(aheadOffset)")
+                }
+                if batch[aheadOffset] == EventFormat.kindCreateEntry { entries.prefetch(_LE.u128(batch, aheadOffset + 16)) }
+                sizes[aheadIndex & ringMask] = size
+                aheadOffset += size
+                aheadIndex += 1
             }
-            let eventTimestamp = timestamp + UInt64(index)
-            let result: ResultCode
-            switch batch[offset] {
-            case EventFormat.kindCreateAccount: result = applyCreateAccount(batch, offset, timestamp: eventTimestamp)
-            case EventFormat.kindCloseAccount: result = applyCloseAccount(batch, offset)
-            case EventFormat.kindExpireHold: result = applyExpireHold(_LE.u128(batch, offset + 16), timestamp: eventTimestamp)
-            default: result = applyEntry(batch, offset, size: size, timestamp: eventTimestamp)
+            for _ in 0..<prefetchDistance { advanceAhead() }
+            var offset = 0
+            for index in 0..<eventCount {
+                advanceAhead()
+                assert(aheadIndex > index, "the size cursor fell behind")
+                let size = sizes[index & ringMask]
+                let eventTimestamp = timestamp + UInt64(index)
+                let result: ResultCode
+                switch batch[offset] {
+                case EventFormat.kindCreateAccount: result = applyCreateAccount(batch, offset, timestamp: eventTimestamp)
+                case EventFormat.kindCloseAccount: result = applyCloseAccount(batch, offset)
+                case EventFormat.kindExpireHold: result = applyExpireHold(_LE.u128(batch, offset + 16), timestamp: eventTimestamp)
+                default: result = applyEntry(batch, offset, size: size, timestamp: eventTimestamp)
+                }
+                results.append(result)
+                offset += size
             }
-            results.append(result)
-            offset += size
         }
         lastTimestamp = timestamp + UInt64(eventCount - 1)
     }
@@ -261,7 +269,7 @@ public struct LedgerStateMachine: Sendable {
             scratchSlots.append(slot)
             postingOffset += EventFormat.postingBytes
         }
-        if let failure = checkBalancedPerLedger(p, o, postingCount: postingCount, holdAmounts: nil) { return failure }
+        if let failure = checkBalancedPerLedger(p, o, postingCount: postingCount) { return failure }
 
         var expiresAtNs: UInt64 = 0
         if kind == .pending && timeoutSeconds > 0 {
@@ -357,7 +365,7 @@ public struct LedgerStateMachine: Sendable {
             }
             scratchSlots.removeAll(keepingCapacity: true)
             for held in hold.postings { scratchSlots.append(held.slot) }
-            if let failure = checkBalancedPerLedger(p, o, postingCount: postingCount, holdAmounts: nil) { return failure }
+            if let failure = checkBalancedPerLedger(p, o, postingCount: postingCount) { return failure }
         }
 
         scratchTouched.removeAll(keepingCapacity: true)
@@ -395,7 +403,7 @@ public struct LedgerStateMachine: Sendable {
     /// equal its credits, and each ledger needs both sides.
     @usableFromInline
     mutating func checkBalancedPerLedger(
-        _ p: UnsafeRawBufferPointer, _ o: Int, postingCount: Int, holdAmounts: [UInt128]?
+        _ p: UnsafeRawBufferPointer, _ o: Int, postingCount: Int
     ) -> ResultCode? {
         scratchLedgers.removeAll(keepingCapacity: true)
         var postingOffset = o + EventFormat.entryHeaderBytes

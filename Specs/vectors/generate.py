@@ -102,11 +102,11 @@ with open('fingerprint-entry-posted.txt', 'w') as f:
 
 # segment-format.md: header for 2026-11 and one event record (the entry above).
 directory_id = bytes(range(0xf0, 0x100))
-seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 2, 4096, 2026, 11) + bytes(5) + directory_id + bytes(20)
+seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 3, 4096, 2026, 11) + bytes(5) + directory_id + bytes(20)
 seg_header += struct.pack('<I', mask(crc32c(seg_header)))
 write('segment-header.hex', seg_header, 'segment header: 2026-11, directory id f0..ff')
 record_seed = crc32c(directory_id + struct.pack('<HB', 2026, 11))
-seg_record_head = struct.pack('<IBBHQQI', len(entry), 1, 2, 0, 7, 1_795_219_200_000_000_000, 0)
+seg_record_head = struct.pack('<IBBHQQI', len(entry), 1, 3, 0, 7, 1_795_219_200_000_000_000, 0)
 seg_crc = mask(crc32c(entry, crc32c(seg_record_head, record_seed)))
 seg_record = seg_record_head + struct.pack('<I', seg_crc) + entry
 write('segment-record.hex', seg_record, 'segment event record: the entry of event-entry-posted.hex, LSN 7, timestamp 1795219200000000000 (2026-11-21T00:00:00Z), file 2026-11 of directory f0..ff')

@@ -172,7 +172,7 @@ public final class Ledger: @unchecked Sendable {
         // re-filing into the monthly segments whatever they lack.
         var machine = LedgerStateMachine()
         var report = RecoveryReport()
-        let segments = SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID)
+        let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
         var chain = HashChain(directoryID: meta.directoryID)
         let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain) { record in
             report.recordsReplayed += 1
@@ -365,6 +365,28 @@ public final class Ledger: @unchecked Sendable {
     }
 
     public func account(id: UInt128) throws -> Account? { try read { $0.account(id: id) } }
+
+    /// Runs `body` against the segments on the apply thread while no group is
+    /// in flight (nothing is being filed).
+    func readSegments<T>(_ body: @escaping (SegmentFiler) throws -> T) throws -> T {
+        let segments = self.segments
+        return try read { _ in Result { try body(segments) } }.get()
+    }
+
+    /// A page of the account's history (see `SegmentFiler.history`).
+    public func history(account: UInt128, fromNs: UInt64 = 0, toNs: UInt64 = .max, afterNs: UInt64? = nil, limit: Int) throws -> HistoryPage {
+        try readSegments { try $0.history(account: account, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit) }
+    }
+
+    /// The account's balances as of a past moment.
+    public func balance(account: UInt128, asOfNs: UInt64) throws -> AccountBalances {
+        try readSegments { try $0.balance(account: account, asOfNs: asOfNs) }
+    }
+
+    /// The applied entry with this id, from any month.
+    public func lookup(entryID: UInt128) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
+        try readSegments { try $0.lookup(entryID: entryID) }
+    }
     public func entry(id: UInt128) throws -> EntryRecord? { try read { $0.entry(id: id) } }
 
     /// Finishes queued work, writes a close record, checkpoints the index and

@@ -1,29 +1,145 @@
 // Files every applied event into the segment of its UTC month, in commit
-// order. Owned by whoever owns the WAL writer (the durability thread, or the
-// engine during recovery).
+// order, indexes it, and seals each month when filing moves past it. Owned
+// by whoever owns the WAL writer (the durability thread, or the engine
+// during recovery); queries run on the apply thread while no group is in
+// flight, so they never race with filing.
 //
 // Segments are derived from the WAL: filing happens after a group is durable,
 // segments are synced at index checkpoints and at close, and after a crash
 // recovery re-files whatever a segment lacks. Event timestamps are unique and
 // strictly increasing across the log, so "already filed" is simply
-// `timestamp <= writer.lastTimestamp`.
+// `timestamp <= lastFiledTimestamp`.
+//
+// Opening: sealed months are not rescanned. The ledger state at the start of
+// the open month comes from the seals (each lists the accounts it touched at
+// month end and the holds open then); the open month is scanned and indexed
+// in memory. A sealed month whose index file is missing or damaged is
+// rescanned and its index rewritten (with a log line).
+
+/// A sealed month as the filer tracks it.
+public struct SealedMonth: Sendable, Equatable {
+    public var month: UTCMonth
+    public var monthRoot: [UInt8]
+    public var lastLSN: UInt64
+    public var lastTimestamp: UInt64
+}
+
 public final class SegmentFiler {
     let storage: any Storage
     let layout: DataDirectoryLayout
     let directoryID: [UInt8]
-    /// The segment being appended to. Only one is open: months only move forward.
-    private var current: SegmentWriter?
+    let log: (String) -> Void
+    /// Every account and open hold, as of the last filed event.
+    public private(set) var state = SegmentState()
+    public private(set) var sealedMonths: [SealedMonth] = []
+    /// The month being appended to and its in-memory index. Only one is
+    /// open: months only move forward.
+    private(set) var current: SegmentWriter?
+    private(set) var currentIndex: MonthIndexBuilder?
     public private(set) var eventsFiled = 0
+    /// Readers of sealed months, opened on first use.
+    var sealedReaders: [UTCMonth: SealedMonthReader] = [:]
 
-    public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8]) {
+    public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: @escaping (String) -> Void = { _ in }) throws {
         self.storage = storage
         self.layout = layout
         self.directoryID = directoryID
+        self.log = log
+        let months = try Self.months(storage: storage, layout: layout)
+        for (i, month) in months.enumerated() {
+            let path = layout.segmentPath(month)
+            if let seal = try SegmentReader.readSeal(storage: storage, path: path, expectedDirectoryID: directoryID) {
+                try link(seal, month: month, path: path)
+                if indexIsUsable(month, root: seal.monthRoot) {
+                    for account in seal.accounts { state.restore(account) }
+                    state.restoreHolds(Dictionary(uniqueKeysWithValues: seal.holds.map { ($0.id, $0.hold) }))
+                } else {
+                    // Rebuild the index by rescanning the month from the state at its start.
+                    let index = MonthIndexBuilder(month: month)
+                    _ = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
+                        try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: index, path: path)
+                    }
+                    try writeIndex(index, root: seal.monthRoot, recordCount: Int(seal.recordCount))
+                }
+                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp))
+                continue
+            }
+            let index = MonthIndexBuilder(month: month)
+            let previous = sealedMonths.last
+            let writer = try SegmentWriter(
+                storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
+                previousRoot: previous?.monthRoot ?? Self.zeroRoot
+            ) { record in
+                try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: index, path: path)
+            }
+            if let seal = writer.seal {  // sealed, but its frontier was not yet written
+                if !indexIsUsable(month, root: seal.monthRoot) { try writeIndex(index, root: seal.monthRoot, recordCount: writer.recordCount) }
+                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp))
+                continue
+            }
+            guard i == months.count - 1 else {
+                throw LedgerError(.corruption, "month \(month) is not sealed but later months exist; run `ledgerctl verify`", path: path)
+            }
+            current = writer
+            currentIndex = index
+        }
     }
+
+    static let zeroRoot = [UInt8](repeating: 0, count: 32)
+
+    /// Months that have a segment file, oldest first.
+    static func months(storage: any Storage, layout: DataDirectoryLayout) throws -> [UTCMonth] {
+        guard storage.fileExists(layout.segmentsDirectory) else { return [] }
+        return try storage.listDirectory(layout.segmentsDirectory).compactMap { DataDirectoryLayout.month(ofSegmentFileName: $0) }.sorted()
+    }
+
+    /// A sealed month must name the sealed month before it and its root.
+    private func link(_ seal: SegmentSeal, month: UTCMonth, path: String) throws {
+        let previous = sealedMonths.last
+        guard seal.previousMonth == previous?.month, seal.previousRoot == (previous?.monthRoot ?? Self.zeroRoot) else {
+            throw LedgerError(
+                .corruption,
+                "sealed month \(month) links to \(seal.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing, or was replaced); run `ledgerctl verify`",
+                path: path)
+        }
+        guard seal.lastTimestamp > (previous?.lastTimestamp ?? 0) else {
+            throw LedgerError(.corruption, "sealed month \(month) ends before the month before it", path: path)
+        }
+    }
+
+    private func indexIsUsable(_ month: UTCMonth, root: [UInt8]) -> Bool {
+        let path = layout.segmentIndexPath(month)
+        guard storage.fileExists(path) else {
+            log("segments: index of \(month) is missing; rebuilding it from the segment")
+            return false
+        }
+        do {
+            _ = try MonthIndexFile(storage: storage, path: path, month: month, directoryID: directoryID, monthRoot: root)
+            return true
+        } catch {
+            log("segments: index of \(month) is unusable (\(error)); rebuilding it from the segment")
+            return false
+        }
+    }
+
+    private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: MonthIndexBuilder, path: String) throws {
+        do {
+            try index.add(event: event, offset: offset, timestamp: timestamp, state: &state)
+        } catch let error as LedgerError {
+            throw LedgerError(.corruption, "\(error.message); run `ledgerctl verify`", path: path, offset: offset)
+        }
+    }
+
+    /// The timestamp of the last event filed.
+    public var lastFiledTimestamp: UInt64 { max(current?.lastTimestamp ?? 0, sealedMonths.last?.lastTimestamp ?? 0) }
+
+    /// Everything up to this LSN is in a segment (durable once synced).
+    public var lastFiledLSN: UInt64 { max(current?.lastLSN ?? 0, sealedMonths.last?.lastLSN ?? 0) }
 
     /// Files the applied events of one WAL group record. The payload must
     /// already be validated (encoded by the engine, or replayed).
     public func file(groupPayload payload: UnsafeRawBufferPointer, lsn: UInt64) throws {
+        var filedUntil = lastFiledTimestamp
         try WALGroupPayload.forEachBatch(payload, validateEvents: false) { batch in
             var index = 0
             var offset = 0
@@ -31,13 +147,14 @@ public final class SegmentFiler {
                 guard let size = EventBatchReader.eventSize(batch.events, at: offset) else {
                     preconditionFailure("filing a batch that was not validated")
                 }
-                if batch.results[index] == ResultCode.ok.rawValue {
-                    let timestamp = batch.timestamp + UInt64(index)
-                    let writer = try writer(for: timestamp)
-                    if timestamp > writer.lastTimestamp {
-                        try writer.append(event: UnsafeRawBufferPointer(rebasing: batch.events[offset..<(offset + size)]), lsn: lsn, timestamp: timestamp)
-                        eventsFiled += 1
-                    }
+                let timestamp = batch.timestamp + UInt64(index)
+                if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil {
+                    let (writer, monthIndex) = try writer(for: timestamp)
+                    let event = UnsafeRawBufferPointer(rebasing: batch.events[offset..<(offset + size)])
+                    let recordOffset = try writer.append(event: event, lsn: lsn, timestamp: timestamp)
+                    try add(event, offset: recordOffset, timestamp: timestamp, to: monthIndex, path: writer.path)
+                    eventsFiled += 1
+                    filedUntil = timestamp
                 }
                 offset += size
                 index += 1
@@ -45,18 +162,63 @@ public final class SegmentFiler {
         }
     }
 
-    private func writer(for timestamp: UInt64) throws -> SegmentWriter {
-        if let current, current.header.month.contains(timestamp) { return current }
+    private func writer(for timestamp: UInt64) throws -> (SegmentWriter, MonthIndexBuilder) {
+        if let current, let currentIndex, current.header.month.contains(timestamp) { return (current, currentIndex) }
         let month = UTCMonth(containing: timestamp)
         if let current {
             precondition(current.header.month < month, "filing went back from \(current.header.month) to \(month)")
-            // The month is over: make it durable before moving on. Sealing
-            // (footer, totals, month root) is the next step of issue 3.
-            try current.sync()
+            try sealCurrentMonth()
         }
-        let next = try SegmentWriter(storage: storage, layout: layout, month: month, directoryID: directoryID)
+        let previous = sealedMonths.last
+        let next = try SegmentWriter(
+            storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
+            previousRoot: previous?.monthRoot ?? Self.zeroRoot)
+        precondition(next.recordCount == 0, "a new month's segment already holds records")
+        let index = MonthIndexBuilder(month: month)
         current = next
-        return next
+        currentIndex = index
+        return (next, index)
+    }
+
+    /// Seals the open month (the month is over: a later month's event is
+    /// being filed): seal record, sync, then the index file. Debits must
+    /// equal credits per ledger over the month, or the segments are damaged.
+    func sealCurrentMonth() throws {
+        guard let writer = current, let index = currentIndex else { return }
+        let totals = index.totals.sorted { $0.ledger < $1.ledger }
+        for total in totals where total.debitsPosted != total.creditsPosted {
+            throw LedgerError(.corruption, "ledger \(total.ledger) moved \(total.debitsPosted) in debits but \(total.creditsPosted) in credits during \(index.month)", path: writer.path)
+        }
+        let accounts = index.sortedAccounts().map { SegmentAccount(id: $0.summary.id, ledger: $0.summary.ledger, flags: $0.summary.flags, balances: $0.summary.closing) }
+        let holds = state.holds.sorted { $0.key < $1.key }.map { (id: $0.key, hold: $0.value) }
+        var sealRoot: [UInt8] = []
+        try writer.seal { root in
+            sealRoot = root
+            return SegmentSeal(
+                recordCount: UInt64(writer.recordCount), firstLSN: writer.firstLSN, lastLSN: writer.lastLSN,
+                firstTimestamp: writer.firstTimestamp, lastTimestamp: writer.lastTimestamp, previousMonth: writer.previousMonth,
+                previousRoot: writer.previousRoot, monthRoot: root, totals: totals, accounts: accounts, holds: holds)
+        }
+        try writeIndex(index, root: sealRoot, recordCount: writer.recordCount)
+        sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp))
+        current = nil
+        currentIndex = nil
+    }
+
+    /// Writes a sealed month's index: temporary file, fdatasync, rename,
+    /// fsync of the directory.
+    private func writeIndex(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
+        let path = layout.segmentIndexPath(index.month)
+        let temporary = path + ".tmp"
+        let bytes = MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: root, recordCount: recordCount)
+        if storage.fileExists(temporary) { try storage.removeFile(temporary) }
+        let file = try storage.openFile(temporary, create: true)
+        defer { file.close() }
+        try file.write(bytes, at: 0)
+        try file.sync()
+        try storage.rename(temporary, to: path)
+        try storage.syncDirectory(layout.segmentsDirectory)
+        sealedReaders[index.month] = nil
     }
 
     /// Makes everything filed durable (records, then the durable frontier).

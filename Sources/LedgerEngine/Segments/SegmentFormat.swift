@@ -2,7 +2,7 @@
 // Specs/segment-format.md: the tables there are normative. The writer
 // (SegmentWriter.swift) and reader (SegmentReader.swift) sit beside this file.
 public enum SegmentFormat {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     public static let magic: [UInt8] = Array("LDGRSEG".utf8) + [0]
     public static let fileHeaderBytes = 4096
     public static let fileHeaderUsedBytes = 64

@@ -74,8 +74,8 @@ public enum SegmentHistory {
         guard storage.fileExists(layout.segmentsDirectory) else { return }
         let names = try storage.listDirectory(layout.segmentsDirectory).filter { DataDirectoryLayout.month(ofSegmentFileName: $0) != nil }
         var balances = AccountBalances()
-        // Holds with a posting on this account: (side, amount) per posting.
-        var holds: [UInt128: [(Side, UInt128)]] = [:]
+        // Holds with a posting on this account: those postings.
+        var holds: [UInt128: [Posting]] = [:]
         var stop = false
         for name in names where !stop {
             _ = try SegmentReader.scan(storage: storage, path: layout.segmentsDirectory + "/" + name, expectedDirectoryID: meta.directoryID) { record in
@@ -84,8 +84,7 @@ public enum SegmentHistory {
                     stop = true
                     return
                 }
-                guard var item = apply(record, account: account, balances: &balances, holds: &holds) else { return }
-                item.balances = balances
+                guard let item = apply(record, account: account, balances: &balances, holds: &holds) else { return }
                 if !visit(item) { stop = true }
             }
         }
@@ -93,13 +92,31 @@ public enum SegmentHistory {
 
     /// The account-side effect of one event, or nil when it does not touch
     /// the account. Updates `balances` and `holds`.
-    static func apply(_ record: SegmentRecord, account: UInt128, balances: inout AccountBalances, holds: inout [UInt128: [(Side, UInt128)]]) -> HistoryItem? {
+    static func apply(_ record: SegmentRecord, account: UInt128, balances: inout AccountBalances, holds: inout [UInt128: [Posting]]) -> HistoryItem? {
         let event = EventBatchReader.decode(record.event, at: 0)
+        var hold: [Posting]?
+        switch event {
+        case .expireHold(let id): hold = holds.removeValue(forKey: id)
+        case .createEntry(let entry) where entry.kind == .postPending || entry.kind == .voidPending: hold = holds.removeValue(forKey: entry.pendingID)
+        case .createEntry(let entry) where entry.kind == .pending:
+            let mine = entry.postings.filter { $0.accountID == account }
+            if !mine.isEmpty { holds[entry.id] = mine }
+        default: break
+        }
+        return HistoryItem.effect(of: event, on: account, timestamp: record.header.timestamp, lsn: record.header.lsn, balances: &balances, hold: hold)
+    }
+}
+
+extension HistoryItem {
+    /// What `event` did to `account`, applied to `balances`; nil when it does
+    /// not touch the account. For a settlement, void or expiry, `hold` is the
+    /// pending entry's postings (nil: the hold has none on this account).
+    static func effect(of event: Event, on account: UInt128, timestamp: UInt64, lsn: UInt64, balances: inout AccountBalances, hold: [Posting]?) -> HistoryItem? {
         func item(_ id: UInt128, _ kind: HistoryItem.Kind) -> HistoryItem {
-            HistoryItem(id: id, kind: kind, timestamp: record.header.timestamp, lsn: record.header.lsn, balances: balances)
+            HistoryItem(id: id, kind: kind, timestamp: timestamp, lsn: lsn, balances: balances)
         }
         func post(_ postings: [Posting], into result: inout HistoryItem) {
-            for posting in postings {
+            for posting in postings where posting.accountID == account {
                 if posting.side == .debit {
                     balances.debitsPosted += posting.amount
                     result.debitsPostedDelta += posting.amount
@@ -109,38 +126,35 @@ public enum SegmentHistory {
                 }
             }
         }
-        func release(_ held: [(Side, UInt128)], into result: inout HistoryItem) {
-            for (side, amount) in held {
-                if side == .debit {
-                    balances.debitsPending -= amount
-                    result.debitsPendingDelta -= Int128(amount)
+        func release(_ held: [Posting], into result: inout HistoryItem) {
+            for posting in held where posting.accountID == account {
+                if posting.side == .debit {
+                    balances.debitsPending -= posting.amount
+                    result.debitsPendingDelta -= Int128(posting.amount)
                 } else {
-                    balances.creditsPending -= amount
-                    result.creditsPendingDelta -= Int128(amount)
+                    balances.creditsPending -= posting.amount
+                    result.creditsPendingDelta -= Int128(posting.amount)
                 }
             }
         }
+        var result: HistoryItem
         switch event {
         case .createAccount, .closeAccount:
             return nil
         case .expireHold(let id):
-            guard let held = holds.removeValue(forKey: id) else { return nil }
-            var result = item(id, .expireHold)
-            release(held, into: &result)
-            return result
+            guard let hold, hold.contains(where: { $0.accountID == account }) else { return nil }
+            result = item(id, .expireHold)
+            release(hold, into: &result)
         case .createEntry(let entry):
             switch entry.kind {
             case .posted:
-                let mine = entry.postings.filter { $0.accountID == account }
-                guard !mine.isEmpty else { return nil }
-                var result = item(entry.id, .posted)
-                post(mine, into: &result)
-                return result
+                guard entry.postings.contains(where: { $0.accountID == account }) else { return nil }
+                result = item(entry.id, .posted)
+                post(entry.postings, into: &result)
             case .pending:
-                let mine = entry.postings.filter { $0.accountID == account }
-                guard !mine.isEmpty else { return nil }
-                var result = item(entry.id, .pending)
-                for posting in mine {
+                guard entry.postings.contains(where: { $0.accountID == account }) else { return nil }
+                result = item(entry.id, .pending)
+                for posting in entry.postings where posting.accountID == account {
                     if posting.side == .debit {
                         balances.debitsPending += posting.amount
                         result.debitsPendingDelta += Int128(posting.amount)
@@ -149,21 +163,15 @@ public enum SegmentHistory {
                         result.creditsPendingDelta += Int128(posting.amount)
                     }
                 }
-                holds[entry.id] = mine.map { ($0.side, $0.amount) }
-                return result
             default:
-                guard let held = holds.removeValue(forKey: entry.pendingID) else { return nil }
-                var result = item(entry.id, entry.kind == .postPending ? .postPending : .voidPending)
-                release(held, into: &result)
-                if entry.kind == .postPending {
-                    // Full amounts, or the partial amounts of this account's postings.
-                    let posted = entry.postings.isEmpty
-                        ? held.map { Posting(accountID: account, amount: $0.1, side: $0.0) }
-                        : entry.postings.filter { $0.accountID == account }
-                    post(posted, into: &result)
-                }
-                return result
+                guard let hold, hold.contains(where: { $0.accountID == account }) else { return nil }
+                result = item(entry.id, entry.kind == .postPending ? .postPending : .voidPending)
+                release(hold, into: &result)
+                // Full amounts, or the partial amounts of the entry's postings.
+                if entry.kind == .postPending { post(entry.postings.isEmpty ? hold : entry.postings, into: &result) }
             }
         }
+        result.balances = balances
+        return result
     }
 }

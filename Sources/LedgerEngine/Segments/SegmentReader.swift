@@ -21,13 +21,22 @@ public struct SegmentScanResult: Sendable {
     /// The durable frontier recorded in the header, and its slot.
     public var frontier = SegmentFrontier.empty
     public var frontierSlot = 1
+    /// The seal record, when the month is sealed, and where it starts.
+    public var seal: SegmentSeal?
+    public var sealOffset: Int?
 }
 
 public enum SegmentReader {
     /// Scans `path`, calling `visit` for each record. Throws `corruption`
     /// naming the file and offset for damage before valid data, a bad header,
     /// records out of order, or a record from another month.
-    public static func scan(storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, visit: (SegmentRecord) throws -> Void = { _ in }) throws -> SegmentScanResult {
+    ///
+    /// A sealed segment's month root is recomputed and checked. For an
+    /// unsealed one, `recordHasher` (if given) is fed every record's bytes.
+    public static func scan(
+        storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil,
+        visit: (SegmentRecord) throws -> Void = { _ in }
+    ) throws -> SegmentScanResult {
         let file = try storage.openFile(path, create: false)
         defer { file.close() }
         let size = try file.size()
@@ -71,6 +80,17 @@ public enum SegmentReader {
                 result.lastTimestamp = record.timestamp
                 offset += record.recordBytes
             }
+            if let seal = SegmentSeal.decode(UnsafeRawBufferPointer(rebasing: raw[offset...]), seed: seed) {
+                try check(seal, of: result, header: header, records: UnsafeRawBufferPointer(rebasing: raw[SegmentFormat.fileHeaderBytes..<offset]), path: path, offset: offset)
+                result.seal = seal
+                result.sealOffset = offset
+                offset += seal.encodedBytes
+                guard UnsafeRawBufferPointer(rebasing: raw[offset...]).allSatisfy({ $0 == 0 }) else {
+                    throw LedgerError(.corruption, "bytes follow the seal record of a sealed month", path: path, offset: offset)
+                }
+            } else {
+                recordHasher?.update(UnsafeRawBufferPointer(rebasing: raw[SegmentFormat.fileHeaderBytes..<offset]))
+            }
             result.endOffset = offset
             // Synced bytes must all be valid records: damage before the
             // frontier is corruption. Beyond it, the bytes were never synced.
@@ -83,5 +103,59 @@ public enum SegmentReader {
             if !UnsafeRawBufferPointer(rebasing: raw[offset...]).allSatisfy({ $0 == 0 }) { result.tornTailOffset = offset }
         }
         return result
+    }
+
+    /// A seal must describe the records before it and carry their root.
+    static func check(_ seal: SegmentSeal, of result: SegmentScanResult, header: SegmentFileHeader, records: UnsafeRawBufferPointer, path: String, offset: Int) throws {
+        guard seal.recordCount == UInt64(result.recordCount), seal.lastLSN == result.lastLSN, seal.lastTimestamp == result.lastTimestamp,
+            result.recordCount > 0, seal.previousMonth.map({ $0 < header.month }) ?? true,
+            seal.previousMonth != nil || seal.previousRoot.allSatisfy({ $0 == 0 })
+        else {
+            throw LedgerError(.corruption, "seal record does not describe the records before it (count \(seal.recordCount), last LSN \(seal.lastLSN))", path: path, offset: offset)
+        }
+        let hasher = SegmentSeal.rootHasher(directoryID: header.directoryID, month: header.month, previousRoot: seal.previousRoot)
+        hasher.update(records)
+        guard hasher.finish() == seal.monthRoot else {
+            throw LedgerError(.corruption, "month root in the seal does not match the month's records (SHA-256): the month was altered after it was sealed", path: path, offset: offset + 96)
+        }
+    }
+
+    /// The seal of a sealed segment, read from the file's tail without
+    /// scanning the records (the month root is not rechecked: `verify` does).
+    /// nil when the segment is not sealed.
+    public static func readSeal(storage: any Storage, path: String, expectedDirectoryID: [UInt8]) throws -> SegmentSeal? {
+        let file = try storage.openFile(path, create: false)
+        defer { file.close() }
+        let headerPage = try file.readExactly(SegmentFormat.fileHeaderBytes, at: 0)
+        let header = try SegmentFileHeader.decode(Array(headerPage[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
+        guard header.directoryID == expectedDirectoryID else {
+            throw LedgerError(.corruption, "segment belongs to another data directory", path: path, offset: 24)
+        }
+        let (frontier, _) = try headerPage.withUnsafeBytes { try SegmentFrontier.read(headerPage: $0, seed: header.recordSeed, path: path) }
+        let end = frontier.durableEndOffset
+        guard end >= SegmentFormat.fileHeaderBytes + SegmentSeal.fixedBytes + SegmentSeal.tailBytes else { return nil }
+        let tail = try file.readExactly(SegmentSeal.tailBytes, at: end - SegmentSeal.tailBytes)
+        let sealBytes = Int(tail.withUnsafeBytes { _LE.u64($0, 0) })
+        guard sealBytes >= SegmentSeal.fixedBytes + SegmentSeal.tailBytes, sealBytes % 8 == 0, sealBytes <= end - SegmentFormat.fileHeaderBytes else { return nil }
+        let bytes = try file.readExactly(sealBytes, at: end - sealBytes)
+        return bytes.withUnsafeBytes { SegmentSeal.decode($0, seed: header.recordSeed) }
+    }
+
+    /// Reads and checks the single record at `offset` (queries use the
+    /// index's offsets). A record that does not validate is corruption.
+    static func readRecord(file: any StorageFile, at offset: Int, seed: UInt32, end: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {
+        guard offset >= SegmentFormat.fileHeaderBytes, offset + SegmentFormat.recordHeaderBytes <= end else {
+            throw LedgerError(.corruption, "index points at offset \(offset), outside the segment's records", path: file.path, offset: offset)
+        }
+        let head = try file.readExactly(SegmentFormat.recordHeaderBytes, at: offset)
+        let eventBytes = Int(head.withUnsafeBytes { _LE.u32($0, 0) })
+        guard eventBytes > 0, eventBytes <= SegmentFormat.eventBytesMax, offset + SegmentFormat.recordHeaderBytes + eventBytes <= end else {
+            throw LedgerError(.corruption, "no valid record at offset \(offset)", path: file.path, offset: offset)
+        }
+        let whole = head + (try file.readExactly(eventBytes, at: offset + SegmentFormat.recordHeaderBytes))
+        guard let header = whole.withUnsafeBytes({ SegmentRecordHeader.standalone($0, at: 0, seed: seed) }) else {
+            throw LedgerError(.corruption, "record at offset \(offset) fails its checksum or structure", path: file.path, offset: offset)
+        }
+        return (header, Array(whole[SegmentFormat.recordHeaderBytes...]))
     }
 }

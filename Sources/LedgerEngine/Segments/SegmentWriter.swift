@@ -5,7 +5,8 @@
 //
 // Invariants: `endOffset` is where the next record goes and the file holds
 // nothing after it; timestamps strictly increase and lie in `month`; LSNs
-// never decrease.
+// never decrease; `rootHasher` has seen every record before `endOffset`
+// (records are hashed as they are flushed); a sealed segment takes no appends.
 public final class SegmentWriter {
     let storage: any Storage
     public let path: String
@@ -20,12 +21,25 @@ public final class SegmentWriter {
     public private(set) var lastTimestamp: UInt64
     public private(set) var frontier: SegmentFrontier
     private var frontierSlot: Int
+    /// The month root so far (see `SegmentSeal.rootHasher`).
+    private var rootHasher: SHA256Hasher
+    public let previousMonth: UTCMonth?
+    public let previousRoot: [UInt8]
+    public private(set) var seal: SegmentSeal?
+    public private(set) var firstLSN: UInt64 = 0
+    public private(set) var firstTimestamp: UInt64 = 0
 
     static let bufferBytes = 1 << 20
 
     /// Opens the month's segment, creating it (and `segments/`) if needed;
-    /// truncates a torn tail left by a crash.
-    public init(storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8]) throws {
+    /// truncates a torn tail left by a crash. `previousMonth`/`previousRoot`
+    /// name the latest sealed month before this one (nil and zeros if none).
+    /// `visit` sees each record already in the file.
+    public init(
+        storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8],
+        previousMonth: UTCMonth? = nil, previousRoot: [UInt8] = [UInt8](repeating: 0, count: 32),
+        visit: (SegmentRecord) throws -> Void = { _ in }
+    ) throws {
         self.storage = storage
         path = layout.segmentPath(month)
         if !storage.fileExists(layout.segmentsDirectory) {
@@ -42,7 +56,21 @@ public final class SegmentWriter {
             try storage.rename(temporary, to: path)
             try storage.syncDirectory(layout.segmentsDirectory)
         }
-        let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID)
+        rootHasher = SegmentSeal.rootHasher(directoryID: directoryID, month: month, previousRoot: previousRoot)
+        self.previousMonth = previousMonth
+        self.previousRoot = previousRoot
+        var first: (lsn: UInt64, timestamp: UInt64)?
+        let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher) { record in
+            if first == nil { first = (record.header.lsn, record.header.timestamp) }
+            try visit(record)
+        }
+        if let first { (firstLSN, firstTimestamp) = first }
+        seal = scan.seal
+        if let seal, seal.previousMonth != previousMonth || seal.previousRoot != previousRoot {
+            throw LedgerError(
+                .corruption, "sealed month links to \(seal.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier sealed month is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
+                path: path, offset: scan.sealOffset)
+        }
         header = scan.header
         seed = scan.header.recordSeed
         file = try storage.openFile(path, create: false)
@@ -58,6 +86,7 @@ public final class SegmentWriter {
             try file.truncate(toSize: endOffset)
             try file.sync()
         }
+        if seal != nil && frontier.durableEndOffset < endOffset { try writeFrontier() }  // sealed, then crashed before the frontier
     }
 
     deinit {
@@ -65,13 +94,18 @@ public final class SegmentWriter {
         file.close()
     }
 
-    /// Appends one applied event. The caller routes events to the right month
-    /// and in commit order: a violation is a programmer error.
-    public func append(event: UnsafeRawBufferPointer, lsn: UInt64, timestamp: UInt64) throws {
+    /// Appends one applied event and returns the offset of its record. The
+    /// caller routes events to the right month and in commit order: a
+    /// violation is a programmer error.
+    @discardableResult
+    public func append(event: UnsafeRawBufferPointer, lsn: UInt64, timestamp: UInt64) throws -> Int {
+        precondition(seal == nil, "append to sealed month \(header.month)")
         precondition(header.month.contains(timestamp), "timestamp \(timestamp) is not in \(header.month)")
         precondition(timestamp > lastTimestamp && lsn >= lastLSN, "segment append out of order")
         let recordBytes = SegmentFormat.recordHeaderBytes + event.count
         if buffered + recordBytes > buffer.count { try flush() }
+        let offset = endOffset + buffered
+        if recordCount == 0 { (firstLSN, firstTimestamp) = (lsn, timestamp) }
         SegmentRecordHeader.encode(
             event: event, lsn: lsn, timestamp: timestamp, seed: seed,
             into: UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<(buffered + recordBytes)]))
@@ -79,11 +113,13 @@ public final class SegmentWriter {
         recordCount += 1
         lastLSN = lsn
         lastTimestamp = timestamp
+        return offset
     }
 
     /// Writes buffered records to the file (no sync).
     public func flush() throws {
         guard buffered > 0 else { return }
+        rootHasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]))
         try file.write(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]), at: endOffset)
         endOffset += buffered
         buffered = 0
@@ -96,11 +132,37 @@ public final class SegmentWriter {
         try flush()
         guard endOffset > frontier.durableEndOffset else { return }
         try file.sync()
+        try writeFrontier()
+    }
+
+    private func writeFrontier() throws {
         let next = SegmentFrontier(generation: frontier.generation + 1, durableEndOffset: endOffset, lastLSN: lastLSN)
         let slot = 1 - frontierSlot
         try file.write(next.encoded(seed: seed), at: SegmentFormat.frontierSlotOffsets[slot])
         try file.sync()
         frontier = next
         frontierSlot = slot
+    }
+
+    /// Seals the month: appends the seal record built by `makeSeal` from the
+    /// month root, then syncs (records and seal, then the frontier). The
+    /// segment is immutable afterwards. A failure must stop the engine.
+    public func seal(_ makeSeal: (_ monthRoot: [UInt8]) -> SegmentSeal) throws {
+        precondition(seal == nil && recordCount > 0, "sealing \(header.month) twice or empty")
+        try flush()
+        let sealed = makeSeal(rootHasher.finish())
+        precondition(sealed.recordCount == UInt64(recordCount) && sealed.lastLSN == lastLSN, "seal does not describe the month")
+        let bytes = sealed.encoded(seed: seed)
+        try file.write(bytes, at: endOffset)
+        endOffset += bytes.count
+        try sync()
+        seal = sealed
+    }
+
+    /// The event of the record at `offset` (written by this writer or found
+    /// at open), checked against its CRC. For queries on the open month.
+    public func readEvent(at offset: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {
+        try flush()
+        return try SegmentReader.readRecord(file: file, at: offset, seed: seed, end: endOffset)
     }
 }

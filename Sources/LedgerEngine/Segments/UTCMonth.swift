@@ -63,3 +63,10 @@ extension String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }
+
+extension UTCMonth {
+    /// Months since year 0 (`year × 12 + month − 1`): a dense, ordered key.
+    public var number: Int { year * 12 + month - 1 }
+
+    public init(number: Int) { self.init(year: number / 12, month: number % 12 + 1) }
+}

@@ -44,6 +44,9 @@ public struct DataDirectoryLayout: Sendable {
 
     public func segmentPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month) }
 
+    /// A sealed month's index (derived from its segment; rebuilt if lost).
+    public func segmentIndexPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".idx" }
+
     /// The month a segment file name stands for, or nil for other names.
     public static func month(ofSegmentFileName name: String) -> UTCMonth? {
         guard name.count == 11, name.hasSuffix(".seg"), name[name.index(name.startIndex, offsetBy: 4)] == "-",

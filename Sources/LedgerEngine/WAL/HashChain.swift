@@ -7,7 +7,6 @@
 //
 // Each group record stores chain_n in its payload. Anyone holding a recorded
 // chain value can later check that no acknowledged group before it changed.
-import COpenSSLCrypto
 
 public struct HashChain: Sendable, Equatable {
     public static let hashBytes = 32
@@ -66,19 +65,6 @@ public struct HashChain: Sendable, Equatable {
         return result
     }
 
-    /// SHA-256 of the concatenation of `parts`, through OpenSSL's EVP API.
-    static func sha256Parts(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
-        guard let context = EVP_MD_CTX_new() else { preconditionFailure("EVP_MD_CTX_new failed: out of memory") }
-        defer { EVP_MD_CTX_free(context) }
-        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
-        for part in parts where part.count > 0 {
-            precondition(EVP_DigestUpdate(context, part.baseAddress, part.count) == 1, "EVP_DigestUpdate failed")
-        }
-        var digest = [UInt8](repeating: 0, count: hashBytes)
-        var length: UInt32 = 0
-        digest.withUnsafeMutableBufferPointer { out in
-            precondition(EVP_DigestFinal_ex(context, out.baseAddress, &length) == 1 && length == 32, "EVP_DigestFinal_ex failed")
-        }
-        return digest
-    }
+    /// SHA-256 of the concatenation of `parts`.
+    static func sha256Parts(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] { SHA256Hasher.digest(parts) }
 }

@@ -1,0 +1,149 @@
+// History, balance-as-of and lookup through the month indexes: each query
+// reads only the account's refs in the months it spans, replays at most
+// `MonthIndex.checkpointInterval − 1` events to reach a balance inside a
+// month, and reads the records it returns. Open and sealed months answer
+// through the same `MonthIndexReading` interface.
+//
+// `SegmentHistory` (a full scan) is the oracle these are tested against.
+
+/// A sealed month's segment and index, for queries.
+final class SealedMonthReader {
+    let index: MonthIndexFile
+    let file: any StorageFile
+    let seed: UInt32
+    let end: Int
+
+    init(storage: any Storage, layout: DataDirectoryLayout, sealed: SealedMonth, directoryID: [UInt8]) throws {
+        let path = layout.segmentPath(sealed.month)
+        index = try MonthIndexFile(
+            storage: storage, path: layout.segmentIndexPath(sealed.month), month: sealed.month, directoryID: directoryID, monthRoot: sealed.monthRoot)
+        file = try storage.openFile(path, create: false)
+        do {
+            let header = try SegmentFileHeader.decode(try file.readExactly(SegmentFormat.fileHeaderUsedBytes, at: 0), path: path)
+            seed = header.recordSeed
+            end = try file.size()
+        } catch {
+            file.close()
+            throw error
+        }
+    }
+
+    deinit { file.close() }
+
+    func readEvent(at offset: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {
+        try SegmentReader.readRecord(file: file, at: offset, seed: seed, end: end)
+    }
+}
+
+/// One page of an account's history.
+public struct HistoryPage: Sendable, Equatable {
+    public var items: [HistoryItem]
+    /// Pass as `afterNs` to get the next page; nil when there is none.
+    public var nextCursor: UInt64?
+}
+
+extension SegmentFiler {
+    /// A month's index and record reader, open or sealed.
+    func month(_ month: UTCMonth) throws -> (index: any MonthIndexReading, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8]))? {
+        if let current, let currentIndex, current.header.month == month {
+            return (currentIndex, { try current.readEvent(at: $0) })
+        }
+        guard let sealed = sealedMonths.first(where: { $0.month == month }) else { return nil }
+        let reader: SealedMonthReader
+        if let cached = sealedReaders[month] {
+            reader = cached
+        } else {
+            reader = try SealedMonthReader(storage: storage, layout: layout, sealed: sealed, directoryID: directoryID)
+            sealedReaders[month] = reader
+        }
+        return (reader.index, { try reader.readEvent(at: $0) })
+    }
+
+    /// Months with a segment, oldest first (sealed, then the open one).
+    var filedMonths: [UTCMonth] { sealedMonths.map(\.month) + (current.map { [$0.header.month] } ?? []) }
+
+    /// The account's events with `fromNs <= timestamp <= toNs` (and after
+    /// `afterNs`, the previous page's cursor), oldest first, at most `limit`,
+    /// each with the balances after it.
+    public func history(account: UInt128, fromNs: UInt64 = 0, toNs: UInt64 = .max, afterNs: UInt64? = nil, limit: Int) throws -> HistoryPage {
+        precondition(limit >= 1, "limit \(limit)")
+        let start = max(fromNs, afterNs.map { $0 &+ 1 } ?? 0)
+        var items: [HistoryItem] = []
+        guard start <= toNs, afterNs != .max else { return HistoryPage(items: [], nextCursor: nil) }
+        for month in filedMonths where month.next.startNs > start && month.startNs <= toNs {
+            guard let (index, read) = try self.month(month), let summary = try index.account(account) else { continue }
+            var k = try index.firstEvent(of: summary, atOrAfter: start)
+            guard k < summary.eventCount else { continue }
+            var balances = try balancesBefore(event: k, of: summary, in: index, read: read)
+            while k < summary.eventCount {
+                let refs = try index.eventRefs(of: summary, k..<min(summary.eventCount, k + limit - items.count + 1))
+                for ref in refs {
+                    guard ref.timestamp <= toNs else { return HistoryPage(items: items, nextCursor: nil) }
+                    if items.count == limit { return HistoryPage(items: items, nextCursor: items.last!.timestamp) }
+                    if let item = try replay(ref, of: summary, in: month, balances: &balances, read: read) { items.append(item) }
+                    k += 1
+                }
+            }
+        }
+        return HistoryPage(items: items, nextCursor: nil)
+    }
+
+    /// The account's balances after every event with timestamp ≤ `asOfNs`
+    /// (zero before its first event).
+    public func balance(account: UInt128, asOfNs: UInt64) throws -> AccountBalances {
+        for month in filedMonths.reversed() where month.startNs <= asOfNs {
+            guard let (index, read) = try self.month(month), let summary = try index.account(account) else { continue }
+            guard month.contains(asOfNs) else { return summary.closing }  // a later month: its end is before asOfNs
+            let k = try index.firstEvent(of: summary, atOrAfter: asOfNs &+ 1)  // events ≤ asOfNs: [0, k)
+            if k == summary.eventCount { return summary.closing }
+            return try balancesBefore(event: k, of: summary, in: index, read: read)
+        }
+        return AccountBalances()
+    }
+
+    /// The record of the applied entry with this id, from any month.
+    public func lookup(entryID id: UInt128) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
+        for month in filedMonths.reversed() {
+            guard let (index, read) = try self.month(month), let offset = try index.entryOffset(id) else { continue }
+            let (header, event) = try read(offset)
+            guard case .createEntry(let entry) = event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }), entry.id == id else {
+                throw LedgerError(.corruption, "index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month), offset: offset)
+            }
+            return (header.timestamp, header.lsn, entry, SegmentPosition(month: month, offset: offset))
+        }
+        return nil
+    }
+
+    /// Balances of the account before its event `k` in this month: the
+    /// nearest checkpoint (or the month's opening), then replay.
+    private func balancesBefore(event k: Int, of summary: MonthAccount, in index: any MonthIndexReading, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> AccountBalances {
+        let interval = MonthIndex.checkpointInterval
+        let j = k / interval  // checkpoint j − 1 holds the balances after event j × interval − 1
+        var balances = j == 0 ? summary.opening : try index.checkpoint(of: summary, j - 1)
+        for ref in try index.eventRefs(of: summary, (j * interval)..<k) {
+            _ = try replay(ref, of: summary, in: index.month, balances: &balances, read: read)
+        }
+        return balances
+    }
+
+    /// Applies one of the account's events to `balances`; the history item,
+    /// or nil for account creation and closing.
+    private func replay(_ ref: AccountEventRef, of summary: MonthAccount, in month: UTCMonth, balances: inout AccountBalances, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> HistoryItem? {
+        let (header, bytes) = try read(Int(ref.offset))
+        guard header.timestamp == ref.timestamp else {
+            throw LedgerError(.corruption, "index of \(month) points at a record with another timestamp", path: layout.segmentIndexPath(month), offset: Int(ref.offset))
+        }
+        let event = bytes.withUnsafeBytes { EventBatchReader.decode($0, at: 0) }
+        var hold: [Posting]?
+        if ref.pendingPosition != .none {
+            guard let (_, readPending) = try self.month(ref.pendingPosition.month) else {
+                throw LedgerError(.corruption, "a settlement refers to month \(ref.pendingPosition.month), which has no segment", path: layout.segmentIndexPath(month))
+            }
+            guard case .createEntry(let pending) = try readPending(ref.pendingPosition.offset).event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }),
+                pending.kind == .pending
+            else { throw LedgerError(.corruption, "a settlement's pending reference is not a pending entry", path: layout.segmentIndexPath(month)) }
+            hold = pending.postings
+        }
+        return HistoryItem.effect(of: event, on: summary.id, timestamp: header.timestamp, lsn: header.lsn, balances: &balances, hold: hold)
+    }
+}

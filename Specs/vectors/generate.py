@@ -102,9 +102,10 @@ with open('fingerprint-entry-posted.txt', 'w') as f:
 
 # segment-format.md: header for 2026-11 and one event record (the entry above).
 directory_id = bytes(range(0xf0, 0x100))
-seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 3, 4096, 2026, 11) + bytes(5) + directory_id + bytes(20)
+seg_header = b'LDGRSEG\x00' + struct.pack('<IIHB', 3, 4096, 2026, 11) + bytes(5) + directory_id + struct.pack('<I', 0) + bytes(20) + bytes(32) + bytes(28)
+assert len(seg_header) == 124
 seg_header += struct.pack('<I', mask(crc32c(seg_header)))
-write('segment-header.hex', seg_header, 'segment header: 2026-11, directory id f0..ff')
+write('segment-header.hex', seg_header, 'segment header (first 128 bytes of the 4096-byte page): 2026-11, directory id f0..ff, no previous month')
 record_seed = crc32c(directory_id + struct.pack('<HB', 2026, 11))
 seg_record_head = struct.pack('<IBBHQQI', len(entry), 1, 3, 0, 7, 1_795_219_200_000_000_000, 0)
 seg_crc = mask(crc32c(entry, crc32c(seg_record_head, record_seed)))
@@ -115,3 +116,68 @@ write('segment-record.hex', seg_record, 'segment event record: the entry of even
 frontier = struct.pack('<QQQI', 1, 4096 + len(seg_record), 7, 0)
 frontier += struct.pack('<I', mask(crc32c(frontier, record_seed)))
 write('segment-frontier.hex', frontier, 'segment frontier slot: generation 1, durable end 4280, last LSN 7, seeded with the record seed of segment-header.hex')
+
+# segment-format.md: the seal record of a month holding only that record.
+month_number = 2026 * 12 + 11 - 1
+root = hashlib.sha256(b'LDGRMONTH' + directory_id + struct.pack('<I', month_number) + bytes(32) + seg_record).digest()
+def balances(dp, cp, dq, cq):
+    return b''.join(v.to_bytes(16, 'little') for v in (dp, cp, dq, cq))
+ts = 1_795_219_200_000_000_000
+position = (month_number << 40) | 4096
+ledgers = struct.pack('<II', 840, 0) + (2500).to_bytes(16, 'little') + (2500).to_bytes(16, 'little')
+accounts = ((1).to_bytes(16, 'little') + struct.pack('<IHHQ', 840, 0, 0, 0) + balances(2500, 0, 100, 0)
+            + (2).to_bytes(16, 'little') + struct.pack('<IHHQ', 840, 0, 0, 0) + balances(0, 2500, 0, 100))
+holds = ((77).to_bytes(16, 'little') + struct.pack('<QII', position, 2, 0)
+         + (1).to_bytes(16, 'little') + (100).to_bytes(16, 'little') + bytes([1]) + bytes(7)
+         + (2).to_bytes(16, 'little') + (100).to_bytes(16, 'little') + bytes([2]) + bytes(7))
+body = ledgers + accounts + holds
+seal_bytes = 144 + len(body) + 16
+seal = struct.pack('<IBBHQ', 0, 2, 3, 0, seal_bytes) + struct.pack('<QQQQQII', 1, 7, 7, ts, ts, 0, 0) + bytes(32) + root
+seal += struct.pack('<IIII', 1, 2, 1, 2) + body + struct.pack('<QI', seal_bytes, 0)
+assert len(seal) == seal_bytes - 4
+seal += struct.pack('<I', mask(crc32c(seal, record_seed)))
+write('segment-seal.hex', seal, 'segment seal record after segment-record.hex (at offset 4280): 1 record, LSN 7, no previous month, ledger 840 moved 2500/2500, accounts 1 and 2, hold 77 of 100 open; month root = SHA-256("LDGRMONTH" || directory id || u32 month number 24321 || 32 zero bytes || segment-record.hex)')
+
+# segment-format.md: the index file of that month.
+M = (1 << 64) - 1
+def bloom_probe(i, blocks):
+    lo, hi = i & M, i >> 64
+    h = ((lo * 0x9E3779B97F4A7C15) & M) ^ ((hi * 0xC2B2AE3D27D4EB4F) & M)
+    h ^= h >> 31
+    h = (h * 0xBF58476D1CE4E5B9) & M
+    h ^= h >> 29
+    block = h % blocks
+    g = ((h >> 32) | (h << 32)) & M
+    bits = []
+    for _ in range(7):
+        g = (g * 0x94D049BB133111EB + 0x2545F4914F6CDD1D) & M
+        bits.append(g >> 55)
+    return block, bits
+refs = struct.pack('<QQQ', ts, 4096, 0)
+acct_rows = b''
+for n, (acct, opening, closing) in enumerate([(1, balances(0, 0, 0, 0), balances(2500, 0, 0, 0)), (2, balances(0, 0, 0, 0), balances(0, 2500, 0, 0))]):
+    acct_rows += acct.to_bytes(16, 'little') + struct.pack('<QQQIHH', n, 1, 0, 840, 0, 0) + opening + closing
+assert len(acct_rows) == 2 * 176
+entries = (1001).to_bytes(16, 'little') + struct.pack('<Q', 4096)
+bloom = bytearray(64)
+block, bits = bloom_probe(1001, 1)
+for b in bits:
+    bloom[block * 64 + b // 8] |= 1 << (b % 8)
+body = acct_rows + refs + refs + entries + bytes(bloom)
+accounts_off = 4096
+refs_off = accounts_off + len(acct_rows)
+checkpoints_off = refs_off + 2 * 24
+entries_off = checkpoints_off
+bloom_off = entries_off + 24
+crcs_off = bloom_off + 64
+blocks = (crcs_off - 4096 + 4095) // 4096
+file_bytes = crcs_off + ((blocks * 4 + 7) & ~7)
+idx_header = b'LDGRIDX\x00' + struct.pack('<IIII', 1, 4096, month_number, 4096) + directory_id + root
+idx_header += struct.pack('<QQQQQQII', 1, 2, 2, 0, 1, 1, 32, 0)
+idx_header += struct.pack('<7Q', accounts_off, refs_off, checkpoints_off, entries_off, bloom_off, crcs_off, file_bytes)
+idx_header += bytes(4092 - len(idx_header))
+idx_header += struct.pack('<I', mask(crc32c(idx_header)))
+crcs = b''.join(struct.pack('<I', mask(crc32c(body[i * 4096:(i + 1) * 4096]))) for i in range(blocks))
+idx = idx_header + body + crcs + bytes(file_bytes - crcs_off - len(crcs))
+assert len(idx) == file_bytes
+write('segment-index.hex', idx, 'month index of the one-record month above (2026-11): accounts 1 and 2 (one event each, no checkpoints), entry 1001 at 4096, one bloom block')

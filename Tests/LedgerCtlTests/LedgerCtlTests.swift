@@ -79,7 +79,7 @@ import Testing
         #expect(bad.stdout.isEmpty)
         #expect(bad.stderr == "ledgerctl: error: line 2: debit '-5' is not an unsigned 128-bit integer (decimal, or hex with 0x)\n")
         // The valid first line was not posted either.
-        let lookup = try Self.run(["lookup", "20", "--data-dir", dir])
+        let lookup = try Self.run(["lookup", "20", "--wal", "--data-dir", dir])
         #expect(lookup.status == 1)
         for input in ["not json", "{\"id\":\"1\",\"surprise\":1}", "[1,2]", "{\"closeAccount\":true}", "{\"id\":\"1\",\"kind\":\"refund\"}"] {
             let output = try Self.run(["post", "--data-dir", dir], input: input)

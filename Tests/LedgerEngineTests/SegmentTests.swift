@@ -29,7 +29,7 @@ import Testing
     @Test func segmentVectorsDecodeAndReencode() throws {
         let headerBytes = try FormatVectorTests.vector("segment-header.hex")
         let header = SegmentFileHeader(month: UTCMonth(year: 2026, month: 11), directoryID: Self.directoryID)
-        #expect(Array(header.encoded()[0..<64]) == headerBytes)
+        #expect(Array(header.encoded()[0..<SegmentFormat.fileHeaderUsedBytes]) == headerBytes)
         #expect(try SegmentFileHeader.decode(headerBytes, path: "vector") == header)
 
         let recordBytes = try FormatVectorTests.vector("segment-record.hex")
@@ -50,6 +50,43 @@ import Testing
         // A record never validates under another month's or directory's seed.
         let october = SegmentFileHeader(month: UTCMonth(year: 2026, month: 10), directoryID: Self.directoryID)
         #expect(recordBytes.withUnsafeBytes { SegmentRecordHeader.standalone($0, at: 0, seed: october.recordSeed) } == nil)
+
+        // The seal of a month holding only that record.
+        let november = UTCMonth(year: 2026, month: 11)
+        let root = SegmentSeal.rootHasher(directoryID: Self.directoryID, month: november, previousRoot: SegmentFiler.zeroRoot)
+        root.update(recordBytes)
+        let monthRoot = root.finish()
+        let sealBytes = try FormatVectorTests.vector("segment-seal.hex")
+        var closing1 = AccountBalances(), closing2 = AccountBalances()
+        (closing1.debitsPosted, closing1.debitsPending, closing2.creditsPosted, closing2.creditsPending) = (2500, 100, 2500, 100)
+        let seal = SegmentSeal(
+            recordCount: 1, firstLSN: 7, lastLSN: 7, firstTimestamp: 1_795_219_200_000_000_000, lastTimestamp: 1_795_219_200_000_000_000,
+            previousMonth: nil, previousRoot: SegmentFiler.zeroRoot, monthRoot: monthRoot,
+            totals: [LedgerTotals(ledger: 840, debitsPosted: 2500, creditsPosted: 2500)],
+            accounts: [SegmentAccount(id: 1, ledger: 840, flags: [], balances: closing1), SegmentAccount(id: 2, ledger: 840, flags: [], balances: closing2)],
+            holds: [(77, SegmentHold(position: SegmentPosition(month: november, offset: 4096), postings: [.debit(1, 100), .credit(2, 100)]))])
+        #expect(seal.encoded(seed: header.recordSeed) == sealBytes)
+        #expect(sealBytes.withUnsafeBytes { SegmentSeal.decode($0, seed: header.recordSeed) } == seal)
+        var flipped = sealBytes
+        flipped[200] ^= 1
+        #expect(flipped.withUnsafeBytes { SegmentSeal.decode($0, seed: header.recordSeed) } == nil)
+
+        // The month's index: built from the record, encoded, then read back.
+        var state = SegmentState()
+        state.restore(SegmentAccount(id: 1, ledger: 840, flags: [], balances: AccountBalances()))
+        state.restore(SegmentAccount(id: 2, ledger: 840, flags: [], balances: AccountBalances()))
+        let builder = MonthIndexBuilder(month: november)
+        try entry.withUnsafeBytes { try builder.add(event: $0, offset: 4096, timestamp: 1_795_219_200_000_000_000, state: &state) }
+        let indexBytes = try FormatVectorTests.vector("segment-index.hex")
+        #expect(MonthIndexFormat.encode(builder, directoryID: Self.directoryID, monthRoot: monthRoot, recordCount: 1) == indexBytes)
+        let disk = SimulatedDisk(seed: 1)
+        try disk.openFile("/v.idx", create: true).write(indexBytes, at: 0)
+        let index = try MonthIndexFile(storage: disk, path: "/v.idx", month: november, directoryID: Self.directoryID, monthRoot: monthRoot)
+        let account = try #require(try index.account(2))
+        #expect(account.closing.creditsPosted == 2500 && account.opening == AccountBalances() && account.eventCount == 1)
+        #expect(try index.eventRefs(of: account, 0..<1) == [AccountEventRef(timestamp: 1_795_219_200_000_000_000, offset: 4096, pendingPosition: .none)])
+        #expect(try index.entryOffset(1001) == 4096)
+        #expect(try index.entryOffset(1002) == nil && index.account(3) == nil)
     }
 
     // MARK: Writer and reader

@@ -45,6 +45,8 @@ public struct VerifyReport: Sendable {
     public var chainLSN: UInt64 = 0
     public var segmentFiles = 0
     public var segmentRecords = 0
+    /// (month, SHA-256 month root in hex) of every sealed month, oldest first.
+    public var sealedMonths: [(month: String, root: String)] = []
     public var ledgers: [LedgerTotals] = []
     public var problems: [Problem] = []
 
@@ -119,7 +121,23 @@ public enum Verifier {
         report.ledgers = totals.values.sorted { $0.ledger < $1.ledger }
 
         if replayFailure == nil && scan.problems.isEmpty {
-            try verifySegments(storage: storage, layout: layout, directoryID: meta.directoryID, applied: applied, logClosedCleanly: scan.endsWithClose, report: &report)
+            let fromSegments = try verifySegments(
+                storage: storage, layout: layout, directoryID: meta.directoryID, applied: applied, logClosedCleanly: scan.endsWithClose, report: &report)
+            // The watchdog over history: every account as the segments sum it
+            // up equals the account as the log replays it.
+            if let fromSegments {
+                for account in machine.accounts {
+                    let summed = fromSegments.account(account.id)
+                    if summed?.balances != AccountBalances(account) || summed?.flags != account.flags || summed?.ledger != account.ledger {
+                        report.problems.append(.init(
+                            severity: .error, file: layout.segmentsDirectory, offset: nil, kind: "history does not sum to the balance",
+                            message: "account \(account.id): the segments sum to \(summed.map { "\($0.balances)" } ?? "no account"), the log to \(AccountBalances(account))"))
+                    }
+                }
+                if fromSegments.accounts.count != machine.accountCount {
+                    report.problems.append(.init(severity: .error, file: layout.segmentsDirectory, offset: nil, kind: "history does not sum to the balance", message: "the segments hold \(fromSegments.accounts.count) accounts, the log \(machine.accountCount)"))
+                }
+            }
         }
 
         // The watchdog: every stored balance against the recomputed one.
@@ -178,21 +196,49 @@ extension Verifier {
 
     /// Every segment's checksums, and segments == the WAL's applied events,
     /// in order. Lagging segments are a warning after a crash (the next open
-    /// re-files them) and an error after a clean close.
+    /// re-files them) and an error after a clean close. Then, from the
+    /// segments alone: every month's state and index are rebuilt, each sealed
+    /// month's seal must equal the recomputed one (totals, closing balances,
+    /// open holds, root, link to the previous month) and its index file the
+    /// re-encoded index, byte for byte. Returns the state the segments sum to.
+    @discardableResult
     static func verifySegments(
         storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied: [AppliedEvent], logClosedCleanly: Bool,
         report: inout VerifyReport
-    ) throws {
-        let names = storage.fileExists(layout.segmentsDirectory)
-            ? try storage.listDirectory(layout.segmentsDirectory).filter { DataDirectoryLayout.month(ofSegmentFileName: $0) != nil } : []
+    ) throws -> SegmentState? {
+        let months = try SegmentFiler.months(storage: storage, layout: layout)
         var cursor = 0
         var mismatch = false
-        for name in names {
-            let path = layout.segmentsDirectory + "/" + name
+        var state = SegmentState()
+        var previous: (month: UTCMonth, root: [UInt8])?
+        for (i, month) in months.enumerated() {
+            let path = layout.segmentPath(month)
             report.segmentFiles += 1
+            // The chain link first: without the month before it, a month's
+            // records do not apply.
+            if let linked = try? SegmentReader.readHeader(storage: storage, path: path),
+                linked.previousMonth != previous?.month || linked.previousRoot != (previous?.root ?? SegmentFiler.zeroRoot)
+            {
+                report.problems.append(.init(
+                    severity: .error, file: path, offset: 40, kind: "month chain broken",
+                    message: "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the month before it on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing or was replaced)"))
+                return nil
+            }
+            let index = MonthIndexBuilder(month: month)
+            var first: (UInt64, UInt64)?
+            var stateFailure: LedgerError?
+            let scan: SegmentScanResult
             do {
-                _ = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
+                scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
                     report.segmentRecords += 1
+                    if first == nil { first = (record.header.lsn, record.header.timestamp) }
+                    if stateFailure == nil {
+                        do {
+                            try index.add(event: record.event, offset: record.offset, timestamp: record.header.timestamp, state: &state)
+                        } catch let error as LedgerError {
+                            stateFailure = LedgerError(.corruption, error.message, path: path, offset: record.offset)
+                        }
+                    }
                     guard !mismatch else { return }
                     let fingerprint = Fingerprint.of(record.event, offset: 0, count: record.event.count)
                     guard cursor < applied.count, applied[cursor].timestamp == record.header.timestamp,
@@ -208,7 +254,47 @@ extension Verifier {
                 }
             } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
                 report.problems.append(.init(severity: .error, file: error.path ?? path, offset: error.offset, kind: "segment corruption", message: error.message))
-                return
+                return nil
+            }
+            if let stateFailure {
+                report.problems.append(.init(severity: .error, file: path, offset: stateFailure.offset, kind: "segment history inconsistent", message: stateFailure.message))
+                return nil
+            }
+            guard let seal = scan.seal else {
+                if i != months.count - 1 {
+                    report.problems.append(.init(severity: .error, file: path, offset: nil, kind: "month not sealed", message: "\(month) is not sealed but later months exist"))
+                }
+                continue
+            }
+            let sealOffset = scan.sealOffset ?? 0
+            previous = (month, seal.monthRoot)
+            do {
+                let expected = try SegmentFiler.makeSeal(
+                    index: index, state: state, recordCount: scan.recordCount, first: first ?? (0, 0), last: (scan.lastLSN, scan.lastTimestamp),
+                    previousMonth: seal.previousMonth, previousRoot: seal.previousRoot, monthRoot: seal.monthRoot)
+                if expected != seal {
+                    report.problems.append(.init(
+                        severity: .error, file: path, offset: sealOffset, kind: "seal differs from the month",
+                        message: "the seal's totals, closing balances or open holds are not what the month's records sum to"))
+                }
+            } catch let error as LedgerError {
+                report.problems.append(.init(severity: .error, file: path, offset: sealOffset, kind: "month unbalanced", message: error.message))
+            }
+            report.sealedMonths.append((month.description, seal.monthRoot.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()))
+            let indexPath = layout.segmentIndexPath(month)
+            guard storage.fileExists(indexPath) else {
+                report.problems.append(.init(severity: .warning, file: indexPath, offset: nil, kind: "index missing", message: "the next open rebuilds it from the segment"))
+                continue
+            }
+            let file = try storage.openFile(indexPath, create: false)
+            defer { file.close() }
+            let stored = try file.readExactly(try file.size(), at: 0)
+            let rebuilt = MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: seal.monthRoot, recordCount: scan.recordCount)
+            if stored != rebuilt {
+                let offset = (0..<min(stored.count, rebuilt.count)).first { stored[$0] != rebuilt[$0] } ?? min(stored.count, rebuilt.count)
+                report.problems.append(.init(
+                    severity: .error, file: indexPath, offset: offset, kind: "index differs from the segment",
+                    message: "the month index is not the index of its segment; delete the file and the next open rebuilds it"))
             }
         }
         if !mismatch && cursor < applied.count {
@@ -216,6 +302,7 @@ extension Verifier {
                 severity: logClosedCleanly ? .error : .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments behind the log",
                 message: "the segments lack the last \(applied.count - cursor) applied events" + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
         }
+        return mismatch || cursor < applied.count ? nil : state
     }
 }
 

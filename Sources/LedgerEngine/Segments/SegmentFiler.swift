@@ -185,24 +185,39 @@ public final class SegmentFiler {
     /// equal credits per ledger over the month, or the segments are damaged.
     func sealCurrentMonth() throws {
         guard let writer = current, let index = currentIndex else { return }
-        let totals = index.totals.sorted { $0.ledger < $1.ledger }
-        for total in totals where total.debitsPosted != total.creditsPosted {
-            throw LedgerError(.corruption, "ledger \(total.ledger) moved \(total.debitsPosted) in debits but \(total.creditsPosted) in credits during \(index.month)", path: writer.path)
-        }
-        let accounts = index.sortedAccounts().map { SegmentAccount(id: $0.summary.id, ledger: $0.summary.ledger, flags: $0.summary.flags, balances: $0.summary.closing) }
-        let holds = state.holds.sorted { $0.key < $1.key }.map { (id: $0.key, hold: $0.value) }
         var sealRoot: [UInt8] = []
-        try writer.seal { root in
-            sealRoot = root
-            return SegmentSeal(
-                recordCount: UInt64(writer.recordCount), firstLSN: writer.firstLSN, lastLSN: writer.lastLSN,
-                firstTimestamp: writer.firstTimestamp, lastTimestamp: writer.lastTimestamp, previousMonth: writer.previousMonth,
-                previousRoot: writer.previousRoot, monthRoot: root, totals: totals, accounts: accounts, holds: holds)
+        do {
+            try writer.seal { root in
+                sealRoot = root
+                return try Self.makeSeal(
+                    index: index, state: state, recordCount: writer.recordCount, first: (writer.firstLSN, writer.firstTimestamp),
+                    last: (writer.lastLSN, writer.lastTimestamp), previousMonth: writer.previousMonth, previousRoot: writer.previousRoot, monthRoot: root)
+            }
+        } catch let error as LedgerError where error.path == nil {
+            throw LedgerError(error.code, error.message, path: writer.path)
         }
         try writeIndex(index, root: sealRoot, recordCount: writer.recordCount)
         sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp))
         current = nil
         currentIndex = nil
+    }
+
+    /// The seal of a month from its index and the ledger state at its end.
+    /// Debits must equal credits per ledger over the month, or the segments
+    /// are damaged (`corruption`).
+    static func makeSeal(
+        index: MonthIndexBuilder, state: SegmentState, recordCount: Int, first: (UInt64, UInt64), last: (UInt64, UInt64),
+        previousMonth: UTCMonth?, previousRoot: [UInt8], monthRoot: [UInt8]
+    ) throws -> SegmentSeal {
+        let totals = index.totals.sorted { $0.ledger < $1.ledger }
+        for total in totals where total.debitsPosted != total.creditsPosted {
+            throw LedgerError(.corruption, "ledger \(total.ledger) moved \(total.debitsPosted) in debits but \(total.creditsPosted) in credits during \(index.month)")
+        }
+        return SegmentSeal(
+            recordCount: UInt64(recordCount), firstLSN: first.0, lastLSN: last.0, firstTimestamp: first.1, lastTimestamp: last.1,
+            previousMonth: previousMonth, previousRoot: previousRoot, monthRoot: monthRoot, totals: totals,
+            accounts: index.sortedAccounts().map { SegmentAccount(id: $0.summary.id, ledger: $0.summary.ledger, flags: $0.summary.flags, balances: $0.summary.closing) },
+            holds: state.holds.sorted { $0.key < $1.key }.map { (id: $0.key, hold: $0.value) })
     }
 
     /// Writes a sealed month's index: temporary file, fdatasync, rename,

@@ -5,7 +5,7 @@ public enum SegmentFormat {
     public static let version: UInt8 = 3
     public static let magic: [UInt8] = Array("LDGRSEG".utf8) + [0]
     public static let fileHeaderBytes = 4096
-    public static let fileHeaderUsedBytes = 64
+    public static let fileHeaderUsedBytes = 128
     public static let recordHeaderBytes = 32
     public static let recordTypeEvent: UInt8 = 1
     /// The largest event (128 postings, 1,024 metadata bytes).
@@ -68,11 +68,19 @@ public struct SegmentFrontier: Sendable, Equatable {
 public struct SegmentFileHeader: Sendable, Equatable {
     public var month: UTCMonth
     public var directoryID: [UInt8]
+    /// The latest earlier month with a segment when this one was created
+    /// (nil for the first), and that month's root: the chain across months
+    /// starts at creation, so a missing month is noticed before sealing.
+    public var previousMonth: UTCMonth?
+    public var previousRoot: [UInt8]
 
-    public init(month: UTCMonth, directoryID: [UInt8]) {
+    public init(month: UTCMonth, directoryID: [UInt8], previousMonth: UTCMonth? = nil, previousRoot: [UInt8] = [UInt8](repeating: 0, count: 32)) {
         precondition(directoryID.count == 16, "directory id of \(directoryID.count) bytes")
+        precondition(previousRoot.count == 32 && (previousMonth.map { $0 < month } ?? previousRoot.allSatisfy { $0 == 0 }), "previous month link")
         self.month = month
         self.directoryID = directoryID
+        self.previousMonth = previousMonth
+        self.previousRoot = previousRoot
     }
 
     /// CRC seed of every record in the file: binds records to this
@@ -94,7 +102,9 @@ public struct SegmentFileHeader: Sendable, Equatable {
             _LE.put(p, 16, UInt16(month.year))
             p[18] = UInt8(month.month)
             for (i, b) in directoryID.enumerated() { p[24 + i] = b }
-            _LE.put(p, 60, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<60]))))
+            _LE.put(p, 40, UInt32(previousMonth.map { $0.number + 1 } ?? 0))
+            for (i, b) in previousRoot.enumerated() { p[64 + i] = b }
+            _LE.put(p, 124, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<124]))))
         }
         return bytes
     }
@@ -102,17 +112,24 @@ public struct SegmentFileHeader: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8], path: String) throws -> SegmentFileHeader {
         try bytes.withUnsafeBytes { p in
             guard p.count >= SegmentFormat.fileHeaderUsedBytes, Array(p[0..<8]) == SegmentFormat.magic,
-                Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<60]))) == _LE.u32(p, 60)
+                Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<124]))) == _LE.u32(p, 124)
             else { throw LedgerError(.corruption, "segment header has a bad magic or checksum; run `ledgerctl verify`", path: path, offset: 0) }
             guard _LE.u32(p, 8) == UInt32(SegmentFormat.version) else {
                 throw LedgerError(.unsupportedVersion, "segment format version \(_LE.u32(p, 8)) is not supported", path: path, offset: 8)
             }
             let year = Int(_LE.u16(p, 16))
             let month = Int(p[18])
-            guard _LE.u32(p, 12) == UInt32(SegmentFormat.fileHeaderBytes), _LE.isZero(p, 19, 5), _LE.isZero(p, 40, 20),
+            let previousNumber = Int(_LE.u32(p, 40))
+            guard _LE.u32(p, 12) == UInt32(SegmentFormat.fileHeaderBytes), _LE.isZero(p, 19, 5), _LE.isZero(p, 44, 20), _LE.isZero(p, 96, 28),
                 (1...12).contains(month), (1970...9999).contains(year)
             else { throw LedgerError(.corruption, "segment header has unexpected fields", path: path, offset: 12) }
-            return SegmentFileHeader(month: UTCMonth(year: year, month: month), directoryID: Array(p[24..<40]))
+            let this = UTCMonth(year: year, month: month)
+            let previous = previousNumber == 0 ? nil : UTCMonth(number: previousNumber - 1)
+            let previousRoot = Array(p[64..<96])
+            guard previous.map({ $0 < this }) ?? previousRoot.allSatisfy({ $0 == 0 }) else {
+                throw LedgerError(.corruption, "segment header links to a month that is not earlier", path: path, offset: 40)
+            }
+            return SegmentFileHeader(month: this, directoryID: Array(p[24..<40]), previousMonth: previous, previousRoot: previousRoot)
         }
     }
 }

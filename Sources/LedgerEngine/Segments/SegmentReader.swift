@@ -46,10 +46,10 @@ public enum SegmentReader {
         let bytes = try file.readExactly(size, at: 0)
         let header = try SegmentFileHeader.decode(Array(bytes[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
         guard bytes.withUnsafeBytes({ p in
-            _LE.isZero(p, 64, SegmentFormat.frontierSlotOffsets[0] - 64)
+            _LE.isZero(p, SegmentFormat.fileHeaderUsedBytes, SegmentFormat.frontierSlotOffsets[0] - SegmentFormat.fileHeaderUsedBytes)
                 && _LE.isZero(p, 1024 + 32, 2048 - 1056) && _LE.isZero(p, 2048 + 32, SegmentFormat.fileHeaderBytes - 2080)
         }) else {
-            throw LedgerError(.corruption, "segment header page has unexpected non-zero bytes", path: path, offset: 64)
+            throw LedgerError(.corruption, "segment header page has unexpected non-zero bytes", path: path, offset: SegmentFormat.fileHeaderUsedBytes)
         }
         if let expectedDirectoryID, header.directoryID != expectedDirectoryID {
             throw LedgerError(.corruption, "segment belongs to another data directory", path: path, offset: 24)
@@ -108,8 +108,7 @@ public enum SegmentReader {
     /// A seal must describe the records before it and carry their root.
     static func check(_ seal: SegmentSeal, of result: SegmentScanResult, header: SegmentFileHeader, records: UnsafeRawBufferPointer, path: String, offset: Int) throws {
         guard seal.recordCount == UInt64(result.recordCount), seal.lastLSN == result.lastLSN, seal.lastTimestamp == result.lastTimestamp,
-            result.recordCount > 0, seal.previousMonth.map({ $0 < header.month }) ?? true,
-            seal.previousMonth != nil || seal.previousRoot.allSatisfy({ $0 == 0 })
+            result.recordCount > 0, seal.previousMonth == header.previousMonth, seal.previousRoot == header.previousRoot
         else {
             throw LedgerError(.corruption, "seal record does not describe the records before it (count \(seal.recordCount), last LSN \(seal.lastLSN))", path: path, offset: offset)
         }
@@ -157,5 +156,12 @@ public enum SegmentReader {
             throw LedgerError(.corruption, "record at offset \(offset) fails its checksum or structure", path: file.path, offset: offset)
         }
         return (header, Array(whole[SegmentFormat.recordHeaderBytes...]))
+    }
+
+    /// The file header alone.
+    public static func readHeader(storage: any Storage, path: String) throws -> SegmentFileHeader {
+        let file = try storage.openFile(path, create: false)
+        defer { file.close() }
+        return try SegmentFileHeader.decode(try file.readExactly(SegmentFormat.fileHeaderUsedBytes, at: 0), path: path)
     }
 }

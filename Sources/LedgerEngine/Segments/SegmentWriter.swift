@@ -50,7 +50,7 @@ public final class SegmentWriter {
             let temporary = path + ".tmp"
             if storage.fileExists(temporary) { try storage.removeFile(temporary) }
             let created = try storage.openFile(temporary, create: true)
-            try created.write(SegmentFileHeader(month: month, directoryID: directoryID).encoded(), at: 0)
+            try created.write(SegmentFileHeader(month: month, directoryID: directoryID, previousMonth: previousMonth, previousRoot: previousRoot).encoded(), at: 0)
             try created.sync()
             created.close()
             try storage.rename(temporary, to: path)
@@ -60,17 +60,20 @@ public final class SegmentWriter {
         self.previousMonth = previousMonth
         self.previousRoot = previousRoot
         var first: (lsn: UInt64, timestamp: UInt64)?
+        // The chain link is checked before any record is read: records of a
+        // month whose predecessor is missing would not apply to the state.
+        let linked = try SegmentReader.readHeader(storage: storage, path: path)
+        if linked.previousMonth != previousMonth || linked.previousRoot != previousRoot {
+            throw LedgerError(
+                .corruption, "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
+                path: path, offset: 40)
+        }
         let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher) { record in
             if first == nil { first = (record.header.lsn, record.header.timestamp) }
             try visit(record)
         }
         if let first { (firstLSN, firstTimestamp) = first }
         seal = scan.seal
-        if let seal, seal.previousMonth != previousMonth || seal.previousRoot != previousRoot {
-            throw LedgerError(
-                .corruption, "sealed month links to \(seal.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier sealed month is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
-                path: path, offset: scan.sealOffset)
-        }
         header = scan.header
         seed = scan.header.recordSeed
         file = try storage.openFile(path, create: false)
@@ -147,10 +150,10 @@ public final class SegmentWriter {
     /// Seals the month: appends the seal record built by `makeSeal` from the
     /// month root, then syncs (records and seal, then the frontier). The
     /// segment is immutable afterwards. A failure must stop the engine.
-    public func seal(_ makeSeal: (_ monthRoot: [UInt8]) -> SegmentSeal) throws {
+    public func seal(_ makeSeal: (_ monthRoot: [UInt8]) throws -> SegmentSeal) throws {
         precondition(seal == nil && recordCount > 0, "sealing \(header.month) twice or empty")
         try flush()
-        let sealed = makeSeal(rootHasher.finish())
+        let sealed = try makeSeal(rootHasher.finish())
         precondition(sealed.recordCount == UInt64(recordCount) && sealed.lastLSN == lastLSN, "seal does not describe the month")
         let bytes = sealed.encoded(seed: seed)
         try file.write(bytes, at: endOffset)

@@ -15,8 +15,10 @@ struct BalanceCommand: ParsableCommand {
             let parsed = try ids.map { try parseUInt128($0, what: "account id") }
             if let asOf {
                 let time = try parseTime(asOf)
-                for id in parsed {
-                    let b = try SegmentHistory.balance(at: directory.dataDirectory, account: id, asOfNs: time)
+                let ledger = try openLedger(directory)
+                let balances = try parsed.map { try ledger.balance(account: $0, asOfNs: time) }
+                try ledger.close()
+                for (id, b) in zip(parsed, balances) {
                     if json {
                         print(JSONValue.object([("id", .u128(id)), ("asOf", .string(String(time))), ("balances", balancesJSON(b))]).text)
                     } else {

@@ -6,12 +6,13 @@ struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "An account's postings in time order with the balances after each (from the monthly segments).",
-        discussion: "Times are nanoseconds since the Unix epoch or ISO 8601 (2026-11-21T10:00:00Z). Scans the segments: O(history) until month indexes exist.")
+        discussion: "Times are nanoseconds since the Unix epoch or ISO 8601 (2026-11-21T10:00:00Z). Reads the account's positions in the month indexes. When more items follow, the last line is the cursor to pass as --after.")
 
     @OptionGroup var directory: DataDirectoryOptions
     @Argument(help: "Account id.") var account: String
     @Option(help: "From this time (inclusive).") var from: String?
     @Option(help: "To this time (inclusive).") var to: String?
+    @Option(help: "After this cursor (printed by the previous page).") var after: String?
     @Option(help: "At most this many items (1 to 100,000).") var limit: Int = 100
     @Flag(help: "Print JSON lines.") var json = false
 
@@ -19,9 +20,16 @@ struct HistoryCommand: ParsableCommand {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be 1 to 100,000") }
         try runReportingErrors {
             let id = try parseUInt128(account, what: "account id")
-            let items = try SegmentHistory.history(
-                at: directory.dataDirectory, account: id, fromNs: try from.map(parseTime) ?? 0, toNs: try to.map(parseTime) ?? .max, limit: limit)
-            for item in items {
+            let fromNs = try from.map(parseTime) ?? 0
+            let toNs = try to.map(parseTime) ?? .max
+            let afterNs = try after.map { text -> UInt64 in
+                guard let value = UInt64(text) else { throw InputError("cursor '\(text)' is not a number printed by a previous page") }
+                return value
+            }
+            let ledger = try openLedger(directory)
+            let page = try ledger.history(account: id, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit)
+            try ledger.close()
+            for item in page.items {
                 if json {
                     print(JSONValue.object([
                         ("id", .u128(item.id)), ("kind", .string(item.kind.rawValue)), ("timestamp", .string(String(item.timestamp))),
@@ -34,6 +42,7 @@ struct HistoryCommand: ParsableCommand {
                     print("\(formatTime(item.timestamp))  \(pad(item.kind.rawValue, 12))\(pad(String(item.id), 10))posted dr \(item.balances.debitsPosted) cr \(item.balances.creditsPosted)  pending dr \(item.balances.debitsPending) cr \(item.balances.creditsPending)")
                 }
             }
+            if let cursor = page.nextCursor { print(json ? JSONValue.object([("nextCursor", .string(String(cursor)))]).text : "next page: --after \(cursor)") }
         }
     }
 }

@@ -3,18 +3,22 @@ import LedgerEngine
 
 /// Prints the head of the SHA-256 chain over every committed group, so an
 /// auditor can record it and later check that `verify` still reproduces it
-/// (Specs/wal-format.md, "Hash chain"). Sealed months' roots join it with
-/// sealing (issue 3).
+/// (Specs/wal-format.md, "Hash chain"), and every sealed month's root
+/// (Specs/segment-format.md, "Seal record"), recomputed by the same verify.
 struct DigestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "digest", abstract: "Print the SHA-256 chain head over all committed groups, after a full verify.")
+        commandName: "digest", abstract: "Print the SHA-256 chain head over all committed groups and every sealed month's root, after a full verify.")
 
     @OptionGroup var directory: DataDirectoryOptions
 
     func run() throws {
         try runReportingErrors {
             let report = try Verifier.verify(at: directory.dataDirectory)
-            print(JSONValue.object([("lsn", .string(String(report.chainLSN))), ("chain", .string(report.chainHead)), ("verified", .bool(report.passed))]).text)
+            print(JSONValue.object([
+                ("lsn", .string(String(report.chainLSN))), ("chain", .string(report.chainHead)),
+                ("months", .array(report.sealedMonths.map { .object([("month", .string($0.month)), ("root", .string($0.root))]) })),
+                ("verified", .bool(report.passed)),
+            ]).text)
             if !report.passed {
                 for problem in report.problems where problem.severity == .error { printError(problem.description) }
                 throw ExitCode(1)

@@ -6,7 +6,7 @@ struct InspectCommand: ParsableCommand {
 
     struct Segment: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "segment", abstract: "List a month's segment records (offset, LSN, timestamp, event) with its header and durable frontier.")
+            commandName: "segment", abstract: "List a month's segment records (offset, LSN, timestamp, event) with its header, durable frontier and seal.")
 
         @OptionGroup var directory: DataDirectoryOptions
         @Argument(help: "The month, as YYYY-MM.") var month: String
@@ -40,6 +40,16 @@ struct InspectCommand: ParsableCommand {
                 }
                 let summary = "segment \(parsed): \(scan.recordCount) records, end \(scan.endOffset), durable frontier \(scan.frontier.durableEndOffset) (generation \(scan.frontier.generation), LSN \(scan.frontier.lastLSN))"
                 if json { printWarning(summary) } else { print(summary) }
+                let link = "previous month \(scan.header.previousMonth.map { "\($0)" } ?? "none")"
+                if let seal = scan.seal {
+                    let root = seal.monthRoot.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+                    let totals = seal.totals.map { "ledger \($0.ledger): \($0.debitsPosted) debited = \($0.creditsPosted) credited" }.joined(separator: "; ")
+                    let line = "sealed at \(scan.sealOffset ?? 0): \(link), LSN \(seal.firstLSN)–\(seal.lastLSN), \(seal.accounts.count) accounts touched, \(seal.holds.count) holds open at month end, \(totals); month root \(root)"
+                    if json { printWarning(line) } else { print(line) }
+                } else {
+                    let line = "open (not sealed), \(link)"
+                    if json { printWarning(line) } else { print(line) }
+                }
                 if let torn = scan.tornTailOffset { printWarning("unsynced tail after \(torn); the next open truncates it and re-files from the WAL") }
             }
         }

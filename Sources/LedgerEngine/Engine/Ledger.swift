@@ -36,6 +36,9 @@ public final class Ledger: @unchecked Sendable {
         /// next group's apply. 0 sends every group through the pipeline (tests
         /// use it to cover both paths).
         public var inlineGroupPayloadBytesMax = 512 * 1024
+        /// WAL bytes written between automatic snapshots; nil: 4 WAL files'
+        /// worth; 0: none (snapshots only through `snapshot()`).
+        public var snapshotIntervalWALBytes: Int?
         /// Nanoseconds since the Unix epoch. Tests inject a fake clock.
         public var clock: @Sendable () -> UInt64 = Ledger.wallClockNs
         /// Where recovery reports what it did (one line each).
@@ -61,6 +64,8 @@ public final class Ledger: @unchecked Sendable {
         public var cleanShutdown = false
         /// Applied events the segments lacked and recovery filed from the WAL.
         public var eventsRefiled = 0
+        /// The snapshot recovery started from (0: none).
+        public var snapshotLSN: UInt64 = 0
     }
 
     let storage: any Storage
@@ -95,6 +100,13 @@ public final class Ledger: @unchecked Sendable {
     private var durableQueue: [PendingGroup] = []
     private var groupsInFlight = 0
     private var applyFinished = false
+    private var snapshotThread: Thread?
+    private var snapshotWanted = false
+    // Durability-thread state: WAL payload bytes since the last automatic snapshot.
+    private var walBytesSinceSnapshot = 0
+    private let snapshotIntervalWALBytes: Int
+    /// Serializes snapshots (automatic and explicit).
+    private let snapshotLock = ConditionLock()
 
     enum Work {
         case batch(EventBatch, Completion)
@@ -155,11 +167,12 @@ public final class Ledger: @unchecked Sendable {
         self.directoryLock = lock
         let meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
         self.meta = meta
+        self.snapshotIntervalWALBytes = options.snapshotIntervalWALBytes ?? 4 * meta.walFileBytes
         self.groupPayloadBytesMax = min(
             Limits.groupPayloadBytesMax, meta.walFileBytes - WALFormat.fileHeaderBytes - WALFormat.recordHeaderBytes - 8)
 
         // Stray temporary files are half-made files from a crash: delete them.
-        for directory in [layout.root, layout.segmentsDirectory] where storage.fileExists(directory) {
+        for directory in [layout.root, layout.segmentsDirectory, layout.snapshotsDirectory] where storage.fileExists(directory) {
             var removedTemporary = false
             for name in try storage.listDirectory(directory) where DataDirectoryLayout.isTemporary(name) {
                 try storage.removeFile(directory + "/" + name)
@@ -168,17 +181,38 @@ public final class Ledger: @unchecked Sendable {
             if removedTemporary { try storage.syncDirectory(directory) }
         }
 
-        // Replay the whole WAL (see README, "Why recovery reads the whole WAL"),
-        // re-filing into the monthly segments whatever they lack.
+        // Start from the newest usable snapshot (falling back to the one
+        // before it), then replay the WAL after it, re-filing into the
+        // monthly segments whatever they lack.
         var machine = LedgerStateMachine()
         var report = RecoveryReport()
-        let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
         var chain = HashChain(directoryID: meta.directoryID)
-        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain) { record in
+        var snapshotLSN: UInt64 = 0
+        if let (header, restored, path) = try SnapshotStore.loadNewest(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log) {
+            machine = restored
+            chain = HashChain(head: header.chainHead)
+            snapshotLSN = header.lsn
+            report.snapshotLSN = header.lsn
+            options.log("snapshot: recovering from \(path) (LSN \(header.lsn))")
+        } else if try !SnapshotStore.list(storage: storage, layout: layout).isEmpty {
+            // Snapshots exist but none loads: the WAL before them may be gone.
+            options.log("snapshot: no snapshot is usable; replaying the WAL from its start")
+        }
+        let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
+        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN) { record in
             report.recordsReplayed += 1
             if record.header.type == WALFormat.recordTypeGroup {
                 try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
             }
+        }
+        guard scan.firstLSN <= snapshotLSN + 1 else {
+            throw LedgerError(
+                .corruption,
+                "the WAL starts at LSN \(scan.firstLSN) but the newest usable snapshot is at LSN \(snapshotLSN): the records between are gone (a WAL file or a snapshot is missing or damaged); investigate with `ledgerctl verify`",
+                path: layout.root)
+        }
+        guard scan.lastLSN >= snapshotLSN else {
+            throw LedgerError(.corruption, "the snapshot at LSN \(snapshotLSN) is ahead of the WAL, which ends at LSN \(scan.lastLSN); investigate with `ledgerctl verify`", path: layout.root)
         }
         report.eventsRefiled = segments.eventsFiled
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
@@ -230,6 +264,11 @@ public final class Ledger: @unchecked Sendable {
         durabilityThread = durability
         durability.start()
         apply.start()
+        if snapshotIntervalWALBytes > 0 {
+            let snapshots = Thread { [self] in self.snapshotLoop() }
+            snapshotThread = snapshots
+            snapshots.start()
+        }
     }
 
     /// Replays every WAL record into `machine` for recovery, checking each
@@ -237,10 +276,21 @@ public final class Ledger: @unchecked Sendable {
     /// `onRecord` sees each record after it was replayed.
     static func replay(
         storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, chain: inout HashChain,
-        onRecord: (WALRecord) throws -> Void
+        afterLSN: UInt64 = 0, onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
         return try WALReader(storage: storage, layout: layout).scan(mode: .recover) { record in
+            // Records up to the snapshot are already in `machine` (they are
+            // still offered to `onRecord`: the segments may lag behind).
+            guard record.header.lsn > afterLSN else {
+                do {
+                    if record.header.type == WALFormat.recordTypeGroup { try WALGroupPayload.forEachBatch(record.payload) { _ in } }
+                } catch let error as LedgerError {
+                    throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
+                }
+                try onRecord(record)
+                return
+            }
             do {
                 try replayRecord(record, into: &machine, chain: &chain, results: &results)
             } catch let error as LedgerError {
@@ -399,8 +449,9 @@ public final class Ledger: @unchecked Sendable {
             defer {
                 applyThread = nil
                 durabilityThread = nil
+                snapshotThread = nil
             }
-            return [applyThread, durabilityThread].compactMap { $0 }
+            return [snapshotThread, applyThread, durabilityThread].compactMap { $0 }
         }
         for thread in threads { thread.join() }
         defer {
@@ -415,6 +466,79 @@ public final class Ledger: @unchecked Sendable {
         try wal.sync()
         try segments.sync()
         try index.checkpoint(lsn: lsn)
+    }
+
+    // MARK: - Snapshots and WAL compaction
+
+    /// What `snapshot()` did.
+    public struct SnapshotResult: Sendable {
+        public var lsn: UInt64
+        public var path: String
+        public var walFilesDeleted: Int
+    }
+
+    /// Snapshots the durable state, keeps the newest `SnapshotFormat.retained`
+    /// snapshots, and deletes every WAL file whose records are all covered by
+    /// the oldest retained snapshot and by synced segments (so recovery from
+    /// either retained snapshot, and re-filing the segments, still find
+    /// every record they need). The state is captured on the apply thread
+    /// between groups as a copy-on-write value; it is written on the calling
+    /// thread while the engine keeps committing. A sync failure stops the
+    /// engine (crash-stop).
+    @discardableResult
+    public func snapshot() throws -> SnapshotResult {
+        try snapshotLock.withLock {
+            let (machine, lsn, head, filedLSN) = try readSegments { segments in
+                try segments.sync()  // the segments must cover what compaction deletes
+                return (self.machine, self.wal.nextLSN - 1, self.chain.head, segments.lastFiledLSN)
+            }
+            do {
+                let path = try SnapshotStore.write(machine, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
+                try SnapshotStore.prune(storage: storage, layout: layout)
+                // WAL stays from the older retained snapshot on, so a damaged
+                // newest snapshot can fall back to it; with one snapshot, all stays.
+                let retained = try SnapshotStore.list(storage: storage, layout: layout)
+                let fallbackLSN = retained.count >= SnapshotFormat.retained ? retained[retained.count - SnapshotFormat.retained].lsn : 0
+                let deleted = try compactWAL(through: min(fallbackLSN, filedLSN))
+                options.log("snapshot: wrote \(path) (LSN \(lsn)); deleted \(deleted) WAL files")
+                return SnapshotResult(lsn: lsn, path: path, walFilesDeleted: deleted)
+            } catch let error as LedgerError where error.code == .syncFailed || error.code == .io || error.code == .noSpace {
+                stop(because: error, failing: [])
+                throw error
+            }
+        }
+    }
+
+    /// Deletes WAL files (never the last) whose records all have LSN ≤ `lsn`.
+    private func compactWAL(through lsn: UInt64) throws -> Int {
+        let files = try WALReader(storage: storage, layout: layout).walFiles()
+        var deleted = 0
+        for i in 0..<max(0, files.count - 1) where files[i + 1].firstLSN - 1 <= lsn {
+            try storage.removeFile(files[i].path)
+            deleted += 1
+        }
+        if deleted > 0 { try storage.syncDirectory(layout.root) }
+        return deleted
+    }
+
+    /// Snapshot thread: takes a snapshot whenever the durability thread has
+    /// written `snapshotIntervalWALBytes` since the last one.
+    private func snapshotLoop() {
+        while true {
+            let run: Bool = lock.withLock {
+                while !snapshotWanted && !closing && stoppedError == nil { lock.wait() }
+                let run = snapshotWanted && !closing && stoppedError == nil
+                snapshotWanted = false
+                return run
+            }
+            guard run else { return }
+            do {
+                try snapshot()
+            } catch {
+                options.log("snapshot: failed: \(error)")
+                if stopReason != nil { return }
+            }
+        }
     }
 
     /// The reason the engine stopped, if it did.
@@ -679,6 +803,14 @@ public final class Ledger: @unchecked Sendable {
         try segments.file(
             groupPayload: UnsafeRawBufferPointer(rebasing: group.payload[0..<group.payloadBytes]), lsn: lsn)
         groupsSinceCheckpoint += 1
+        walBytesSinceSnapshot += group.payloadBytes
+        if snapshotIntervalWALBytes > 0 && walBytesSinceSnapshot >= snapshotIntervalWALBytes {
+            walBytesSinceSnapshot = 0
+            lock.withLock {
+                snapshotWanted = true
+                lock.broadcast()
+            }
+        }
         if groupsSinceCheckpoint >= options.indexCheckpointGroups {
             try segments.sync()
             try index.checkpoint(lsn: lsn)

@@ -34,14 +34,14 @@ struct OpenHold: Sendable, Hashable {
 }
 
 public struct LedgerStateMachine: Sendable {
-    public private(set) var accounts: [Account] = []
+    public internal(set) var accounts: [Account] = []
     @usableFromInline var accountSlotByID = IDTable<Int32>(emptyValue: -1)
     @usableFromInline var entries = IDTable<EntryRecord>(
         capacity: 1 << 16, emptyValue: EntryRecord(fingerprint: 0, timestamp: 0, kind: .posted, holdState: .notAHold))
     @usableFromInline var openHolds: [UInt128: OpenHold] = [:]
     @usableFromInline var expiries = ExpiryHeap()
     /// Timestamp of the last event applied (0 before the first batch).
-    public private(set) var lastTimestamp: UInt64 = 0
+    public internal(set) var lastTimestamp: UInt64 = 0
 
     /// Slots changed since the last `takeChangedSlots`, each once.
     @usableFromInline var changedSlots: [Int32] = []

@@ -44,6 +44,21 @@ public struct DataDirectoryLayout: Sendable {
 
     public func segmentPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month) }
 
+    public var snapshotsDirectory: String { root + "/snapshots" }
+
+    /// `snapshot-<LSN, 20 digits>.snap`: names sort by LSN.
+    public static func snapshotFileName(lsn: UInt64) -> String {
+        let digits = String(lsn)
+        return "snapshot-" + String(repeating: "0", count: 20 - digits.count) + digits + ".snap"
+    }
+
+    public func snapshotPath(lsn: UInt64) -> String { snapshotsDirectory + "/" + Self.snapshotFileName(lsn: lsn) }
+
+    public static func lsn(ofSnapshotFileName name: String) -> UInt64? {
+        guard name.count == 34, name.hasPrefix("snapshot-"), name.hasSuffix(".snap") else { return nil }
+        return UInt64(name.dropFirst(9).prefix(20))
+    }
+
     /// A sealed month's index (derived from its segment; rebuilt if lost).
     public func segmentIndexPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".idx" }
 

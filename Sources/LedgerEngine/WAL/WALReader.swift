@@ -19,6 +19,8 @@ public struct WALProblem: Sendable, Equatable, CustomStringConvertible {
 }
 
 public struct WALScanResult: Sendable {
+    /// The first LSN the oldest WAL file holds (1 until compaction deletes files).
+    public var firstLSN: UInt64 = 1
     /// LSN and masked CRC of the last valid record (0 and the first file's
     /// chain seed when there is none).
     public var lastLSN: UInt64 = 0
@@ -71,7 +73,11 @@ public struct WALReader {
             throw LedgerError(.notInitialized, "no WAL files; run `ledgerctl init`", path: layout.root)
         }
         var result = WALScanResult()
-        var expectedLSN: UInt64 = 1
+        // Compaction deletes WAL files from the front: the log starts where
+        // its first file does. Whether that is early enough is the caller's
+        // check (recovery and verify compare it with the snapshots).
+        var expectedLSN: UInt64 = files[0].firstLSN
+        result.firstLSN = files[0].firstLSN
         var previousCRC: UInt32 = 0
         var stopped = false  // after the first problem, verify only checks checksums
         let bytesTotal = files.count  // progress in files; sizes are uniform

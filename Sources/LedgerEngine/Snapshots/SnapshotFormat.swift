@@ -1,0 +1,146 @@
+// Snapshot files: the state machine's complete state at an LSN, so recovery
+// replays only the WAL after it and older WAL files can be deleted. See
+// Specs/snapshot-format.md; the tables there are normative.
+//
+// A snapshot is derived: the log (and the segments) can always rebuild it.
+// It is written to a temporary file, fdatasync'd, renamed and the directory
+// fsync'd; its body is covered by SHA-256 and its header by CRC32C, so a
+// damaged snapshot is never loaded (recovery falls back to the previous one).
+
+public enum SnapshotFormat {
+    public static let version: UInt32 = 1
+    public static let magic: [UInt8] = Array("LDGRSNAP".utf8)
+    public static let headerBytes = 4096
+    static let accountBytes = 112
+    static let entryBytes = 40
+    static let holdBytes = 32
+    static let holdPostingBytes = 32
+    /// Snapshots kept: the newest, and the one before it as the fallback.
+    /// WAL is retained from the older one's LSN on.
+    public static let retained = 2
+}
+
+/// What a snapshot header says.
+public struct SnapshotHeader: Sendable, Equatable {
+    public var lsn: UInt64
+    public var lastTimestamp: UInt64
+    public var directoryID: [UInt8]
+    public var accountCount: Int
+    public var entryCount: Int
+    public var holdCount: Int
+    public var holdPostingCount: Int
+    public var bodyBytes: Int
+    /// The WAL hash chain head after record `lsn`.
+    public var chainHead: [UInt8]
+    public var bodySHA256: [UInt8]
+
+    func encoded() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: SnapshotFormat.headerBytes)
+        bytes.withUnsafeMutableBytes { p in
+            for (i, b) in SnapshotFormat.magic.enumerated() { p[i] = b }
+            _LE.put(p, 8, SnapshotFormat.version)
+            _LE.put(p, 12, UInt32(SnapshotFormat.headerBytes))
+            _LE.put(p, 16, lsn)
+            _LE.put(p, 24, lastTimestamp)
+            for i in 0..<16 { p[32 + i] = directoryID[i] }
+            _LE.put(p, 48, UInt64(accountCount))
+            _LE.put(p, 56, UInt64(entryCount))
+            _LE.put(p, 64, UInt64(holdCount))
+            _LE.put(p, 72, UInt64(holdPostingCount))
+            _LE.put(p, 80, UInt64(bodyBytes))
+            for i in 0..<32 {
+                p[88 + i] = chainHead[i]
+                p[120 + i] = bodySHA256[i]
+            }
+            _LE.put(p, SnapshotFormat.headerBytes - 4, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))))
+        }
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws -> SnapshotHeader {
+        try bytes.withUnsafeBytes { p in
+            guard p.count == SnapshotFormat.headerBytes, Array(p[0..<8]) == SnapshotFormat.magic,
+                Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))) == _LE.u32(p, SnapshotFormat.headerBytes - 4)
+            else { throw LedgerError(.corruption, "snapshot header has a bad magic or checksum", path: path, offset: 0) }
+            guard _LE.u32(p, 8) == SnapshotFormat.version else {
+                throw LedgerError(.unsupportedVersion, "snapshot format version \(_LE.u32(p, 8)) is not supported", path: path, offset: 8)
+            }
+            guard _LE.u32(p, 12) == UInt32(SnapshotFormat.headerBytes), _LE.isZero(p, 152, SnapshotFormat.headerBytes - 4 - 152) else {
+                throw LedgerError(.corruption, "snapshot header has unexpected fields", path: path, offset: 12)
+            }
+            let header = SnapshotHeader(
+                lsn: _LE.u64(p, 16), lastTimestamp: _LE.u64(p, 24), directoryID: Array(p[32..<48]), accountCount: Int(_LE.u64(p, 48)),
+                entryCount: Int(_LE.u64(p, 56)), holdCount: Int(_LE.u64(p, 64)), holdPostingCount: Int(_LE.u64(p, 72)),
+                bodyBytes: Int(_LE.u64(p, 80)), chainHead: Array(p[88..<120]), bodySHA256: Array(p[120..<152]))
+            guard header.accountCount <= Limits.accountsMax, header.entryCount < 1 << 40, header.holdCount <= header.entryCount,
+                header.bodyBytes == header.accountCount * SnapshotFormat.accountBytes + header.entryCount * SnapshotFormat.entryBytes
+                    + header.holdCount * SnapshotFormat.holdBytes + header.holdPostingCount * SnapshotFormat.holdPostingBytes
+            else { throw LedgerError(.corruption, "snapshot header counts and body size disagree", path: path, offset: 48) }
+            return header
+        }
+    }
+}
+
+/// Streams bytes to a file in 1 MiB writes, hashing them.
+final class SnapshotStreamWriter {
+    let file: any StorageFile
+    var offset: Int
+    var buffer: [UInt8] = []
+    let hasher = SHA256Hasher()
+    static let chunkBytes = 1 << 20
+
+    init(file: any StorageFile, at offset: Int) {
+        self.file = file
+        self.offset = offset
+        buffer.reserveCapacity(Self.chunkBytes)
+    }
+
+    func append(_ body: (UnsafeMutableRawBufferPointer) -> Void, bytes: Int) throws {
+        if buffer.count + bytes > Self.chunkBytes { try flush() }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: bytes))
+        buffer.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + bytes)])) }
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { hasher.update($0) }
+        try file.write(buffer, at: offset)
+        offset += buffer.count
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Reads a file sequentially in 1 MiB reads, hashing them.
+final class SnapshotStreamReader {
+    let file: any StorageFile
+    var offset: Int
+    let end: Int
+    var buffer: [UInt8] = []
+    var position = 0
+    let hasher = SHA256Hasher()
+
+    init(file: any StorageFile, from offset: Int, end: Int) {
+        self.file = file
+        self.offset = offset
+        self.end = end
+    }
+
+    /// The next `bytes` bytes.
+    func next<T>(_ bytes: Int, _ body: (UnsafeRawBufferPointer) -> T) throws -> T {
+        if position + bytes > buffer.count {
+            let rest = Array(buffer[position...])
+            let want = min(max(SnapshotStreamWriter.chunkBytes, bytes), end - offset)
+            let chunk = try file.readExactly(want, at: offset)
+            chunk.withUnsafeBytes { hasher.update($0) }
+            offset += want
+            buffer = rest + chunk
+            position = 0
+            guard bytes <= buffer.count else {
+                throw LedgerError(.corruption, "snapshot body ends early", path: file.path, offset: offset)
+            }
+        }
+        defer { position += bytes }
+        return buffer.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[position..<(position + bytes)])) }
+    }
+}

@@ -1,0 +1,91 @@
+// Writing, listing, loading and pruning snapshot files in `snapshots/`.
+
+public enum SnapshotStore {
+    /// Snapshots on disk, oldest first.
+    public static func list(storage: any Storage, layout: DataDirectoryLayout) throws -> [(lsn: UInt64, path: String)] {
+        guard storage.fileExists(layout.snapshotsDirectory) else { return [] }
+        return try storage.listDirectory(layout.snapshotsDirectory).compactMap { name in
+            DataDirectoryLayout.lsn(ofSnapshotFileName: name).map { ($0, layout.snapshotsDirectory + "/" + name) }
+        }.sorted { $0.lsn < $1.lsn }
+    }
+
+    /// Writes the snapshot of `machine` at `lsn` atomically: temporary file,
+    /// fdatasync, rename, fsync of the directory. A failure of either sync
+    /// must stop the caller (it does not retry).
+    @discardableResult
+    public static func write(
+        _ machine: LedgerStateMachine, lsn: UInt64, chainHead: [UInt8], directoryID: [UInt8], storage: any Storage, layout: DataDirectoryLayout
+    ) throws -> String {
+        if !storage.fileExists(layout.snapshotsDirectory) {
+            try storage.makeDirectory(layout.snapshotsDirectory)
+            try storage.syncDirectory(layout.root)
+        }
+        let path = layout.snapshotPath(lsn: lsn)
+        let temporary = path + ".tmp"
+        if storage.fileExists(temporary) { try storage.removeFile(temporary) }
+        let file = try storage.openFile(temporary, create: true)
+        defer { file.close() }
+        let writer = SnapshotStreamWriter(file: file, at: SnapshotFormat.headerBytes)
+        let counts = try machine.writeSnapshotBody(writer)
+        try writer.flush()
+        let header = SnapshotHeader(
+            lsn: lsn, lastTimestamp: machine.lastTimestamp, directoryID: directoryID, accountCount: machine.accountCount,
+            entryCount: counts.entries, holdCount: counts.holds, holdPostingCount: counts.holdPostings,
+            bodyBytes: writer.offset - SnapshotFormat.headerBytes, chainHead: chainHead, bodySHA256: writer.hasher.finish())
+        try file.write(header.encoded(), at: 0)
+        try file.sync()
+        try storage.rename(temporary, to: path)
+        try storage.syncDirectory(layout.snapshotsDirectory)
+        return path
+    }
+
+    /// Loads and fully checks one snapshot (header CRC, body SHA-256, every
+    /// structural rule). Throws `corruption` naming the file.
+    public static func load(path: String, storage: any Storage, directoryID: [UInt8]) throws -> (SnapshotHeader, LedgerStateMachine) {
+        let file = try storage.openFile(path, create: false)
+        defer { file.close() }
+        let size = try file.size()
+        guard size >= SnapshotFormat.headerBytes else {
+            throw LedgerError(.corruption, "snapshot is \(size) bytes, shorter than its header", path: path, offset: size)
+        }
+        let header = try SnapshotHeader.decode(try file.readExactly(SnapshotFormat.headerBytes, at: 0), path: path)
+        guard header.directoryID == directoryID else { throw LedgerError(.corruption, "snapshot belongs to another data directory", path: path, offset: 32) }
+        guard size == SnapshotFormat.headerBytes + header.bodyBytes else {
+            throw LedgerError(.corruption, "snapshot is \(size) bytes; its header says \(SnapshotFormat.headerBytes + header.bodyBytes)", path: path, offset: min(size, SnapshotFormat.headerBytes + header.bodyBytes))
+        }
+        guard let fileLSN = path.split(separator: "/").last.flatMap({ DataDirectoryLayout.lsn(ofSnapshotFileName: String($0)) }), fileLSN == header.lsn else {
+            throw LedgerError(.corruption, "snapshot name and header LSN \(header.lsn) disagree", path: path, offset: 16)
+        }
+        let reader = SnapshotStreamReader(file: file, from: SnapshotFormat.headerBytes, end: size)
+        let machine = try LedgerStateMachine(snapshot: reader, header: header)
+        guard reader.offset == size, reader.position == reader.buffer.count else {
+            throw LedgerError(.corruption, "snapshot body has bytes its counts do not describe", path: path, offset: reader.offset)
+        }
+        guard reader.hasher.finish() == header.bodySHA256 else {
+            throw LedgerError(.corruption, "snapshot body does not match its SHA-256", path: path, offset: SnapshotFormat.headerBytes)
+        }
+        return (header, machine)
+    }
+
+    /// The newest snapshot that loads, trying older ones when it does not;
+    /// `log` gets one line per snapshot skipped and why.
+    static func loadNewest(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: (String) -> Void) throws -> (SnapshotHeader, LedgerStateMachine, String)? {
+        for (_, path) in try list(storage: storage, layout: layout).reversed() {
+            do {
+                let (header, machine) = try load(path: path, storage: storage, directoryID: directoryID)
+                return (header, machine, path)
+            } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+                log("snapshot: \(path) is unusable (\(error.message)); falling back to the previous snapshot")
+            }
+        }
+        return nil
+    }
+
+    /// Deletes all but the newest `SnapshotFormat.retained` snapshots.
+    static func prune(storage: any Storage, layout: DataDirectoryLayout) throws {
+        let all = try list(storage: storage, layout: layout)
+        guard all.count > SnapshotFormat.retained else { return }
+        for (_, path) in all.dropLast(SnapshotFormat.retained) { try storage.removeFile(path) }
+        try storage.syncDirectory(layout.snapshotsDirectory)
+    }
+}

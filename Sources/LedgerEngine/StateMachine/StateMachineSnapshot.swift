@@ -1,0 +1,122 @@
+// Serializing the state machine for snapshots (Specs/snapshot-format.md).
+// Entries are written in hash-table order (no sort: a snapshot of 50M ids
+// must not cost a sort), so two snapshots of the same state need not be
+// byte-identical; `verify` compares them by value.
+
+extension LedgerStateMachine {
+    /// Writes accounts, entries and open holds; returns (entries, holds,
+    /// hold postings) written.
+    func writeSnapshotBody(_ w: SnapshotStreamWriter) throws -> (entries: Int, holds: Int, holdPostings: Int) {
+        for account in accounts {
+            try w.append({ p in
+                _LE.put(p, 0, account.id)
+                _LE.put(p, 16, account.userData)
+                _LE.put(p, 32, account.ledger)
+                _LE.put(p, 36, account.code)
+                _LE.put(p, 38, account.flags.rawValue)
+                _LE.put(p, 40, account.timestamp)
+                _LE.put(p, 48, account.debitsPosted)
+                _LE.put(p, 64, account.creditsPosted)
+                _LE.put(p, 80, account.debitsPending)
+                _LE.put(p, 96, account.creditsPending)
+            }, bytes: SnapshotFormat.accountBytes)
+        }
+        var entryCount = 0
+        for bucket in entries.buckets where !bucket.isEmpty {
+            entryCount += 1
+            try w.append({ p in
+                _LE.put(p, 0, bucket.low)
+                _LE.put(p, 8, bucket.high)
+                _LE.put(p, 16, bucket.value.fingerprint)
+                _LE.put(p, 24, bucket.value.timestamp)
+                p[32] = bucket.value.kind.rawValue
+                p[33] = bucket.value.holdState.rawValue
+            }, bytes: SnapshotFormat.entryBytes)
+        }
+        precondition(entryCount == entries.count, "entry table count")
+        var holdPostings = 0
+        for (id, hold) in openHolds {
+            try w.append({ p in
+                _LE.put(p, 0, id)
+                _LE.put(p, 16, hold.expiresAtNs)
+                _LE.put(p, 24, UInt32(hold.postings.count))
+            }, bytes: SnapshotFormat.holdBytes)
+            for posting in hold.postings {
+                try w.append({ p in
+                    _LE.put(p, 0, UInt32(bitPattern: posting.slot))
+                    p[4] = posting.side.rawValue
+                    _LE.put(p, 16, posting.amount)
+                }, bytes: SnapshotFormat.holdPostingBytes)
+            }
+            holdPostings += hold.postings.count
+        }
+        return (entryCount, openHolds.count, holdPostings)
+    }
+
+    /// Restores the state a snapshot body describes. Throws `corruption`
+    /// (naming the file) when the body is inconsistent.
+    init(snapshot r: SnapshotStreamReader, header: SnapshotHeader) throws {
+        self.init()
+        let path = r.file.path
+        func bad(_ what: String) -> LedgerError { LedgerError(.corruption, "snapshot body: \(what)", path: path) }
+        for _ in 0..<header.accountCount {
+            let account = try r.next(SnapshotFormat.accountBytes) { p in
+                var a = Account(
+                    id: _LE.u128(p, 0), userData: _LE.u128(p, 16), ledger: _LE.u32(p, 32), code: _LE.u16(p, 36),
+                    flags: AccountFlags(rawValue: _LE.u16(p, 38)), timestamp: _LE.u64(p, 40))
+                a.debitsPosted = _LE.u128(p, 48)
+                a.creditsPosted = _LE.u128(p, 64)
+                a.debitsPending = _LE.u128(p, 80)
+                a.creditsPending = _LE.u128(p, 96)
+                return a
+            }
+            guard account.id != 0, accountSlotByID[account.id] == nil, account.flags.isSubset(of: .known) else { throw bad("account \(account.id) is invalid or repeated") }
+            accountSlotByID.insertNew(account.id, Int32(accounts.count))
+            accounts.append(account)
+            slotIsChanged.append(false)
+        }
+        var capacity = 1 << 16
+        while capacity * 3 < header.entryCount * 4 + 4 { capacity *= 2 }
+        entries = IDTable(capacity: capacity, emptyValue: entries.emptyValue)
+        for _ in 0..<header.entryCount {
+            let (id, record, valid) = try r.next(SnapshotFormat.entryBytes) { p -> (UInt128, EntryRecord, Bool) in
+                let state = EntryRecord.HoldState(rawValue: p[33])
+                return (_LE.u128(p, 0), EntryRecord(fingerprint: _LE.u64(p, 16), timestamp: _LE.u64(p, 24), kind: EntryKind(rawValue: p[32]), holdState: state ?? .notAHold),
+                        state != nil && p[32] <= 3 && _LE.isZero(p, 34, 6))
+            }
+            guard valid, id != 0, entries.find(id) == nil else { throw bad("entry \(id) is invalid or repeated") }
+            entries.insertNew(id, record)
+        }
+        for _ in 0..<header.holdCount {
+            let (id, expiresAtNs, count) = try r.next(SnapshotFormat.holdBytes) { p in (_LE.u128(p, 0), _LE.u64(p, 16), Int(_LE.u32(p, 24))) }
+            guard count >= 1, count <= Limits.entryPostingsMax, openHolds[id] == nil, entries[id]?.holdState == .open else { throw bad("hold \(id) is invalid") }
+            var postings: [HoldPosting] = []
+            for _ in 0..<count {
+                let posting = try r.next(SnapshotFormat.holdPostingBytes) { p in
+                    HoldPosting(slot: Int32(bitPattern: _LE.u32(p, 0)), side: Side(rawValue: p[4]), amount: _LE.u128(p, 16))
+                }
+                guard posting.slot >= 0, Int(posting.slot) < accounts.count, posting.side.isValid else { throw bad("hold \(id) names an unknown account slot") }
+                postings.append(posting)
+            }
+            openHolds[id] = OpenHold(expiresAtNs: expiresAtNs, postings: postings)
+            if expiresAtNs > 0 { expiries.push(.init(expiresAtNs: expiresAtNs, id: id)) }
+        }
+        lastTimestamp = header.lastTimestamp
+    }
+}
+
+extension LedgerStateMachine {
+    /// The first difference from `other` in accounts, entries, open holds
+    /// and last timestamp; nil when both hold the same state.
+    func difference(from other: LedgerStateMachine) -> String? {
+        if accounts != other.accounts { return "accounts differ (\(accounts.count) vs \(other.accounts.count))" }
+        if lastTimestamp != other.lastTimestamp { return "last timestamp \(lastTimestamp) vs \(other.lastTimestamp)" }
+        if entries.count != other.entries.count { return "\(entries.count) entries vs \(other.entries.count)" }
+        for bucket in entries.buckets where !bucket.isEmpty {
+            let id = UInt128(bucket.high) << 64 | UInt128(bucket.low)
+            if other.entries[id] != bucket.value { return "entry \(id) differs" }
+        }
+        if openHolds != other.openHolds { return "open holds differ (\(openHolds.count) vs \(other.openHolds.count))" }
+        return nil
+    }
+}

@@ -113,6 +113,23 @@ import Testing
         }
     }
 
+    @Test func holdsExpireOnTimeAfterRecoveryFromASnapshot() throws {
+        let disk = SimulatedDisk(seed: 4)
+        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        _ = try ledger.submitAndWait(EventBatch([usd(1), usd(2), transfer(10, from: 1, to: 2, 700, kind: .pending, timeout: 60)]))
+        let snapshot = try ledger.snapshot()
+        try ledger.close()
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(ledger.recovery.snapshotLSN == snapshot.lsn)
+        clock.advance(61 * 1_000_000_000)
+        _ = try ledger.submitAndWait(EventBatch([usd(3)]))  // expiries run ahead of the next batch
+        #expect(try ledger.entry(id: 10)?.holdState == .expired)
+        #expect(try ledger.account(id: 1)?.debitsPending == 0 && ledger.account(id: 2)?.creditsPending == 0)
+        try ledger.close()
+    }
+
     @Test(arguments: testSeeds(20))
     func crashDuringSnapshotOrCompactionLosesNothing(seed: UInt64) throws {
         let disk = SimulatedDisk(seed: seed)

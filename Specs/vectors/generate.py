@@ -181,3 +181,23 @@ crcs = b''.join(struct.pack('<I', mask(crc32c(body[i * 4096:(i + 1) * 4096]))) f
 idx = idx_header + body + crcs + bytes(file_bytes - crcs_off - len(crcs))
 assert len(idx) == file_bytes
 write('segment-index.hex', idx, 'month index of the one-record month above (2026-11): accounts 1 and 2 (one event each, no checkpoints), entry 1001 at 4096, one bloom block')
+
+# snapshot-format.md: the state after one batch (accounts 1 and 2, pending entry 1001).
+t0 = 1_700_000_000_000_000_000
+pending = struct.pack('<BBHHHII', 3, 1, 0, 2, 0, 0, 0) + u128(1001) + u128(0) + u128(0)
+pending += u128(1) + u128(2500) + bytes([1]) + bytes(7)
+pending += u128(2) + u128(2500) + bytes([2]) + bytes(7)
+def snapshot_slot(account_id, dp, cp, dq, cq, ts, lsn):
+    s = u128(account_id) + u128(0) + u128(dp) + u128(cp) + u128(dq) + u128(cq)
+    s += struct.pack('<IHHQQI', 840, 1, 0, ts, lsn, 0)
+    return s + struct.pack('<I', mask(crc32c(s)))
+snap_body = snapshot_slot(1, 0, 0, 2500, 0, t0, 1) + snapshot_slot(2, 0, 0, 0, 2500, t0 + 1, 1)
+snap_body += u128(1001) + struct.pack('<QQBB', fingerprint(pending), t0 + 2, 1, 1) + bytes(6)
+snap_body += u128(1001) + struct.pack('<QII', 0, 2, 0)
+snap_body += struct.pack('<IB', 0, 1) + bytes(11) + u128(2500)
+snap_body += struct.pack('<IB', 1, 2) + bytes(11) + u128(2500)
+snap_header = b'LDGRSNAP' + struct.pack('<IIQQ', 2, 4096, 1, t0 + 2) + directory_id
+snap_header += struct.pack('<QQQQQ', 2, 1, 1, 2, len(snap_body)) + chain1 + hashlib.sha256(snap_body).digest()
+snap_header += bytes(4092 - len(snap_header))
+snap_header += struct.pack('<I', mask(crc32c(snap_header)))
+write('snapshot.hex', snap_header + snap_body, 'snapshot at LSN 1 of directory f0..ff: accounts 1 and 2 (ledger 840, code 1), pending entry 1001 of 2500 from 1 to 2 without timeout, created at 1700000000000000000; chain head = wal-chain-1.txt')

@@ -19,17 +19,24 @@ import Testing
         return options
     }
 
+    /// A fresh directory at October 2026, opened, with the workload's accounts.
+    static func started(seed: UInt64, intervalBytes: Int? = 0) throws -> (SimulatedDisk, TestClock, Ledger, MultiMonthWorkload) {
+        let disk = SimulatedDisk(seed: seed)
+        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
+        let options = Self.options(clock, intervalBytes: intervalBytes)
+        try Ledger.initialize(at: root, storage: disk, options: options)
+        let ledger = try Ledger.open(at: root, storage: disk, options: options)
+        let workload = MultiMonthWorkload(seed: seed)
+        try workload.createAccounts(ledger)
+        return (disk, clock, ledger, workload)
+    }
+
     static func balances(_ ledger: Ledger, _ count: Int) throws -> [Account?] {
         try (1...count).map { try ledger.account(id: UInt128($0)) }
     }
 
     @Test func recoveryStartsFromTheSnapshotAndReplaysOnlyTheTail() throws {
-        let disk = SimulatedDisk(seed: 1)
-        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
-        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
-        var workload = MultiMonthWorkload(seed: 1)
-        try workload.createAccounts(ledger)
+        var (disk, clock, ledger, workload) = try Self.started(seed: 1)
         try workload.run(ledger, clock: clock, batches: 150, stepNsMax: 20_000 * 1_000_000_000)
         let first = try ledger.snapshot()
         try workload.run(ledger, clock: clock, batches: 30, stepNsMax: 20_000 * 1_000_000_000)
@@ -56,13 +63,8 @@ import Testing
     }
 
     @Test func automaticSnapshotsKeepTheWALBounded() throws {
-        let disk = SimulatedDisk(seed: 2)
-        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
+        var (disk, clock, ledger, workload) = try Self.started(seed: 2, intervalBytes: 128 * 1024)
         let options = Self.options(clock, intervalBytes: 128 * 1024)
-        try Ledger.initialize(at: Self.root, storage: disk, options: options)
-        let ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
-        var workload = MultiMonthWorkload(seed: 2)
-        try workload.createAccounts(ledger)
         var walFilesMax = 0
         for _ in 0..<10 {
             try workload.run(ledger, clock: clock, batches: 100, stepNsMax: 20_000 * 1_000_000_000)
@@ -81,12 +83,7 @@ import Testing
     }
 
     @Test func damagedNewestSnapshotFallsBackToThePreviousOne() throws {
-        let disk = SimulatedDisk(seed: 3)
-        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
-        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
-        var workload = MultiMonthWorkload(seed: 3)
-        try workload.createAccounts(ledger)
+        var (disk, clock, ledger, workload) = try Self.started(seed: 3)
         try workload.run(ledger, clock: clock, batches: 300, stepNsMax: 20_000 * 1_000_000_000)
         let first = try ledger.snapshot()
         try workload.run(ledger, clock: clock, batches: 60, stepNsMax: 20_000 * 1_000_000_000)
@@ -94,7 +91,8 @@ import Testing
         #expect(second.walFilesDeleted > 0)
         let before = try Self.balances(ledger, workload.accountCount)
         try ledger.close()
-        disk.corrupt(second.path, at: SnapshotFormat.headerBytes + 300)  // a body byte: the SHA-256 catches it
+        // A byte of the entry table, which only the body SHA-256 covers (account slots carry their own CRC).
+        disk.corrupt(second.path, at: SnapshotFormat.headerBytes + workload.accountCount * SnapshotFormat.accountBytes + 20)
         let problems = try Verifier.verify(at: Self.root, storage: disk).problems
         #expect(problems.contains { $0.file == second.path && $0.kind == "snapshot corruption" && $0.message.contains("SHA-256") }, "\(problems)")
         let lines = LogLines()
@@ -132,16 +130,11 @@ import Testing
 
     @Test(arguments: testSeeds(20))
     func crashDuringSnapshotOrCompactionLosesNothing(seed: UInt64) throws {
-        let disk = SimulatedDisk(seed: seed)
         var rng = SeededRandom(seed: seed)
-        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
         // No automatic snapshots: a simulated crash cannot kill the old
         // engine's threads, which would keep writing beside the new one.
+        var (disk, clock, ledger, workload) = try Self.started(seed: seed, intervalBytes: 0)
         let options = Self.options(clock, intervalBytes: 0)
-        try Ledger.initialize(at: Self.root, storage: disk, options: options)
-        var ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
-        var workload = MultiMonthWorkload(seed: seed)
-        try workload.createAccounts(ledger)
         try workload.run(ledger, clock: clock, batches: 100, stepNsMax: 20_000 * 1_000_000_000)
         try ledger.snapshot()  // so that the crashing one has a predecessor and compacts
         try workload.run(ledger, clock: clock, batches: 100, stepNsMax: 20_000 * 1_000_000_000)
@@ -159,5 +152,30 @@ import Testing
         try ledger.close()
         let report = try Verifier.verify(at: Self.root, storage: disk)
         #expect(report.passed, "seed \(seed): \(report.problems)")
+    }
+
+    @Test func snapshotVectorDecodesAndReencodes() throws {
+        let bytes = try FormatVectorTests.vector("snapshot.hex")
+        let directoryID = Array(UInt8(0xf0)...UInt8(0xff))
+        let specs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let chainHex = Array(try String(contentsOf: specs.appendingPathComponent("Specs/vectors/wal-chain-1.txt"), encoding: .utf8).prefix(64))
+        let chainHead = stride(from: 0, to: 64, by: 2).map { UInt8(String(chainHex[$0..<($0 + 2)]), radix: 16)! }
+        var machine = LedgerStateMachine()
+        var results: [ResultCode] = []
+        let batch = EventBatch([
+            .createAccount(NewAccount(id: 1, ledger: 840, code: 1)), .createAccount(NewAccount(id: 2, ledger: 840, code: 1)),
+            transfer(1001, from: 1, to: 2, 2500, kind: .pending),
+        ])
+        batch.bytes.withUnsafeBytes { machine.apply($0, eventCount: batch.eventCount, timestamp: 1_700_000_000_000_000_000, results: &results) }
+        #expect(results == [.ok, .ok, .ok])
+        let disk = SimulatedDisk(seed: 1)
+        let layout = DataDirectoryLayout(root: "/vector")
+        try disk.makeDirectory(layout.root)
+        let path = try SnapshotStore.write(machine, lsn: 1, chainHead: chainHead, directoryID: directoryID, storage: disk, layout: layout)
+        let written = disk.bytes(path)
+        #expect(written == bytes, "the snapshot differs from the vector (first difference at \((0..<min(written.count, bytes.count)).first { written[$0] != bytes[$0] } ?? -1))")
+        let (header, loaded) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        #expect(header.lsn == 1 && header.chainHead == chainHead && header.entryCount == 1 && header.holdCount == 1)
+        #expect(loaded.difference(from: machine) == nil)
     }
 }

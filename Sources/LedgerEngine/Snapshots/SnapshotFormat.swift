@@ -8,10 +8,11 @@
 // damaged snapshot is never loaded (recovery falls back to the previous one).
 
 public enum SnapshotFormat {
-    public static let version: UInt32 = 1
+    /// 2: accounts are stored as balance-index slots (128 bytes).
+    public static let version: UInt32 = 2
     public static let magic: [UInt8] = Array("LDGRSNAP".utf8)
     public static let headerBytes = 4096
-    static let accountBytes = 112
+    static let accountBytes = BalanceIndexFormat.slotBytes
     static let entryBytes = 40
     static let holdBytes = 32
     static let holdPostingBytes = 32

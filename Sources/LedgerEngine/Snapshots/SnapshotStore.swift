@@ -26,7 +26,7 @@ public enum SnapshotStore {
         let file = try storage.openFile(temporary, create: true)
         defer { file.close() }
         let writer = SnapshotStreamWriter(file: file, at: SnapshotFormat.headerBytes)
-        let counts = try machine.writeSnapshotBody(writer)
+        let counts = try machine.writeSnapshotBody(writer, lsn: lsn)
         try writer.flush()
         let header = SnapshotHeader(
             lsn: lsn, lastTimestamp: machine.lastTimestamp, directoryID: directoryID, accountCount: machine.accountCount,

@@ -4,22 +4,11 @@
 // byte-identical; `verify` compares them by value.
 
 extension LedgerStateMachine {
-    /// Writes accounts, entries and open holds; returns (entries, holds,
-    /// hold postings) written.
-    func writeSnapshotBody(_ w: SnapshotStreamWriter) throws -> (entries: Int, holds: Int, holdPostings: Int) {
+    /// Writes accounts (as balance-index slots stamped with `lsn`), entries
+    /// and open holds; returns (entries, holds, hold postings) written.
+    func writeSnapshotBody(_ w: SnapshotStreamWriter, lsn: UInt64) throws -> (entries: Int, holds: Int, holdPostings: Int) {
         for account in accounts {
-            try w.append({ p in
-                _LE.put(p, 0, account.id)
-                _LE.put(p, 16, account.userData)
-                _LE.put(p, 32, account.ledger)
-                _LE.put(p, 36, account.code)
-                _LE.put(p, 38, account.flags.rawValue)
-                _LE.put(p, 40, account.timestamp)
-                _LE.put(p, 48, account.debitsPosted)
-                _LE.put(p, 64, account.creditsPosted)
-                _LE.put(p, 80, account.debitsPending)
-                _LE.put(p, 96, account.creditsPending)
-            }, bytes: SnapshotFormat.accountBytes)
+            try w.append({ BalanceIndexFormat.encodeSlot(account, lsn: lsn, into: $0) }, bytes: SnapshotFormat.accountBytes)
         }
         var entryCount = 0
         for bucket in entries.buckets where !bucket.isEmpty {
@@ -60,15 +49,8 @@ extension LedgerStateMachine {
         let path = r.file.path
         func bad(_ what: String) -> LedgerError { LedgerError(.corruption, "snapshot body: \(what)", path: path) }
         for _ in 0..<header.accountCount {
-            let account = try r.next(SnapshotFormat.accountBytes) { p in
-                var a = Account(
-                    id: _LE.u128(p, 0), userData: _LE.u128(p, 16), ledger: _LE.u32(p, 32), code: _LE.u16(p, 36),
-                    flags: AccountFlags(rawValue: _LE.u16(p, 38)), timestamp: _LE.u64(p, 40))
-                a.debitsPosted = _LE.u128(p, 48)
-                a.creditsPosted = _LE.u128(p, 64)
-                a.debitsPending = _LE.u128(p, 80)
-                a.creditsPending = _LE.u128(p, 96)
-                return a
+            guard let (account, slotLSN) = try r.next(SnapshotFormat.accountBytes, { BalanceIndexFormat.decodeSlot($0) }), slotLSN == header.lsn else {
+                throw bad("account slot \(accounts.count) fails its checksum or names another LSN")
             }
             guard account.id != 0, accountSlotByID[account.id] == nil, account.flags.isSubset(of: .known) else { throw bad("account \(account.id) is invalid or repeated") }
             accountSlotByID.insertNew(account.id, Int32(accounts.count))

@@ -23,6 +23,8 @@ struct Config {
     var batchSize = 8_189
     var entries = 100_000
     var directory = NSTemporaryDirectory() + "ledger-bench"
+    /// Automatic snapshot interval in MiB of WAL (nil: the engine's default; 0: none).
+    var snapshotIntervalMiB: Int?
 }
 
 func parse() -> Config {
@@ -40,6 +42,7 @@ func parse() -> Config {
         case "--batch-size": config.batchSize = Int(value)!
         case "--entries": config.entries = Int(value)!
         case "--dir": config.directory = value
+        case "--snapshot-interval-mib": config.snapshotIntervalMiB = Int(value)!
         default: fatalError("unknown flag \(flag)")
         }
     }
@@ -52,7 +55,9 @@ let fundingAccount: UInt128 = 1 << 100
 func freshLedger(_ config: Config, accounts: Int) throws -> Ledger {
     try? FileManager.default.removeItem(atPath: config.directory)
     try Ledger.initialize(at: config.directory)
-    let ledger = try Ledger.open(at: config.directory)
+    var options = Ledger.Options()
+    options.snapshotIntervalWALBytes = config.snapshotIntervalMiB.map { $0 << 20 }
+    let ledger = try Ledger.open(at: config.directory, options: options)
     var batch = EventBatch()
     batch.append(NewAccount(id: fundingAccount, ledger: 840, code: 1))
     for id in 1...accounts {
@@ -103,12 +108,17 @@ func peakRSSBytes() -> Int {
     return 0
 }
 
-func walBytesUsed(_ directory: String) -> Int {
-    var total = 0
+/// WAL bytes per event over the records still in the WAL (compaction may
+/// have deleted older ones, so both sides count the same records).
+func walBytesPerEvent(_ directory: String) -> Double {
+    var bytes = 0
+    var events = 0
     _ = try? WALReader(storage: POSIXStorage(), layout: DataDirectoryLayout(root: directory)).scan(mode: .verify) { record in
-        total += WALFormat.recordBytes(payloadBytes: record.header.payloadBytes)
+        bytes += WALFormat.recordBytes(payloadBytes: record.header.payloadBytes)
+        guard record.header.type == WALFormat.recordTypeGroup else { return }
+        try WALGroupPayload.forEachBatch(record.payload, validateEvents: false) { events += $0.eventCount }
     }
-    return total
+    return Double(bytes) / Double(max(events, 1))
 }
 
 final class Counter: @unchecked Sendable {
@@ -128,7 +138,7 @@ func finish(_ ledger: Ledger, _ counter: Counter, start: UInt64, directory: Stri
     let latencies = counter.latenciesNs.sorted()
     return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
             Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
-            Double(walBytesUsed(directory)) / Double(counter.entries))
+            walBytesPerEvent(directory))
 }
 
 /// Batches of `batchSize`, pre-generated, submitted by 4 threads so the

@@ -75,10 +75,10 @@ import Testing
         var state = SegmentState()
         state.restore(SegmentAccount(id: 1, ledger: 840, flags: [], balances: AccountBalances()))
         state.restore(SegmentAccount(id: 2, ledger: 840, flags: [], balances: AccountBalances()))
-        let builder = MonthIndexBuilder(month: november)
+        var builder = MonthIndexBuilder(month: november)
         try entry.withUnsafeBytes { try builder.add(event: $0, offset: 4096, timestamp: 1_795_219_200_000_000_000, state: &state) }
         let indexBytes = try FormatVectorTests.vector("segment-index.hex")
-        #expect(MonthIndexFormat.encode(builder, directoryID: Self.directoryID, monthRoot: monthRoot, recordCount: 1) == indexBytes)
+        #expect(try MonthIndexFormat.encode(builder, directoryID: Self.directoryID, monthRoot: monthRoot, recordCount: 1) == indexBytes)
         let disk = SimulatedDisk(seed: 1)
         try disk.openFile("/v.idx", create: true).write(indexBytes, at: 0)
         let index = try MonthIndexFile(storage: disk, path: "/v.idx", month: november, directoryID: Self.directoryID, monthRoot: monthRoot)

@@ -171,7 +171,7 @@ import Testing
         let disk = SimulatedDisk(seed: 1)
         let layout = DataDirectoryLayout(root: "/vector")
         try disk.makeDirectory(layout.root)
-        let path = try SnapshotStore.write(machine, lsn: 1, chainHead: chainHead, directoryID: directoryID, storage: disk, layout: layout)
+        let (path, _) = try SnapshotStore.write(machine, lsn: 1, chainHead: chainHead, directoryID: directoryID, storage: disk, layout: layout)
         let written = disk.bytes(path)
         #expect(written == bytes, "the snapshot differs from the vector (first difference at \((0..<min(written.count, bytes.count)).first { written[$0] != bytes[$0] } ?? -1))")
         let (header, loaded) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)

@@ -37,7 +37,8 @@ public final class Ledger: @unchecked Sendable {
         /// use it to cover both paths).
         public var inlineGroupPayloadBytesMax = 512 * 1024
         /// WAL bytes written between automatic snapshots; nil: 4 WAL files'
-        /// worth; 0: none (snapshots only through `snapshot()`).
+        /// worth; 0: none (snapshots only through `snapshot()`). The interval
+        /// is never shorter than the newest snapshot's size.
         public var snapshotIntervalWALBytes: Int?
         /// Nanoseconds since the Unix epoch. Tests inject a fake clock.
         public var clock: @Sendable () -> UInt64 = Ledger.wallClockNs
@@ -102,6 +103,10 @@ public final class Ledger: @unchecked Sendable {
     private var applyFinished = false
     private var snapshotThread: Thread?
     private var snapshotWanted = false
+    /// Bytes of the newest snapshot (guarded by `lock`): the next automatic
+    /// snapshot waits for at least that much WAL, so snapshot writing costs
+    /// at most as many bytes as the WAL it makes redundant.
+    private var lastSnapshotBytes = 0
     // Durability-thread state: WAL payload bytes since the last automatic snapshot.
     private var walBytesSinceSnapshot = 0
     private let snapshotIntervalWALBytes: Int
@@ -435,8 +440,12 @@ public final class Ledger: @unchecked Sendable {
 
     /// The applied entry with this id, from any month.
     public func lookup(entryID: UInt128) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
-        try readSegments { try $0.lookup(entryID: entryID) }
+        let segments = self.segments
+        return try read { machine in
+            Result { try segments.lookup(entryID: entryID, openMonthTimestamp: machine.entry(id: entryID)?.timestamp) }
+        }.get()
     }
+
     public func entry(id: UInt128) throws -> EntryRecord? { try read { $0.entry(id: id) } }
 
     /// Finishes queued work, writes a close record, checkpoints the index and
@@ -493,7 +502,8 @@ public final class Ledger: @unchecked Sendable {
                 return (self.machine, self.wal.nextLSN - 1, self.chain.head, segments.lastFiledLSN)
             }
             do {
-                let path = try SnapshotStore.write(machine, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
+                let (path, bytes) = try SnapshotStore.write(machine, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
+                lock.withLock { lastSnapshotBytes = bytes }
                 try SnapshotStore.prune(storage: storage, layout: layout)
                 // WAL stays from the older retained snapshot on, so a damaged
                 // newest snapshot can fall back to it; with one snapshot, all stays.
@@ -805,8 +815,9 @@ public final class Ledger: @unchecked Sendable {
         groupsSinceCheckpoint += 1
         walBytesSinceSnapshot += group.payloadBytes
         if snapshotIntervalWALBytes > 0 && walBytesSinceSnapshot >= snapshotIntervalWALBytes {
-            walBytesSinceSnapshot = 0
             lock.withLock {
+                guard walBytesSinceSnapshot >= lastSnapshotBytes else { return }
+                walBytesSinceSnapshot = 0
                 snapshotWanted = true
                 lock.broadcast()
             }

@@ -261,7 +261,7 @@ extension Verifier {
                     message: "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the month before it on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing or was replaced)"))
                 return nil
             }
-            let index = MonthIndexBuilder(month: month)
+            var index = MonthIndexBuilder(month: month)
             var first: (UInt64, UInt64)?
             var stateFailure: LedgerError?
             let scan: SegmentScanResult
@@ -328,7 +328,13 @@ extension Verifier {
             let file = try storage.openFile(indexPath, create: false)
             defer { file.close() }
             let stored = try file.readExactly(try file.size(), at: 0)
-            let rebuilt = MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: seal.monthRoot, recordCount: scan.recordCount)
+            let rebuilt: [UInt8]
+            do {
+                rebuilt = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: seal.monthRoot, recordCount: scan.recordCount)
+            } catch let error as LedgerError {
+                report.problems.append(.init(severity: .error, file: path, offset: nil, kind: "segment history inconsistent", message: error.message))
+                continue
+            }
             if stored != rebuilt {
                 let offset = (0..<min(stored.count, rebuilt.count)).first { stored[$0] != rebuilt[$0] } ?? min(stored.count, rebuilt.count)
                 report.problems.append(.init(

@@ -39,10 +39,11 @@ public enum MonthIndexFormat {
     static func align8(_ n: Int) -> Int { (n + 7) & ~7 }
 
     /// Encodes the index of a sealed month.
-    public static func encode(_ builder: MonthIndexBuilder, directoryID: [UInt8], monthRoot: [UInt8], recordCount: Int) -> [UInt8] {
+    /// Throws `corruption` when the month holds an entry id twice.
+    public static func encode(_ builder: MonthIndexBuilder, directoryID: [UInt8], monthRoot: [UInt8], recordCount: Int) throws -> [UInt8] {
         precondition(directoryID.count == 16 && monthRoot.count == 32, "directory id and root sizes")
         let accounts = builder.sortedAccounts()
-        let entries = builder.sortedEntries()
+        let entries = try builder.sortedEntries()
         let refCount = accounts.reduce(0) { $0 + $1.refs.count }
         let checkpointCount = accounts.reduce(0) { $0 + $1.checkpoints.count }
         let bloomBlocks = max(1, (entries.count * bloomBitsPerID + bloomBlockBytes * 8 - 1) / (bloomBlockBytes * 8))

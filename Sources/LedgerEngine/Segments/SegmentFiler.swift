@@ -55,22 +55,22 @@ public final class SegmentFiler {
                     state.restoreHolds(Dictionary(uniqueKeysWithValues: seal.holds.map { ($0.id, $0.hold) }))
                 } else {
                     // Rebuild the index by rescanning the month from the state at its start.
-                    let index = MonthIndexBuilder(month: month)
+                    var index = MonthIndexBuilder(month: month)
                     _ = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
-                        try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: index, path: path)
+                        try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
                     }
                     try writeIndex(index, root: seal.monthRoot, recordCount: Int(seal.recordCount))
                 }
                 sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp))
                 continue
             }
-            let index = MonthIndexBuilder(month: month)
+            var index = MonthIndexBuilder(month: month)
             let previous = sealedMonths.last
             let writer = try SegmentWriter(
                 storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
                 previousRoot: previous?.monthRoot ?? Self.zeroRoot
             ) { record in
-                try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: index, path: path)
+                try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
             }
             if let seal = writer.seal {  // sealed, but its frontier was not yet written
                 if !indexIsUsable(month, root: seal.monthRoot) { try writeIndex(index, root: seal.monthRoot, recordCount: writer.recordCount) }
@@ -122,11 +122,11 @@ public final class SegmentFiler {
         }
     }
 
-    private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: MonthIndexBuilder, path: String) throws {
+    private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: inout MonthIndexBuilder, path: @autoclosure () -> String) throws {
         do {
             try index.add(event: event, offset: offset, timestamp: timestamp, state: &state)
         } catch let error as LedgerError {
-            throw LedgerError(.corruption, "\(error.message); run `ledgerctl verify`", path: path, offset: offset)
+            throw LedgerError(.corruption, "\(error.message); run `ledgerctl verify`", path: path(), offset: offset)
         }
     }
 
@@ -140,6 +140,10 @@ public final class SegmentFiler {
     /// already be validated (encoded by the engine, or replayed).
     public func file(groupPayload payload: UnsafeRawBufferPointer, lsn: UInt64) throws {
         var filedUntil = lastFiledTimestamp
+        // The open month's writer and bounds, looked up again only when an
+        // event falls outside them (month arithmetic is not free per event).
+        var writer = current
+        var monthRange = current.map { $0.header.month.startNs..<$0.header.month.next.startNs } ?? 0..<0
         try WALGroupPayload.forEachBatch(payload, validateEvents: false) { batch in
             var index = 0
             var offset = 0
@@ -149,10 +153,14 @@ public final class SegmentFiler {
                 }
                 let timestamp = batch.timestamp + UInt64(index)
                 if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil {
-                    let (writer, monthIndex) = try writer(for: timestamp)
+                    if !monthRange.contains(timestamp) {
+                        let next = try self.writer(for: timestamp)
+                        writer = next
+                        monthRange = next.header.month.startNs..<next.header.month.next.startNs
+                    }
                     let event = UnsafeRawBufferPointer(rebasing: batch.events[offset..<(offset + size)])
-                    let recordOffset = try writer.append(event: event, lsn: lsn, timestamp: timestamp)
-                    try add(event, offset: recordOffset, timestamp: timestamp, to: monthIndex, path: writer.path)
+                    let recordOffset = try writer!.append(event: event, lsn: lsn, timestamp: timestamp)
+                    try add(event, offset: recordOffset, timestamp: timestamp, to: &currentIndex!, path: writer!.path)
                     eventsFiled += 1
                     filedUntil = timestamp
                 }
@@ -162,8 +170,10 @@ public final class SegmentFiler {
         }
     }
 
-    private func writer(for timestamp: UInt64) throws -> (SegmentWriter, MonthIndexBuilder) {
-        if let current, let currentIndex, current.header.month.contains(timestamp) { return (current, currentIndex) }
+    /// The writer of the timestamp's month (sealing the open month first when
+    /// it is over); `currentIndex` is that month's index afterwards.
+    private func writer(for timestamp: UInt64) throws -> SegmentWriter {
+        if let current, current.header.month.contains(timestamp) { return current }
         let month = UTCMonth(containing: timestamp)
         if let current {
             precondition(current.header.month < month, "filing went back from \(current.header.month) to \(month)")
@@ -174,10 +184,9 @@ public final class SegmentFiler {
             storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
             previousRoot: previous?.monthRoot ?? Self.zeroRoot)
         precondition(next.recordCount == 0, "a new month's segment already holds records")
-        let index = MonthIndexBuilder(month: month)
         current = next
-        currentIndex = index
-        return (next, index)
+        currentIndex = MonthIndexBuilder(month: month)
+        return next
     }
 
     /// Seals the open month (the month is over: a later month's event is
@@ -225,7 +234,7 @@ public final class SegmentFiler {
     private func writeIndex(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
         let path = layout.segmentIndexPath(index.month)
         let temporary = path + ".tmp"
-        let bytes = MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: root, recordCount: recordCount)
+        let bytes = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: root, recordCount: recordCount)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
         let file = try storage.openFile(temporary, create: true)
         defer { file.close() }

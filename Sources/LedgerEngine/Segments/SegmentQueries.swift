@@ -48,15 +48,17 @@ extension SegmentFiler {
         if let current, let currentIndex, current.header.month == month {
             return (currentIndex, { try current.readEvent(at: $0) })
         }
-        guard let sealed = sealedMonths.first(where: { $0.month == month }) else { return nil }
-        let reader: SealedMonthReader
-        if let cached = sealedReaders[month] {
-            reader = cached
-        } else {
-            reader = try SealedMonthReader(storage: storage, layout: layout, sealed: sealed, directoryID: directoryID)
-            sealedReaders[month] = reader
-        }
+        guard let reader = try sealedReader(month) else { return nil }
         return (reader.index, { try reader.readEvent(at: $0) })
+    }
+
+    /// The reader of a sealed month, opened on first use.
+    private func sealedReader(_ month: UTCMonth) throws -> SealedMonthReader? {
+        if let cached = sealedReaders[month] { return cached }
+        guard let sealed = sealedMonths.first(where: { $0.month == month }) else { return nil }
+        let reader = try SealedMonthReader(storage: storage, layout: layout, sealed: sealed, directoryID: directoryID)
+        sealedReaders[month] = reader
+        return reader
     }
 
     /// Months with a segment, oldest first (sealed, then the open one).
@@ -101,17 +103,28 @@ extension SegmentFiler {
         return AccountBalances()
     }
 
-    /// The record of the applied entry with this id, from any month.
-    public func lookup(entryID id: UInt128) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
-        for month in filedMonths.reversed() {
-            guard let (index, read) = try self.month(month), let offset = try index.entryOffset(id) else { continue }
-            let (header, event) = try read(offset)
-            guard case .createEntry(let entry) = event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }), entry.id == id else {
-                throw LedgerError(.corruption, "index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month), offset: offset)
-            }
-            return (header.timestamp, header.lsn, entry, SegmentPosition(month: month, offset: offset))
+    /// The record of the applied entry with this id, from any month. The
+    /// open month has no id table (filing does not hash ids): the caller
+    /// passes the entry's timestamp from the state machine, if it knows the
+    /// id, and the record is found by timestamp. Sealed months answer
+    /// through their bloom filters and id tables.
+    public func lookup(entryID id: UInt128, openMonthTimestamp: UInt64?) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
+        var candidates: [(UTCMonth, Int, (Int) throws -> (header: SegmentRecordHeader, event: [UInt8]))] = []
+        if let timestamp = openMonthTimestamp, let current, let currentIndex, current.header.month.contains(timestamp),
+            let offset = currentIndex.recordOffset(timestamp: timestamp)
+        {
+            candidates.append((current.header.month, offset, { try current.readEvent(at: $0) }))
         }
-        return nil
+        for sealed in sealedMonths.reversed() where candidates.isEmpty {
+            guard let reader = try sealedReader(sealed.month), let offset = try reader.index.entryOffset(id) else { continue }
+            candidates.append((sealed.month, offset, { try reader.readEvent(at: $0) }))
+        }
+        guard let (month, offset, read) = candidates.first else { return nil }
+        let (header, event) = try read(offset)
+        guard case .createEntry(let entry) = event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }), entry.id == id else {
+            throw LedgerError(.corruption, "the index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month), offset: offset)
+        }
+        return (header.timestamp, header.lsn, entry, SegmentPosition(month: month, offset: offset))
     }
 
     /// Balances of the account before its event `k` in this month: the

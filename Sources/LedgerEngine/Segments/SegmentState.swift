@@ -74,6 +74,9 @@ public struct SegmentState: Sendable {
     /// What `apply` reports for each distinct account an event touched.
     public struct Touch {
         public var accountID: UInt128
+        /// The account's slot in this state (dense, stable): lets callers
+        /// keep per-account arrays instead of hashing the id again.
+        public var stateSlot: Int32
         public var ledger: UInt32
         /// After the event.
         public var flags: AccountFlags
@@ -163,7 +166,7 @@ public struct SegmentState: Sendable {
         }
         for (slot, before) in touched {
             let account = accounts[Int(slot)]
-            touch(Touch(accountID: account.id, ledger: account.ledger, flags: account.flags, pendingPosition: pendingPosition, before: before, after: account.balances))
+            touch(Touch(accountID: account.id, stateSlot: slot, ledger: account.ledger, flags: account.flags, pendingPosition: pendingPosition, before: before, after: account.balances))
         }
     }
 
@@ -173,7 +176,13 @@ public struct SegmentState: Sendable {
     }
 
     private mutating func markTouched(_ slot: Int32) {
-        if !touched.contains(where: { $0.slot == slot }) { touched.append((slot, accounts[Int(slot)].balances)) }
+        // A linear scan: an event touches at most 128 accounts, usually 2.
+        var i = 0
+        while i < touched.count {
+            if touched[i].slot == slot { return }
+            i += 1
+        }
+        touched.append((slot, accounts[Int(slot)].balances))
     }
 
     private mutating func post(_ posting: Posting, slot: Int32, totals: inout [LedgerTotals]) throws {

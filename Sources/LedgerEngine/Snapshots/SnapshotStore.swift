@@ -11,11 +11,11 @@ public enum SnapshotStore {
 
     /// Writes the snapshot of `machine` at `lsn` atomically: temporary file,
     /// fdatasync, rename, fsync of the directory. A failure of either sync
-    /// must stop the caller (it does not retry).
+    /// must stop the caller (it does not retry). Returns the file and its size.
     @discardableResult
     public static func write(
         _ machine: LedgerStateMachine, lsn: UInt64, chainHead: [UInt8], directoryID: [UInt8], storage: any Storage, layout: DataDirectoryLayout
-    ) throws -> String {
+    ) throws -> (path: String, bytes: Int) {
         if !storage.fileExists(layout.snapshotsDirectory) {
             try storage.makeDirectory(layout.snapshotsDirectory)
             try storage.syncDirectory(layout.root)
@@ -36,7 +36,7 @@ public enum SnapshotStore {
         try file.sync()
         try storage.rename(temporary, to: path)
         try storage.syncDirectory(layout.snapshotsDirectory)
-        return path
+        return (path, writer.offset)
     }
 
     /// Loads and fully checks one snapshot (header CRC, body SHA-256, every

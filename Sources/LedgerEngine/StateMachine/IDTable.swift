@@ -99,6 +99,23 @@ struct IDTable<Value: Sendable>: Sendable {
         count += 1
     }
 
+    /// Inserts `id` unless present, with one probe; false when it was present.
+    @inlinable
+    mutating func insertIfAbsent(_ id: UInt128, _ value: Value) -> Bool {
+        precondition(id != 0, "id 0 is reserved for empty buckets")
+        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
+        let lo = UInt64(truncatingIfNeeded: id)
+        let hi = UInt64(truncatingIfNeeded: id >> 64)
+        var index = bucket(id)
+        while !buckets[index].isEmpty {
+            if buckets[index].low == lo && buckets[index].high == hi { return false }
+            index = (index + 1) & mask
+        }
+        buckets[index] = Bucket(low: lo, high: hi, value: value)
+        count += 1
+        return true
+    }
+
     @inlinable
     mutating func place(_ entry: Bucket) {
         var index = bucket(UInt128(entry.high) << 64 | UInt128(entry.low))

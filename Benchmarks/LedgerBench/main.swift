@@ -129,6 +129,20 @@ final class Counter: @unchecked Sendable {
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+/// Runs `body(i)` for i in 0..<count, each on its own engine thread, and
+/// waits for all of them.
+func onThreads(_ count: Int, _ body: @escaping (Int) -> Void) {
+    let done = DispatchGroup()
+    for i in 0..<count {
+        done.enter()
+        LedgerEngine.Thread {
+            body(i)
+            done.leave()
+        }.start()
+    }
+    done.wait()
+}
+
 typealias RunResult = (rate: Double, p50Ms: Double, p99Ms: Double, bytesPerEntry: Double)
 
 /// Closes the ledger and summarizes a run: rate, latency percentiles, WAL bytes per entry.
@@ -158,26 +172,20 @@ func runBatches(_ config: Config, accounts: Int) throws -> RunResult {
     let submitters = 4
     let start = now()
     let deadline = start + UInt64(config.seconds * 1e9)
-    let done = DispatchGroup()
-    for s in 0..<submitters {
-        done.enter()
-        LedgerEngine.Thread {
-            var index = s
-            while index < batches.count && now() < deadline {
-                let t0 = now()
-                let results = try! ledger.submitAndWait(batches[index])
-                let t1 = now()
-                precondition(results.allSatisfy { $0 == .ok }, "rejected: \(Set(results))")
-                counter.lock.withLock {
-                    counter.entries += results.count
-                    counter.latenciesNs.append(t1 - t0)
-                }
-                index += submitters
+    onThreads(submitters) { s in
+        var index = s
+        while index < batches.count && now() < deadline {
+            let t0 = now()
+            let results = try! ledger.submitAndWait(batches[index])
+            let t1 = now()
+            precondition(results.allSatisfy { $0 == .ok }, "rejected: \(Set(results))")
+            counter.lock.withLock {
+                counter.entries += results.count
+                counter.latenciesNs.append(t1 - t0)
             }
-            done.leave()
-        }.start()
+            index += submitters
+        }
     }
-    done.wait()
     return try finish(ledger, counter, start: start, directory: config.directory)
 }
 
@@ -187,30 +195,24 @@ func runConcurrent(_ config: Config, accounts: Int) throws -> RunResult {
     let counter = Counter()
     let start = now()
     let deadline = start + UInt64(config.seconds * 1e9)
-    let done = DispatchGroup()
-    for c in 0..<config.clients {
-        done.enter()
-        LedgerEngine.Thread {
-            var generator = Generator(nextID: UInt128(c + 1) << 100, accounts: accounts)
-            var latencies: [UInt64] = []
-            var count = 0
-            while now() < deadline {
-                var batch = EventBatch()
-                generator.append(to: &batch)
-                let t0 = now()
-                let results = try! ledger.submitAndWait(batch)
-                latencies.append(now() - t0)
-                precondition(results == [.ok], "rejected: \(results)")
-                count += 1
-            }
-            counter.lock.withLock {
-                counter.entries += count
-                counter.latenciesNs.append(contentsOf: latencies)
-            }
-            done.leave()
-        }.start()
+    onThreads(config.clients) { c in
+        var generator = Generator(nextID: UInt128(c + 1) << 100, accounts: accounts)
+        var latencies: [UInt64] = []
+        var count = 0
+        while now() < deadline {
+            var batch = EventBatch()
+            generator.append(to: &batch)
+            let t0 = now()
+            let results = try! ledger.submitAndWait(batch)
+            latencies.append(now() - t0)
+            precondition(results == [.ok], "rejected: \(results)")
+            count += 1
+        }
+        counter.lock.withLock {
+            counter.entries += count
+            counter.latenciesNs.append(contentsOf: latencies)
+        }
     }
-    done.wait()
     return try finish(ledger, counter, start: start, directory: config.directory)
 }
 

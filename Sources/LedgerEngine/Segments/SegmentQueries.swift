@@ -109,22 +109,23 @@ extension SegmentFiler {
     /// id, and the record is found by timestamp. Sealed months answer
     /// through their bloom filters and id tables.
     public func lookup(entryID id: UInt128, openMonthTimestamp: UInt64?) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
-        var candidates: [(UTCMonth, Int, (Int) throws -> (header: SegmentRecordHeader, event: [UInt8]))] = []
+        func found(_ month: UTCMonth, _ offset: Int, _ read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition) {
+            let (header, event) = try read(offset)
+            guard case .createEntry(let entry) = event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }), entry.id == id else {
+                throw LedgerError(.corruption, "the index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month), offset: offset)
+            }
+            return (header.timestamp, header.lsn, entry, SegmentPosition(month: month, offset: offset))
+        }
         if let timestamp = openMonthTimestamp, let current, let currentIndex, current.header.month.contains(timestamp),
             let offset = currentIndex.recordOffset(timestamp: timestamp)
         {
-            candidates.append((current.header.month, offset, { try current.readEvent(at: $0) }))
+            return try found(current.header.month, offset) { try current.readEvent(at: $0) }
         }
-        for sealed in sealedMonths.reversed() where candidates.isEmpty {
+        for sealed in sealedMonths.reversed() {
             guard let reader = try sealedReader(sealed.month), let offset = try reader.index.entryOffset(id) else { continue }
-            candidates.append((sealed.month, offset, { try reader.readEvent(at: $0) }))
+            return try found(sealed.month, offset) { try reader.readEvent(at: $0) }
         }
-        guard let (month, offset, read) = candidates.first else { return nil }
-        let (header, event) = try read(offset)
-        guard case .createEntry(let entry) = event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }), entry.id == id else {
-            throw LedgerError(.corruption, "the index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month), offset: offset)
-        }
-        return (header.timestamp, header.lsn, entry, SegmentPosition(month: month, offset: offset))
+        return nil
     }
 
     /// Balances of the account before its event `k` in this month: the

@@ -201,3 +201,43 @@ snap_header += struct.pack('<QQQQQ', 2, 1, 1, 2, len(snap_body)) + chain1 + hash
 snap_header += bytes(4092 - len(snap_header))
 snap_header += struct.pack('<I', mask(crc32c(snap_header)))
 write('snapshot.hex', snap_header + snap_body, 'snapshot at LSN 1 of directory f0..ff: accounts 1 and 2 (ledger 840, code 1), pending entry 1001 of 2500 from 1 to 2 without timeout, created at 1700000000000000000; chain head = wal-chain-1.txt')
+
+# archive-format.md: the one-record month above, sealed, then archived with
+# the zstd and lz4 command-line tools (an implementation independent of ours).
+import os, subprocess, tempfile
+sealed_end = 4096 + len(seg_record) + len(seal)
+sealed_frontier = struct.pack('<QQQI', 1, sealed_end, 7, 0)
+sealed_frontier += struct.pack('<I', mask(crc32c(sealed_frontier, record_seed)))
+page = bytearray(4096)
+page[0:128] = seg_header
+page[1024:1056] = sealed_frontier
+sealed_segment = bytes(page) + seg_record + seal
+assert len(sealed_segment) == sealed_end
+write('segment-sealed.hex', sealed_segment, 'sealed one-record month 2026-11: header page (frontier slot 0: generation 1, durable end %d, LSN 7), segment-record.hex, segment-seal.hex' % sealed_end)
+
+def compress(tool, data):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, 'frame')
+        with open(path, 'wb') as f:
+            f.write(data)
+        if tool == 'zstd':  # content size (known from the file) and checksum are the CLI's defaults; made explicit
+            args = ['zstd', '-q', '-3', '--check', '--content-size', '-c', path]
+        else:
+            args = ['lz4', '-q', '-1', '--content-size', '-c', path]  # content checksum is lz4's default
+        return subprocess.run(args, check=True, stdout=subprocess.PIPE).stdout
+
+for tool, codec, level in (('zstd', 1, 3), ('lz4', 2, 0)):
+    cuts = [(0, 4096 + len(seg_record)), (4096 + len(seg_record), sealed_end)]
+    frames = b''
+    index = b''
+    for start, end in cuts:
+        compressed = compress(tool, sealed_segment[start:end])
+        index += struct.pack('<QQIIII', start, 4096 + len(frames), end - start, len(compressed), mask(crc32c(compressed)), 0)
+        frames += compressed
+    index_offset = 4096 + len(frames)
+    arc_header = b'LDGRARC\x00' + struct.pack('<IBBHHBBI', 1, codec, level, 0, 2026, 11, 0, len(cuts)) + directory_id
+    arc_header += struct.pack('<QQII', sealed_end, index_offset, mask(crc32c(index)), 4096) + root + bytes(28)
+    assert len(arc_header) == 124
+    arc_header += struct.pack('<I', mask(crc32c(arc_header)))
+    archive = arc_header + bytes(4096 - 128) + frames + index
+    write('archive-%s.hex' % tool, archive, 'segment-sealed.hex archived with the %s CLI (codec %d, level %d, frame target 4096): frame 0 = segment bytes 0..<%d, frame 1 = the seal' % (tool, codec, level, 4096 + len(seg_record)))

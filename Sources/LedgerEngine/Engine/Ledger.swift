@@ -111,7 +111,9 @@ public final class Ledger: @unchecked Sendable {
     private var walBytesSinceSnapshot = 0
     private let snapshotIntervalWALBytes: Int
     /// Serializes snapshots (automatic and explicit).
-    private let snapshotLock = ConditionLock()
+    let snapshotLock = ConditionLock()
+    /// One archival or restore at a time.
+    let archiveLock = ConditionLock()
 
     enum Work {
         case batch(EventBatch, Completion)
@@ -830,7 +832,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Crash-stop: records the reason and fails everything not yet durable.
-    private func stop(because error: LedgerError, failing completions: [Completion]) {
+    func stop(because error: LedgerError, failing completions: [Completion]) {
         let stopped = LedgerError(.stopped, "the engine stopped after a fatal error (\(error)); restart to recover from the log", path: error.path, offset: error.offset)
         options.log("engine stopped: \(error)")
         let (queued, groups): ([Work], [PendingGroup]) = lock.withLock {

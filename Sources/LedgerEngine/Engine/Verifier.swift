@@ -50,6 +50,8 @@ public struct VerifyReport: Sendable {
     public var segmentRecords = 0
     /// (month, SHA-256 month root in hex) of every sealed month, oldest first.
     public var sealedMonths: [(month: String, root: String)] = []
+    /// Every month on disk, oldest first, with the form it is held in.
+    public var monthForms: [(month: String, form: SegmentForm)] = []
     public var ledgers: [LedgerTotals] = []
     public var problems: [Problem] = []
 
@@ -243,17 +245,38 @@ extension Verifier {
         storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied: [AppliedEvent], appliedAfterLSN: UInt64 = 0,
         logClosedCleanly: Bool, report: inout VerifyReport
     ) throws -> SegmentState? {
-        let months = try SegmentFiler.months(storage: storage, layout: layout)
+        let months = try SegmentFiles.months(storage: storage, layout: layout)
         var cursor = 0
         var mismatch = false
         var state = SegmentState()
         var previous: (month: UTCMonth, root: [UInt8])?
-        for (i, month) in months.enumerated() {
-            let path = layout.segmentPath(month)
+        for (i, (month, form)) in months.enumerated() {
             report.segmentFiles += 1
+            report.monthForms.append((month.description, form))
+            // An archive is read through its frame index, decompressing each
+            // frame in memory: nothing decompressed is written to disk.
+            let file: any ReadableFile
+            do {
+                file = try SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID)
+            } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+                report.problems.append(.init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive corruption", message: error.message))
+                return nil
+            }
+            defer { file.close() }
+            let path = file.path
+            if form == .both {
+                report.problems.append(.init(
+                    severity: .warning, file: layout.archivePath(month), offset: nil, kind: "archival or restore interrupted",
+                    message: "\(month) has both a segment and an archive; run `ledgerctl archive` or `ledgerctl restore --month \(month)` to finish"))
+                do {
+                    try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: month, directoryID: directoryID)
+                } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+                    report.problems.append(.init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive differs from the segment", message: error.message))
+                }
+            }
             // The chain link first: without the month before it, a month's
             // records do not apply.
-            if let linked = try? SegmentReader.readHeader(storage: storage, path: path),
+            if let linked = try? SegmentReader.readHeader(file: file),
                 linked.previousMonth != previous?.month || linked.previousRoot != (previous?.root ?? SegmentFiler.zeroRoot)
             {
                 report.problems.append(.init(
@@ -266,7 +289,7 @@ extension Verifier {
             var stateFailure: LedgerError?
             let scan: SegmentScanResult
             do {
-                scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
+                scan = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
                     report.segmentRecords += 1
                     if first == nil { first = (record.header.lsn, record.header.timestamp) }
                     if stateFailure == nil {
@@ -292,7 +315,9 @@ extension Verifier {
                     cursor += 1
                 }
             } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-                report.problems.append(.init(severity: .error, file: error.path ?? path, offset: error.offset, kind: "segment corruption", message: error.message))
+                report.problems.append(.init(
+                    severity: .error, file: error.path ?? path, offset: error.offset, kind: form == .archive ? "archive corruption" : "segment corruption",
+                    message: error.message))
                 return nil
             }
             if let stateFailure {
@@ -325,9 +350,9 @@ extension Verifier {
                 report.problems.append(.init(severity: .warning, file: indexPath, offset: nil, kind: "index missing", message: "the next open rebuilds it from the segment"))
                 continue
             }
-            let file = try storage.openFile(indexPath, create: false)
-            defer { file.close() }
-            let stored = try file.readExactly(try file.size(), at: 0)
+            let indexFile = try storage.openFile(indexPath, create: false)
+            defer { indexFile.close() }
+            let stored = try indexFile.readExactly(try indexFile.size(), at: 0)
             let rebuilt: [UInt8]
             do {
                 rebuilt = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: seal.monthRoot, recordCount: scan.recordCount)

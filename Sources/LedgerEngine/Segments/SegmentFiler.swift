@@ -22,6 +22,7 @@ public struct SealedMonth: Sendable, Equatable {
     public var monthRoot: [UInt8]
     public var lastLSN: UInt64
     public var lastTimestamp: UInt64
+    public var form: SegmentForm
 }
 
 public final class SegmentFiler {
@@ -45,24 +46,32 @@ public final class SegmentFiler {
         self.layout = layout
         self.directoryID = directoryID
         self.log = log
-        let months = try Self.months(storage: storage, layout: layout)
-        for (i, month) in months.enumerated() {
+        let months = try SegmentFiles.months(storage: storage, layout: layout)
+        for (i, (month, form)) in months.enumerated() {
             let path = layout.segmentPath(month)
-            if let seal = try SegmentReader.readSeal(storage: storage, path: path, expectedDirectoryID: directoryID) {
-                try link(seal, month: month, path: path)
+            let file = try SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID)
+            defer { file.close() }
+            if form == .both {
+                log("segments: \(month) has both a segment and an archive (an archival or restore was interrupted); reading the segment. Run `ledgerctl archive` or `ledgerctl restore` again to finish")
+            }
+            if let seal = try SegmentReader.readSeal(file: file, expectedDirectoryID: directoryID) {
+                try link(seal, month: month, path: file.path)
                 if indexIsUsable(month, root: seal.monthRoot) {
                     for account in seal.accounts { state.restore(account) }
                     state.restoreHolds(Dictionary(uniqueKeysWithValues: seal.holds.map { ($0.id, $0.hold) }))
                 } else {
                     // Rebuild the index by rescanning the month from the state at its start.
                     var index = MonthIndexBuilder(month: month)
-                    _ = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID) { record in
-                        try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
+                    _ = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
+                        try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: file.path)
                     }
                     try writeIndex(index, root: seal.monthRoot, recordCount: Int(seal.recordCount))
                 }
-                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp))
+                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: form))
                 continue
+            }
+            guard form == .segment else {
+                throw LedgerError(.corruption, "the archive of \(month) holds no sealed month; run `ledgerctl verify`", path: layout.archivePath(month))
             }
             var index = MonthIndexBuilder(month: month)
             let previous = sealedMonths.last
@@ -74,7 +83,7 @@ public final class SegmentFiler {
             }
             if let seal = writer.seal {  // sealed, but its frontier was not yet written
                 if !indexIsUsable(month, root: seal.monthRoot) { try writeIndex(index, root: seal.monthRoot, recordCount: writer.recordCount) }
-                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp))
+                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: .segment))
                 continue
             }
             guard i == months.count - 1 else {
@@ -87,10 +96,17 @@ public final class SegmentFiler {
 
     static let zeroRoot = [UInt8](repeating: 0, count: 32)
 
-    /// Months that have a segment file, oldest first.
+    /// Months that have a segment or an archive, oldest first.
     static func months(storage: any Storage, layout: DataDirectoryLayout) throws -> [UTCMonth] {
-        guard storage.fileExists(layout.segmentsDirectory) else { return [] }
-        return try storage.listDirectory(layout.segmentsDirectory).compactMap { DataDirectoryLayout.month(ofSegmentFileName: $0) }.sorted()
+        try SegmentFiles.months(storage: storage, layout: layout).map(\.month)
+    }
+
+    /// Records that a sealed month now has another form (after archival or
+    /// restore) and drops its cached reader, so the next query opens it anew.
+    func setForm(_ form: SegmentForm, of month: UTCMonth) {
+        guard let i = sealedMonths.firstIndex(where: { $0.month == month }) else { preconditionFailure("\(month) is not sealed") }
+        sealedMonths[i].form = form
+        sealedReaders[month] = nil
     }
 
     /// A sealed month must name the sealed month before it and its root.
@@ -206,7 +222,7 @@ public final class SegmentFiler {
             throw LedgerError(error.code, error.message, path: writer.path)
         }
         try writeIndex(index, root: sealRoot, recordCount: writer.recordCount)
-        sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp))
+        sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp, form: .segment))
         current = nil
         currentIndex = nil
     }

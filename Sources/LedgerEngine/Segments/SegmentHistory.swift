@@ -72,13 +72,15 @@ public enum SegmentHistory {
         defer { lock.release() }
         let meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
         guard storage.fileExists(layout.segmentsDirectory) else { return }
-        let names = try storage.listDirectory(layout.segmentsDirectory).filter { DataDirectoryLayout.month(ofSegmentFileName: $0) != nil }
+        let months = try SegmentFiles.months(storage: storage, layout: layout)
         var balances = AccountBalances()
         // Holds with a posting on this account: those postings.
         var holds: [UInt128: [Posting]] = [:]
         var stop = false
-        for name in names where !stop {
-            _ = try SegmentReader.scan(storage: storage, path: layout.segmentsDirectory + "/" + name, expectedDirectoryID: meta.directoryID) { record in
+        for (month, form) in months where !stop {
+            let file = try SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: meta.directoryID)
+            defer { file.close() }
+            _ = try SegmentReader.scan(file: file, expectedDirectoryID: meta.directoryID) { record in
                 guard !stop else { return }
                 guard record.header.timestamp <= untilNs else {
                     stop = true

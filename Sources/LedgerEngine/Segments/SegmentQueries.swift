@@ -9,17 +9,17 @@
 /// A sealed month's segment and index, for queries.
 final class SealedMonthReader {
     let index: MonthIndexFile
-    let file: any StorageFile
+    /// The segment, or the archive read as the segment.
+    let file: any ReadableFile
     let seed: UInt32
     let end: Int
 
     init(storage: any Storage, layout: DataDirectoryLayout, sealed: SealedMonth, directoryID: [UInt8]) throws {
-        let path = layout.segmentPath(sealed.month)
         index = try MonthIndexFile(
             storage: storage, path: layout.segmentIndexPath(sealed.month), month: sealed.month, directoryID: directoryID, monthRoot: sealed.monthRoot)
-        file = try storage.openFile(path, create: false)
+        file = try SegmentFiles.openForReading(sealed.month, form: sealed.form, storage: storage, layout: layout, directoryID: directoryID)
         do {
-            let header = try SegmentFileHeader.decode(try file.readExactly(SegmentFormat.fileHeaderUsedBytes, at: 0), path: path)
+            let header = try SegmentReader.readHeader(file: file)
             seed = header.recordSeed
             end = try file.size()
         } catch {

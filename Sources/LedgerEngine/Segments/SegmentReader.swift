@@ -39,6 +39,15 @@ public enum SegmentReader {
     ) throws -> SegmentScanResult {
         let file = try storage.openFile(path, create: false)
         defer { file.close() }
+        return try scan(file: file, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, visit: visit)
+    }
+
+    /// As `scan(storage:path:...)`, over an open segment or archive.
+    public static func scan(
+        file: any ReadableFile, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil,
+        visit: (SegmentRecord) throws -> Void = { _ in }
+    ) throws -> SegmentScanResult {
+        let path = file.path
         let size = try file.size()
         guard size >= SegmentFormat.fileHeaderBytes else {
             throw LedgerError(.corruption, "segment is \(size) bytes, shorter than its header; run `ledgerctl verify`", path: path, offset: size)
@@ -54,7 +63,9 @@ public enum SegmentReader {
         if let expectedDirectoryID, header.directoryID != expectedDirectoryID {
             throw LedgerError(.corruption, "segment belongs to another data directory", path: path, offset: 24)
         }
-        if let name = path.split(separator: "/").last, let named = DataDirectoryLayout.month(ofSegmentFileName: String(name)), named != header.month {
+        if let name = path.split(separator: "/").last.map(String.init),
+            let named = DataDirectoryLayout.month(ofSegmentFileName: name) ?? DataDirectoryLayout.month(ofArchiveFileName: name), named != header.month
+        {
             throw LedgerError(.corruption, "segment named \(named) holds month \(header.month)", path: path, offset: 16)
         }
         var result = SegmentScanResult(header: header)
@@ -125,6 +136,11 @@ public enum SegmentReader {
     public static func readSeal(storage: any Storage, path: String, expectedDirectoryID: [UInt8]) throws -> SegmentSeal? {
         let file = try storage.openFile(path, create: false)
         defer { file.close() }
+        return try readSeal(file: file, expectedDirectoryID: expectedDirectoryID)
+    }
+
+    public static func readSeal(file: any ReadableFile, expectedDirectoryID: [UInt8]) throws -> SegmentSeal? {
+        let path = file.path
         let headerPage = try file.readExactly(SegmentFormat.fileHeaderBytes, at: 0)
         let header = try SegmentFileHeader.decode(Array(headerPage[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
         guard header.directoryID == expectedDirectoryID else {
@@ -142,7 +158,7 @@ public enum SegmentReader {
 
     /// Reads and checks the single record at `offset` (queries use the
     /// index's offsets). A record that does not validate is corruption.
-    static func readRecord(file: any StorageFile, at offset: Int, seed: UInt32, end: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {
+    static func readRecord(file: any ReadableFile, at offset: Int, seed: UInt32, end: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {
         guard offset >= SegmentFormat.fileHeaderBytes, offset + SegmentFormat.recordHeaderBytes <= end else {
             throw LedgerError(.corruption, "index points at offset \(offset), outside the segment's records", path: file.path, offset: offset)
         }
@@ -162,6 +178,10 @@ public enum SegmentReader {
     public static func readHeader(storage: any Storage, path: String) throws -> SegmentFileHeader {
         let file = try storage.openFile(path, create: false)
         defer { file.close() }
-        return try SegmentFileHeader.decode(try file.readExactly(SegmentFormat.fileHeaderUsedBytes, at: 0), path: path)
+        return try readHeader(file: file)
+    }
+
+    public static func readHeader(file: any ReadableFile) throws -> SegmentFileHeader {
+        try SegmentFileHeader.decode(try file.readExactly(SegmentFormat.fileHeaderUsedBytes, at: 0), path: file.path)
     }
 }

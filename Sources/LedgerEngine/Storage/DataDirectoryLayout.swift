@@ -6,6 +6,10 @@
 //   wal-next.tmp             the next WAL file, being preallocated
 //   balances.index           memory-mapped balance index (Specs/balance-index.md)
 //   segments/YYYY-MM.seg     monthly history (Specs/segment-format.md)
+//   segments/YYYY-MM.idx     a sealed month's index (derived)
+//   segments/YYYY-MM.arc     an archived sealed month (Specs/archive-format.md)
+//   segments/*.tmp           an archive or restore in progress (deleted at open)
+//   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
 public struct DataDirectoryLayout: Sendable {
     public let root: String
 
@@ -62,9 +66,20 @@ public struct DataDirectoryLayout: Sendable {
     /// A sealed month's index (derived from its segment; rebuilt if lost).
     public func segmentIndexPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".idx" }
 
+    /// A sealed month's archived form, and the temporary names archival and
+    /// restore write before renaming.
+    public func archivePath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".arc" }
+    public func archiveTemporaryPath(_ month: UTCMonth) -> String { archivePath(month) + ".tmp" }
+    public func segmentTemporaryPath(_ month: UTCMonth) -> String { segmentPath(month) + ".tmp" }
+
     /// The month a segment file name stands for, or nil for other names.
-    public static func month(ofSegmentFileName name: String) -> UTCMonth? {
-        guard name.count == 11, name.hasSuffix(".seg"), name[name.index(name.startIndex, offsetBy: 4)] == "-",
+    public static func month(ofSegmentFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".seg") }
+
+    /// The month an archive file name stands for, or nil for other names.
+    public static func month(ofArchiveFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".arc") }
+
+    private static func month(ofName name: String, suffix: String) -> UTCMonth? {
+        guard name.count == 11, name.hasSuffix(suffix), name[name.index(name.startIndex, offsetBy: 4)] == "-",
             let year = Int(name.prefix(4)), let month = Int(name.dropFirst(5).prefix(2)), (1...12).contains(month)
         else { return nil }
         return UTCMonth(year: year, month: month)

@@ -27,17 +27,22 @@ public protocol Storage: Sendable {
     func lockFile(_ path: String) throws -> any StorageLock
 }
 
-public protocol StorageFile: AnyObject {
+/// Random-access reads: a file on disk, or an archived segment presented
+/// as the segment it compresses (ArchivedSegmentFile).
+public protocol ReadableFile: AnyObject {
     var path: String { get }
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int
+    func size() throws -> Int
+    func close()
+}
+
+public protocol StorageFile: ReadableFile {
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws
     func sync() throws
     func truncate(toSize size: Int) throws
-    func size() throws -> Int
     /// Maps `[0, size)` shared and writable. The file must already be that
     /// large (a hole under a mapping turns ENOSPC into SIGBUS).
     func map(size: Int) throws -> any StorageMapping
-    func close()
 }
 
 public protocol StorageMapping: AnyObject {
@@ -51,7 +56,7 @@ public protocol StorageLock: AnyObject {
     func release()
 }
 
-extension StorageFile {
+extension ReadableFile {
     /// Reads exactly `count` bytes at `offset` into a new array, or throws
     /// `corruption` naming the file when it is shorter.
     public func readExactly(_ count: Int, at offset: Int) throws -> [UInt8] {
@@ -62,7 +67,9 @@ extension StorageFile {
         }
         return bytes
     }
+}
 
+extension StorageFile {
     public func write(_ bytes: [UInt8], at offset: Int) throws {
         try bytes.withUnsafeBytes { try write($0, at: offset) }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import LedgerEngine
 
@@ -22,10 +23,20 @@ struct InspectCommand: ParsableCommand {
                 let storage = POSIXStorage()
                 let lock = try storage.lockFile(layout.lockPath)
                 defer { lock.release() }
-                let path = layout.segmentPath(parsed)
-                guard storage.fileExists(path) else { throw LedgerError(.invalidInput, "no segment for \(month)", path: path) }
+                guard let form = try SegmentFiles.months(storage: storage, layout: layout).first(where: { $0.month == parsed })?.form else {
+                    throw LedgerError(.invalidInput, "no segment or archive for \(month)", path: layout.segmentPath(parsed))
+                }
+                let file = try SegmentFiles.openForReading(parsed, form: form, storage: storage, layout: layout, directoryID: nil)
+                defer { file.close() }
+                if let archive = file as? ArchivedSegmentFile {
+                    let h = archive.header
+                    let line = "archive \(archive.path): \(h.codec) level \(h.level), \(h.frameCount) frames of ≥ \(h.frameBytesTarget) bytes, \(h.segmentBytes) segment bytes in \(h.fileBytes) (ratio \(String(format: "%.2f", Double(h.segmentBytes) / Double(h.fileBytes))))"
+                    if json { printWarning(line) } else { print(line) }
+                } else if form == .both {
+                    printWarning("\(parsed) also has an archive (an archival or restore was interrupted); showing the segment")
+                }
                 var shown = 0
-                let scan = try SegmentReader.scan(storage: storage, path: path) { record in
+                let scan = try SegmentReader.scan(file: file) { record in
                     guard shown < limit else { return }
                     shown += 1
                     let event = WAL.json(EventBatchReader.decode(record.event, at: 0))

@@ -30,12 +30,21 @@ struct VerifyCommand: ParsableCommand {
                     print("ledger \(t.ledger): debits posted \(t.debitsPosted) = credits posted \(t.creditsPosted), pending \(t.debitsPending) = \(t.creditsPending) \(balanced ? "balanced" : "UNBALANCED")")
                 }
                 print("chain: SHA-256 head \(report.chainHead) at LSN \(report.chainLSN)")
-                print("segments: \(report.segmentFiles) files, \(report.segmentRecords) records compared with the log")
+                print("segments: \(report.segmentFiles) months, \(report.segmentRecords) records compared with the log")
+                for (month, form) in report.monthForms { print("  \(month): \(form)") }
                 print("watchdog: \(report.indexSlotsChecked) index balances compared with the log")
                 for problem in report.problems { print(problem.description) }
                 print(report.passed ? "verify: OK" : "verify: FAILED (\(report.problems.filter { $0.severity == .error }.count) errors)")
             }
             if !report.passed { throw ExitCode(1) }
+        }
+    }
+
+    static func formName(_ form: SegmentForm) -> String {
+        switch form {
+        case .segment: "segment"
+        case .archive: "archive"
+        case .both: "both"
         }
     }
 
@@ -46,7 +55,10 @@ struct VerifyCommand: ParsableCommand {
             ("accounts", .int(report.accounts)), ("entries", .int(report.entries)), ("openHolds", .int(report.openHolds)),
             ("indexSlotsChecked", .int(report.indexSlotsChecked)),
             ("chain", .object([("head", .string(report.chainHead)), ("lsn", .string(String(report.chainLSN)))])),
-            ("segments", .object([("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords))])),
+            ("segments", .object([
+                ("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords)),
+                ("months", .array(report.monthForms.map { .object([("month", .string($0.month)), ("form", .string(Self.formName($0.form)))]) })),
+            ])),
             ("ledgers", .array(report.ledgers.map { t in
                 .object([("ledger", .int(Int(t.ledger))), ("debitsPosted", .u128(t.debitsPosted)), ("creditsPosted", .u128(t.creditsPosted)),
                          ("debitsPending", .u128(t.debitsPending)), ("creditsPending", .u128(t.creditsPending))])

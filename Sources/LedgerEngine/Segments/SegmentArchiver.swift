@@ -101,9 +101,11 @@ public enum SegmentArchiver {
             frameBytesTarget: frameBytesTarget, monthRoot: checked.seal.monthRoot)
         try out.write(index, at: archiveOffset)
         try out.write(header.encoded(), at: 0)
+        CrashPoints.reached("archive.framesWritten")
         try out.sync()
         try storage.rename(temporary, to: layout.archivePath(month))
         try storage.syncDirectory(layout.segmentsDirectory)
+        CrashPoints.reached("archive.renamed")
         return ArchiveResult(
             month: month, codec: codec, level: level, segmentBytes: frameStart, archiveBytes: header.fileBytes, frameCount: frames.count,
             recordCount: Int(checked.seal.recordCount))
@@ -137,11 +139,13 @@ public enum SegmentArchiver {
             }
             offset += count
         }
+        CrashPoints.reached("archive.compared")
     }
 
     /// Step 4: deletes the segment of an archived month.
     public static func removeSegment(storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth) throws {
         try storage.removeFile(layout.segmentPath(month))
+        CrashPoints.reached("archive.segmentRemoved")  // before the directory sync: the removal may be lost
         try storage.syncDirectory(layout.segmentsDirectory)
     }
 
@@ -156,6 +160,7 @@ public enum SegmentArchiver {
         for i in archive.frames.indices {
             try out.write(try archive.decompressed(i), at: archive.frames[i].segmentOffset)
         }
+        CrashPoints.reached("restore.segmentWritten")
         try out.sync()
         // The restored file must be a valid sealed month with the same root.
         let checked = try forEachSealedRecord(file: out, directoryID: directoryID) { _, _ in } sealBytes: { _ in }
@@ -163,6 +168,7 @@ public enum SegmentArchiver {
             throw LedgerError(.corruption, "the archive of \(month) decompresses to a month with another root than its header names", path: archive.path, offset: 64)
         }
         try storage.rename(temporary, to: layout.segmentPath(month))
+        CrashPoints.reached("restore.renamed")
         try storage.syncDirectory(layout.segmentsDirectory)
         return ArchiveResult(
             month: month, codec: archive.header.codec, level: archive.header.level, segmentBytes: archive.header.segmentBytes,
@@ -172,6 +178,7 @@ public enum SegmentArchiver {
     /// Restore's last step: deletes the archive of a restored month.
     public static func removeArchive(storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth) throws {
         try storage.removeFile(layout.archivePath(month))
+        CrashPoints.reached("restore.archiveRemoved")
         try storage.syncDirectory(layout.segmentsDirectory)
     }
 

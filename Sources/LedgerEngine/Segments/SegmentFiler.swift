@@ -256,8 +256,10 @@ public final class SegmentFiler {
         defer { file.close() }
         try file.write(bytes, at: 0)
         try file.sync()
+        CrashPoints.reached("seal.indexTemporaryWritten")
         try storage.rename(temporary, to: path)
         try storage.syncDirectory(layout.segmentsDirectory)
+        CrashPoints.reached("seal.indexRenamed")
         sealedReaders[index.month] = nil
     }
 

@@ -158,7 +158,9 @@ public final class SegmentWriter {
         let bytes = sealed.encoded(seed: seed)
         try file.write(bytes, at: endOffset)
         endOffset += bytes.count
+        CrashPoints.reached("seal.recordWritten")
         try sync()
+        CrashPoints.reached("seal.synced")
         seal = sealed
     }
 

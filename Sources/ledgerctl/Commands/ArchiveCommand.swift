@@ -14,7 +14,7 @@ struct ArchiveCommand: ParsableCommand {
     @Option(help: "Archive the sealed months before this one (YYYY-MM).") var before: String
     @Option(help: "zstd or lz4.") var codec: String = "zstd"
     @Option(help: "Compression level (zstd 1...19, default 3; lz4 0...12, default 0).") var level: Int?
-    @Option(help: "Segment bytes per frame, in KiB (4...4096): smaller frames make lookups cheaper and compress worse.")
+    @Option(name: .customLong("frame-kib"), help: "Segment bytes per frame, in KiB (4...4096): smaller frames make lookups cheaper and compress worse.")
     var frameKiB: Int = ArchiveFormat.frameBytesTargetDefault >> 10
 
     func run() throws {

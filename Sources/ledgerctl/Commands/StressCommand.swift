@@ -16,13 +16,24 @@ struct StressCommand: ParsableCommand {
     @Option(help: "Submitting threads.") var threads: Int = 4
     @Option(help: "Stop after this many batches per thread (0: run until killed).") var count: Int = 0
     @Option(help: "High 64 bits of every entry id, so runs never collide.") var idPrefix: UInt64 = 1
+    // A warped clock, for kill tests that need months to pass in seconds:
+    // engine time = start + (wall time − anchor) × warp. The anchor is fixed
+    // by the test, so time keeps moving forward across restarts.
+    @Option(help: .hidden) var clockStartNs: UInt64?
+    @Option(help: .hidden) var clockAnchorNs: UInt64 = 0
+    @Option(help: .hidden) var clockWarp: UInt64 = 1
 
     func run() throws {
         guard (2...Limits.accountsMax).contains(accounts), (1...Limits.batchEventsMax).contains(batchSize), (1...64).contains(threads) else {
             throw ValidationError("accounts 2...\(Limits.accountsMax), batch size 1...\(Limits.batchEventsMax), threads 1...64")
         }
         try runReportingErrors {
-            let ledger = try openLedger(directory)
+            var clock: (@Sendable () -> UInt64)?
+            if let start = clockStartNs {
+                let (anchor, warp) = (clockAnchorNs, clockWarp)
+                clock = { start &+ (Ledger.wallClockNs() &- anchor) &* warp }
+            }
+            let ledger = try openLedger(directory, clock: clock)
             var opening = EventBatch()
             for id in 1...accounts { opening.append(NewAccount(id: UInt128(id), ledger: 840, code: 1)) }
             _ = try ledger.submitAndWait(opening)

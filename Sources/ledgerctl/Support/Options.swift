@@ -38,9 +38,10 @@ func printWarning(_ message: String) {
     FileHandle.standardError.write(Data("ledgerctl: \(message)\n".utf8))
 }
 
-func openLedger(_ options: DataDirectoryOptions) throws -> Ledger {
+func openLedger(_ options: DataDirectoryOptions, clock: (@Sendable () -> UInt64)? = nil) throws -> Ledger {
     var engineOptions = Ledger.Options()
     engineOptions.log = { printWarning($0) }
+    if let clock { engineOptions.clock = clock }
     return try Ledger.open(at: options.dataDirectory, options: engineOptions)
 }
 

@@ -8,6 +8,7 @@
 //   LedgerBench all                                                   both, plus the 10-hot-accounts variant
 //   LedgerBench alloc --entries N                                     fixed work, for `valgrind` allocation counts
 //   LedgerBench recovery --entries N [--runs R]                       time a full recovery and a full verify of N entries
+//   LedgerBench history --entries N [--months M] [--reuse 1]           issue 3: queries hot/archived, archival, verify, recovery (History.swift)
 //
 // Build with `swift build -c release` (never -Ounchecked). Prints one line per
 // run and the median.
@@ -25,6 +26,8 @@ struct Config {
     var directory = NSTemporaryDirectory() + "ledger-bench"
     /// Automatic snapshot interval in MiB of WAL (nil: the engine's default; 0: none).
     var snapshotIntervalMiB: Int?
+    var months = 12
+    var reuse = false
 }
 
 func parse() -> Config {
@@ -43,6 +46,8 @@ func parse() -> Config {
         case "--entries": config.entries = Int(value)!
         case "--dir": config.directory = value
         case "--snapshot-interval-mib": config.snapshotIntervalMiB = Int(value)!
+        case "--months": config.months = Int(value)!
+        case "--reuse": config.reuse = value == "1"
         default: fatalError("unknown flag \(flag)")
         }
     }
@@ -343,6 +348,8 @@ case "recovery":
     let verifyMedian = verifySeconds.sorted()[verifySeconds.count / 2]
     print(String(format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries, Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian, openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     print(String(format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian, Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+case "history":
+    try runHistoryBenchmarks(config, months: config.months, reuse: config.reuse)
 default:
-    print("modes: batch, concurrent, all, alloc")
+    print("modes: batch, concurrent, tasks, all, alloc, recovery, history")
 }

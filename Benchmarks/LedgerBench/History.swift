@@ -148,7 +148,7 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
     let zstdSeconds = Double(now() - t0) / 1e9
     let inBytes = zstd.reduce(0) { $0 + $1.segmentBytes }
     let outBytes = zstd.reduce(0) { $0 + $1.archiveBytes }
-    print(String(format: "archive zstd 3 (%d months): %.2fx (%.0f MiB -> %.0f MiB), %.0f MB/s input on one thread (compress, write, fsync, read back and compare)",
+    print(String(format: "archive zstd 3 (%d months): %.2fx (%.0f MiB -> %.0f MiB), %.0f MB/s input (check, compress and round trip on 2 threads, write, fsync, read back)",
                  zstd.count, Double(inBytes) / Double(outBytes), Double(inBytes) / 1_048_576, Double(outBytes) / 1_048_576, Double(inBytes) / 1e6 / zstdSeconds))
     let archivedEntries = zstd.reduce(0) { $0 + $1.recordCount }
     print(String(format: "on disk, archived: %.1f bytes/entry in the archive, plus %.1f bytes/entry of month index",
@@ -165,4 +165,35 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
     print(String(format: "verify: %.1f s, %.0f entries/s, %.0f MB/s of segment data as stored (%.0f MB/s decompressed); peak RSS %.0f MiB",
                  verifySeconds, events / verifySeconds, Double(archiveBytes) / 1e6 / verifySeconds, Double(segBytes) / 1e6 / verifySeconds,
                  Double(peakRSSBytes()) / 1_048_576))
+}
+
+/// `LedgerBench archive-phases --dir D` (after `history` built D): times
+/// archival's phases per month, for the profile in RESULTS.md. Restores
+/// archived months first; leaves every sealed month as a segment.
+func runArchivePhases(_ config: Config) throws {
+    let storage = POSIXStorage()
+    let layout = DataDirectoryLayout(root: config.directory)
+    let ledger = try Ledger.open(at: config.directory)
+    for (month, form) in try SegmentFiles.months(storage: storage, layout: layout) where form != .segment { try ledger.restore(month: month) }
+    try ledger.close()
+    let meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
+    var totals = (bytes: 0, write: 0.0, check: 0.0, scan: 0.0)
+    for (month, _) in try SegmentFiles.months(storage: storage, layout: layout).dropLast() {
+        var t0 = now()
+        let file = try storage.openFile(layout.segmentPath(month), create: false)
+        _ = try SegmentArchiver.forEachSealedRecord(file: file, directoryID: meta.directoryID) { _, _ in } sealBytes: { _ in }
+        file.close()
+        totals.scan += Double(now() - t0) / 1e9
+        t0 = now()
+        let result = try SegmentArchiver.writeArchive(storage: storage, layout: layout, month: month, directoryID: meta.directoryID, codec: .zstd, level: 3)
+        totals.write += Double(now() - t0) / 1e9
+        t0 = now()
+        try SegmentArchiver.checkArchiveFrames(storage: storage, layout: layout, month: month, directoryID: meta.directoryID)
+        totals.check += Double(now() - t0) / 1e9
+        totals.bytes += result.segmentBytes
+        try storage.removeFile(layout.archivePath(month))
+    }
+    let mb = Double(totals.bytes) / 1e6
+    print(String(format: "archive phases over %.0f MB: streaming check alone %.0f MB/s; write (check + compress zstd 3 and a round trip on %d threads + write + fsync) %.0f MB/s; read back and check frame CRCs %.0f MB/s",
+                 mb, mb / totals.scan, SegmentArchiver.compressionThreads, mb / totals.write, mb / totals.check))
 }

@@ -348,6 +348,8 @@ case "recovery":
     let verifyMedian = verifySeconds.sorted()[verifySeconds.count / 2]
     print(String(format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries, Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian, openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     print(String(format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian, Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+case "archive-phases":
+    try runArchivePhases(config)
 case "history":
     try runHistoryBenchmarks(config, months: config.months, reuse: config.reuse)
 default:

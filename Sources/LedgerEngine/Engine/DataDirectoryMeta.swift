@@ -32,7 +32,7 @@ public struct DataDirectoryMeta: Sendable, Equatable {
         }
     }
 
-    static func read(storage: any Storage, layout: DataDirectoryLayout) throws -> DataDirectoryMeta {
+    public static func read(storage: any Storage, layout: DataDirectoryLayout) throws -> DataDirectoryMeta {
         guard storage.fileExists(layout.metaPath) else {
             throw LedgerError(.notInitialized, "not a ledger data directory (no ledger.meta); run `ledgerctl init`", path: layout.root)
         }

@@ -28,8 +28,10 @@ extension Ledger {
                         results.append(try SegmentArchiver.writeArchive(
                             storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID, codec: codec, level: level,
                             frameBytesTarget: frameBytesTarget))
+                        try SegmentArchiver.checkArchiveFrames(storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID)
+                    } else {
+                        try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID)
                     }
-                    try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID)
                     try readSegments { $0.setForm(.archive, of: sealed.month) }
                     try SegmentArchiver.removeSegment(storage: storage, layout: layout, month: sealed.month)
                     options.log("archive: \(sealed.month) archived" + (sealed.form == .both ? " (finished an interrupted archival)" : ""))

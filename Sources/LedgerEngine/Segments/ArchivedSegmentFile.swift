@@ -11,6 +11,7 @@ public final class ArchivedSegmentFile: ReadableFile {
     public let header: ArchiveHeader
     public let frames: [ArchiveFrame]
     private let file: any StorageFile
+    private let decompressor: FrameDecompressor
     /// Decompressed frames, most recently used last.
     private var cache: [(frame: Int, bytes: [UInt8])] = []
     static let cachedFramesMax = 4
@@ -34,6 +35,7 @@ public final class ArchivedSegmentFile: ReadableFile {
             }
             frames = try ArchiveFrame.decodeIndex(
                 try file.readExactly(header.frameCount * ArchiveFormat.frameEntryBytes, at: header.frameIndexOffset), header: header, path: path)
+            decompressor = FrameDecompressor(codec: header.codec)
         } catch {
             file.close()
             throw error
@@ -88,7 +90,7 @@ public final class ArchivedSegmentFile: ReadableFile {
                 throw LedgerError(.corruption, "archive frame \(i) (segment bytes \(frame.segmentOffset)..<\(frame.segmentOffset + frame.segmentBytes)) fails its CRC32C; run `ledgerctl verify`", path: path, offset: frame.archiveOffset)
             }
             do {
-                return try FrameCompression.decompress(raw, codec: header.codec, decompressedBytes: frame.segmentBytes)
+                return try decompressor.decompress(raw, decompressedBytes: frame.segmentBytes)
             } catch let error as LedgerError {
                 throw LedgerError(.corruption, "archive frame \(i): \(error.message)", path: path, offset: frame.archiveOffset)
             }

@@ -55,10 +55,7 @@ public enum FrameCompression {
     /// Decompresses one frame that must hold exactly `decompressedBytes`.
     /// Throws `corruption` for any damage the codec or the size check finds.
     public static func decompress(_ frame: UnsafeRawBufferPointer, codec: CompressionCodec, decompressedBytes: Int) throws -> [UInt8] {
-        switch codec {
-        case .zstd: return try decompressZstd(frame, decompressedBytes: decompressedBytes)
-        case .lz4: return try decompressLZ4(frame, decompressedBytes: decompressedBytes)
-        }
+        try FrameDecompressor(codec: codec).decompress(frame, decompressedBytes: decompressedBytes)
     }
 
     // MARK: zstd
@@ -66,9 +63,18 @@ public enum FrameCompression {
     private static func compressZstd(_ input: UnsafeRawBufferPointer, level: Int) throws -> [UInt8] {
         guard let context = ZSTD_createCCtx() else { throw LedgerError(.io, "ZSTD_createCCtx failed") }
         defer { ZSTD_freeCCtx(context) }
+        try configureZstd(context, level: level)
+        return try compressZstd(input, context: context)
+    }
+
+    fileprivate static func configureZstd(_ context: OpaquePointer, level: Int) throws {
         try zstdCheck(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level)), "set level")
         try zstdCheck(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1), "set checksum flag")
         try zstdCheck(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1), "set content size flag")
+    }
+
+    /// With a configured context; its parameters stay set between frames.
+    fileprivate static func compressZstd(_ input: UnsafeRawBufferPointer, context: OpaquePointer) throws -> [UInt8] {
         var output = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
         let written = output.withUnsafeMutableBytes { out in
             ZSTD_compress2(context, out.baseAddress, out.count, input.baseAddress, input.count)
@@ -78,14 +84,14 @@ public enum FrameCompression {
         return output
     }
 
-    private static func decompressZstd(_ frame: UnsafeRawBufferPointer, decompressedBytes: Int) throws -> [UInt8] {
+    fileprivate static func decompressZstd(_ frame: UnsafeRawBufferPointer, decompressedBytes: Int, context: OpaquePointer) throws -> [UInt8] {
         let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         guard declared == UInt64(decompressedBytes) else {
             throw LedgerError(.corruption, "zstd frame declares \(declared) bytes, the frame index \(decompressedBytes)")
         }
         var output = [UInt8](repeating: 0, count: decompressedBytes)
         let produced = output.withUnsafeMutableBytes { out in
-            ZSTD_decompress(out.baseAddress, out.count, frame.baseAddress, frame.count)
+            ZSTD_decompressDCtx(context, out.baseAddress, out.count, frame.baseAddress, frame.count)
         }
         if ZSTD_isError(produced) != 0 {
             throw LedgerError(.corruption, "zstd: \(String(cString: ZSTD_getErrorName(produced)))")
@@ -125,11 +131,8 @@ public enum FrameCompression {
         return output
     }
 
-    private static func decompressLZ4(_ frame: UnsafeRawBufferPointer, decompressedBytes: Int) throws -> [UInt8] {
-        var context: OpaquePointer?
-        let created = LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))
-        guard LZ4F_isError(created) == 0, let context else { throw LedgerError(.io, "LZ4F_createDecompressionContext failed") }
-        defer { LZ4F_freeDecompressionContext(context) }
+    fileprivate static func decompressLZ4(_ frame: UnsafeRawBufferPointer, decompressedBytes: Int, context: OpaquePointer) throws -> [UInt8] {
+        LZ4F_resetDecompressionContext(context)  // a previous frame may have failed midway
         var output = [UInt8](repeating: 0, count: decompressedBytes)
         var produced = 0
         var consumed = 0
@@ -156,5 +159,74 @@ public enum FrameCompression {
             throw LedgerError(.corruption, "lz4 frame produced \(produced) of \(decompressedBytes) bytes, used \(consumed) of \(frame.count)")
         }
         return output
+    }
+}
+
+/// A decompression context kept for many frames (an archive reader's):
+/// zstd and lz4 contexts are costly to create per frame (measured: most of a
+/// 32 KiB frame's decompression time went to ZSTD_decompress's own context).
+public final class FrameDecompressor {
+    public let codec: CompressionCodec
+    private let context: OpaquePointer
+
+    public init(codec: CompressionCodec) {
+        self.codec = codec
+        switch codec {
+        case .zstd:
+            guard let context = ZSTD_createDCtx() else { preconditionFailure("ZSTD_createDCtx failed: out of memory") }
+            self.context = context
+        case .lz4:
+            var context: OpaquePointer?
+            let created = LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))
+            guard LZ4F_isError(created) == 0, let context else { preconditionFailure("LZ4F_createDecompressionContext failed: out of memory") }
+            self.context = context
+        }
+    }
+
+    deinit {
+        switch codec {
+        case .zstd: ZSTD_freeDCtx(context)
+        case .lz4: LZ4F_freeDecompressionContext(context)
+        }
+    }
+
+    /// As `FrameCompression.decompress`.
+    public func decompress(_ frame: UnsafeRawBufferPointer, decompressedBytes: Int) throws -> [UInt8] {
+        switch codec {
+        case .zstd: try FrameCompression.decompressZstd(frame, decompressedBytes: decompressedBytes, context: context)
+        case .lz4: try FrameCompression.decompressLZ4(frame, decompressedBytes: decompressedBytes, context: context)
+        }
+    }
+}
+
+/// A compression context kept for many frames (the archiver's). Not
+/// thread-safe: Sendable so that it can be handed to a worker thread, which
+/// then uses it alone (`SegmentArchiver.compressInParallel`).
+public final class FrameCompressor: @unchecked Sendable {
+    public let codec: CompressionCodec
+    public let level: Int
+    private let zstdContext: OpaquePointer?
+
+    public init(codec: CompressionCodec, level: Int) throws {
+        precondition(codec.levels.contains(level), "level \(level) outside \(codec.levels) for \(codec)")
+        self.codec = codec
+        self.level = level
+        if codec == .zstd {
+            guard let context = ZSTD_createCCtx() else { throw LedgerError(.io, "ZSTD_createCCtx failed") }
+            zstdContext = context
+            do { try FrameCompression.configureZstd(context, level: level) } catch {
+                ZSTD_freeCCtx(context)
+                throw error
+            }
+        } else {
+            zstdContext = nil  // LZ4F_compressFrame keeps its state on the stack
+        }
+    }
+
+    deinit { if let zstdContext { ZSTD_freeCCtx(zstdContext) } }
+
+    public func compress(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+        if let zstdContext { return try FrameCompression.compressZstd(input, context: zstdContext) }
+        return try FrameCompression.compress(input, codec: codec, level: level)
     }
 }

@@ -1,3 +1,5 @@
+import Dispatch
+
 // Archival and restore of sealed months (Specs/archive-format.md).
 //
 // Archive, crash-safe at every step (a month is always readable in its old
@@ -7,8 +9,10 @@
 //      frames at record boundaries and compressing each;
 //   2. write `YYYY-MM.arc.tmp` (frames, frame index, then the header),
 //      fdatasync, rename to `YYYY-MM.arc`, fsync the directory;
-//   3. read the archive back through the frame index and compare it with
-//      the segment, byte for byte;
+//   3. every frame is decompressed and compared with its input as soon as
+//      it is compressed; the written file is read back and every frame's
+//      CRC32C checked (finishing an interrupted archival instead compares
+//      the whole archive with the segment, byte for byte);
 //   4. delete `YYYY-MM.seg`, fsync the directory.
 // A crash before 2's rename leaves the segment (and a `.tmp` deleted at the
 // next open); between 2 and 4 it leaves both, complete (`SegmentForm.both`),
@@ -39,6 +43,38 @@ public enum SegmentArchiver {
     /// Bytes read per window when streaming a segment or comparing files.
     static let readWindowBytes = 8 << 20
 
+    /// Frames are compressed on this many threads (the machine has 2 cores;
+    /// measured in Benchmarks/RESULTS.md).
+    public static let compressionThreads = 2
+
+    /// Compresses `inputs` in order, input i on compressor i % count, each
+    /// compressor on its own thread.
+    static func compressInParallel(_ inputs: [[UInt8]], _ compressors: [FrameCompressor]) throws -> [[UInt8]] {
+        let results = UnsafeMutableBufferPointer<Result<[UInt8], Error>?>.allocate(capacity: inputs.count)
+        results.initialize(repeating: nil)
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
+        nonisolated(unsafe) let slots = results
+        DispatchQueue.concurrentPerform(iterations: compressors.count) { worker in
+            let decompressor = FrameDecompressor(codec: compressors[worker].codec)
+            for i in stride(from: worker, to: inputs.count, by: compressors.count) {
+                slots[i] = Result {
+                    let frame = try inputs[i].withUnsafeBytes { try compressors[worker].compress($0) }
+                    // Round trip while the input is at hand: the written file
+                    // then needs only its CRCs checked (checkArchiveFrames).
+                    let back = try frame.withUnsafeBytes { try decompressor.decompress($0, decompressedBytes: inputs[i].count) }
+                    guard back == inputs[i] else {
+                        throw LedgerError(.io, "the \(compressors[worker].codec) round trip of a frame changed its bytes (a compressor bug): nothing was archived")
+                    }
+                    return frame
+                }
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
+
     /// Steps 1–2: writes and renames the archive of a sealed month into
     /// place. The segment is left alone.
     public static func writeArchive(
@@ -56,27 +92,36 @@ public enum SegmentArchiver {
 
         var frames: [ArchiveFrame] = []
         var archiveOffset = ArchiveFormat.headerBytes
-        var pending: [UInt8] = []  // compressed bytes not yet written
-        pending.reserveCapacity(writeChunkBytes + 64 << 10)
+        var frameStart = 0
         var frameBytes: [UInt8] = []  // segment bytes of the frame being cut
         frameBytes.reserveCapacity(frameBytesTarget + SegmentFormat.eventBytesMax + SegmentFormat.recordHeaderBytes)
-        var frameStart = 0
+        // Cut frames wait here and are compressed `compressionThreads` at a
+        // time (each thread with its own context), then written in order.
+        var cut: [[UInt8]] = []
+        let compressors = try (0..<compressionThreads).map { _ in try FrameCompressor(codec: codec, level: level) }
+
+        func compressAndWrite() throws {
+            guard !cut.isEmpty else { return }
+            let compressed = try compressInParallel(cut, compressors)
+            var chunk: [UInt8] = []
+            chunk.reserveCapacity(compressed.reduce(0) { $0 + $1.count })
+            for (segment, frame) in zip(cut, compressed) {
+                frames.append(ArchiveFrame(
+                    segmentOffset: frameStart, segmentBytes: segment.count, archiveOffset: archiveOffset + chunk.count, compressedBytes: frame.count,
+                    compressedCRC: frame.withUnsafeBytes { Checksum.mask(Checksum.crc32c($0)) }))
+                frameStart += segment.count
+                chunk.append(contentsOf: frame)
+            }
+            try out.write(chunk, at: archiveOffset)
+            archiveOffset += chunk.count
+            cut.removeAll(keepingCapacity: true)
+        }
 
         func closeFrame() throws {
             guard !frameBytes.isEmpty else { return }
-            let compressed = try frameBytes.withUnsafeBytes { try FrameCompression.compress($0, codec: codec, level: level) }
-            let crc = compressed.withUnsafeBytes { Checksum.mask(Checksum.crc32c($0)) }
-            frames.append(ArchiveFrame(
-                segmentOffset: frameStart, segmentBytes: frameBytes.count, archiveOffset: archiveOffset, compressedBytes: compressed.count,
-                compressedCRC: crc))
-            archiveOffset += compressed.count
-            frameStart += frameBytes.count
+            cut.append(frameBytes)
             frameBytes.removeAll(keepingCapacity: true)
-            pending.append(contentsOf: compressed)
-            if pending.count >= writeChunkBytes {
-                try out.write(pending, at: archiveOffset - pending.count)
-                pending.removeAll(keepingCapacity: true)
-            }
+            if cut.count * frameBytesTarget >= writeChunkBytes { try compressAndWrite() }
         }
 
         let checked = try forEachSealedRecord(file: segment, directoryID: directoryID) { bytes, isRecord in
@@ -89,7 +134,7 @@ public enum SegmentArchiver {
             frameBytes.append(contentsOf: bytes)
             try closeFrame()
         }
-        if !pending.isEmpty { try out.write(pending, at: archiveOffset - pending.count) }
+        try compressAndWrite()
 
         var index = [UInt8](repeating: 0, count: frames.count * ArchiveFormat.frameEntryBytes)
         index.withUnsafeMutableBytes { p in
@@ -111,7 +156,39 @@ public enum SegmentArchiver {
             recordCount: Int(checked.seal.recordCount))
     }
 
-    /// Step 3: the archive must decompress to exactly the segment's bytes.
+    /// Step 3 after `writeArchive`: every frame was decompressed and compared
+    /// with its input while it was compressed, so the written file needs its
+    /// header, frame index and every frame's CRC32C read back and checked
+    /// (a write that reached the wrong place or the wrong bytes fails here).
+    public static func checkArchiveFrames(storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8]) throws {
+        let archive = try ArchivedSegmentFile(storage: storage, path: layout.archivePath(month), expectedDirectoryID: directoryID)
+        defer { archive.close() }
+        let file = try storage.openFile(layout.archivePath(month), create: false)
+        defer { file.close() }
+        var offset = ArchiveFormat.headerBytes
+        var next = 0  // the first frame not yet checked
+        while next < archive.frames.count {
+            var last = next
+            while last + 1 < archive.frames.count && archive.frames[last + 1].archiveOffset + archive.frames[last + 1].compressedBytes - offset <= readWindowBytes { last += 1 }
+            let end = archive.frames[last].archiveOffset + archive.frames[last].compressedBytes
+            let window = try file.readExactly(end - offset, at: offset)
+            try window.withUnsafeBytes { raw in
+                for i in next...last {
+                    let frame = archive.frames[i]
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[(frame.archiveOffset - offset)..<(frame.archiveOffset - offset + frame.compressedBytes)])
+                    guard Checksum.mask(Checksum.crc32c(bytes)) == frame.compressedCRC else {
+                        throw LedgerError(.corruption, "archive frame \(i) reads back with another CRC32C than was written", path: archive.path, offset: frame.archiveOffset)
+                    }
+                }
+            }
+            offset = end
+            next = last + 1
+        }
+        CrashPoints.reached("archive.compared")
+    }
+
+    /// Step 3 when finishing an interrupted archival or restore (and for
+    /// `verify`): the archive must decompress to exactly the segment's bytes.
     /// Throws `corruption` naming the first differing offset.
     public static func checkArchiveMatchesSegment(storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8]) throws {
         let segment = try storage.openFile(layout.segmentPath(month), create: false)
@@ -194,7 +271,7 @@ public enum SegmentArchiver {
     /// memory), checking every record (CRC, structure, order, month) and the
     /// month root and record count against the seal. `bytes` receives the
     /// header page (isRecord false), then each record; `sealBytes` the seal.
-    static func forEachSealedRecord(
+    public static func forEachSealedRecord(
         file: any ReadableFile, directoryID: [UInt8], bytes visit: (UnsafeRawBufferPointer, _ isRecord: Bool) throws -> Void,
         sealBytes: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> (header: SegmentFileHeader, seal: SegmentSeal) {

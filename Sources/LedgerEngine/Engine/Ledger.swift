@@ -67,6 +67,9 @@ public final class Ledger: @unchecked Sendable {
         public var eventsRefiled = 0
         /// The snapshot recovery started from (0: none).
         public var snapshotLSN: UInt64 = 0
+        /// No snapshot was usable and the WAL was compacted: the state was
+        /// rebuilt from the segments (`StateRebuild`).
+        public var rebuiltFromSegments = false
     }
 
     let storage: any Storage
@@ -205,8 +208,24 @@ public final class Ledger: @unchecked Sendable {
             // Snapshots exist but none loads: the WAL before them may be gone.
             options.log("snapshot: no snapshot is usable; replaying the WAL from its start")
         }
+        // No usable snapshot and a compacted WAL: rebuild from the segments.
+        var rebuiltFromSegments = false
+        if report.snapshotLSN == 0, let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN, walFirstLSN > 1 {
+            let rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
+            guard rebuilt.lastLSN + 1 >= walFirstLSN else {
+                throw LedgerError(
+                    .corruption,
+                    "no snapshot is usable, the WAL starts at LSN \(walFirstLSN), and the segments end at LSN \(rebuilt.lastLSN): the records between are gone; investigate with `ledgerctl verify`",
+                    path: layout.root)
+            }
+            machine = rebuilt.machine
+            snapshotLSN = rebuilt.lastLSN
+            rebuiltFromSegments = true
+            report.rebuiltFromSegments = true
+            options.log("recovery: no usable snapshot and the WAL starts at LSN \(walFirstLSN); rebuilt the state from the segments (\(rebuilt.events) events through LSN \(rebuilt.lastLSN)); the SHA-256 chain is re-anchored at the WAL, and checked from there on")
+        }
         let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
-        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN) { record in
+        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments) { record in
             report.recordsReplayed += 1
             if record.header.type == WALFormat.recordTypeGroup {
                 try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
@@ -281,17 +300,27 @@ public final class Ledger: @unchecked Sendable {
     /// Replays every WAL record into `machine` for recovery, checking each
     /// recorded result; the first mismatch is corruption (refuse to open).
     /// `onRecord` sees each record after it was replayed.
+    /// With `anchorChain` (a rebuild from segments, no snapshot), the chain
+    /// head is taken from the records up to `afterLSN`, or from the first
+    /// record after it, instead of being known in advance.
     static func replay(
         storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, chain: inout HashChain,
-        afterLSN: UInt64 = 0, onRecord: (WALRecord) throws -> Void
+        afterLSN: UInt64 = 0, anchorChain: Bool = false, onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
+        var anchored = !anchorChain
         return try WALReader(storage: storage, layout: layout).scan(mode: .recover) { record in
             // Records up to the snapshot are already in `machine` (they are
             // still offered to `onRecord`: the segments may lag behind).
             guard record.header.lsn > afterLSN else {
                 do {
-                    if record.header.type == WALFormat.recordTypeGroup { try WALGroupPayload.forEachBatch(record.payload) { _ in } }
+                    if record.header.type == WALFormat.recordTypeGroup {
+                        try WALGroupPayload.forEachBatch(record.payload) { _ in }
+                        if anchorChain {
+                            chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
+                            anchored = true
+                        }
+                    }
                 } catch let error as LedgerError {
                     throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
                 }
@@ -299,7 +328,8 @@ public final class Ledger: @unchecked Sendable {
                 return
             }
             do {
-                try replayRecord(record, into: &machine, chain: &chain, results: &results)
+                try replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: anchored)
+                anchored = true
             } catch let error as LedgerError {
                 throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
             }
@@ -310,14 +340,16 @@ public final class Ledger: @unchecked Sendable {
     /// Applies one WAL record's batches to `machine` and checks that each
     /// event's result equals the one recorded in the log. Shared by recovery
     /// and `verify`. Throws `corruption` (without a location) on a mismatch.
-    static func replayRecord(_ record: WALRecord, into machine: inout LedgerStateMachine, chain: inout HashChain, results: inout [ResultCode]) throws {
+    static func replayRecord(
+        _ record: WALRecord, into machine: inout LedgerStateMachine, chain: inout HashChain, results: inout [ResultCode], checkChainLink: Bool = true
+    ) throws {
         guard record.header.type == WALFormat.recordTypeGroup else { return }
         guard record.payload.count >= WALFormat.groupHeaderBytes else {
             throw LedgerError(.corruption, "record LSN \(record.header.lsn): group payload shorter than its header")
         }
         // The CRC only says the bytes are as written; the chain says they are
         // the bytes that were committed, in this order.
-        let expected = chain.next(lsn: record.header.lsn, payload: record.payload)
+        let expected = checkChainLink ? chain.next(lsn: record.header.lsn, payload: record.payload) : WALGroupPayload.chainHash(record.payload)
         guard WALGroupPayload.chainHash(record.payload) == expected else {
             throw LedgerError(.corruption, "record LSN \(record.header.lsn): SHA-256 chain broken (the record's checksum is valid, so it was altered after it was written, or a record before it was)")
         }

@@ -101,15 +101,42 @@ public enum Verifier {
                 report.problems.append(.init(severity: .error, file: error.path ?? path, offset: error.offset, kind: "snapshot corruption", message: error.message))
             }
         }
+        // No snapshot reaches the compacted WAL: start from the segments, as
+        // recovery does (StateRebuild), and say so.
+        var chainAnchored = true
+        var rebuiltFromSegments = false
         if walFirstLSN > 1 && report.replayStartLSN == 0 {
+            let rebuilt: (machine: LedgerStateMachine, lastLSN: UInt64, events: Int)
+            do {
+                rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
+            } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+                report.problems.append(.init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
+                return report
+            }
+            guard rebuilt.lastLSN + 1 >= walFirstLSN else {
+                report.problems.append(.init(
+                    severity: .error, file: layout.root, offset: nil, kind: "history missing",
+                    message: "the WAL starts at LSN \(walFirstLSN), no usable snapshot reaches it, and the segments end at LSN \(rebuilt.lastLSN), so the state cannot be rebuilt"))
+                return report
+            }
+            machine = rebuilt.machine
+            report.replayStartLSN = rebuilt.lastLSN
+            chainAnchored = false
+            rebuiltFromSegments = true
             report.problems.append(.init(
-                severity: .error, file: layout.root, offset: nil, kind: "history missing",
-                message: "the WAL starts at LSN \(walFirstLSN) and no usable snapshot reaches it, so the state cannot be replayed"))
-            return report
+                severity: .warning, file: layout.root, offset: nil, kind: "state rebuilt from segments",
+                message: "no usable snapshot reaches the WAL (which starts at LSN \(walFirstLSN)); the state was rebuilt from the segments through LSN \(rebuilt.lastLSN), and the SHA-256 chain is checked from the WAL's records on"))
         }
         let startLSN = report.replayStartLSN
         let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
-            guard replayFailure == nil, record.header.lsn > startLSN else { return }
+            guard record.header.lsn > startLSN else {
+                if rebuiltFromSegments && record.header.type == WALFormat.recordTypeGroup && record.payload.count >= WALFormat.groupHeaderBytes {
+                    chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
+                    chainAnchored = true
+                }
+                return
+            }
+            guard replayFailure == nil else { return }
             defer {
                 for snapshot in snapshots where snapshot.lsn == record.header.lsn && snapshot.lsn > startLSN {
                     if let difference = machine.difference(from: snapshot.machine) {
@@ -118,7 +145,8 @@ public enum Verifier {
                 }
             }
             do {
-                try Ledger.replayRecord(record, into: &machine, chain: &chain, results: &results)
+                try Ledger.replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: chainAnchored)
+                chainAnchored = true
                 if record.header.type == WALFormat.recordTypeGroup { report.chainLSN = record.header.lsn }
                 try collectApplied(record, into: &applied)
             } catch let error as LedgerError {

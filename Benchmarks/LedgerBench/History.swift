@@ -115,25 +115,36 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
     func queries(_ label: String, months range: ClosedRange<Int>) throws {
         var rng = FastRandom()
         var historyNs: [UInt64] = []
+        var historyNoReadAheadNs: [UInt64] = []
         var balanceNs: [UInt64] = []
         var items = 0
-        for _ in 0..<2_000 {
+        for query in 0..<2_000 {
+            // Interleaved A/B: odd queries without the read-ahead hint.
+            try ledger.setHistoryReadAhead(query % 2 == 0)
             let account = UInt128(Int.random(in: 1...accounts, using: &rng))
             var month = firstMonth
             for _ in 0..<Int.random(in: range, using: &rng) { month = month.next }
             let at = month.startNs + UInt64.random(in: 0..<(month.next.startNs - month.startNs), using: &rng)
             var t0 = now()
             let page = try ledger.history(account: account, fromNs: at, limit: 100)
-            historyNs.append(now() - t0)
+            if query % 2 == 0 { historyNs.append(now() - t0) } else { historyNoReadAheadNs.append(now() - t0) }
             items += page.items.count
             t0 = now()
             _ = try ledger.balance(account: account, asOfNs: at)
             balanceNs.append(now() - t0)
         }
+        try ledger.setHistoryReadAhead(true)
         print("\(label): history page of 100: \(percentiles(historyNs)), \(String(format: "%.1f", Double(items) / 2_000)) items per page on average")
+        print("\(label): history page of 100 without the read-ahead hint (interleaved): \(percentiles(historyNoReadAheadNs))")
         print("\(label): balance as of: \(percentiles(balanceNs))")
     }
     try queries("hot (months 0...\(months - 2) sealed, uncompressed)", months: 0...(months - 2))
+    // The same with nothing cached (needs root; skipped otherwise).
+    if FileManager.default.isWritableFile(atPath: "/proc/sys/vm/drop_caches") {
+        sync()
+        try? "3\n".write(toFile: "/proc/sys/vm/drop_caches", atomically: false, encoding: .utf8)
+        try queries("hot, page cache dropped first", months: 0...(months - 2))
+    }
 
     // Archive: zstd 3 on every sealed month (lz4 0 first on month 0, restored, for comparison).
     var t0 = now()

@@ -40,6 +40,9 @@ public final class SegmentFiler {
     public private(set) var eventsFiled = 0
     /// Readers of sealed months, opened on first use.
     var sealedReaders: [UTCMonth: SealedMonthReader] = [:]
+    /// History pages ask the kernel to read their records ahead (a hint;
+    /// `Ledger.Options.historyReadAhead`).
+    public var historyReadAhead = true
 
     public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: @escaping (String) -> Void = { _ in }) throws {
         self.storage = storage

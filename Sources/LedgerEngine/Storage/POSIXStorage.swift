@@ -110,6 +110,10 @@ final class POSIXFile: StorageFile {
 
     deinit { close() }
 
+    func adviseWillNeed(offset: Int, count: Int) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)  // a hint: its failure changes nothing
+    }
+
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         var done = 0
         while done < buffer.count {

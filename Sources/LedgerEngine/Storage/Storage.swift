@@ -34,6 +34,14 @@ public protocol ReadableFile: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int
     func size() throws -> Int
     func close()
+    /// A hint that `[offset, offset + count)` will be read soon, so the
+    /// kernel can start reading it now (posix_fadvise WILLNEED). Never
+    /// required for correctness; the default does nothing.
+    func adviseWillNeed(offset: Int, count: Int)
+}
+
+extension ReadableFile {
+    public func adviseWillNeed(offset: Int, count: Int) {}
 }
 
 public protocol StorageFile: ReadableFile {

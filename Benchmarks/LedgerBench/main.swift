@@ -349,6 +349,18 @@ case "recovery":
     let verifyMedian = verifySeconds.sorted()[verifySeconds.count / 2]
     print(String(format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries, Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian, openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     print(String(format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian, Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+case "verify":
+    // Times `verify` of an existing directory (--dir), --runs times.
+    var seconds: [Double] = []
+    var report: VerifyReport?
+    for _ in 0..<config.runs {
+        let t0 = now()
+        report = try Verifier.verify(at: config.directory)
+        seconds.append(Double(now() - t0) / 1e9)
+    }
+    let median = seconds.sorted()[seconds.count / 2]
+    print(String(format: "verify: median %.2f s over %d runs, %d segment records (%.0f records/s), passed %@", median, config.runs, report!.segmentRecords,
+                 Double(report!.segmentRecords) / median, report!.passed ? "yes" : "no"))
 case "archive-phases":
     try runArchivePhases(config)
 case "history":

@@ -81,6 +81,7 @@ public enum Verifier {
         var replayFailure: LedgerError?
         var results: [ResultCode] = []
         var applied: [AppliedEvent] = []
+        applied.reserveCapacity(AppliedFeed.chunkEvents)
         var chain = HashChain(directoryID: meta.directoryID)
         // Every snapshot must load; the replay starts from the oldest one the
         // WAL continues (or from nothing while the WAL starts at LSN 1), and
@@ -128,6 +129,24 @@ public enum Verifier {
                 message: "no usable snapshot reaches the WAL (which starts at LSN \(walFirstLSN)); the state was rebuilt from the segments through LSN \(rebuilt.lastLSN), and the SHA-256 chain is checked from the WAL's records on"))
         }
         let startLSN = report.replayStartLSN
+        // The segment half runs beside the WAL replay, fed its applied events.
+        let feed = AppliedFeed()
+        nonisolated(unsafe) var segmentReport = VerifyReport()
+        nonisolated(unsafe) var fromSegmentsResult: Result<SegmentState?, Error> = .success(nil)
+        let directoryID = meta.directoryID
+        let segmentThread = Thread {
+            fromSegmentsResult = Result {
+                try verifySegments(storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, report: &segmentReport)
+            }
+        }
+        segmentThread.start()
+        var walFinished = false
+        defer {
+            if !walFinished {  // the WAL scan threw: release and wait for the segment half
+                feed.finish(logClosedCleanly: false)
+                segmentThread.join()
+            }
+        }
         let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
             guard record.header.lsn > startLSN else {
                 if rebuiltFromSegments && record.header.type == WALFormat.recordTypeGroup && record.payload.count >= WALFormat.groupHeaderBytes {
@@ -149,10 +168,18 @@ public enum Verifier {
                 chainAnchored = true
                 if record.header.type == WALFormat.recordTypeGroup { report.chainLSN = record.header.lsn }
                 try collectApplied(record, into: &applied)
+                if applied.count >= AppliedFeed.chunkEvents {
+                    feed.publish(applied)
+                    applied.removeAll(keepingCapacity: true)
+                }
             } catch let error as LedgerError {
                 replayFailure = LedgerError(.corruption, error.message, path: record.path, offset: record.offset)
             }
         }
+        feed.publish(applied)
+        feed.finish(logClosedCleanly: scan.endsWithClose)
+        walFinished = true
+        segmentThread.join()
         report.chainHead = chain.hex
         report.walFiles = scan.fileCount
         report.walRecords = scan.recordCount
@@ -187,9 +214,12 @@ public enum Verifier {
         report.ledgers = totals.values.sorted { $0.ledger < $1.ledger }
 
         if replayFailure == nil && scan.problems.isEmpty {
-            let fromSegments = try verifySegments(
-                storage: storage, layout: layout, directoryID: meta.directoryID, applied: applied, appliedAfterLSN: startLSN,
-                logClosedCleanly: scan.endsWithClose, report: &report)
+            let fromSegments = try fromSegmentsResult.get()
+            report.segmentFiles = segmentReport.segmentFiles
+            report.segmentRecords = segmentReport.segmentRecords
+            report.sealedMonths = segmentReport.sealedMonths
+            report.monthForms = segmentReport.monthForms
+            report.problems += segmentReport.problems
             // The watchdog over history: every account as the segments sum it
             // up equals the account as the log replays it.
             if let fromSegments {
@@ -245,6 +275,72 @@ struct AppliedEvent {
     var fingerprint: UInt64
 }
 
+/// The WAL replay's applied events, handed in chunks to the segment checks,
+/// which run on another thread at the same time (verify has two independent
+/// halves; on 2 cores they overlap). Chunks are immutable once published.
+final class AppliedFeed: @unchecked Sendable {
+    static let chunkEvents = 1 << 16
+    private let lock = ConditionLock()
+    private var chunks: [[AppliedEvent]] = []
+    private var total = 0
+    private var finished = false
+    private(set) var logClosedCleanly = false
+
+    func publish(_ chunk: [AppliedEvent]) {
+        guard !chunk.isEmpty else { return }
+        lock.withLock {
+            chunks.append(chunk)
+            total += chunk.count
+            lock.broadcast()
+        }
+    }
+
+    func finish(logClosedCleanly: Bool) {
+        lock.withLock {
+            finished = true
+            self.logClosedCleanly = logClosedCleanly
+            lock.broadcast()
+        }
+    }
+
+    /// Chunk `i`, waiting for it; nil once the feed is finished without it.
+    func chunk(_ i: Int) -> [AppliedEvent]? {
+        lock.withLock {
+            while i >= chunks.count && !finished { lock.wait() }
+            return i < chunks.count ? chunks[i] : nil
+        }
+    }
+
+    /// Every event's count, once finished.
+    func finalCount() -> Int {
+        lock.withLock {
+            while !finished { lock.wait() }
+            return total
+        }
+    }
+
+    /// Reads the feed in order.
+    struct Reader {
+        let feed: AppliedFeed
+        private var chunkIndex = 0
+        private var chunk: [AppliedEvent] = []
+        private var inChunk = 0
+
+        init(_ feed: AppliedFeed) { self.feed = feed }
+
+        mutating func next() -> AppliedEvent? {
+            while inChunk == chunk.count {
+                guard let next = feed.chunk(chunkIndex) else { return nil }
+                chunk = next
+                chunkIndex += 1
+                inChunk = 0
+            }
+            defer { inChunk += 1 }
+            return chunk[inChunk]
+        }
+    }
+}
+
 extension Verifier {
     static func collectApplied(_ record: WALRecord, into applied: inout [AppliedEvent]) throws {
         guard record.header.type == WALFormat.recordTypeGroup else { return }
@@ -270,9 +366,10 @@ extension Verifier {
     /// re-encoded index, byte for byte. Returns the state the segments sum to.
     @discardableResult
     static func verifySegments(
-        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied: [AppliedEvent], appliedAfterLSN: UInt64 = 0,
-        logClosedCleanly: Bool, report: inout VerifyReport
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied feed: AppliedFeed, appliedAfterLSN: UInt64 = 0,
+        report: inout VerifyReport
     ) throws -> SegmentState? {
+        var applied = AppliedFeed.Reader(feed)
         let months = try SegmentFiles.months(storage: storage, layout: layout)
         var cursor = 0
         var mismatch = false
@@ -331,8 +428,9 @@ extension Verifier {
                     // through the seals, roots and the final balances instead.
                     guard !mismatch, record.header.lsn > appliedAfterLSN else { return }
                     let fingerprint = Fingerprint.of(record.event, offset: 0, count: record.event.count)
-                    guard cursor < applied.count, applied[cursor].timestamp == record.header.timestamp,
-                        applied[cursor].lsn == record.header.lsn, applied[cursor].fingerprint == fingerprint
+                    let expected = applied.next()
+                    guard let expected, expected.timestamp == record.header.timestamp,
+                        expected.lsn == record.header.lsn, expected.fingerprint == fingerprint
                     else {
                         mismatch = true
                         report.problems.append(.init(
@@ -395,12 +493,14 @@ extension Verifier {
                     message: "the month index is not the index of its segment; delete the file and the next open rebuilds it"))
             }
         }
-        if !mismatch && cursor < applied.count {
+        let appliedCount = feed.finalCount()
+        let logClosedCleanly = feed.logClosedCleanly
+        if !mismatch && cursor < appliedCount {
             report.problems.append(.init(
                 severity: logClosedCleanly ? .error : .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments behind the log",
-                message: "the segments lack the last \(applied.count - cursor) applied events" + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
+                message: "the segments lack the last \(appliedCount - cursor) applied events" + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
         }
-        return mismatch || cursor < applied.count ? nil : state
+        return mismatch || cursor < appliedCount ? nil : state
     }
 }
 

@@ -100,7 +100,7 @@ import Testing
 
             // Recovery: every acknowledged entry is present.
             let ledger = try Ledger.open(at: directory)
-            let missing = try ledger.read { machine in allAcked.filter { machine.entry(id: $0) == nil } }
+            let missing = try ledger.missingEntries(Array(allAcked))
             #expect(missing.isEmpty, "cycle \(cycle): \(missing.count) acknowledged entries lost, e.g. \(Array(missing.prefix(3)))")
             try ledger.close()
             let report = try Verifier.verify(at: directory)

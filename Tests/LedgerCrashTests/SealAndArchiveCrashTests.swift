@@ -73,7 +73,7 @@ import Testing
             allAcked.formUnion(Self.acknowledged(output))
 
             let ledger = try Ledger.open(at: directory)
-            let missing = try ledger.read { machine in allAcked.filter { machine.entry(id: $0) == nil } }
+            let missing = try ledger.missingEntries(Array(allAcked))
             #expect(missing.isEmpty, "cycle \(cycle) (\(point)): \(missing.count) acknowledged entries lost")
             try ledger.close()
             let report = try Verifier.verify(at: directory)
@@ -144,7 +144,7 @@ import Testing
             ledger = try Ledger.open(at: directory)
             let reread = try (1...workload.accountCount).map { try ledger.history(account: UInt128($0), limit: 1_000_000).items }
             #expect(reread == histories, "cycle \(cycle) (\(arguments[0]) at \(point)): history changed")
-            let missing = try ledger.read { machine in workload.appliedEntryIDs.filter { machine.entry(id: $0) == nil } }
+            let missing = try ledger.missingEntries(Array(workload.appliedEntryIDs))
             #expect(missing.isEmpty, "cycle \(cycle): entries lost")
             try ledger.close()
             if !report.passed || reread != histories { return }

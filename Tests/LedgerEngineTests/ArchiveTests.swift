@@ -146,7 +146,7 @@ import Testing
             disk.crash()
         }
         ledger = try Ledger.open(at: Self.root, storage: disk, options: SegmentQueryTests.options(clock))
-        let missing = try ledger.read { machine in workload.appliedEntryIDs.filter { machine.entry(id: $0) == nil } }
+        let missing = try ledger.missingEntries(Array(workload.appliedEntryIDs))
         #expect(missing.isEmpty, "seed \(seed): lost \(missing.prefix(3))")
         let reread = try (1...workload.accountCount).map { try ledger.history(account: UInt128($0), limit: 100_000).items }
         #expect(reread == histories, "seed \(seed): history changed across the crash")

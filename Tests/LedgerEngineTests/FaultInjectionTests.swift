@@ -68,7 +68,7 @@ import Testing
     /// the invariants hold, and verify passes after a clean close.
     static func recoverAndCheck(_ disk: SimulatedDisk, acked: [UInt128], seed: UInt64, log: LogLines = LogLines()) throws {
         let ledger = try Ledger.open(at: root, storage: disk, options: options(log))
-        let missing = try ledger.read { machine in acked.filter { machine.entry(id: $0) == nil } }
+        let missing = try ledger.missingEntries(Array(acked))
         #expect(missing.isEmpty, "seed \(seed): acknowledged entries lost: \(missing.prefix(5))")
         let violations = try ledger.read { $0.invariantViolations() }
         #expect(violations.isEmpty, "seed \(seed): \(violations)")

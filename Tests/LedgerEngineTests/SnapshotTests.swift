@@ -111,7 +111,7 @@ import Testing
         #expect(ledger.recovery.rebuiltFromSegments && ledger.recovery.snapshotLSN == 0)
         #expect(rebuildLines.all.contains { $0.contains("rebuilt the state from the segments") }, "\(rebuildLines.all)")
         #expect(try Self.balances(ledger, workload.accountCount) == before)
-        let missing = try ledger.read { machine in entriesBefore.filter { machine.entry(id: $0) == nil } }
+        let missing = try ledger.missingEntries(Array(entriesBefore))
         #expect(missing.isEmpty, "ids lost by the rebuild: \(missing.prefix(3))")
         let retried = try ledger.submitAndWait(EventBatch([transfer(entriesBefore[5], from: 1, to: 2, 1)]))
         #expect(retried[0] == .exists || retried[0] == .existsWithDifferentFields, "idempotency after the rebuild")
@@ -196,7 +196,7 @@ import Testing
             for (_, path) in try SnapshotStore.list(storage: disk, layout: DataDirectoryLayout(root: Self.root)) { try disk.removeFile(path) }
         }
         ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
-        let missing = try ledger.read { machine in acked.filter { machine.entry(id: $0) == nil } }
+        let missing = try ledger.missingEntries(Array(acked))
         #expect(missing.isEmpty, "seed \(seed): lost \(missing.prefix(3))")
         let balances = try Self.balances(ledger, workload.accountCount)
         let compacted = !disk.names().contains { $0.hasSuffix("/wal-00000000000000000001.log") }

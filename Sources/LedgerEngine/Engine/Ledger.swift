@@ -91,6 +91,8 @@ public final class Ledger: @unchecked Sendable {
     let wal: WALWriter
     var index: BalanceIndex
     let segments: SegmentFiler
+    /// Lookups of entries evicted from the resident window.
+    let evicted: EvictedEntries
     /// Head of the SHA-256 chain over committed groups (durability thread).
     var chain: HashChain
     var groupsSinceCheckpoint = 0
@@ -229,7 +231,16 @@ public final class Ledger: @unchecked Sendable {
         }
         let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
         segments.historyReadAhead = options.historyReadAhead
-        let scan = try Self.replay(storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments) { record in
+        // Entry records older than the resident window are looked up in the
+        // sealed months; the filter of evicted ids is rebuilt from them.
+        let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID)
+        machine.evictsOldEntries = true
+        segments.evicted = evicted
+        try evicted.rebuildFilter(before: machine.residentSinceNs)
+        self.evicted = evicted
+        let scan = try Self.replay(
+            storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted
+        ) { record in
             report.recordsReplayed += 1
             if record.header.type == WALFormat.recordTypeGroup {
                 try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
@@ -309,7 +320,7 @@ public final class Ledger: @unchecked Sendable {
     /// record after it, instead of being known in advance.
     static func replay(
         storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, chain: inout HashChain,
-        afterLSN: UInt64 = 0, anchorChain: Bool = false, onRecord: (WALRecord) throws -> Void
+        afterLSN: UInt64 = 0, anchorChain: Bool = false, evicted: EvictedEntries?, onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
         var anchored = !anchorChain
@@ -332,7 +343,7 @@ public final class Ledger: @unchecked Sendable {
                 return
             }
             do {
-                try replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: anchored)
+                try replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: anchored, evicted: evicted)
                 anchored = true
             } catch let error as LedgerError {
                 throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
@@ -345,7 +356,8 @@ public final class Ledger: @unchecked Sendable {
     /// event's result equals the one recorded in the log. Shared by recovery
     /// and `verify`. Throws `corruption` (without a location) on a mismatch.
     static func replayRecord(
-        _ record: WALRecord, into machine: inout LedgerStateMachine, chain: inout HashChain, results: inout [ResultCode], checkChainLink: Bool = true
+        _ record: WALRecord, into machine: inout LedgerStateMachine, chain: inout HashChain, results: inout [ResultCode], checkChainLink: Bool = true,
+        evicted: EvictedEntries?
     ) throws {
         guard record.header.type == WALFormat.recordTypeGroup else { return }
         guard record.payload.count >= WALFormat.groupHeaderBytes else {
@@ -364,6 +376,7 @@ public final class Ledger: @unchecked Sendable {
                     throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
                 }
                 results.removeAll(keepingCapacity: true)
+                try prepareColdEntries(&machine, evicted: evicted, batch: batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp)
                 machine.apply(batch.events, eventCount: batch.eventCount, timestamp: batch.timestamp, results: &results)
                 for (index, result) in results.enumerated() where batch.results[index] != result.rawValue {
                     throw LedgerError(.corruption, "replay of event \(index) gives \(result) but the log recorded result code \(batch.results[index])")
@@ -372,6 +385,23 @@ public final class Ledger: @unchecked Sendable {
         } catch let error as LedgerError {
             throw LedgerError(.corruption, "record LSN \(record.header.lsn): \(error.message)")
         }
+    }
+
+    /// Before a batch is applied: evicts what leaves the state machine's
+    /// resident window and looks up the batch's ids the window no longer
+    /// holds in the sealed months (ResidentWindow.swift). Shared by the
+    /// apply thread, recovery and `verify`, so all apply the same way.
+    static func prepareColdEntries(
+        _ machine: inout LedgerStateMachine, evicted: EvictedEntries?, batch: UnsafeRawBufferPointer, eventCount: Int, timestamp: UInt64
+    ) throws {
+        guard machine.evictsOldEntries else { return }
+        guard let evicted else { preconditionFailure("a machine that evicts needs its evicted entries") }
+        try evicted.addEvicted(machine.evictBeforeBatch(endingAt: timestamp + UInt64(eventCount - 1)))
+        guard machine.residentSinceNs > 0 else { return }
+        let candidates = machine.coldCandidates(batch, eventCount: eventCount)
+        guard !candidates.isEmpty else { return }
+        let found = try evicted.lookup(candidates, windowStartNs: machine.residentSinceNs)
+        if !found.isEmpty { machine.setColdEntries(found) }
     }
 
     // MARK: - Submitting
@@ -487,7 +517,33 @@ public final class Ledger: @unchecked Sendable {
         }.get()
     }
 
-    public func entry(id: UInt128) throws -> EntryRecord? { try read { $0.entry(id: id) } }
+    /// The entry's record: from the resident window, or looked up in the
+    /// sealed months if it was evicted (its hold state is then
+    /// `settledLongAgo` for a pending entry).
+    public func entry(id: UInt128) throws -> EntryRecord? {
+        let evicted = self.evicted
+        return try read { machine in
+            Result {
+                if let record = machine.entry(id: id) { return record }
+                guard machine.residentSinceNs > 0 else { return nil }
+                return try evicted.lookup([id], windowStartNs: machine.residentSinceNs)[id]
+            }
+        }.get()
+    }
+
+    /// Those of `ids` that are not applied entries, resident or evicted
+    /// (for tests that check every acknowledged id survived).
+    public func missingEntries(_ ids: [UInt128]) throws -> [UInt128] {
+        let evicted = self.evicted
+        return try read { machine in
+            Result {
+                let notResident = ids.filter { machine.entry(id: $0) == nil }
+                guard !notResident.isEmpty, machine.residentSinceNs > 0 else { return notResident }
+                let found = try evicted.lookup(notResident, windowStartNs: machine.residentSinceNs)
+                return notResident.filter { found[$0] == nil }
+            }
+        }.get()
+    }
 
     /// Finishes queued work, writes a close record, checkpoints the index and
     /// releases the directory lock. Throws the stop reason if the engine had
@@ -697,7 +753,17 @@ public final class Ledger: @unchecked Sendable {
                 for (_, completion) in takenBatches { completion(.failure(error)) }
                 break
             }
-            applyAndEncode(takenBatches, into: group)
+            do {
+                try applyAndEncode(takenBatches, into: group)
+            } catch {
+                // A lookup of an evicted id failed (I/O or corruption in a
+                // sealed month): the batch cannot be applied as the log will
+                // replay it, so the engine stops.
+                let failure = error as? LedgerError ?? LedgerError(.io, "\(error)")
+                lock.withLock { freeGroups.append(group) }
+                stop(because: failure, failing: takenBatches.map(\.1))
+                break
+            }
             takenBatches.removeAll(keepingCapacity: true)
             // A small group with nothing in flight gains nothing from the
             // pipeline and would pay a thread hand-off (measured: 10-17% of
@@ -740,7 +806,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// Applies each batch (timestamps assigned here) and encodes the group's
     /// payload. The committed-LSN field is filled in by the durability thread.
-    private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) {
+    private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) throws {
         group.reset()
         let payload = group.payload
         _LE.put(payload, 4, UInt32(0))
@@ -761,13 +827,13 @@ public final class Ledger: @unchecked Sendable {
                 var expiries = EventBatch()
                 for id in due { expiries.appendExpire(id) }
                 let expiryResults = group.results.count
-                offset = encode(expiries, timestamp: timestamp, into: group, at: offset)
+                offset = try encode(expiries, timestamp: timestamp, into: group, at: offset)
                 batchCount += 1
                 assert(group.results[expiryResults...].allSatisfy { $0 == .ok }, "an engine-generated expiry was rejected")
                 timestamp = machine.lastTimestamp + 1
             }
             let resultStart = group.results.count
-            offset = encode(batch, timestamp: timestamp, into: group, at: offset)
+            offset = try encode(batch, timestamp: timestamp, into: group, at: offset)
             batchCount += 1
             group.members.append(GroupMember(completion: completion, resultStart: resultStart, eventCount: batch.eventCount))
         }
@@ -811,11 +877,12 @@ public final class Ledger: @unchecked Sendable {
 
     /// Applies `batch` at `timestamp` and appends it, with its results, to the
     /// group payload at `offset`; returns the offset after it.
-    private func encode(_ batch: EventBatch, timestamp: UInt64, into group: PendingGroup, at start: Int) -> Int {
+    private func encode(_ batch: EventBatch, timestamp: UInt64, into group: PendingGroup, at start: Int) throws -> Int {
         let payload = group.payload
         var offset = start
         let resultStart = group.results.count
-        batch.bytes.withUnsafeBytes { events in
+        try batch.bytes.withUnsafeBytes { events in
+            try Self.prepareColdEntries(&machine, evicted: evicted, batch: events, eventCount: batch.eventCount, timestamp: timestamp)
             machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &group.results)
             _LE.put(payload, offset, timestamp)
             _LE.put(payload, offset + 8, UInt32(batch.eventCount))
@@ -872,6 +939,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// Crash-stop: records the reason and fails everything not yet durable.
     func stop(because error: LedgerError, failing completions: [Completion]) {
+        evicted.fail(error)
         let stopped = LedgerError(.stopped, "the engine stopped after a fatal error (\(error)); restart to recover from the log", path: error.path, offset: error.offset)
         options.log("engine stopped: \(error)")
         let (queued, groups): ([Work], [PendingGroup]) = lock.withLock {

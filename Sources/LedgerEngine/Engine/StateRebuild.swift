@@ -25,6 +25,9 @@ enum StateRebuild {
         storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], walFirstLSN: UInt64
     ) throws -> (machine: LedgerStateMachine, lastLSN: UInt64, events: Int) {
         var machine = LedgerStateMachine()
+        // Evicting as the engine did keeps the rebuild's memory bounded too;
+        // the events in the segments all succeeded, so none needs a lookup.
+        machine.evictsOldEntries = true
         var results: [ResultCode] = []
         var events = 0
         // The events of the LSN being read, applied once a later LSN shows up.
@@ -35,6 +38,7 @@ enum StateRebuild {
         func applyHeld() throws {
             for item in held {
                 results.removeAll(keepingCapacity: true)
+                _ = machine.evictBeforeBatch(endingAt: item.timestamp)
                 item.event.withUnsafeBytes { machine.apply($0, eventCount: 1, timestamp: item.timestamp, results: &results) }
                 guard results == [.ok] else {
                     throw LedgerError(

@@ -129,6 +129,25 @@ public enum Verifier {
                 message: "no usable snapshot reaches the WAL (which starts at LSN \(walFirstLSN)); the state was rebuilt from the segments through LSN \(rebuilt.lastLSN), and the SHA-256 chain is checked from the WAL's records on"))
         }
         let startLSN = report.replayStartLSN
+        // Ids evicted from the resident window are looked up in the sealed
+        // months on disk, as the engine does (their damage, if any, is
+        // reported by the segment half).
+        let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID)
+        for (month, form) in try SegmentFiles.months(storage: storage, layout: layout) {
+            guard let file = try? SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: meta.directoryID) else { continue }
+            defer { file.close() }
+            if let seal = try? SegmentReader.readSeal(file: file, expectedDirectoryID: meta.directoryID) {
+                evicted.register(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: form))
+            }
+        }
+        evicted.filed(throughNs: .max)
+        machine.evictsOldEntries = true
+        do {
+            try evicted.rebuildFilter(before: machine.residentSinceNs)
+        } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+            report.problems.append(.init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
+            return report
+        }
         // The segment half runs beside the WAL replay, fed its applied events.
         let feed = AppliedFeed()
         nonisolated(unsafe) var segmentReport = VerifyReport()
@@ -164,7 +183,7 @@ public enum Verifier {
                 }
             }
             do {
-                try Ledger.replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: chainAnchored)
+                try Ledger.replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: chainAnchored, evicted: evicted)
                 chainAnchored = true
                 if record.header.type == WALFormat.recordTypeGroup { report.chainLSN = record.header.lsn }
                 try collectApplied(record, into: &applied)

@@ -250,6 +250,21 @@ public final class MonthIndexFile: MonthIndexReading {
         return bits.allSatisfy { bytes[$0 / 8] & UInt8(1 << ($0 % 8)) != 0 }
     }
 
+    /// Every entry id of the month, in id order (for the engine's filter of
+    /// evicted ids), read a few blocks at a time.
+    public func forEachEntryID(_ body: (UInt128) -> Void) throws {
+        let rowsPerRead = 4096
+        var row = 0
+        while row < entryCount {
+            let n = min(rowsPerRead, entryCount - row)
+            let bytes = try read(entriesOffset + row * MonthIndexFormat.entryBytes, n * MonthIndexFormat.entryBytes)
+            bytes.withUnsafeBytes { p in
+                for i in 0..<n { body(_LE.u128(p, i * MonthIndexFormat.entryBytes)) }
+            }
+            row += n
+        }
+    }
+
     public func entryOffset(_ id: UInt128) throws -> Int? {
         guard try mightContainEntry(id) else { return nil }
         return try findRow(id, table: entriesOffset, rowBytes: MonthIndexFormat.entryBytes, count: entryCount)

@@ -43,6 +43,15 @@ public final class SegmentFiler {
     /// History pages ask the kernel to read their records ahead (a hint;
     /// `Ledger.Options.historyReadAhead`).
     public var historyReadAhead = true
+    /// Told of every sealed month and of filing progress, for lookups of
+    /// ids evicted from the state machine's resident window.
+    var evicted: EvictedEntries? {
+        didSet {
+            guard let evicted else { return }
+            for month in sealedMonths { evicted.register(month) }
+            evicted.filed(throughNs: lastFiledTimestamp)
+        }
+    }
 
     public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: @escaping (String) -> Void = { _ in }) throws {
         self.storage = storage
@@ -110,6 +119,7 @@ public final class SegmentFiler {
         guard let i = sealedMonths.firstIndex(where: { $0.month == month }) else { preconditionFailure("\(month) is not sealed") }
         sealedMonths[i].form = form
         sealedReaders[month] = nil
+        evicted?.register(sealedMonths[i])
     }
 
     /// A sealed month must name the sealed month before it and its root.
@@ -187,6 +197,7 @@ public final class SegmentFiler {
                 index += 1
             }
         }
+        evicted?.filed(throughNs: filedUntil)
     }
 
     /// The writer of the timestamp's month (sealing the open month first when
@@ -226,6 +237,7 @@ public final class SegmentFiler {
         }
         try writeIndex(index, root: sealRoot, recordCount: writer.recordCount)
         sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp, form: .segment))
+        evicted?.register(sealedMonths.last!)
         current = nil
         currentIndex = nil
     }

@@ -9,7 +9,9 @@
 
 public enum SnapshotFormat {
     /// 2: accounts are stored as balance-index slots (128 bytes).
-    public static let version: UInt32 = 2
+    /// 3: the header records the resident window's start (entry records
+    /// before it were evicted; StateMachine/ResidentWindow.swift).
+    public static let version: UInt32 = 3
     public static let magic: [UInt8] = Array("LDGRSNAP".utf8)
     public static let headerBytes = 4096
     static let accountBytes = BalanceIndexFormat.slotBytes
@@ -34,6 +36,10 @@ public struct SnapshotHeader: Sendable, Equatable {
     /// The WAL hash chain head after record `lsn`.
     public var chainHead: [UInt8]
     public var bodySHA256: [UInt8]
+    /// Entry records older than this were evicted (0: none).
+    public var residentSinceNs: UInt64 = 0
+    /// The last event that succeeded (the resident window follows it).
+    public var lastAppliedTimestamp: UInt64 = 0
 
     func encoded() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: SnapshotFormat.headerBytes)
@@ -53,6 +59,8 @@ public struct SnapshotHeader: Sendable, Equatable {
                 p[88 + i] = chainHead[i]
                 p[120 + i] = bodySHA256[i]
             }
+            _LE.put(p, 152, residentSinceNs)
+            _LE.put(p, 160, lastAppliedTimestamp)
             _LE.put(p, SnapshotFormat.headerBytes - 4, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))))
         }
         return bytes
@@ -66,13 +74,17 @@ public struct SnapshotHeader: Sendable, Equatable {
             guard _LE.u32(p, 8) == SnapshotFormat.version else {
                 throw LedgerError(.unsupportedVersion, "snapshot format version \(_LE.u32(p, 8)) is not supported", path: path, offset: 8)
             }
-            guard _LE.u32(p, 12) == UInt32(SnapshotFormat.headerBytes), _LE.isZero(p, 152, SnapshotFormat.headerBytes - 4 - 152) else {
+            guard _LE.u32(p, 12) == UInt32(SnapshotFormat.headerBytes), _LE.isZero(p, 168, SnapshotFormat.headerBytes - 4 - 168) else {
                 throw LedgerError(.corruption, "snapshot header has unexpected fields", path: path, offset: 12)
             }
             let header = SnapshotHeader(
                 lsn: _LE.u64(p, 16), lastTimestamp: _LE.u64(p, 24), directoryID: Array(p[32..<48]), accountCount: Int(_LE.u64(p, 48)),
                 entryCount: Int(_LE.u64(p, 56)), holdCount: Int(_LE.u64(p, 64)), holdPostingCount: Int(_LE.u64(p, 72)),
-                bodyBytes: Int(_LE.u64(p, 80)), chainHead: Array(p[88..<120]), bodySHA256: Array(p[120..<152]))
+                bodyBytes: Int(_LE.u64(p, 80)), chainHead: Array(p[88..<120]), bodySHA256: Array(p[120..<152]), residentSinceNs: _LE.u64(p, 152),
+                lastAppliedTimestamp: _LE.u64(p, 160))
+            guard header.residentSinceNs <= header.lastAppliedTimestamp, header.lastAppliedTimestamp <= header.lastTimestamp else {
+                throw LedgerError(.corruption, "snapshot header's resident window starts after its last event", path: path, offset: 152)
+            }
             guard header.accountCount <= Limits.accountsMax, header.entryCount < 1 << 40, header.holdCount <= header.entryCount,
                 header.bodyBytes == header.accountCount * SnapshotFormat.accountBytes + header.entryCount * SnapshotFormat.entryBytes
                     + header.holdCount * SnapshotFormat.holdBytes + header.holdPostingCount * SnapshotFormat.holdPostingBytes

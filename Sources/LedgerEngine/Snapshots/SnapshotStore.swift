@@ -31,7 +31,8 @@ public enum SnapshotStore {
         let header = SnapshotHeader(
             lsn: lsn, lastTimestamp: machine.lastTimestamp, directoryID: directoryID, accountCount: machine.accountCount,
             entryCount: counts.entries, holdCount: counts.holds, holdPostingCount: counts.holdPostings,
-            bodyBytes: writer.offset - SnapshotFormat.headerBytes, chainHead: chainHead, bodySHA256: writer.hasher.finish())
+            bodyBytes: writer.offset - SnapshotFormat.headerBytes, chainHead: chainHead, bodySHA256: writer.hasher.finish(),
+            residentSinceNs: machine.residentSinceNs, lastAppliedTimestamp: machine.lastAppliedTimestamp)
         try file.write(header.encoded(), at: 0)
         try file.sync()
         try storage.rename(temporary, to: path)

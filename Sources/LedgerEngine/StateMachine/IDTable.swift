@@ -130,6 +130,26 @@ struct IDTable<Value: Sendable>: Sendable {
         body(&buckets[index].value)
     }
 
+    /// Removes every entry for which `shouldRemove` holds, rebuilding the
+    /// table at a size for what remains; returns the removed ids.
+    mutating func removeAll(where shouldRemove: (UInt128, Value) -> Bool) -> [UInt128] {
+        var removed: [UInt128] = []
+        var kept: [Bucket] = []
+        for entry in buckets where !entry.isEmpty {
+            let id = UInt128(entry.high) << 64 | UInt128(entry.low)
+            if shouldRemove(id, entry.value) { removed.append(id) } else { kept.append(entry) }
+        }
+        guard !removed.isEmpty else { return [] }
+        var size = 16
+        while size * 3 < kept.count * 4 + 4 { size *= 2 }
+        size = max(size, 1 << 16)
+        buckets = [Bucket](repeating: Bucket(low: 0, high: 0, value: emptyValue), count: size)
+        mask = size - 1
+        for entry in kept { place(entry) }
+        count = kept.count
+        return removed
+    }
+
     @usableFromInline
     mutating func grow() {
         let old = buckets

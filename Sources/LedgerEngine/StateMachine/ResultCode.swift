@@ -34,6 +34,10 @@ public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case timeoutRequiresPending = 30
     case invalidEntryKind = 31
     case holdNotDue = 32
+    /// The pending entry was posted, voided or expired before the resident
+    /// window (the previous and current month), so which one is not kept
+    /// in memory; it cannot be settled again either way.
+    case pendingSettledLongAgo = 33
 
     public var description: String { name }
 
@@ -72,6 +76,7 @@ public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .timeoutRequiresPending: "timeoutRequiresPending"
         case .invalidEntryKind: "invalidEntryKind"
         case .holdNotDue: "holdNotDue"
+        case .pendingSettledLongAgo: "pendingSettledLongAgo"
         }
     }
 }

@@ -13,6 +13,10 @@
 public struct EntryRecord: Sendable, Hashable {
     public enum HoldState: UInt8, Sendable {
         case notAHold = 0, open = 1, posted = 2, voided = 3, expired = 4
+        /// A pending entry evicted from memory (ResidentWindow.swift): its
+        /// hold was settled or expired before the resident window. Only in
+        /// `coldEntries`, never stored.
+        case settledLongAgo = 5
     }
     public var fingerprint: UInt64
     public var timestamp: UInt64
@@ -42,6 +46,19 @@ public struct LedgerStateMachine: Sendable {
     @usableFromInline var expiries = ExpiryHeap()
     /// Timestamp of the last event applied (0 before the first batch).
     public internal(set) var lastTimestamp: UInt64 = 0
+    /// Timestamp of the last event that succeeded (and so was filed into a
+    /// segment); 0 before the first. Saved in snapshots.
+    public internal(set) var lastAppliedTimestamp: UInt64 = 0
+    /// Whether entry records older than the resident window are evicted
+    /// (ResidentWindow.swift). Off for a machine whose owner cannot look
+    /// evicted ids up.
+    public var evictsOldEntries = false
+    /// Evicted entries the current batch refers to, found by the engine in
+    /// the sealed months before `apply` (`coldCandidates`); empty otherwise.
+    @usableFromInline var coldEntries: [UInt128: EntryRecord] = [:]
+    /// Entry records with an earlier timestamp (and no open hold) were
+    /// evicted (ResidentWindow.swift); 0 when none were. Saved in snapshots.
+    public internal(set) var residentSinceNs: UInt64 = 0
 
     /// Slots changed since the last `takeChangedSlots`, each once.
     @usableFromInline var changedSlots: [Int32] = []
@@ -110,6 +127,11 @@ public struct LedgerStateMachine: Sendable {
     ) {
         precondition(eventCount >= 1 && eventCount <= Limits.batchEventsMax, "eventCount \(eventCount)")
         precondition(timestamp > lastTimestamp, "timestamp \(timestamp) not after \(lastTimestamp)")
+        if evictsOldEntries {
+            let evicted = evictBeforeBatch(endingAt: timestamp + UInt64(eventCount - 1))
+            precondition(evicted.isEmpty, "the engine must evict (evictBeforeBatch) and look up cold ids before apply")
+        }
+        defer { if !coldEntries.isEmpty { coldEntries = [:] } }
         // A second cursor runs `prefetchDistance` events ahead: it measures each
         // event once (the main loop reuses the size from a small stack ring)
         // and prefetches entry-id buckets (the idempotency table is too big
@@ -144,6 +166,7 @@ public struct LedgerStateMachine: Sendable {
                 default: result = applyEntry(batch, offset, size: size, timestamp: eventTimestamp)
                 }
                 results.append(result)
+                if result == .ok { lastAppliedTimestamp = eventTimestamp }
                 offset += size
             }
         }
@@ -236,9 +259,9 @@ public struct LedgerStateMachine: Sendable {
             guard kind == .postPending || postingCount == 0 else { return .postingsDifferFromPending }
         }
 
-        // 2. Idempotency.
+        // 2. Idempotency (an evicted id is in `coldEntries`).
         let fingerprint = Fingerprint.of(p, offset: o, count: size)
-        if let existing = entries[id] {
+        if let existing = entries[id] ?? (coldEntries.isEmpty ? nil : coldEntries[id]) {
             return existing.fingerprint == fingerprint ? .exists : .existsWithDifferentFields
         }
 
@@ -321,8 +344,9 @@ public struct LedgerStateMachine: Sendable {
     /// result code that says why not.
     @usableFromInline
     func findOpenHold(_ id: UInt128) -> HoldLookup {
-        guard let record = entries[id], record.kind == .pending else { return .rejected(.pendingNotFound) }
+        guard let record = entries[id] ?? (coldEntries.isEmpty ? nil : coldEntries[id]), record.kind == .pending else { return .rejected(.pendingNotFound) }
         switch record.holdState {
+        case .settledLongAgo: return .rejected(.pendingSettledLongAgo)
         case .posted: return .rejected(.pendingAlreadyPosted)
         case .voided: return .rejected(.pendingAlreadyVoided)
         case .expired: return .rejected(.pendingExpired)

@@ -84,6 +84,8 @@ extension LedgerStateMachine {
             if expiresAtNs > 0 { expiries.push(.init(expiresAtNs: expiresAtNs, id: id)) }
         }
         lastTimestamp = header.lastTimestamp
+        residentSinceNs = header.residentSinceNs
+        lastAppliedTimestamp = header.lastAppliedTimestamp
     }
 }
 
@@ -93,6 +95,8 @@ extension LedgerStateMachine {
     func difference(from other: LedgerStateMachine) -> String? {
         if accounts != other.accounts { return "accounts differ (\(accounts.count) vs \(other.accounts.count))" }
         if lastTimestamp != other.lastTimestamp { return "last timestamp \(lastTimestamp) vs \(other.lastTimestamp)" }
+        if lastAppliedTimestamp != other.lastAppliedTimestamp { return "last successful event \(lastAppliedTimestamp) vs \(other.lastAppliedTimestamp)" }
+        if residentSinceNs != other.residentSinceNs { return "resident window from \(residentSinceNs) vs \(other.residentSinceNs)" }
         if entries.count != other.entries.count { return "\(entries.count) entries vs \(other.entries.count)" }
         for bucket in entries.buckets where !bucket.isEmpty {
             let id = UInt128(bucket.high) << 64 | UInt128(bucket.low)

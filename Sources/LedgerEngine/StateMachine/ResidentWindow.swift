@@ -1,0 +1,71 @@
+// The resident window: which entry records the state machine keeps in
+// memory. Every account and open hold stays; an entry record stays while
+// its timestamp is in the current or the previous calendar month (UTC) of
+// engine time, or while its hold is open. Older records are evicted, and an
+// id the window no longer holds is looked up by the engine in the sealed
+// months (their bloom filters and id tables) and handed to `apply` in
+// `coldEntries`. So memory is bounded by two months of entries, not by
+// history (Benchmarks/RESULTS.md has the figures).
+//
+// Determinism: eviction happens at the start of a batch whose last event
+// falls in a later month than the machine's last event, a function of the
+// log alone, so replay (from the start, or from a snapshot, which holds
+// exactly the resident records) evicts at the same points and gives the same
+// results. The window start is derived from `lastTimestamp`.
+
+extension LedgerStateMachine {
+    /// Evicts the records that fall out of the window once a batch ending at
+    /// `batchLastNs` is applied; returns their ids (the engine adds them to
+    /// its filter of evicted ids). Called by the engine before it looks up
+    /// the batch's cold ids, and by `apply` (then a no-op).
+    public mutating func evictBeforeBatch(endingAt batchLastNs: UInt64) -> [UInt128] {
+        guard evictsOldEntries else { return [] }
+        // The window starts at the month of the last event that succeeded:
+        // every filed event before it is followed by that one, whose filing
+        // seals their months, so every evicted record is in a sealed month
+        // (or will be, once the groups in flight are filed: a lookup waits
+        // for those only).
+        guard lastAppliedTimestamp > 0 else { return [] }
+        let current = UTCMonth(containing: lastAppliedTimestamp)
+        guard current < UTCMonth(containing: batchLastNs), current.startNs > residentSinceNs else { return [] }
+        return evict(before: current.startNs)
+    }
+
+    /// Evicts every record before `windowStartNs` without an open hold.
+    public mutating func evict(before windowStartNs: UInt64) -> [UInt128] {
+        precondition(evictsOldEntries && windowStartNs >= residentSinceNs, "window moves back from \(residentSinceNs) to \(windowStartNs)")
+        residentSinceNs = windowStartNs
+        return entries.removeAll { _, record in record.timestamp < windowStartNs && record.holdState != .open }
+    }
+
+    /// The ids of a batch (entry ids, and pending ids of settlements) that
+    /// the resident window does not hold: the engine looks these up in the
+    /// sealed months before `apply`. Call after `evictBeforeBatch`.
+    public func coldCandidates(_ batch: UnsafeRawBufferPointer, eventCount: Int) -> [UInt128] {
+        guard evictsOldEntries, entries.count > 0 || lastTimestamp > 0 else { return [] }
+        var ids: [UInt128] = []
+        EventBatchReader.forEach(batch, eventCount: eventCount) { offset, _ in
+            guard batch[offset] == EventFormat.kindCreateEntry else { return }
+            let id = _LE.u128(batch, offset + 16)
+            if entries.find(id) == nil { ids.append(id) }
+            let pendingID = _LE.u128(batch, offset + 32)
+            if pendingID != 0 && entries.find(pendingID) == nil { ids.append(pendingID) }
+        }
+        return ids
+    }
+
+    /// Sets the evicted records the next `apply` may need (found by the
+    /// engine for `coldCandidates`); `apply` clears them.
+    public mutating func setColdEntries(_ records: [UInt128: EntryRecord]) {
+        coldEntries = records
+    }
+
+    /// An evicted entry's record as `coldEntries` holds it: a pending
+    /// entry's hold was settled (it would be resident if open).
+    public static func coldRecord(event: UnsafeRawBufferPointer, timestamp: UInt64) -> EntryRecord? {
+        guard case .createEntry(let entry) = EventBatchReader.decode(event, at: 0) else { return nil }
+        return EntryRecord(
+            fingerprint: Fingerprint.of(event, offset: 0, count: event.count), timestamp: timestamp, kind: entry.kind,
+            holdState: entry.kind == .pending ? .settledLongAgo : .notAHold)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+@testable import LedgerEngine
+
+/// The resident window: entry records older than the previous month of
+/// activity leave memory, and their ids are still found, through the sealed
+/// months, for idempotency and for settling holds, after recovery from the
+/// WAL and from a snapshot too.
+@Suite struct ResidentWindowTests {
+    static let root = "/sim/window"
+    static let day: UInt64 = 86_400 * 1_000_000_000
+
+    static func options(_ clock: TestClock) -> Ledger.Options {
+        var options = Ledger.Options()
+        options.walFileBytes = 256 * 1024
+        options.snapshotIntervalWALBytes = 0
+        options.clock = { clock.read() }
+        return options
+    }
+
+    static func submit(_ ledger: Ledger, _ events: [Event]) throws -> [ResultCode] {
+        try ledger.submitAndWait(EventBatch(events))
+    }
+
+    @Test func oldMonthsLeaveMemoryButTheirIdsAreStillKnown() throws {
+        let disk = SimulatedDisk(seed: 3)
+        let september = UTCMonth(year: 2026, month: 9)
+        let clock = TestClock(september.startNs + Self.day)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try Self.submit(ledger, [usd(1), usd(2), usd(3)]) == [.ok, .ok, .ok])
+        // September: 300 transfers, a hold left open (no timeout), one posted, one voided.
+        var september_ids: [UInt128] = []
+        for i in 0..<300 {
+            let id = UInt128(10_000 + i)
+            september_ids.append(id)
+            #expect(try Self.submit(ledger, [transfer(id, from: 1, to: 2, 5)]) == [.ok])
+            clock.advance(Self.day / 20)
+        }
+        #expect(try Self.submit(ledger, [transfer(500, from: 1, to: 3, 70, kind: .pending)]) == [.ok])
+        #expect(try Self.submit(ledger, [transfer(501, from: 1, to: 3, 40, kind: .pending)]) == [.ok])
+        #expect(try Self.submit(ledger, [transfer(502, from: 1, to: 3, 30, kind: .pending)]) == [.ok])
+        #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 601, kind: .postPending, postings: [], pendingID: 501))]) == [.ok])
+        #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 602, kind: .voidPending, postings: [], pendingID: 502))]) == [.ok])
+        // October, then November: entering November evicts September.
+        clock.advance(UTCMonth(year: 2026, month: 10).startNs + Self.day - clock.read())
+        #expect(try Self.submit(ledger, [transfer(20_000, from: 2, to: 1, 1)]) == [.ok])
+        let residentBefore = try ledger.read { $0.entryCount }
+        clock.advance(UTCMonth(year: 2026, month: 11).startNs + Self.day - clock.read())
+        #expect(try Self.submit(ledger, [transfer(30_000, from: 2, to: 1, 1)]) == [.ok])
+        let (resident, windowStart) = try ledger.read { ($0.entryCount, $0.residentSinceNs) }
+        #expect(windowStart == UTCMonth(year: 2026, month: 10).startNs)
+        #expect(resident <= 4 && resident < residentBefore, "September's records left memory: \(resident) of \(residentBefore) resident")
+
+        try Self.expectOldIDsKnown(ledger, september_ids, "engine open")
+        #expect(ledger.evicted.foundOnDisk > 0, "the duplicates were found on disk")
+        // A settled hold from September cannot be settled again; the open one can.
+        #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 603, kind: .postPending, postings: [], pendingID: 502))]) == [.pendingSettledLongAgo])
+        #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 604, kind: .postPending, postings: [], pendingID: 500))]) == [.ok])
+        #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 605, kind: .voidPending, postings: [], pendingID: 999_999))]) == [.pendingNotFound])
+        let balances = try (1...3).map { try ledger.account(id: UInt128($0)) }
+        try ledger.close()
+
+        // Recovery from the WAL alone evicts at the same points and replays the same results.
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try (1...3).map { try ledger.account(id: UInt128($0)) } == balances)
+        #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (try ledger.read { $0.entryCount }, windowStart))
+        try Self.expectOldIDsKnown(ledger, september_ids, "recovered from the WAL")
+        // And from a snapshot, which holds only the resident records.
+        try ledger.snapshot()
+        let residentAtSnapshot = try ledger.read { $0.entryCount }
+        try ledger.close()
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(ledger.recovery.snapshotLSN > 0)
+        #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (residentAtSnapshot, windowStart))
+        try Self.expectOldIDsKnown(ledger, september_ids, "recovered from a snapshot")
+        #expect(try ledger.missingEntries(september_ids).isEmpty)
+        try ledger.close()
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.passed, "\(report.problems)")
+    }
+
+    /// Resubmitting old ids: the same fields → exists; other fields → existsWithDifferentFields; a new id → ok.
+    static func expectOldIDsKnown(_ ledger: Ledger, _ ids: [UInt128], _ context: String) throws {
+        for id in [ids[0], ids[150], ids[299]] {
+            #expect(try submit(ledger, [transfer(id, from: 1, to: 2, 5)]) == [.exists], "\(context): \(id)")
+            #expect(try submit(ledger, [transfer(id, from: 1, to: 2, 6)]) == [.existsWithDifferentFields], "\(context): \(id)")
+            #expect(try ledger.entry(id: id)?.kind == .posted, "\(context): lookup of \(id)")
+        }
+        #expect(try ledger.entry(id: 501)?.holdState == .settledLongAgo, "\(context)")
+        let fresh = UInt128(1_000_000) + UInt128(ledger.recovery.lastLSN) * 1000 + UInt128(ids.count)
+        #expect(try submit(ledger, [transfer(fresh, from: 1, to: 2, 1)]) == [.ok], "\(context): a new id is new")
+    }
+}

@@ -349,6 +349,15 @@ case "recovery":
     let verifyMedian = verifySeconds.sorted()[verifySeconds.count / 2]
     print(String(format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries, Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian, openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     print(String(format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian, Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+case "open-rss":
+    // Opens an existing directory (--dir) in this fresh process and reports
+    // the time and memory it takes: the resident-window bound, measured.
+    let t0 = now()
+    let ledger = try Ledger.open(at: config.directory)
+    let openSeconds = Double(now() - t0) / 1e9
+    let (entries, accounts) = try ledger.read { ($0.entryCount, $0.accountCount) }
+    print(String(format: "open: %.2f s; %d accounts, %d entry records resident; peak RSS %.0f MiB", openSeconds, accounts, entries, Double(peakRSSBytes()) / 1_048_576))
+    try ledger.close()
 case "verify":
     // Times `verify` of an existing directory (--dir), --runs times.
     var seconds: [Double] = []

@@ -86,6 +86,43 @@ import Testing
         print("seal crash test: \(Self.cycles) kills, \(diedAtPoint) at a sealing crash point, \(allAcked.count) acknowledged, \(report.sealedMonths.count) months sealed")
     }
 
+    @Test func killedWhileSnapshottingOrCompactingLosesNoAcknowledgedEntry() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: CrashTests.ledgerctlPath), "build ledgerctl first (make test does)")
+        let directory = NSTemporaryDirectory() + "ledger-snapshot-crash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var options = Ledger.Options()
+        options.walFileBytes = 64 << 10  // automatic snapshots every 4 files (256 KiB of WAL): many per run
+        try Ledger.initialize(at: directory, options: options)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let seed = Self.seed
+        print("snapshot crash test seed \(seed)")
+        var rng = SeededRandom(seed: seed)
+        let anchor = Ledger.wallClockNs()
+        let start = UTCMonth(year: 2026, month: 9).startNs
+        var allAcked = Set<UInt128>()
+        var diedAtPoint = 0
+        for cycle in 0..<Self.cycles {
+            let point = CrashPoints.snapshotting[Int.random(in: 0..<CrashPoints.snapshotting.count, using: &rng)]
+            let (output, died, _) = try Self.run(
+                ["stress", "--data-dir", directory, "--accounts", "40", "--batch-size", String(Int.random(in: 32...128, using: &rng)),
+                 "--threads", "2", "--id-prefix", String(cycle + 1), "--clock-start-ns", String(start), "--clock-anchor-ns", String(anchor),
+                 "--clock-warp", "2000000"],
+                crashAt: "\(point):1", killAfterMs: 15_000)
+            diedAtPoint += died ? 1 : 0
+            allAcked.formUnion(Self.acknowledged(output))
+            let ledger = try Ledger.open(at: directory)
+            let missing = try ledger.missingEntries(Array(allAcked))
+            #expect(missing.isEmpty, "cycle \(cycle) (\(point)): \(missing.count) acknowledged entries lost")
+            try ledger.close()
+            let report = try Verifier.verify(at: directory)
+            #expect(report.passed, "cycle \(cycle) (\(point)): \(report.problems)")
+            if !missing.isEmpty || !report.passed { return }
+        }
+        let report = try Verifier.verify(at: directory)
+        #expect(report.snapshotFiles >= 1 && report.replayStartLSN > 0, "snapshots and compaction never happened")
+        #expect(diedAtPoint >= Self.cycles * 3 / 4, "only \(diedAtPoint) of \(Self.cycles) died at a snapshot or compaction crash point")
+        print("snapshot crash test: \(Self.cycles) kills, \(diedAtPoint) at a crash point, \(allAcked.count) acknowledged, \(report.snapshotFiles) snapshots, replay from LSN \(report.replayStartLSN)")
+    }
+
     @Test func killedWhileArchivingOrRestoringLeavesEveryMonthReadable() throws {
         #expect(FileManager.default.isExecutableFile(atPath: CrashTests.ledgerctlPath), "build ledgerctl first (make test does)")
         let directory = NSTemporaryDirectory() + "ledger-archive-crash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

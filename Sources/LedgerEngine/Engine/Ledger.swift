@@ -622,6 +622,7 @@ public final class Ledger: @unchecked Sendable {
         var deleted = 0
         for i in 0..<max(0, files.count - 1) where files[i + 1].firstLSN - 1 <= lsn {
             try storage.removeFile(files[i].path)
+            CrashPoints.reached("compaction.walFileDeleted")
             deleted += 1
         }
         if deleted > 0 { try storage.syncDirectory(layout.root) }

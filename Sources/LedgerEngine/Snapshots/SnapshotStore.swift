@@ -34,8 +34,10 @@ public enum SnapshotStore {
             bodyBytes: writer.offset - SnapshotFormat.headerBytes, chainHead: chainHead, bodySHA256: writer.hasher.finish(),
             residentSinceNs: machine.residentSinceNs, lastAppliedTimestamp: machine.lastAppliedTimestamp)
         try file.write(header.encoded(), at: 0)
+        CrashPoints.reached("snapshot.written")
         try file.sync()
         try storage.rename(temporary, to: path)
+        CrashPoints.reached("snapshot.renamed")
         try storage.syncDirectory(layout.snapshotsDirectory)
         return (path, writer.offset)
     }
@@ -86,7 +88,10 @@ public enum SnapshotStore {
     static func prune(storage: any Storage, layout: DataDirectoryLayout) throws {
         let all = try list(storage: storage, layout: layout)
         guard all.count > SnapshotFormat.retained else { return }
-        for (_, path) in all.dropLast(SnapshotFormat.retained) { try storage.removeFile(path) }
+        for (_, path) in all.dropLast(SnapshotFormat.retained) {
+            try storage.removeFile(path)
+            CrashPoints.reached("snapshot.pruned")
+        }
         try storage.syncDirectory(layout.snapshotsDirectory)
     }
 }

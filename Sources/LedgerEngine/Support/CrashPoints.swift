@@ -19,6 +19,7 @@ public enum CrashPoints {
 
     /// Every point, for the kill tests to choose from.
     public static let sealing = ["seal.recordWritten", "seal.synced", "seal.indexTemporaryWritten", "seal.indexRenamed"]
+    public static let snapshotting = ["snapshot.written", "snapshot.renamed", "snapshot.pruned", "compaction.walFileDeleted"]
     public static let archival = [
         "archive.framesWritten", "archive.renamed", "archive.compared", "archive.segmentRemoved",
         "restore.segmentWritten", "restore.renamed", "restore.archiveRemoved",

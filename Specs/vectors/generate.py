@@ -51,9 +51,9 @@ write('event-close-account.hex', close, 'closeAccount: id 2')
 
 # wal-format.md: file header (the 64 used bytes; bytes 64-4095 are zero).
 epoch = bytes(range(16))
-header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 3, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
+header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 4, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
 header += struct.pack('<I', mask(crc32c(header)))
-write('wal-file-header.hex', header, 'WAL file header (version 3): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
+write('wal-file-header.hex', header, 'WAL file header (version 4): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
 
 # wal-format.md: group record with one batch holding the entry above.
 timestamp = 1_700_000_000_000_000_000
@@ -64,12 +64,12 @@ batches = struct.pack('<QII', timestamp, 1, len(entry)) + entry + results
 zeroed = struct.pack('<IIQ', 1, 0, 0) + bytes(32) + batches
 chain1 = hashlib.sha256(chain0 + struct.pack('<Q', 1) + zeroed).digest()
 payload = struct.pack('<IIQ', 1, 0, 0) + chain1 + batches
-record_header = struct.pack('<IBBHQI', len(payload), 1, 3, 0, 1, 0) + bytes(8)
+record_header = struct.pack('<IBBHQI', len(payload), 1, 4, 0, 1, 0) + bytes(8)
 epoch_seed = crc32c(epoch)
 crc = mask(crc32c(payload, crc32c(record_header, epoch_seed)))
 record = record_header + struct.pack('<I', crc) + payload
 record += bytes((-len(record)) % 8)
-write('wal-record-group.hex', record, 'WAL group record (version 3): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
+write('wal-record-group.hex', record, 'WAL group record (version 4): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
 with open('wal-chain-1.txt', 'w') as f:
     f.write(chain1.hex() + '\n')
 

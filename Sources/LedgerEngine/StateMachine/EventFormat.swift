@@ -1,7 +1,7 @@
 // Byte layout of events and batches. See Specs/data-model.md ("Event encoding"):
 // the tables there are normative; these constants mirror them.
 public enum EventFormat {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
 
     public static let kindCreateAccount: UInt8 = 1
     public static let kindCloseAccount: UInt8 = 2

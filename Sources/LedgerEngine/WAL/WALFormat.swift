@@ -4,7 +4,7 @@
 import CRC32C
 
 public enum WALFormat {
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
     public static let magic: [UInt8] = Array("LDGRWAL".utf8) + [0]
     public static let fileHeaderBytes = 4096
     public static let fileHeaderUsedBytes = 64

@@ -7,6 +7,7 @@ let package = Package(
     name: "Ledger",
     products: [
         .library(name: "LedgerEngine", targets: ["LedgerEngine"]),
+        .library(name: "LedgerProtocol", targets: ["LedgerProtocol"]),
         .executable(name: "LedgerServer", targets: ["LedgerServer"]),
         .executable(name: "ledgerctl", targets: ["ledgerctl"]),
         .executable(name: "LedgerBench", targets: ["LedgerBench"]),
@@ -27,6 +28,8 @@ let package = Package(
             dependencies: ["CRC32C", "CPrefetch", "CZstd", "CLZ4", "COpenSSLCrypto"],
             path: "Sources/LedgerEngine"
         ),
+        // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
+        .target(name: "LedgerProtocol", dependencies: ["LedgerEngine"], path: "Sources/LedgerProtocol"),
         .executableTarget(name: "LedgerServer", path: "Sources/LedgerServer"),
         .executableTarget(
             name: "ledgerctl",
@@ -50,6 +53,11 @@ let package = Package(
             name: "LedgerEngineTests",
             dependencies: ["LedgerEngine", "CRC32C", "LedgerTestSupport"],
             path: "Tests/LedgerEngineTests"
+        ),
+        .testTarget(
+            name: "LedgerProtocolTests",
+            dependencies: ["LedgerProtocol", "LedgerEngine", "LedgerTestSupport"],
+            path: "Tests/LedgerProtocolTests"
         ),
         .testTarget(
             name: "LedgerCtlTests",

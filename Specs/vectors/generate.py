@@ -241,3 +241,21 @@ for tool, codec, level in (('zstd', 1, 3), ('lz4', 2, 0)):
     arc_header += struct.pack('<I', mask(crc32c(arc_header)))
     archive = arc_header + bytes(4096 - 128) + frames + index
     write('archive-%s.hex' % tool, archive, 'segment-sealed.hex archived with the %s CLI (codec %d, level %d, frame target 4096): frame 0 = segment bytes 0..<%d, frame 1 = the seal' % (tool, codec, level, 4096 + len(seg_record)))
+
+# protocol.md: frames (32-byte header: magic, version, operation, request id,
+# body bytes, body CRC, status, zero, header CRC) and bodies.
+def frame(operation, request_id, body, status=0):
+    head = b'LDGP' + struct.pack('<HHQII', 1, operation, request_id, len(body), mask(crc32c(body))) + struct.pack('<HH', status, 0)
+    assert len(head) == 28
+    return head + struct.pack('<I', mask(crc32c(head))) + body
+
+key_id = b'dev'
+secret = bytes(range(32))
+hello = struct.pack('<HHHH', 1, 1, len(key_id), len(secret)) + key_id + secret
+write('protocol-hello.hex', frame(1, 1, hello), 'hello request, id 1, versions 1...1, key id "dev", secret 00..1f')
+submit_body = struct.pack('<II', 1, len(entry)) + entry
+write('protocol-submit.hex', frame(3, 2, submit_body), 'submitEntries request, id 2, the entry of event-entry-posted.hex')
+write('protocol-results.hex', frame(3, 2, bytes([0]) + bytes(7)), 'submitEntries reply to id 2, status ok, results [ok]')
+write('protocol-busy.hex', frame(3, 3, b'queue full', status=8), 'reply to request 3, status busy (8), message "queue full"')
+ids_body = struct.pack('<II', 2, 0) + u128(1) + u128(2)
+write('protocol-lookup-accounts.hex', frame(4, 4, ids_body), 'lookupAccounts request, id 4, ids 1 and 2')

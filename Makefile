@@ -6,7 +6,9 @@ DATA_DIR ?= ./demo-data
 CYCLES ?= 1000
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: deps build run test soak bench clean
+SERVER_DATA_DIR ?= ./data
+
+.PHONY: deps build run demo test soak bench clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -20,9 +22,13 @@ deps:
 build: deps
 	swift build
 
-# Until the server exists, `make run` runs the payments demo through ledgerctl
-# on a fresh data directory and finishes with `ledgerctl verify`.
+# `make run` starts LedgerServer in the foreground on ./data (created, with a
+# development API key printed once, on first run); Ctrl-C stops it cleanly.
 run: build
+	$$(swift build --show-bin-path)/LedgerServer --data-dir $(SERVER_DATA_DIR) --create-dev-key
+
+# The payments demo through ledgerctl on a fresh directory, ending with verify.
+demo: build
 	DATA_DIR=$(DATA_DIR) LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl scripts/demo.sh
 
 test: deps
@@ -40,4 +46,4 @@ bench: deps
 	$$(swift build -c release --show-bin-path)/LedgerBench all
 
 clean:
-	rm -rf .build $(DATA_DIR)
+	rm -rf .build $(DATA_DIR) $(SERVER_DATA_DIR)

@@ -14,6 +14,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CRC32C", path: "Sources/CRC32C"),
@@ -30,7 +32,17 @@ let package = Package(
         ),
         // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
         .target(name: "LedgerProtocol", dependencies: ["LedgerEngine"], path: "Sources/LedgerProtocol"),
-        .executableTarget(name: "LedgerServer", path: "Sources/LedgerServer"),
+        .executableTarget(
+            name: "LedgerServer",
+            dependencies: [
+                "LedgerEngine", "LedgerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/LedgerServer"
+        ),
         .executableTarget(
             name: "ledgerctl",
             dependencies: [
@@ -58,6 +70,11 @@ let package = Package(
             name: "LedgerProtocolTests",
             dependencies: ["LedgerProtocol", "LedgerEngine", "LedgerTestSupport"],
             path: "Tests/LedgerProtocolTests"
+        ),
+        .testTarget(
+            name: "LedgerServerTests",
+            dependencies: ["LedgerProtocol", "LedgerEngine", "LedgerTestSupport"],
+            path: "Tests/LedgerServerTests"
         ),
         .testTarget(
             name: "LedgerCtlTests",

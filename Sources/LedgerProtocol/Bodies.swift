@@ -154,3 +154,78 @@ public enum IDListBody {
         }
     }
 }
+
+/// The reply of `lookupAccounts`: one 128-byte row per id asked, zeros for
+/// an unknown id.
+public enum AccountListBody {
+    public static let rowBytes = 128
+
+    public static func encode(_ accounts: [Account?], ids: [UInt128]) -> [UInt8] {
+        precondition(accounts.count == ids.count, "one row per id")
+        var out: [UInt8] = []
+        out.reserveCapacity(rowBytes * accounts.count)
+        for account in accounts {
+            guard let a = account else {
+                out += [UInt8](repeating: 0, count: rowBytes)
+                continue
+            }
+            Wire.append(&out, a.id)
+            Wire.append(&out, a.userData)
+            for v in [a.debitsPosted, a.creditsPosted, a.debitsPending, a.creditsPending] { Wire.append(&out, v) }
+            Wire.append(&out, a.ledger)
+            Wire.append(&out, a.code)
+            Wire.append(&out, a.flags.rawValue)
+            Wire.append(&out, a.timestamp)
+            out += [UInt8](repeating: 0, count: 16)
+        }
+        return out
+    }
+
+    public static func decode(_ body: [UInt8], count: Int) throws -> [Account?] {
+        guard body.count == rowBytes * count else { throw ProtocolError(.malformedBody, "account list of \(body.count) bytes for \(count) ids") }
+        return body.withUnsafeBytes { p in
+            (0..<count).map { i -> Account? in
+                let o = i * rowBytes
+                let id = Wire.u128(p, o)
+                guard id != 0 else { return nil }
+                var a = Account(
+                    id: id, userData: Wire.u128(p, o + 16), ledger: Wire.u32(p, o + 96), code: Wire.u16(p, o + 100),
+                    flags: AccountFlags(rawValue: Wire.u16(p, o + 102)), timestamp: Wire.u64(p, o + 104))
+                (a.debitsPosted, a.creditsPosted, a.debitsPending, a.creditsPending) =
+                    (Wire.u128(p, o + 32), Wire.u128(p, o + 48), Wire.u128(p, o + 64), Wire.u128(p, o + 80))
+                return a
+            }
+        }
+    }
+}
+
+/// The reply of `status`.
+public struct StatusBody: Sendable, Equatable {
+    public var lastLSN: UInt64
+    public var accounts: UInt64
+    public var residentEntries: UInt64
+    public var uptimeNs: UInt64
+    public var connections: UInt32
+    public var queueDepth: UInt32
+
+    public init(lastLSN: UInt64, accounts: UInt64, residentEntries: UInt64, uptimeNs: UInt64, connections: UInt32, queueDepth: UInt32) {
+        (self.lastLSN, self.accounts, self.residentEntries, self.uptimeNs, self.connections, self.queueDepth) =
+            (lastLSN, accounts, residentEntries, uptimeNs, connections, queueDepth)
+    }
+
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        for v in [lastLSN, accounts, residentEntries, uptimeNs] { Wire.append(&out, v) }
+        Wire.append(&out, connections)
+        Wire.append(&out, queueDepth)
+        return out
+    }
+
+    public static func decode(_ body: [UInt8]) throws -> StatusBody {
+        guard body.count == 40 else { throw ProtocolError(.malformedBody, "status of \(body.count) bytes") }
+        return body.withUnsafeBytes { p in
+            StatusBody(lastLSN: Wire.u64(p, 0), accounts: Wire.u64(p, 8), residentEntries: Wire.u64(p, 16), uptimeNs: Wire.u64(p, 24),
+                       connections: Wire.u32(p, 32), queueDepth: Wire.u32(p, 36))
+        }
+    }
+}

@@ -1,0 +1,184 @@
+// One client connection: the handshake, then requests dispatched to the
+// engine. Replies are written on the connection's event loop; the engine
+// completes on its own threads, and reads run on a worker queue, so the
+// event loop never blocks on disk or on the engine.
+//
+// Invariants: nothing but `hello` is served before the handshake succeeds;
+// at most `inFlightMax` requests are unanswered; an error reply means the
+// request changed nothing.
+import Dispatch
+import LedgerEngine
+import LedgerProtocol
+import Logging
+import NIOCore
+
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = InboundFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let ledger: Ledger
+    private let keys: APIKeys
+    private let limits: ServerLimits
+    private let logger: Logger
+    private let metrics: ServerMetrics
+    private var authenticatedKey: String?
+    private var inFlight = 0
+    /// Blocking engine reads (lookups, status) run here, off the event loop.
+    private static let readQueue = DispatchQueue(label: "ledger.reads", attributes: .concurrent)
+
+    init(ledger: Ledger, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, logger: Logger) {
+        self.ledger = ledger
+        self.keys = keys
+        self.limits = limits
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .invalid(let error, let header):
+            reply(context, error, operation: header?.operation ?? 0, requestID: header?.requestID ?? 0)
+        case .frame(let header, let body):
+            handle(context, header, Array(body.readableBytesView))
+        }
+    }
+
+    private func handle(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: [UInt8]) {
+        guard let operation = ProtocolOperation(rawValue: header.operation) else {
+            return reply(context, ProtocolError(.unknownOperation, "operation \(header.operation)"), operation: header.operation, requestID: header.requestID)
+        }
+        if operation == .hello { return hello(context, header, body) }
+        guard authenticatedKey != nil else {
+            return reply(context, ProtocolError(.unauthenticated, "send hello first"), operation: header.operation, requestID: header.requestID)
+        }
+        guard inFlight < limits.inFlightMax else {
+            return reply(context, ProtocolError(.tooManyInFlight, "\(limits.inFlightMax) requests are unanswered"), operation: header.operation, requestID: header.requestID)
+        }
+        do {
+            switch operation {
+            case .hello: preconditionFailure("handled above")
+            case .createAccounts, .submitEntries:
+                submit(context, header, try EventBatchBody.decode(body, for: operation))
+            case .lookupAccounts:
+                let ids = try IDListBody.decode(body)
+                read(context, header) { machine in AccountListBody.encode(ids.map { machine.account(id: $0) }, ids: ids) }
+            case .status:
+                guard body.isEmpty else { throw ProtocolError(.malformedBody, "status takes an empty body") }
+                let metrics = self.metrics
+                read(context, header) { machine in
+                    StatusBody(lastLSN: 0, accounts: UInt64(machine.accountCount), residentEntries: UInt64(machine.entryCount),
+                               uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: 0).encoded()
+                }
+            case .lookupEntries, .accountHistory, .balanceAsOf:
+                throw ProtocolError(.unsupported, "\(operation) is specified but not served yet")
+            }
+        } catch let error as ProtocolError {
+            reply(context, error, operation: header.operation, requestID: header.requestID)
+        } catch {
+            reply(context, ProtocolError(.internalError, "\(error)"), operation: header.operation, requestID: header.requestID)
+        }
+    }
+
+    private func hello(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: [UInt8]) {
+        do {
+            let request = try HelloRequest.decode(body)
+            guard request.versions.contains(ProtocolFormat.version) else {
+                throw ProtocolError(.unsupportedVersion, "this server speaks protocol version \(ProtocolFormat.version)")
+            }
+            guard keys.verify(keyID: request.keyID, secret: request.secret) else {
+                metrics.count(rejection: .unauthenticated)
+                throw ProtocolError(.unauthenticated, "unknown key id or wrong secret")
+            }
+            authenticatedKey = request.keyID
+            let reply = HelloReply(
+                version: ProtocolFormat.version, frameBodyBytesMax: ProtocolFormat.frameBodyBytesMax, eventsPerRequestMax: Limits.batchEventsMax,
+                inFlightMax: limits.inFlightMax, directoryID: limits.directoryID)
+            write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: reply.encoded()))
+        } catch let error as ProtocolError {
+            reply(context, error, operation: header.operation, requestID: header.requestID)
+        } catch {
+            reply(context, ProtocolError(.internalError, "\(error)"), operation: header.operation, requestID: header.requestID)
+        }
+    }
+
+    /// Submits a batch; replies once it is durable (or refused).
+    private func submit(_ context: ChannelHandlerContext, _ header: FrameHeader, _ batch: EventBatch) {
+        inFlight += 1
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let metrics = self.metrics
+        ledger.submit(batch) { result in
+            metrics.observeCommit(events: batch.eventCount, latencyNs: DispatchTime.now().uptimeNanoseconds - started)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.inFlight -= 1
+                switch result {
+                case .success(let results):
+                    handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: ResultsBody.encode(results)))
+                case .failure(let error):
+                    handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
+                }
+            }
+        }
+    }
+
+    /// Runs a read of durable state off the event loop and replies with its body.
+    private func read(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: @escaping @Sendable (LedgerStateMachine) -> [UInt8]) {
+        inFlight += 1
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let ledger = self.ledger
+        Self.readQueue.async {
+            let result = Result { try ledger.read(body) }
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.inFlight -= 1
+                switch result {
+                case .success(let bytes):
+                    handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: bytes))
+                case .failure(let error):
+                    handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
+                }
+            }
+        }
+    }
+
+    /// The reply status for an engine error.
+    static func protocolError(_ error: any Error) -> ProtocolError {
+        guard let error = error as? LedgerError else { return ProtocolError(.internalError, "\(error)") }
+        switch error.code {
+        case .queueFull: return ProtocolError(.busy, error.message)
+        case .malformedBatch, .batchTooLarge, .invalidInput: return ProtocolError(.malformedBody, error.message)
+        case .stopped, .syncFailed, .io, .noSpace, .corruption: return ProtocolError(.engineStopped, error.message)
+        default: return ProtocolError(.internalError, error.description)
+        }
+    }
+
+    private func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, operation: UInt16, requestID: UInt64) {
+        metrics.count(rejection: error.status)
+        write(context, Frame.error(error, operation: operation, requestID: requestID))
+        if error.status.closesConnection {
+            logger.info("closing connection", metadata: ["status": "\(error.status)", "reason": "\(error.message)"])
+            context.close(promise: nil)
+        }
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            logger.debug("closing an idle connection")
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,82 @@
+// LedgerServer: the ledger engine over TCP (Specs/protocol.md).
+import ArgumentParser
+import Dispatch
+import Foundation
+import LedgerEngine
+import LedgerProtocol
+import Logging
+
+@main
+struct LedgerServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "LedgerServer",
+        abstract: "Serve a ledger data directory over TCP (Specs/protocol.md).",
+        discussion: """
+            Every option can also be set by an environment variable: LEDGER_<OPTION> in upper case \
+            with '-' as '_' (for example LEDGER_PORT=7400). Flags win over the environment.
+            """)
+
+    @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
+    var dataDirectory: String = env("DATA_DIR") ?? "./data"
+    @Option(help: "Address to listen on. Loopback unless you mean otherwise.") var host: String = env("HOST") ?? "127.0.0.1"
+    @Option(help: "TCP port (0: any free port, printed at start).") var port: Int = Int(env("PORT") ?? "") ?? ProtocolFormat.defaultPort
+    @Option(help: "API keys file (default: <data-dir>/api-keys).") var keysFile: String? = env("KEYS_FILE")
+    @Flag(help: "If there is no API keys file, create one with a development key and print the key once.")
+    var createDevKey = false
+    @Option(help: "Connections open at once; more are closed at accept.") var maxConnections: Int = Int(env("MAX_CONNECTIONS") ?? "") ?? 16_384
+    @Option(help: "Unanswered requests per connection (1...1024).") var inFlightMax: Int = Int(env("IN_FLIGHT_MAX") ?? "") ?? ProtocolFormat.inFlightMaxDefault
+    @Option(help: "Seconds without a frame before a connection is closed.") var idleTimeoutSeconds: Int = Int(env("IDLE_TIMEOUT_SECONDS") ?? "") ?? 300
+    @Option(help: "Event-loop threads.") var threads: Int = Int(env("THREADS") ?? "") ?? 2
+
+    func validate() throws {
+        guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
+        guard (1...1_048_576).contains(maxConnections) else { throw ValidationError("--max-connections must be 1...1048576") }
+        guard (1...1_024).contains(inFlightMax) else { throw ValidationError("--in-flight-max must be 1...1024") }
+        guard (1...86_400).contains(idleTimeoutSeconds) else { throw ValidationError("--idle-timeout-seconds must be 1...86400") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
+    }
+
+    func run() throws {
+        var logger = Logger(label: "ledger.server")
+        logger.logLevel = .info
+        let keysPath = keysFile ?? dataDirectory + "/api-keys"
+        if !FileManager.default.fileExists(atPath: dataDirectory + "/ledger.meta") {
+            try Ledger.initialize(at: dataDirectory)
+            logger.info("created data directory", metadata: ["path": "\(dataDirectory)"])
+        }
+        if !FileManager.default.fileExists(atPath: keysPath) {
+            guard createDevKey else { throw ValidationError("no API keys file at \(keysPath); pass --create-dev-key to make one") }
+            let (line, secret) = APIKeys.generate(keyID: "dev")
+            FileManager.default.createFile(atPath: keysPath, contents: Data((line + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            FileHandle.standardOutput.write(Data("development API key (shown once; only its salted hash is stored in \(keysPath)): key id 'dev', secret \(APIKeys.hex(secret))\n".utf8))
+        }
+        let keys = try APIKeys.load(path: keysPath)
+        var options = Ledger.Options()
+        let engineLogger = logger
+        options.log = { engineLogger.info("\($0)") }
+        let ledger = try Ledger.open(at: dataDirectory, options: options)
+        let directoryID = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dataDirectory)).directoryID
+        let server = LedgerTCPServer(ledger: ledger, logger: logger, threads: threads)
+        let limits = ServerLimits(maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID)
+        let bound = try server.start(host: host, port: port, keys: keys, limits: limits)
+        // Unbuffered, so a supervisor or test reading the pipe sees it at once.
+        FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\n".utf8))
+
+        // SIGTERM / SIGINT: stop accepting, finish what the engine holds, checkpoint, exit 0.
+        let stopped = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stopped.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        stopped.wait()
+        logger.info("stopping")
+        try server.stop()
+        logger.info("stopped cleanly")
+    }
+}
+
+private func env(_ name: String) -> String? { ProcessInfo.processInfo.environment["LEDGER_" + name] }

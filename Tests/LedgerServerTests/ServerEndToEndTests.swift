@@ -1,0 +1,183 @@
+import Foundation
+import LedgerEngine
+import LedgerProtocol
+import LedgerTestSupport
+import Testing
+
+/// LedgerServer as a real process over real TCP: the handshake, every
+/// served operation, pipelining, idempotent retries, hostile input that
+/// leaves other clients unaffected, and a clean stop on SIGTERM.
+@Suite(.serialized) struct ServerEndToEndTests {
+    static var serverPath: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/LedgerServer").path
+    }
+
+    /// A running server on a fresh directory, and its development key.
+    final class RunningServer {
+        let process = Process()
+        let directory = NSTemporaryDirectory() + "ledger-server-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var port = 0
+        var secret: [UInt8] = []
+        private let output = Pipe()
+
+        init() throws {
+            process.executableURL = URL(fileURLWithPath: ServerEndToEndTests.serverPath)
+            process.arguments = ["--data-dir", directory, "--port", "0", "--create-dev-key", "--in-flight-max", "16"]
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var text = ""
+            let deadline = Date().addingTimeInterval(30)
+            while !text.contains("listening on") && Date() < deadline {
+                text += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            }
+            for line in text.split(separator: "\n") {
+                if line.hasPrefix("listening on"), let p = line.split(separator: ":").last { port = Int(p) ?? 0 }
+                if let range = line.range(of: "secret ") { secret = APIKeysHex.bytes(String(line[range.upperBound...])) }
+            }
+        }
+
+        func stop() -> Int32 {
+            process.terminate()  // SIGTERM
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: directory)
+            return process.terminationStatus
+        }
+    }
+
+    /// A blocking TCP connection with a receive timeout.
+    final class Connection {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard connected == 0 else { throw LedgerError(.io, "connect: \(errno)") }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        deinit { close(fd) }
+
+        func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+
+        /// Exactly `count` bytes, or nil at EOF / timeout.
+        func receive(_ count: Int) -> [UInt8]? {
+            var out = [UInt8](repeating: 0, count: count)
+            var got = 0
+            while got < count {
+                let n = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+                if n <= 0 { return nil }
+                got += n
+            }
+            return out
+        }
+
+        /// The next reply frame, or nil when the server closed the connection.
+        func reply() throws -> (header: FrameHeader, body: [UInt8])? {
+            guard let head = receive(ProtocolFormat.headerBytes) else { return nil }
+            let header = try head.withUnsafeBytes { try FrameHeader.decode($0) }
+            guard let body = receive(header.bodyBytes) else { return nil }
+            return (header, body)
+        }
+
+        func request(_ operation: ProtocolOperation, _ id: UInt64, _ body: [UInt8]) throws -> (header: FrameHeader, body: [UInt8]) {
+            send(Frame.encode(operation: operation.rawValue, requestID: id, body: body))
+            return try #require(try reply())
+        }
+
+        func hello(secret: [UInt8]) throws -> (header: FrameHeader, body: [UInt8]) {
+            try request(.hello, 1, HelloRequest(keyID: "dev", secret: secret).encoded())
+        }
+    }
+
+    @Test func servesEveryOperationPipelinedAndIdempotently() throws {
+        let server = try RunningServer()
+        #expect(server.port > 0 && server.secret.count == 32, "server did not start")
+        let c = try Connection(port: server.port)
+        let hello = try c.hello(secret: server.secret)
+        #expect(hello.header.status == 0)
+        let reply = try HelloReply.decode(hello.body)
+        #expect(reply.inFlightMax == 16 && reply.eventsPerRequestMax == Limits.batchEventsMax)
+
+        let accounts = try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)])))
+        #expect(try ResultsBody.decode(accounts.body, eventCount: 2) == [.ok, .ok])
+        // Pipelined: 10 submissions sent before any reply is read; replies match by id.
+        for i in 0..<10 { c.send(Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(100 + i), body: EventBatchBody.encode(EventBatch([transfer(UInt128(5_000 + i), from: 1, to: 2, 7)])))) }
+        var seen = Set<UInt64>()
+        for _ in 0..<10 {
+            let (header, body) = try #require(try c.reply())
+            let results = try ResultsBody.decode(body, eventCount: 1)
+            #expect(header.status == 0 && results == [.ok])
+            seen.insert(header.requestID)
+        }
+        #expect(seen == Set(100..<110))
+        // A retry with the same id is idempotent.
+        let retry = try c.request(.submitEntries, 200, EventBatchBody.encode(EventBatch([transfer(5_000, from: 1, to: 2, 7)])))
+        #expect(try ResultsBody.decode(retry.body, eventCount: 1) == [.exists])
+        let lookup = try c.request(.lookupAccounts, 201, IDListBody.encode([1, 2, 99]))
+        let found = try AccountListBody.decode(lookup.body, count: 3)
+        #expect(found[0]?.debitsPosted == 70 && found[1]?.creditsPosted == 70 && found[2] == nil)
+        let status = try StatusBody.decode(try c.request(.status, 202, []).body)
+        #expect(status.accounts == 2 && status.connections >= 1)
+        // Specified but not yet served: a clear status, and the connection stays.
+        #expect(try c.request(.balanceAsOf, 203, [UInt8](repeating: 0, count: 32)).header.status == ProtocolStatus.unsupported.rawValue)
+        #expect(try c.request(.status, 204, []).header.status == 0)
+        #expect(server.stop() == 0, "SIGTERM stops the server cleanly")
+    }
+
+    @Test func hostileInputIsRefusedAndOtherClientsAreUnaffected() throws {
+        let server = try RunningServer()
+        let good = try Connection(port: server.port)
+        #expect(try good.hello(secret: server.secret).header.status == 0)
+
+        // Unauthenticated: refused and closed.
+        let anonymous = try Connection(port: server.port)
+        let refused = try anonymous.request(.submitEntries, 9, EventBatchBody.encode(EventBatch([transfer(1, from: 1, to: 2, 1)])))
+        #expect(refused.header.status == ProtocolStatus.unauthenticated.rawValue)
+        #expect(try anonymous.reply() == nil, "closed after the refusal")
+        // A wrong secret: refused and closed.
+        let wrong = try Connection(port: server.port)
+        #expect(try wrong.hello(secret: [UInt8](repeating: 7, count: 32)).header.status == ProtocolStatus.unauthenticated.rawValue)
+        // Random bytes: a malformedFrame reply, then the connection is closed.
+        let noise = try Connection(port: server.port)
+        var rng = SeededRandom(seed: 5)
+        noise.send((0..<4_096).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let noiseReply = try noise.reply()
+        #expect(noiseReply?.header.status == ProtocolStatus.malformedFrame.rawValue)
+        #expect(try noise.reply() == nil)
+        // An oversize length: refused from the header, closed.
+        let huge = try Connection(port: server.port)
+        #expect(try huge.hello(secret: server.secret).header.status == 0)
+        var header = FrameHeader(operation: 3, requestID: 5, bodyBytes: ProtocolFormat.frameBodyBytesMax, bodyCRC: 0).encoded()
+        header[19] = 0x7f  // a length far beyond the limit; the header CRC then fails: refused either way
+        huge.send(header)
+        #expect(try huge.reply()?.header.status == ProtocolStatus.malformedFrame.rawValue)
+        // A body checksum mismatch: refused, the connection stays usable.
+        var damaged = Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: 6, body: EventBatchBody.encode(EventBatch([transfer(1, from: 1, to: 2, 1)])))
+        damaged[damaged.count - 1] ^= 1
+        good.send(damaged)
+        #expect(try good.reply()?.header.status == ProtocolStatus.bodyChecksumMismatch.rawValue)
+        // A truncated frame then close: nothing happens to the others.
+        let truncated = try Connection(port: server.port)
+        #expect(try truncated.hello(secret: server.secret).header.status == 0)
+        truncated.send(Array(Frame.encode(operation: 3, requestID: 7, body: EventBatchBody.encode(EventBatch([transfer(42, from: 1, to: 2, 1)]))).prefix(40)))
+        // The good client is still served, and nothing was written by the refused requests.
+        #expect(try ResultsBody.decode(try good.request(.createAccounts, 8, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        let accounts = try AccountListBody.decode(try good.request(.lookupAccounts, 9, IDListBody.encode([1, 2])).body, count: 2)
+        #expect(accounts[0]?.debitsPosted == 0 && accounts[1]?.creditsPosted == 0, "a refused request changed nothing")
+        #expect(server.stop() == 0)
+    }
+}
+
+enum APIKeysHex {
+    static func bytes(_ text: String) -> [UInt8] {
+        let chars = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        return stride(from: 0, to: chars.count - 1, by: 2).compactMap { UInt8(String(decoding: chars[$0..<($0 + 2)], as: UTF8.self), radix: 16) }
+    }
+}

@@ -61,16 +61,33 @@ final class ConnectionHandler: ChannelInboundHandler {
                 submit(context, header, try EventBatchBody.decode(body, for: operation))
             case .lookupAccounts:
                 let ids = try IDListBody.decode(body)
-                read(context, header) { machine in AccountListBody.encode(ids.map { machine.account(id: $0) }, ids: ids) }
+                query(context, header) { ledger in
+                    try ledger.read { machine in AccountListBody.encode(ids.map { machine.account(id: $0) }, ids: ids) }
+                }
+            case .lookupEntries:
+                let ids = try IDListBody.decode(body)
+                query(context, header) { ledger in
+                    EntryListBody.encode(try ids.map { id in
+                        try ledger.lookup(entryID: id).map { EntryListBody.Row(timestamp: $0.timestamp, lsn: $0.lsn, entry: $0.entry) }
+                    })
+                }
+            case .accountHistory:
+                let q = try HistoryQuery.decode(body)
+                query(context, header) { ledger in
+                    HistoryPageBody.encode(try ledger.history(account: q.account, fromNs: q.fromNs, toNs: q.toNs, afterNs: q.afterNs, limit: q.limit))
+                }
+            case .balanceAsOf:
+                let (account, asOfNs) = try BalanceBodies.decodeQuery(body)
+                query(context, header) { ledger in BalanceBodies.encodeBalances(try ledger.balance(account: account, asOfNs: asOfNs)) }
             case .status:
                 guard body.isEmpty else { throw ProtocolError(.malformedBody, "status takes an empty body") }
                 let metrics = self.metrics
-                read(context, header) { machine in
-                    StatusBody(lastLSN: 0, accounts: UInt64(machine.accountCount), residentEntries: UInt64(machine.entryCount),
-                               uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: 0).encoded()
+                query(context, header) { ledger in
+                    try ledger.read { machine in
+                        StatusBody(lastLSN: 0, accounts: UInt64(machine.accountCount), residentEntries: UInt64(machine.entryCount),
+                                   uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: 0).encoded()
+                    }
                 }
-            case .lookupEntries, .accountHistory, .balanceAsOf:
-                throw ProtocolError(.unsupported, "\(operation) is specified but not served yet")
             }
         } catch let error as ProtocolError {
             reply(context, error, operation: header.operation, requestID: header.requestID)
@@ -123,14 +140,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Runs a read of durable state off the event loop and replies with its body.
-    private func read(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: @escaping @Sendable (LedgerStateMachine) -> [UInt8]) {
+    /// Runs a query of durable state off the event loop (engine reads
+    /// block until the apply thread answers) and replies with its body.
+    private func query(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: @escaping @Sendable (Ledger) throws -> [UInt8]) {
         inFlight += 1
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let ledger = self.ledger
         Self.readQueue.async {
-            let result = Result { try ledger.read(body) }
+            let result = Result { try body(ledger) }
             loop.execute {
                 let (handler, context) = bound.value
                 handler.inFlight -= 1

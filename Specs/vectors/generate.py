@@ -259,3 +259,7 @@ write('protocol-results.hex', frame(3, 2, bytes([0]) + bytes(7)), 'submitEntries
 write('protocol-busy.hex', frame(3, 3, b'queue full', status=8), 'reply to request 3, status busy (8), message "queue full"')
 ids_body = struct.pack('<II', 2, 0) + u128(1) + u128(2)
 write('protocol-lookup-accounts.hex', frame(4, 4, ids_body), 'lookupAccounts request, id 4, ids 1 and 2')
+history_query = u128(2) + struct.pack('<QQQII', 1_700_000_000_000_000_000, (1 << 64) - 1, 0, 100, 0)
+write('protocol-history-query.hex', frame(6, 5, history_query), 'accountHistory request, id 5, account 2, from 1700000000000000000, no end, first page, limit 100')
+balance_query = u128(2) + struct.pack('<QQ', 1_700_000_000_000_000_000, 0)
+write('protocol-balance-query.hex', frame(7, 6, balance_query), 'balanceAsOf request, id 6, account 2, as of 1700000000000000000')

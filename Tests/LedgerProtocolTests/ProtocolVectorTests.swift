@@ -55,6 +55,33 @@ import Testing
         #expect(Frame.encode(operation: ProtocolOperation.lookupAccounts.rawValue, requestID: 4, body: IDListBody.encode([1, 2])) == lookup)
     }
 
+    @Test func historyAndBalanceQueryVectors() throws {
+        let history = try Self.vector("protocol-history-query.hex")
+        let (header, body) = try Frame.decode(history)
+        #expect(header.operation == ProtocolOperation.accountHistory.rawValue && header.requestID == 5)
+        let query = try HistoryQuery.decode(body)
+        #expect(query == HistoryQuery(account: 2, fromNs: 1_700_000_000_000_000_000, limit: 100))
+        #expect(Frame.encode(operation: ProtocolOperation.accountHistory.rawValue, requestID: 5, body: query.encoded()) == history)
+        let balance = try Self.vector("protocol-balance-query.hex")
+        let (balanceHeader, balanceBody) = try Frame.decode(balance)
+        #expect(balanceHeader.operation == ProtocolOperation.balanceAsOf.rawValue)
+        let (account, asOf) = try BalanceBodies.decodeQuery(balanceBody)
+        #expect(account == 2 && asOf == 1_700_000_000_000_000_000)
+        #expect(Frame.encode(operation: ProtocolOperation.balanceAsOf.rawValue, requestID: 6, body: BalanceBodies.encodeQuery(account: 2, asOfNs: asOf)) == balance)
+    }
+
+    /// Replies round-trip (their layout is in the spec; the server writes them).
+    @Test func replyBodiesRoundTrip() throws {
+        var item = HistoryItem(id: 77, kind: .voidPending, timestamp: 9, lsn: 3, balances: AccountBalances())
+        item.debitsPendingDelta = -40
+        item.balances.creditsPosted = 12
+        let page = HistoryPage(items: [item], nextCursor: 9)
+        #expect(try HistoryPageBody.decode(HistoryPageBody.encode(page)) == page)
+        let row = EntryListBody.Row(timestamp: 5, lsn: 2, entry: Self.topUp)
+        #expect(try EntryListBody.decode(EntryListBody.encode([row, nil]), count: 2) == [row, nil])
+        #expect(throws: ProtocolError.self) { try HistoryQuery.decode([UInt8](repeating: 0, count: 48)) }  // limit 0
+    }
+
     /// Every byte of a frame matters: a flip anywhere is refused, with the
     /// status the spec gives for where it landed.
     @Test func everyFlippedByteIsRefusedWithItsStatus() throws {

@@ -125,9 +125,18 @@ import Testing
         #expect(found[0]?.debitsPosted == 70 && found[1]?.creditsPosted == 70 && found[2] == nil)
         let status = try StatusBody.decode(try c.request(.status, 202, []).body)
         #expect(status.accounts == 2 && status.connections >= 1)
-        // Specified but not yet served: a clear status, and the connection stays.
-        #expect(try c.request(.balanceAsOf, 203, [UInt8](repeating: 0, count: 32)).header.status == ProtocolStatus.unsupported.rawValue)
-        #expect(try c.request(.status, 204, []).header.status == 0)
+        // History, balance as of, entry lookups: from the segments.
+        let history = try HistoryPageBody.decode(try c.request(.accountHistory, 203, HistoryQuery(account: 1, limit: 4).encoded()).body)
+        #expect(history.items.count == 4 && history.nextCursor != nil && history.items.allSatisfy { $0.debitsPostedDelta == 7 })
+        let rest = try HistoryPageBody.decode(try c.request(.accountHistory, 204, HistoryQuery(account: 1, afterNs: history.nextCursor, limit: 100).encoded()).body)
+        #expect(rest.items.count == 6 && rest.items.last?.balances.debitsPosted == 70)
+        let asOf = try BalanceBodies.decodeBalances(try c.request(.balanceAsOf, 205, BalanceBodies.encodeQuery(account: 2, asOfNs: history.items[1].timestamp)).body)
+        #expect(asOf.creditsPosted == 14)
+        let entries = try EntryListBody.decode(try c.request(.lookupEntries, 206, IDListBody.encode([5_003, 404])).body, count: 2)
+        #expect(entries[0]?.entry.id == 5_003 && entries[0]?.entry.postings.first?.amount == 7 && entries[1] == nil)
+        // A malformed body: refused, the connection stays.
+        #expect(try c.request(.balanceAsOf, 207, [1, 2, 3]).header.status == ProtocolStatus.malformedBody.rawValue)
+        #expect(try c.request(.status, 208, []).header.status == 0)
         #expect(server.stop() == 0, "SIGTERM stops the server cleanly")
     }
 

@@ -23,6 +23,10 @@ public struct HistoryItem: Sendable, Equatable {
     public var creditsPendingDelta: Int128 = 0
     /// The account's balances after the event.
     public var balances: AccountBalances
+
+    public init(id: UInt128, kind: Kind, timestamp: UInt64, lsn: UInt64, balances: AccountBalances) {
+        (self.id, self.kind, self.timestamp, self.lsn, self.balances) = (id, kind, timestamp, lsn, balances)
+    }
 }
 
 public struct AccountBalances: Sendable, Equatable {

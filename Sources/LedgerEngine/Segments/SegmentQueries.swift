@@ -40,6 +40,11 @@ public struct HistoryPage: Sendable, Equatable {
     public var items: [HistoryItem]
     /// Pass as `afterNs` to get the next page; nil when there is none.
     public var nextCursor: UInt64?
+
+    public init(items: [HistoryItem], nextCursor: UInt64?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }
 
 extension SegmentFiler {

@@ -2,7 +2,10 @@
 // SHA-256(salt ‖ secret), never the secret. The file (default
 // `<data-dir>/api-keys`, mode 0600) has one key per line:
 //
-//   <key id> <salt, 32 hex digits> <hash, 64 hex digits>
+//   <key id> <salt, 32 hex digits> <hash, 64 hex digits> [<events per second>]
+//
+// The optional last field is the key's rate limit (a token bucket holding
+// one second of events; absent or 0: unlimited).
 //
 // Verification hashes and compares in constant time, and an unknown key id
 // costs the same work as a wrong secret, so timing tells nothing.
@@ -14,6 +17,8 @@ struct APIKeys: Sendable {
     struct Key: Sendable {
         var salt: [UInt8]
         var hash: [UInt8]
+        /// 0: unlimited.
+        var eventsPerSecond: Int = 0
     }
 
     private(set) var keys: [String: Key] = [:]
@@ -27,10 +32,13 @@ struct APIKeys: Sendable {
         var keys: [String: Key] = [:]
         for (number, line) in text.split(separator: "\n").enumerated() where !line.hasPrefix("#") && !line.isEmpty {
             let fields = line.split(separator: " ")
-            guard fields.count == 3, ProtocolFormat.keyIDBytes.contains(fields[0].utf8.count),
-                let salt = hexBytes(fields[1]), salt.count == 16, let hash = hexBytes(fields[2]), hash.count == 32
-            else { throw LedgerError(.invalidInput, "line \(number + 1) is not '<key id> <32 hex digits> <64 hex digits>'", path: path) }
-            keys[String(fields[0])] = Key(salt: salt, hash: hash)
+            guard fields.count == 3 || fields.count == 4, ProtocolFormat.keyIDBytes.contains(fields[0].utf8.count),
+                let salt = hexBytes(fields[1]), salt.count == 16, let hash = hexBytes(fields[2]), hash.count == 32,
+                let rate = fields.count == 4 ? Int(fields[3]) : 0, rate >= 0, rate <= 100_000_000
+            else {
+                throw LedgerError(.invalidInput, "line \(number + 1) is not '<key id> <32 hex digits> <64 hex digits> [<events per second>]'", path: path)
+            }
+            keys[String(fields[0])] = Key(salt: salt, hash: hash, eventsPerSecond: rate)
         }
         return APIKeys(keys: keys)
     }
@@ -42,6 +50,8 @@ struct APIKeys: Sendable {
         let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         return ("\(keyID) \(hex(salt)) \(hex(hash(salt: salt, secret: secret)))", secret)
     }
+
+    func eventsPerSecond(keyID: String) -> Int { keys[keyID]?.eventsPerSecond ?? 0 }
 
     func verify(keyID: String, secret: [UInt8]) -> Bool {
         let key = keys[keyID]

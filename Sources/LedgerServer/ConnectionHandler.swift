@@ -21,13 +21,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let limits: ServerLimits
     private let logger: Logger
     private let metrics: ServerMetrics
+    private let rateLimiter: RateLimiter
     private var authenticatedKey: String?
     private var inFlight = 0
     /// Blocking engine reads (lookups, status) run here, off the event loop.
     private static let readQueue = DispatchQueue(label: "ledger.reads", attributes: .concurrent)
 
-    init(ledger: Ledger, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, logger: Logger) {
+    init(ledger: Ledger, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, rateLimiter: RateLimiter, logger: Logger) {
         self.ledger = ledger
+        self.rateLimiter = rateLimiter
         self.keys = keys
         self.limits = limits
         self.metrics = metrics
@@ -58,7 +60,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             switch operation {
             case .hello: preconditionFailure("handled above")
             case .createAccounts, .submitEntries:
-                submit(context, header, try EventBatchBody.decode(body, for: operation))
+                let batch = try EventBatchBody.decode(body, for: operation)
+                let key = authenticatedKey!
+                guard rateLimiter.take(batch.eventCount, keyID: key, perSecond: keys.eventsPerSecond(keyID: key)) else {
+                    throw ProtocolError(.rateLimited, "key '\(key)' is limited to \(keys.eventsPerSecond(keyID: key)) events per second")
+                }
+                submit(context, header, batch)
             case .lookupAccounts:
                 let ids = try IDListBody.decode(body)
                 query(context, header) { ledger in

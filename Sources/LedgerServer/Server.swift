@@ -11,6 +11,7 @@ final class LedgerTCPServer: @unchecked Sendable {
     let ledger: Ledger
     let group: MultiThreadedEventLoopGroup
     let metrics = ServerMetrics()
+    let rateLimiter = RateLimiter()
     private(set) var channel: Channel?
     private let logger: Logger
 
@@ -23,6 +24,7 @@ final class LedgerTCPServer: @unchecked Sendable {
     /// Binds and starts accepting; returns the bound port (0 asks for any).
     func start(host: String, port: Int, keys: APIKeys, limits: ServerLimits) throws -> Int {
         let metrics = self.metrics
+        let rateLimiter = self.rateLimiter
         let ledger = self.ledger
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
@@ -42,7 +44,7 @@ final class LedgerTCPServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(), maximumBufferSize: ProtocolFormat.headerBytes + ProtocolFormat.frameBodyBytesMax + 65_536))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(ledger: ledger, keys: keys, limits: limits, metrics: metrics, logger: logger))
+                        ConnectionHandler(ledger: ledger, keys: keys, limits: limits, metrics: metrics, rateLimiter: rateLimiter, logger: logger))
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()

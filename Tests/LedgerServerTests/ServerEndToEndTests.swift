@@ -21,9 +21,11 @@ import Testing
         var secret: [UInt8] = []
         private let output = Pipe()
 
-        init() throws {
+        /// `keysFile`: the API keys file to use instead of a development key.
+        init(keysFile: String? = nil) throws {
             process.executableURL = URL(fileURLWithPath: ServerEndToEndTests.serverPath)
-            process.arguments = ["--data-dir", directory, "--port", "0", "--create-dev-key", "--in-flight-max", "16"]
+            process.arguments = ["--data-dir", directory, "--port", "0", "--in-flight-max", "16"]
+                + (keysFile.map { ["--keys-file", $0] } ?? ["--create-dev-key"])
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -91,8 +93,8 @@ import Testing
             return try #require(try reply())
         }
 
-        func hello(secret: [UInt8]) throws -> (header: FrameHeader, body: [UInt8]) {
-            try request(.hello, 1, HelloRequest(keyID: "dev", secret: secret).encoded())
+        func hello(secret: [UInt8], keyID: String = "dev") throws -> (header: FrameHeader, body: [UInt8]) {
+            try request(.hello, 1, HelloRequest(keyID: keyID, secret: secret).encoded())
         }
     }
 
@@ -180,6 +182,42 @@ import Testing
         #expect(try ResultsBody.decode(try good.request(.createAccounts, 8, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         let accounts = try AccountListBody.decode(try good.request(.lookupAccounts, 9, IDListBody.encode([1, 2])).body, count: 2)
         #expect(accounts[0]?.debitsPosted == 0 && accounts[1]?.creditsPosted == 0, "a refused request changed nothing")
+        #expect(server.stop() == 0)
+    }
+}
+
+extension ServerEndToEndTests {
+    /// A key limited to 10 events per second gets `rateLimited` past its
+    /// bucket, and nothing of the refused batch is applied; another key is
+    /// not affected.
+    @Test func perKeyRateLimitRefusesWholeBatches() throws {
+        func line(_ keyID: String, _ secret: [UInt8], rate: Int?) -> String {
+            let salt = [UInt8](repeating: UInt8(keyID.count), count: 16)
+            let hasher = SHA256Hasher()
+            hasher.update(salt)
+            hasher.update(secret)
+            let hex = { (b: [UInt8]) in b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+            return "\(keyID) \(hex(salt)) \(hex(hasher.finish()))" + (rate.map { " \($0)" } ?? "")
+        }
+        let limitedSecret = [UInt8](repeating: 1, count: 32)
+        let freeSecret = [UInt8](repeating: 2, count: 32)
+        let keysFile = NSTemporaryDirectory() + "ledger-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try (line("limited", limitedSecret, rate: 10) + "\n" + line("free", freeSecret, rate: nil) + "\n").write(toFile: keysFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: keysFile) }
+        let server = try RunningServer(keysFile: keysFile)
+        let free = try Connection(port: server.port)
+        #expect(try free.hello(secret: freeSecret, keyID: "free").header.status == 0)
+        #expect(try ResultsBody.decode(try free.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        let limited = try Connection(port: server.port)
+        #expect(try limited.hello(secret: limitedSecret, keyID: "limited").header.status == 0)
+        let eight = { (base: UInt128) in EventBatchBody.encode(EventBatch((0..<8).map { transfer(base + UInt128($0), from: 1, to: 2, 1) })) }
+        #expect(try limited.request(.submitEntries, 3, eight(100)).header.status == 0)
+        let refused = try limited.request(.submitEntries, 4, eight(200))
+        #expect(refused.header.status == ProtocolStatus.rateLimited.rawValue)
+        // The unlimited key goes on; the refused batch left no entry.
+        for i in 0..<5 { #expect(try free.request(.submitEntries, UInt64(10 + i), eight(UInt128(1_000 * (i + 1)))).header.status == 0) }
+        let rows = try EntryListBody.decode(try free.request(.lookupEntries, 20, IDListBody.encode([100, 200])).body, count: 2)
+        #expect(rows[0] != nil && rows[1] == nil)
         #expect(server.stop() == 0)
     }
 }

@@ -47,28 +47,40 @@ import Testing
         }
     }
 
-    @Test func killedWhileSealingLosesNoAcknowledgedEntry() throws {
+    /// The outcome of `stressKillCycles`, for each test's own checks.
+    struct StressKillOutcome {
+        var report: VerifyReport
+        var diedAtPoint: Int
+        var acknowledged: Int
+    }
+
+    /// Runs `ledgerctl stress` (warped clock) `cycles` times on a fresh
+    /// directory, each run set to die at a random one of `points` (its
+    /// `count` th time, from `counts`); after each: every acknowledged entry is
+    /// present and `verify` passes. Returns the final verify report.
+    static func stressKillCycles(
+        name: String, walFileBytes: Int, points: [String], counts: ClosedRange<Int>, batchSizes: ClosedRange<Int>, clockWarp: Int
+    ) throws -> StressKillOutcome? {
         #expect(FileManager.default.isExecutableFile(atPath: CrashTests.ledgerctlPath), "build ledgerctl first (make test does)")
-        let directory = NSTemporaryDirectory() + "ledger-seal-crash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let directory = NSTemporaryDirectory() + "ledger-\(name)-crash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var options = Ledger.Options()
-        options.walFileBytes = 1 << 20
+        options.walFileBytes = walFileBytes
         try Ledger.initialize(at: directory, options: options)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let seed = Self.seed
-        print("seal crash test seed \(seed)")
+        print("\(name) crash test seed \(seed)")
         var rng = SeededRandom(seed: seed)
-        // A month of engine time every ~130 ms of wall time.
         let anchor = Ledger.wallClockNs()
         let start = UTCMonth(year: 2026, month: 9).startNs
         var allAcked = Set<UInt128>()
         var diedAtPoint = 0
         for cycle in 0..<Self.cycles {
-            let point = CrashPoints.sealing[Int.random(in: 0..<CrashPoints.sealing.count, using: &rng)]
+            let point = points[Int.random(in: 0..<points.count, using: &rng)]
             let (output, died, _) = try Self.run(
-                ["stress", "--data-dir", directory, "--accounts", "40", "--batch-size", String(Int.random(in: 1...16, using: &rng)),
+                ["stress", "--data-dir", directory, "--accounts", "40", "--batch-size", String(Int.random(in: batchSizes, using: &rng)),
                  "--threads", "2", "--id-prefix", String(cycle + 1), "--clock-start-ns", String(start), "--clock-anchor-ns", String(anchor),
-                 "--clock-warp", "20000000"],
-                crashAt: "\(point):\(Int.random(in: 1...2, using: &rng))", killAfterMs: 15_000)
+                 "--clock-warp", String(clockWarp)],
+                crashAt: "\(point):\(Int.random(in: counts, using: &rng))", killAfterMs: 15_000)
             diedAtPoint += died ? 1 : 0
             allAcked.formUnion(Self.acknowledged(output))
 
@@ -78,49 +90,29 @@ import Testing
             try ledger.close()
             let report = try Verifier.verify(at: directory)
             #expect(report.passed, "cycle \(cycle) (\(point)): \(report.problems)")
-            if !missing.isEmpty || !report.passed { return }
+            if !missing.isEmpty || !report.passed { return nil }
         }
-        let report = try Verifier.verify(at: directory)
-        #expect(report.sealedMonths.count >= 3, "months did not roll: \(report.sealedMonths.count) sealed")
-        #expect(diedAtPoint >= Self.cycles / 2, "only \(diedAtPoint) of \(Self.cycles) processes died inside sealing")
-        print("seal crash test: \(Self.cycles) kills, \(diedAtPoint) at a sealing crash point, \(allAcked.count) acknowledged, \(report.sealedMonths.count) months sealed")
+        return StressKillOutcome(report: try Verifier.verify(at: directory), diedAtPoint: diedAtPoint, acknowledged: allAcked.count)
+    }
+
+    @Test func killedWhileSealingLosesNoAcknowledgedEntry() throws {
+        // A month of engine time every ~130 ms of wall time.
+        guard let outcome = try Self.stressKillCycles(
+            name: "seal", walFileBytes: 1 << 20, points: CrashPoints.sealing, counts: 1...2, batchSizes: 1...16, clockWarp: 20_000_000)
+        else { return }
+        #expect(outcome.report.sealedMonths.count >= 3, "months did not roll: \(outcome.report.sealedMonths.count) sealed")
+        #expect(outcome.diedAtPoint >= Self.cycles / 2, "only \(outcome.diedAtPoint) of \(Self.cycles) processes died inside sealing")
+        print("seal crash test: \(Self.cycles) kills, \(outcome.diedAtPoint) at a sealing crash point, \(outcome.acknowledged) acknowledged, \(outcome.report.sealedMonths.count) months sealed")
     }
 
     @Test func killedWhileSnapshottingOrCompactingLosesNoAcknowledgedEntry() throws {
-        #expect(FileManager.default.isExecutableFile(atPath: CrashTests.ledgerctlPath), "build ledgerctl first (make test does)")
-        let directory = NSTemporaryDirectory() + "ledger-snapshot-crash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        var options = Ledger.Options()
-        options.walFileBytes = 64 << 10  // automatic snapshots every 4 files (256 KiB of WAL): many per run
-        try Ledger.initialize(at: directory, options: options)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let seed = Self.seed
-        print("snapshot crash test seed \(seed)")
-        var rng = SeededRandom(seed: seed)
-        let anchor = Ledger.wallClockNs()
-        let start = UTCMonth(year: 2026, month: 9).startNs
-        var allAcked = Set<UInt128>()
-        var diedAtPoint = 0
-        for cycle in 0..<Self.cycles {
-            let point = CrashPoints.snapshotting[Int.random(in: 0..<CrashPoints.snapshotting.count, using: &rng)]
-            let (output, died, _) = try Self.run(
-                ["stress", "--data-dir", directory, "--accounts", "40", "--batch-size", String(Int.random(in: 32...128, using: &rng)),
-                 "--threads", "2", "--id-prefix", String(cycle + 1), "--clock-start-ns", String(start), "--clock-anchor-ns", String(anchor),
-                 "--clock-warp", "2000000"],
-                crashAt: "\(point):1", killAfterMs: 15_000)
-            diedAtPoint += died ? 1 : 0
-            allAcked.formUnion(Self.acknowledged(output))
-            let ledger = try Ledger.open(at: directory)
-            let missing = try ledger.missingEntries(Array(allAcked))
-            #expect(missing.isEmpty, "cycle \(cycle) (\(point)): \(missing.count) acknowledged entries lost")
-            try ledger.close()
-            let report = try Verifier.verify(at: directory)
-            #expect(report.passed, "cycle \(cycle) (\(point)): \(report.problems)")
-            if !missing.isEmpty || !report.passed { return }
-        }
-        let report = try Verifier.verify(at: directory)
-        #expect(report.snapshotFiles >= 1 && report.replayStartLSN > 0, "snapshots and compaction never happened")
-        #expect(diedAtPoint >= Self.cycles * 3 / 4, "only \(diedAtPoint) of \(Self.cycles) died at a snapshot or compaction crash point")
-        print("snapshot crash test: \(Self.cycles) kills, \(diedAtPoint) at a crash point, \(allAcked.count) acknowledged, \(report.snapshotFiles) snapshots, replay from LSN \(report.replayStartLSN)")
+        // 64 KiB WAL files: automatic snapshots every 4 files (256 KiB of WAL), many per run.
+        guard let outcome = try Self.stressKillCycles(
+            name: "snapshot", walFileBytes: 64 << 10, points: CrashPoints.snapshotting, counts: 1...1, batchSizes: 32...128, clockWarp: 2_000_000)
+        else { return }
+        #expect(outcome.report.snapshotFiles >= 1 && outcome.report.replayStartLSN > 0, "snapshots and compaction never happened")
+        #expect(outcome.diedAtPoint >= Self.cycles * 3 / 4, "only \(outcome.diedAtPoint) of \(Self.cycles) died at a snapshot or compaction crash point")
+        print("snapshot crash test: \(Self.cycles) kills, \(outcome.diedAtPoint) at a crash point, \(outcome.acknowledged) acknowledged, \(outcome.report.snapshotFiles) snapshots, replay from LSN \(outcome.report.replayStartLSN)")
     }
 
     @Test func killedWhileArchivingOrRestoringLeavesEveryMonthReadable() throws {

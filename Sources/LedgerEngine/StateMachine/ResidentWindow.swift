@@ -25,8 +25,12 @@ extension LedgerStateMachine {
         // seals their months, so every evicted record is in a sealed month
         // (or will be, once the groups in flight are filed: a lookup waits
         // for those only).
-        guard lastAppliedTimestamp > 0 else { return [] }
+        // Fast path, every batch: no month boundary since the last check.
+        // The bound only grows with `lastAppliedTimestamp`, so a stale one
+        // is still right; the calendar is consulted once per month.
+        guard lastAppliedTimestamp > 0, batchLastNs >= noEvictionBeforeNs else { return [] }
         let current = UTCMonth(containing: lastAppliedTimestamp)
+        noEvictionBeforeNs = current.next.startNs
         guard current < UTCMonth(containing: batchLastNs), current.startNs > residentSinceNs else { return [] }
         return evict(before: current.startNs)
     }

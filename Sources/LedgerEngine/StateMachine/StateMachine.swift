@@ -59,6 +59,9 @@ public struct LedgerStateMachine: Sendable {
     /// Entry records with an earlier timestamp (and no open hold) were
     /// evicted (ResidentWindow.swift); 0 when none were. Saved in snapshots.
     public internal(set) var residentSinceNs: UInt64 = 0
+    /// A batch ending before this cannot cross into a new month of the
+    /// window (a cache of the calendar, not saved: 0 means "check").
+    @usableFromInline var noEvictionBeforeNs: UInt64 = 0
 
     /// Slots changed since the last `takeChangedSlots`, each once.
     @usableFromInline var changedSlots: [Int32] = []

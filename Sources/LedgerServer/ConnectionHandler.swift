@@ -90,10 +90,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 guard body.isEmpty else { throw ProtocolError(.malformedBody, "status takes an empty body") }
                 let metrics = self.metrics
                 query(context, header) { ledger in
-                    try ledger.read { machine in
-                        StatusBody(lastLSN: 0, accounts: UInt64(machine.accountCount), residentEntries: UInt64(machine.entryCount),
-                                   uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: 0).encoded()
-                    }
+                    let s = try ledger.status()
+                    return StatusBody(lastLSN: s.lastLSN, accounts: UInt64(s.accounts), residentEntries: UInt64(s.residentEntries),
+                                      uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: UInt32(s.queueDepthBatches)).encoded()
                 }
             }
         } catch let error as ProtocolError {

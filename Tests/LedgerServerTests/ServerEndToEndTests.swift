@@ -126,7 +126,7 @@ import Testing
         let found = try AccountListBody.decode(lookup.body, count: 3)
         #expect(found[0]?.debitsPosted == 70 && found[1]?.creditsPosted == 70 && found[2] == nil)
         let status = try StatusBody.decode(try c.request(.status, 202, []).body)
-        #expect(status.accounts == 2 && status.connections >= 1)
+        #expect(status.accounts == 2 && status.connections >= 1 && status.lastLSN >= 1 && status.residentEntries == 10)
         // History, balance as of, entry lookups: from the segments.
         let history = try HistoryPageBody.decode(try c.request(.accountHistory, 203, HistoryQuery(account: 1, limit: 4).encoded()).body)
         #expect(history.items.count == 4 && history.nextCursor != nil && history.items.allSatisfy { $0.debitsPostedDelta == 7 })

@@ -489,6 +489,23 @@ public final class Ledger: @unchecked Sendable {
 
     public func account(id: UInt128) throws -> Account? { try read { $0.account(id: id) } }
 
+    /// What `status` reports: the last durable LSN and the state's counts,
+    /// read between groups on the apply thread.
+    public struct Status: Sendable, Equatable {
+        public var lastLSN: UInt64
+        public var accounts: Int
+        public var residentEntries: Int
+        public var queueDepthBatches: Int
+    }
+
+    public func status() throws -> Status {
+        let depth = queueDepthBatches
+        return try read { machine in Status(lastLSN: self.wal.nextLSN - 1, accounts: machine.accountCount, residentEntries: machine.entryCount, queueDepthBatches: depth) }
+    }
+
+    /// Batches waiting for the apply thread (at most `Limits.commitQueueBatchesMax`).
+    public var queueDepthBatches: Int { lock.withLock { queue.count - queueHead } }
+
     /// Runs `body` against the segments on the apply thread while no group is
     /// in flight (nothing is being filed).
     func readSegments<T>(_ body: @escaping (SegmentFiler) throws -> T) throws -> T {

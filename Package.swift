@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "LedgerEngine", targets: ["LedgerEngine"]),
         .library(name: "LedgerProtocol", targets: ["LedgerProtocol"]),
+        .library(name: "LedgerClient", targets: ["LedgerClient"]),
         .executable(name: "LedgerServer", targets: ["LedgerServer"]),
         .executable(name: "ledgerctl", targets: ["ledgerctl"]),
         .executable(name: "LedgerBench", targets: ["LedgerBench"]),
@@ -32,6 +33,16 @@ let package = Package(
         ),
         // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
         .target(name: "LedgerProtocol", dependencies: ["LedgerEngine"], path: "Sources/LedgerProtocol"),
+        // The Swift client: async/await, pipelining, gathering, deadlines, retries.
+        .target(
+            name: "LedgerClient",
+            dependencies: [
+                "LedgerEngine", "LedgerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/LedgerClient"
+        ),
         .executableTarget(
             name: "LedgerServer",
             dependencies: [
@@ -73,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerServerTests",
-            dependencies: ["LedgerProtocol", "LedgerEngine", "LedgerTestSupport"],
+            dependencies: ["LedgerProtocol", "LedgerEngine", "LedgerClient", "LedgerTestSupport"],
             path: "Tests/LedgerServerTests"
         ),
         .testTarget(

@@ -8,46 +8,6 @@ import Testing
 /// served operation, pipelining, idempotent retries, hostile input that
 /// leaves other clients unaffected, and a clean stop on SIGTERM.
 @Suite(.serialized) struct ServerEndToEndTests {
-    static var serverPath: String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/LedgerServer").path
-    }
-
-    /// A running server on a fresh directory, and its development key.
-    final class RunningServer {
-        let process = Process()
-        let directory = NSTemporaryDirectory() + "ledger-server-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        var port = 0
-        var secret: [UInt8] = []
-        private let output = Pipe()
-
-        /// `keysFile`: the API keys file to use instead of a development key.
-        init(keysFile: String? = nil) throws {
-            process.executableURL = URL(fileURLWithPath: ServerEndToEndTests.serverPath)
-            process.arguments = ["--data-dir", directory, "--port", "0", "--in-flight-max", "16"]
-                + (keysFile.map { ["--keys-file", $0] } ?? ["--create-dev-key"])
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var text = ""
-            let deadline = Date().addingTimeInterval(30)
-            while !text.contains("listening on") && Date() < deadline {
-                text += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-            }
-            for line in text.split(separator: "\n") {
-                if line.hasPrefix("listening on"), let p = line.split(separator: ":").last { port = Int(p) ?? 0 }
-                if let range = line.range(of: "secret ") { secret = APIKeysHex.bytes(String(line[range.upperBound...])) }
-            }
-        }
-
-        func stop() -> Int32 {
-            process.terminate()  // SIGTERM
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: directory)
-            return process.terminationStatus
-        }
-    }
-
     /// A blocking TCP connection with a receive timeout.
     final class Connection {
         let fd: Int32

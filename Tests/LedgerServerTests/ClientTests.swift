@@ -1,0 +1,90 @@
+import Foundation
+import LedgerClient
+import LedgerEngine
+import LedgerProtocol
+import LedgerTestSupport
+import Testing
+
+/// The Swift client against a real server: gathering of concurrent calls,
+/// every operation, local refusal of a malformed entry, wrong keys,
+/// deadlines, and retries with the same ids across a server restart.
+@Suite(.serialized) struct ClientTests {
+    static func client(_ server: RunningServer, deadlineMs: Int64 = 10_000, keyID: String = "dev", secret: [UInt8]? = nil) -> LedgerClient {
+        var configuration = LedgerClientConfiguration(port: server.port, keyID: keyID, secret: secret ?? server.secret)
+        configuration.deadlineMs = deadlineMs
+        return LedgerClient(configuration)
+    }
+
+    @Test func concurrentSingleEntriesAreGatheredAndAppliedOnce() async throws {
+        let server = try RunningServer()
+        defer { _ = server.stop() }
+        let client = Self.client(server)
+        #expect(try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
+        let count = 2_000
+        let results = try await withThrowingTaskGroup(of: ResultCode.self) { group in
+            for i in 0..<count {
+                group.addTask { try await client.submit(NewEntry(id: UInt128(10_000 + i), postings: [.debit(1, 3), .credit(2, 3)])) }
+            }
+            return try await group.reduce(into: [ResultCode]()) { $0.append($1) }
+        }
+        #expect(results.count == count && results.allSatisfy { $0 == .ok })
+        let requests = await client.requestsSent
+        #expect(requests < count / 4, "\(count) concurrent calls took \(requests) requests: not gathered")
+        let accounts = try await client.lookupAccounts([1, 2, 3])
+        #expect(accounts[0]?.debitsPosted == UInt128(3 * count) && accounts[1]?.creditsPosted == UInt128(3 * count) && accounts[2] == nil)
+        // The same ids again: `exists`, nothing changes.
+        #expect(try await client.submit([NewEntry(id: 10_000, postings: [.debit(1, 3), .credit(2, 3)])]) == [.exists])
+        let entries = try await client.lookupEntries([10_005, 9])
+        #expect(entries[0]?.entry.postings.first?.amount == 3 && entries[1] == nil)
+        let page = try await client.history(HistoryQuery(account: 2, limit: 10))
+        #expect(page.items.count == 10 && page.items.allSatisfy { $0.creditsPostedDelta == 3 })
+        let asOf = try await client.balance(account: 2, asOfNs: page.items[4].timestamp)
+        #expect(asOf.creditsPosted == 15)
+        let status = try await client.status()
+        #expect(status.accounts == 2 && status.residentEntries == UInt64(count) && status.lastLSN >= 1)
+        await client.close()
+    }
+
+    @Test func eachGatheredCallGetsItsOwnResultAndWrongKeyIsRefused() async throws {
+        let server = try RunningServer()
+        defer { _ = server.stop() }
+        let client = Self.client(server)
+        _ = try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)])
+        let tooMany = NewEntry(id: 5, postings: (0..<(Limits.entryPostingsMax + 1)).map { _ in .debit(1, 1) })
+        async let good = client.submit(NewEntry(id: 6, postings: [.debit(1, 1), .credit(2, 1)]))
+        // Each gathered call gets its own event's result.
+        #expect(try await client.submit(tooMany) == .tooManyPostings)
+        #expect(try await good == .ok, "the well-formed entry gathered beside it is applied")
+        // A request the server would refuse whole is refused locally, without a round trip.
+        await #expect(throws: LedgerClientError.refused(.malformedBody, "a request takes 1...8189 events, not 0")) { try await client.submit([NewEntry]()) }
+        let wrong = Self.client(server, deadlineMs: 2_000, secret: [UInt8](repeating: 9, count: 32))
+        do {
+            _ = try await wrong.status()
+            Issue.record("a wrong key was accepted")
+        } catch LedgerClientError.refused(let status, _) {
+            #expect(status == .unauthenticated)
+        }
+    }
+
+    @Test func retriesWithTheSameIdsAcrossARestartAndEndsAtItsDeadline() async throws {
+        let first = try RunningServer()
+        let client = Self.client(first, deadlineMs: 30_000)
+        _ = try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)])
+        #expect(try await client.submit(NewEntry(id: 77, postings: [.debit(1, 5), .credit(2, 5)])) == .ok)
+        first.kill()
+        // Submitted while no server listens: retried until one is back on the same port.
+        async let retried = client.submit([NewEntry(id: 78, postings: [.debit(1, 5), .credit(2, 5)]), NewEntry(id: 77, postings: [.debit(1, 5), .credit(2, 5)])])
+        try await Task.sleep(for: .milliseconds(300))
+        let second = try RunningServer(directory: first.directory, secret: first.secret, port: first.port)
+        #expect(try await retried == [.ok, .exists], "id 77 was applied once, before the kill")
+        #expect(await client.retries > 0)
+        let accounts = try await client.lookupAccounts([1])
+        #expect(accounts[0]?.debitsPosted == 10)
+        #expect(second.stop() == 0)
+        // No server at all: the call ends at its deadline.
+        let lonely = Self.client(second, deadlineMs: 500)
+        let started = ContinuousClock.now
+        await #expect(throws: LedgerClientError.deadlineExceeded) { try await lonely.status() }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+}

@@ -38,8 +38,8 @@ test: deps
 # Long kill-loop: CYCLES=N make soak
 soak: deps
 	swift build --build-tests
-	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl CRASH_CYCLES=$(CYCLES) \
-	  swift test --skip-build --filter LedgerCrashTests
+	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl CRASH_CYCLES=$(CYCLES) SERVER_KILL_CYCLES=$$(( $(CYCLES) / 5 )) \
+	  swift test --skip-build --filter 'LedgerCrashTests|ServerKillTests'
 
 bench: deps
 	swift build -c release --product LedgerBench

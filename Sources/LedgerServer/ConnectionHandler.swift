@@ -154,18 +154,41 @@ final class ConnectionHandler: ChannelInboundHandler {
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let ledger = self.ledger
         Self.readQueue.async {
-            let result = Result { try body(ledger) }
+            let result = Result { () throws -> [UInt8] in
+                let bytes = try body(ledger)
+                // Entry rows vary in size (up to 6 KiB each): a lookup of many
+                // large entries can outgrow a frame. Refused, never truncated.
+                guard bytes.count <= ProtocolFormat.frameBodyBytesMax else {
+                    throw ProtocolError(.malformedBody, "the reply would be \(bytes.count) bytes, over frameBodyBytesMax (\(ProtocolFormat.frameBodyBytesMax)); ask for fewer ids")
+                }
+                return bytes
+            }
             loop.execute {
                 let (handler, context) = bound.value
                 handler.inFlight -= 1
                 switch result {
                 case .success(let bytes):
                     handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: bytes))
+                case .failure(let error as ProtocolError):
+                    handler.reply(context, error, operation: header.operation, requestID: header.requestID)
                 case .failure(let error):
                     handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
                 }
             }
         }
+    }
+
+    /// Backpressure for slow readers: while replies wait beyond the write
+    /// buffer's high-water mark, the connection's requests are not read, so
+    /// a client that sends without reading holds at most the water mark
+    /// plus `inFlightMax` replies in server memory.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        if !writable { metrics.countBackpressure() }
+        context.channel.setOption(.autoRead, value: writable).whenComplete { _ in
+            if writable { context.read() }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     /// The reply status for an engine error.

@@ -31,6 +31,8 @@ final class LedgerTCPServer: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Replies beyond 1 MiB unsent stop reading that connection (ConnectionHandler.channelWritabilityChanged).
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 guard metrics.admitConnection(max: limits.maxConnections) else {
                     logger.warning("refusing a connection: \(limits.maxConnections) are open")

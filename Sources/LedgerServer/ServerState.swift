@@ -34,6 +34,11 @@ final class ServerMetrics: @unchecked Sendable {
 
     func observeCommit(events: Int, latencyNs: UInt64) { lock.withLock { committedEvents += events } }
 
+    private var backpressureEvents = 0
+    /// A connection's replies passed the write buffer's high-water mark.
+    func countBackpressure() { lock.withLock { backpressureEvents += 1 } }
+    var backpressureCount: Int { lock.withLock { backpressureEvents } }
+
     func count(rejection status: ProtocolStatus) { lock.withLock { rejections[status, default: 0] += 1 } }
 
     func rejectionCount(_ status: ProtocolStatus) -> Int { lock.withLock { rejections[status, default: 0] } }

@@ -28,6 +28,19 @@ import Testing
 
         func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
 
+        /// Sends all of `bytes` unless the peer stops reading for `timeoutSeconds`.
+        func trySend(_ bytes: [UInt8], timeoutSeconds: Int = 1) -> Bool {
+            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var sent = 0
+            while sent < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { return false }
+                sent += n
+            }
+            return true
+        }
+
         /// Exactly `count` bytes, or nil at EOF / timeout.
         func receive(_ count: Int) -> [UInt8]? {
             var out = [UInt8](repeating: 0, count: count)
@@ -178,6 +191,64 @@ extension ServerEndToEndTests {
         for i in 0..<5 { #expect(try free.request(.submitEntries, UInt64(10 + i), eight(UInt128(1_000 * (i + 1)))).header.status == 0) }
         let rows = try EntryListBody.decode(try free.request(.lookupEntries, 20, IDListBody.encode([100, 200])).body, count: 2)
         #expect(rows[0] != nil && rows[1] == nil)
+        #expect(server.stop() == 0)
+    }
+}
+
+extension ServerEndToEndTests {
+    /// Resident memory of a process, from /proc.
+    static func residentBytes(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    /// 1,000 idle connections (some holding half a header) and a client that
+    /// sends without reading: the server keeps serving others, its memory
+    /// stays bounded (the slow reader's requests stop being read once its
+    /// replies pass the write buffer's high-water mark), and nothing is written.
+    @Test func idleConnectionsAndASlowReaderDoNotStopService() throws {
+        let server = try RunningServer()
+        let good = try Connection(port: server.port)
+        #expect(try good.hello(secret: server.secret).header.status == 0)
+        #expect(try ResultsBody.decode(try good.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        var idle: [Connection] = []
+        for i in 0..<1_000 {
+            let c = try Connection(port: server.port)
+            if i % 3 == 0 { c.send(Array(Frame.encode(operation: 1, requestID: 1, body: []).prefix(17))) }
+            idle.append(c)
+        }
+        // Accepting runs behind the kernel's backlog: wait until all are counted.
+        var status = try StatusBody.decode(try good.request(.status, 3, []).body)
+        let acceptDeadline = Date().addingTimeInterval(20)
+        while status.connections < 1_001 && Date() < acceptDeadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            status = try StatusBody.decode(try good.request(.status, 3, []).body)
+        }
+        #expect(status.connections >= 1_001, "\(status.connections) connections counted")
+        #expect(try ResultsBody.decode(try good.request(.submitEntries, 4, EventBatchBody.encode(EventBatch([transfer(10, from: 1, to: 2, 5)]))).body, eventCount: 1) == [.ok])
+
+        // The slow reader: lookups with 1 MiB replies, sent without reading.
+        let slow = try Connection(port: server.port)
+        #expect(try slow.hello(secret: server.secret).header.status == 0)
+        let rssBefore = Self.residentBytes(server.process.processIdentifier)
+        let lookup = IDListBody.encode([UInt128](repeating: 1, count: ProtocolFormat.idsPerRequestMax))
+        var sent = 0
+        while sent < 600, slow.trySend(Frame.encode(operation: ProtocolOperation.lookupAccounts.rawValue, requestID: UInt64(10 + sent), body: lookup)) { sent += 1 }
+        #expect(sent < 600, "the server never stopped reading a client that does not read (\(sent) requests of 1 MiB replies taken)")
+        let rssAfter = Self.residentBytes(server.process.processIdentifier)
+        #expect(rssAfter - rssBefore < 160 * 1024 * 1024, "server RSS grew \((rssAfter - rssBefore) >> 20) MiB for one slow reader")
+        // Others are still served meanwhile.
+        #expect(try ResultsBody.decode(try good.request(.submitEntries, 5, EventBatchBody.encode(EventBatch([transfer(11, from: 1, to: 2, 5)]))).body, eventCount: 1) == [.ok])
+        idle.removeAll()
+
+        // A reply that would outgrow a frame is refused, and the server stays up.
+        let big = NewEntry(id: 12, postings: (0..<64).flatMap { _ in [Posting.debit(1, 1), Posting.credit(2, 1)] }, metadata: [UInt8](repeating: 7, count: Limits.entryMetadataBytesMax))
+        #expect(try ResultsBody.decode(try good.request(.submitEntries, 6, EventBatchBody.encode(EventBatch([.createEntry(big)]))).body, eventCount: 1) == [.ok])
+        let tooBig = try good.request(.lookupEntries, 7, IDListBody.encode([UInt128](repeating: 12, count: 700)))  // 700 rows of 6,232 bytes: 4.36 MB)
+        #expect(tooBig.header.status == ProtocolStatus.malformedBody.rawValue)
+        let accounts = try AccountListBody.decode(try good.request(.lookupAccounts, 8, IDListBody.encode([1, 2])).body, count: 2)
+        #expect(accounts[0]?.debitsPosted == 74 && accounts[1]?.creditsPosted == 74, "only the three accepted entries moved money")
         #expect(server.stop() == 0)
     }
 }

@@ -8,11 +8,13 @@ SWIFT_TEST_FLAGS ?=
 
 SERVER_DATA_DIR ?= ./data
 
-.PHONY: deps build run demo test soak bench clean
+.PHONY: deps build run demo test test-clients soak bench clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -34,6 +36,12 @@ demo: build
 test: deps
 	swift build --build-tests
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build $(SWIFT_TEST_FLAGS)
+	$(MAKE) test-clients
+
+# The Python and Node clients against a real server (built by `swift build`).
+test-clients:
+	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer python3 -m unittest discover -s clients/python/tests
+	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/
 
 # Long kill-loop: CYCLES=N make soak
 soak: deps

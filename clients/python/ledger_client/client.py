@@ -1,0 +1,234 @@
+"""A blocking, thread-safe LedgerServer client (Python 3, standard library).
+
+- One TCP connection, opened with the handshake on first use and re-opened
+  after it drops.
+- Pipelining: any number of threads may call at once; up to the server's
+  in_flight_max requests are on the wire together and replies are matched
+  by request id (they may arrive in any order).
+- Deadlines: every call ends within `deadline_s`, with an answer or
+  DeadlineExceeded.
+- Retries: busy, rateLimited, tooManyInFlight, shuttingDown, engineStopped
+  and a dropped connection are retried with the same bytes (the same ids)
+  until the deadline. Idempotency makes that safe: an event an earlier
+  attempt applied answers 'exists', so treat 'ok' and 'exists' alike.
+"""
+import socket
+import struct
+import threading
+import time
+
+from . import protocol as p
+
+RETRIED = {'busy', 'rateLimited', 'tooManyInFlight', 'shuttingDown', 'engineStopped'}
+
+
+class LedgerError(Exception):
+    """The server refused a request; nothing it carried was applied."""
+
+    def __init__(self, status, message):
+        super().__init__('%s: %s' % (status, message))
+        self.status = status
+        self.message = message
+
+
+class DeadlineExceeded(Exception):
+    """No definitive answer in time; a submission may or may not be applied:
+    retry it with the same ids."""
+
+
+class _Connection:
+    """A socket, a reader thread, and the requests waiting for replies."""
+
+    def __init__(self, host, port, timeout_s):
+        self.sock = socket.create_connection((host, port), timeout=timeout_s)
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.lock = threading.Lock()
+        self.waiting = {}   # request id -> [event, reply or None]
+        self.closed = False
+        self.reader = threading.Thread(target=self._read_loop, daemon=True)
+        self.reader.start()
+
+    def _read_exact(self, n):
+        chunks = []
+        while n:
+            chunk = self.sock.recv(min(n, 1 << 20))
+            if not chunk:
+                raise ConnectionError('closed by the server')
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b''.join(chunks)
+
+    def _read_loop(self):
+        try:
+            while True:
+                head = self._read_exact(p.HEADER_BYTES)
+                operation, request_id, n, crc, status = p.decode_header(head)
+                body = self._read_exact(n)
+                if p.masked_crc(body) != crc:
+                    raise p.ProtocolError('reply body checksum mismatch')
+                with self.lock:
+                    slot = self.waiting.pop(request_id, None)
+                if slot is not None:
+                    slot[1] = (operation, status, body)
+                    slot[0].set()
+        except (OSError, ConnectionError, p.ProtocolError):
+            pass
+        finally:
+            self.close()
+
+    def send(self, operation, request_id, body):
+        slot = [threading.Event(), None]
+        with self.lock:
+            if self.closed:
+                raise ConnectionError('connection closed')
+            self.waiting[request_id] = slot
+        self.sock.sendall(p.encode_frame(operation, request_id, body))
+        return slot
+
+    def abandon(self, request_id):
+        with self.lock:
+            self.waiting.pop(request_id, None)
+
+    def close(self):
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            waiting, self.waiting = self.waiting, {}
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for slot in waiting.values():
+            slot[0].set()   # reply None: the connection dropped
+
+
+class Client:
+    def __init__(self, key_id, secret, host='127.0.0.1', port=p.DEFAULT_PORT, deadline_s=10.0,
+                 retry_delay_first_s=0.002, retry_delay_max_s=0.2):
+        self.key_id = key_id
+        self.secret = bytes(secret)
+        self.host = host
+        self.port = port
+        self.deadline_s = deadline_s
+        self.retry_delay_first_s = retry_delay_first_s
+        self.retry_delay_max_s = retry_delay_max_s
+        self.server = None          # the hello reply: the server's limits
+        self.retries = 0
+        self._lock = threading.Lock()
+        self._conn = None
+        self._next_id = 2           # 1 is each connection's hello
+        self._slots = None
+
+    # --- operations ------------------------------------------------------
+
+    def create_accounts(self, accounts):
+        """accounts: dicts with id, ledger, code and optional flags, user_data."""
+        events = [p.account_event(**a) for a in accounts]
+        return p.decode_results(self._call('createAccounts', p.encode_batch(events)), len(events))
+
+    def close_accounts(self, ids):
+        events = [p.close_account_event(i) for i in ids]
+        return p.decode_results(self._call('createAccounts', p.encode_batch(events)), len(events))
+
+    def submit(self, entries):
+        """entries: dicts for protocol.entry_event; one result name per entry."""
+        events = [p.entry_event(**e) for e in entries]
+        return p.decode_results(self._call('submitEntries', p.encode_batch(events)), len(events))
+
+    def lookup_accounts(self, ids):
+        ids = list(ids)
+        return p.decode_accounts(self._call('lookupAccounts', p.encode_ids(ids)), len(ids))
+
+    def lookup_entries(self, ids):
+        ids = list(ids)
+        return p.decode_entries(self._call('lookupEntries', p.encode_ids(ids)), len(ids))
+
+    def history(self, account, from_ns=0, to_ns=p.NO_END, after=0, limit=100):
+        return p.decode_history_page(self._call('accountHistory', p.encode_history_query(account, from_ns, to_ns, after, limit)))
+
+    def balance_as_of(self, account, as_of_ns):
+        return p.decode_balances(self._call('balanceAsOf', p.encode_balance_query(account, as_of_ns)))
+
+    def status(self):
+        return p.decode_status(self._call('status', b''))
+
+    def close(self):
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn:
+            conn.close()
+
+    # --- requests, retries, deadlines ------------------------------------
+
+    def _connected(self, deadline):
+        with self._lock:
+            if self._conn is not None and not self._conn.closed:
+                return self._conn
+            conn = _Connection(self.host, self.port, max(0.05, deadline - time.monotonic()))
+            slot = conn.send(p.OPERATIONS['hello'], 1, p.encode_hello(self.key_id, self.secret))
+            if not slot[0].wait(max(0.0, deadline - time.monotonic())) or slot[1] is None:
+                conn.close()
+                raise ConnectionError('no hello reply')
+            _op, status, body = slot[1]
+            if status != 0:
+                conn.close()
+                raise LedgerError(p.STATUSES[status], body.decode('utf-8', 'replace'))
+            self.server = p.decode_hello_reply(body)
+            self._slots = threading.BoundedSemaphore(self.server['in_flight_max'])
+            self._conn = conn
+            return conn
+
+    def _call(self, operation, body):
+        code = p.OPERATIONS[operation]
+        deadline = time.monotonic() + self.deadline_s
+        delay = self.retry_delay_first_s
+        attempt = 0
+        while True:
+            if attempt:
+                self.retries += 1
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded(operation)
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, self.retry_delay_max_s)
+            attempt += 1
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded(operation)
+            try:
+                conn = self._connected(deadline)
+            except (OSError, ConnectionError):
+                continue
+            slots = self._slots
+            if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise DeadlineExceeded(operation)
+            try:
+                with self._lock:
+                    request_id = self._next_id
+                    self._next_id = self._next_id + 1 if self._next_id < (1 << 64) - 1 else 2
+                try:
+                    slot = conn.send(code, request_id, body)
+                except (OSError, ConnectionError):
+                    conn.close()
+                    continue
+                if not slot[0].wait(max(0.0, deadline - time.monotonic())):
+                    conn.abandon(request_id)
+                    raise DeadlineExceeded(operation)
+            finally:
+                slots.release()
+            if slot[1] is None:
+                continue    # the connection dropped: reconnect, send again
+            reply_op, status, reply = slot[1]
+            if reply_op != code or status >= len(p.STATUSES):
+                conn.close()
+                raise p.ProtocolError('reply with operation %d, status %d' % (reply_op, status))
+            name = p.STATUSES[status]
+            if name == 'ok':
+                return reply
+            if name in RETRIED:
+                if name in ('shuttingDown', 'engineStopped'):
+                    conn.close()
+                continue
+            raise LedgerError(name, reply.decode('utf-8', 'replace'))

@@ -1,0 +1,318 @@
+"""The LedgerServer wire protocol (Specs/protocol.md), byte by byte.
+
+Pure functions, no I/O: frames, and every request and reply body. All
+integers are little-endian; ids and amounts are Python ints (128-bit).
+"""
+import struct
+
+VERSION = 1
+MAGIC = b'LDGP'
+HEADER_BYTES = 32
+FRAME_BODY_BYTES_MAX = 4_194_368
+EVENTS_PER_REQUEST_MAX = 8_189
+IDS_PER_REQUEST_MAX = 8_189
+HISTORY_ITEMS_MAX = 1_000
+DEFAULT_PORT = 7380
+
+OPERATIONS = {
+    'hello': 1, 'createAccounts': 2, 'submitEntries': 3, 'lookupAccounts': 4,
+    'lookupEntries': 5, 'accountHistory': 6, 'balanceAsOf': 7, 'status': 8,
+}
+
+STATUSES = [
+    'ok', 'malformedFrame', 'bodyChecksumMismatch', 'unsupportedVersion', 'unauthenticated',
+    'unknownOperation', 'frameTooLarge', 'malformedBody', 'busy', 'rateLimited',
+    'tooManyInFlight', 'shuttingDown', 'engineStopped', 'unsupported', 'internalError',
+]
+
+# data-model.md, "Result codes".
+RESULTS = [
+    'ok', 'exists', 'existsWithDifferentFields', 'idMustNotBeZero', 'ledgerMustNotBeZero',
+    'reservedFlag', 'flagsAreMutuallyExclusive', 'accountsFull', 'accountNotFound', 'accountClosed',
+    'accountAlreadyClosed', 'accountHasPendingBalance', 'tooFewPostings', 'tooManyPostings',
+    'metadataTooLong', 'amountMustNotBeZero', 'invalidSide', 'ledgerMismatch', 'unbalanced',
+    'overflow', 'exceedsCredits', 'exceedsDebits', 'pendingIdMustBeZero', 'pendingIdRequired',
+    'pendingNotFound', 'pendingAlreadyPosted', 'pendingAlreadyVoided', 'pendingExpired',
+    'amountExceedsPending', 'postingsDifferFromPending', 'timeoutRequiresPending',
+    'invalidEntryKind', 'holdNotDue', 'pendingSettledLongAgo',
+]
+
+ENTRY_KINDS = {'posted': 0, 'pending': 1, 'postPending': 2, 'voidPending': 3}
+HISTORY_KINDS = ['posted', 'pending', 'postPending', 'voidPending', 'expired']
+SIDES = {'debit': 1, 'credit': 2}
+
+ACCOUNT_FLAGS = {'debitsMustNotExceedCredits': 1, 'creditsMustNotExceedDebits': 2, 'closed': 4}
+
+
+class ProtocolError(Exception):
+    """Bytes that break the protocol (a damaged or foreign frame or body)."""
+
+
+# --- CRC32C (Castagnoli), masked as in the WAL ---------------------------
+
+def _table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc(data):
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def u128(value):
+    if not 0 <= value < 1 << 128:
+        raise ValueError('%d does not fit 128 unsigned bits' % value)
+    return struct.pack('<QQ', value & 0xFFFFFFFFFFFFFFFF, value >> 64)
+
+
+def read_u128(data, offset):
+    lo, hi = struct.unpack_from('<QQ', data, offset)
+    return lo | hi << 64
+
+
+def read_i128(data, offset):
+    v = read_u128(data, offset)
+    return v - (1 << 128) if v >> 127 else v
+
+
+# --- Frames --------------------------------------------------------------
+
+def encode_frame(operation, request_id, body=b'', status=0):
+    if len(body) > FRAME_BODY_BYTES_MAX:
+        raise ValueError('body of %d bytes exceeds %d' % (len(body), FRAME_BODY_BYTES_MAX))
+    head = MAGIC + struct.pack('<HHQIIHH', VERSION, operation, request_id, len(body), masked_crc(body), status, 0)
+    return head + struct.pack('<I', masked_crc(head)) + body
+
+
+def decode_header(head):
+    """(operation, request_id, body_bytes, body_crc, status) of a 32-byte header."""
+    if len(head) != HEADER_BYTES:
+        raise ProtocolError('a header is 32 bytes')
+    if head[0:4] != MAGIC:
+        raise ProtocolError('bad magic')
+    if struct.unpack_from('<I', head, 28)[0] != masked_crc(head[0:28]):
+        raise ProtocolError('header checksum mismatch')
+    version, operation, request_id, body_bytes, body_crc, status, reserved = struct.unpack_from('<HHQIIHH', head, 4)
+    if version != VERSION:
+        raise ProtocolError('protocol version %d' % version)
+    if reserved != 0:
+        raise ProtocolError('reserved header bytes are not zero')
+    if body_bytes > FRAME_BODY_BYTES_MAX:
+        raise ProtocolError('body of %d bytes exceeds the limit' % body_bytes)
+    return operation, request_id, body_bytes, body_crc, status
+
+
+def decode_frame(data):
+    """(operation, request_id, status, body) of one whole frame."""
+    operation, request_id, body_bytes, body_crc, status = decode_header(bytes(data[:HEADER_BYTES]))
+    body = bytes(data[HEADER_BYTES:])
+    if len(body) != body_bytes:
+        raise ProtocolError('frame body of %d bytes; header says %d' % (len(body), body_bytes))
+    if masked_crc(body) != body_crc:
+        raise ProtocolError('body checksum mismatch')
+    return operation, request_id, status, body
+
+
+# --- hello ---------------------------------------------------------------
+
+def encode_hello(key_id, secret, versions=(VERSION, VERSION)):
+    key = key_id.encode('utf-8')
+    if not 1 <= len(key) <= 64 or not 16 <= len(secret) <= 128:
+        raise ValueError('key id 1...64 bytes, secret 16...128 bytes')
+    return struct.pack('<HHHH', versions[0], versions[1], len(key), len(secret)) + key + bytes(secret)
+
+
+def decode_hello(body):
+    low, high, k, s = struct.unpack_from('<HHHH', body, 0)
+    if len(body) != 8 + k + s:
+        raise ProtocolError('hello of %d bytes' % len(body))
+    return {'versions': (low, high), 'key_id': body[8:8 + k].decode('utf-8'), 'secret': body[8 + k:]}
+
+
+def decode_hello_reply(body):
+    if len(body) != 32:
+        raise ProtocolError('hello reply of %d bytes' % len(body))
+    version, _, frame_max, events_max, in_flight_max = struct.unpack_from('<HHIII', body, 0)
+    return {'version': version, 'frame_body_bytes_max': frame_max, 'events_per_request_max': events_max,
+            'in_flight_max': in_flight_max, 'directory_id': body[16:32]}
+
+
+# --- events (data-model.md, "Event encoding") ----------------------------
+
+def account_event(id, ledger, code, flags=0, user_data=0):
+    return struct.pack('<BBHIH6x', 1, 0, flags, ledger, code) + u128(id) + u128(user_data)
+
+
+def close_account_event(id):
+    return bytes([2]) + bytes(15) + u128(id)
+
+
+def entry_event(id, postings=(), kind='posted', pending_id=0, timeout_seconds=0, code=0, user_data=0, metadata=b''):
+    """postings: (account_id, amount, 'debit' | 'credit') tuples."""
+    out = struct.pack('<BBHHHII', 3, ENTRY_KINDS[kind], code, len(postings), len(metadata), timeout_seconds, 0)
+    out += u128(id) + u128(pending_id) + u128(user_data)
+    for account_id, amount, side in postings:
+        out += u128(account_id) + u128(amount) + bytes([SIDES[side]]) + bytes(7)
+    return out + bytes(metadata) + bytes((-len(metadata)) % 8)
+
+
+def decode_entry_event(data, offset=0):
+    """The entry at `offset` and its size in bytes."""
+    kind, entry_kind, code, n, m, timeout, _ = struct.unpack_from('<BBHHHII', data, offset)
+    if kind != 3:
+        raise ProtocolError('event kind %d is not an entry' % kind)
+    postings = []
+    o = offset + 64
+    for _ in range(n):
+        side = data[o + 32]
+        postings.append((read_u128(data, o), read_u128(data, o + 16), 'debit' if side == 1 else 'credit'))
+        o += 40
+    metadata = bytes(data[o:o + m])
+    size = 64 + 40 * n + m + (-m) % 8
+    kinds = {v: k for k, v in ENTRY_KINDS.items()}
+    return {'id': read_u128(data, offset + 16), 'kind': kinds.get(entry_kind, entry_kind), 'code': code,
+            'timeout_seconds': timeout, 'pending_id': read_u128(data, offset + 32),
+            'user_data': read_u128(data, offset + 48), 'postings': postings, 'metadata': metadata}, size
+
+
+def encode_batch(events):
+    events = list(events)
+    if not 1 <= len(events) <= EVENTS_PER_REQUEST_MAX:
+        raise ValueError('a request takes 1...%d events, not %d' % (EVENTS_PER_REQUEST_MAX, len(events)))
+    payload = b''.join(events)
+    return struct.pack('<II', len(events), len(payload)) + payload
+
+
+def decode_batch(body):
+    """(event count, event bytes)."""
+    n, e = struct.unpack_from('<II', body, 0)
+    if len(body) != 8 + e:
+        raise ProtocolError('event batch of %d bytes says %d' % (len(body), e))
+    return n, body[8:]
+
+
+def decode_results(body, count):
+    if len(body) != count + (-count) % 8 or any(body[count:]):
+        raise ProtocolError('results of %d bytes for %d events' % (len(body), count))
+    return [RESULTS[c] if c < len(RESULTS) else c for c in body[:count]]
+
+
+def encode_results(codes):
+    raw = bytes(RESULTS.index(c) if isinstance(c, str) else c for c in codes)
+    return raw + bytes((-len(raw)) % 8)
+
+
+# --- lookups -------------------------------------------------------------
+
+def encode_ids(ids):
+    ids = list(ids)
+    if not 1 <= len(ids) <= IDS_PER_REQUEST_MAX:
+        raise ValueError('a lookup takes 1...%d ids' % IDS_PER_REQUEST_MAX)
+    return struct.pack('<II', len(ids), 0) + b''.join(u128(i) for i in ids)
+
+
+def decode_ids(body):
+    n, zero = struct.unpack_from('<II', body, 0)
+    if zero or len(body) != 8 + 16 * n:
+        raise ProtocolError('id list of %d bytes' % len(body))
+    return [read_u128(body, 8 + 16 * i) for i in range(n)]
+
+
+def decode_accounts(body, count):
+    if len(body) != 128 * count:
+        raise ProtocolError('account list of %d bytes for %d ids' % (len(body), count))
+    out = []
+    for i in range(count):
+        o = 128 * i
+        id = read_u128(body, o)
+        if id == 0:
+            out.append(None)
+            continue
+        ledger, code, flags, timestamp = struct.unpack_from('<IHHQ', body, o + 96)
+        out.append({'id': id, 'user_data': read_u128(body, o + 16), 'debits_posted': read_u128(body, o + 32),
+                    'credits_posted': read_u128(body, o + 48), 'debits_pending': read_u128(body, o + 64),
+                    'credits_pending': read_u128(body, o + 80), 'ledger': ledger, 'code': code, 'flags': flags,
+                    'timestamp': timestamp})
+    return out
+
+
+def decode_entries(body, count):
+    out = []
+    o = 0
+    for _ in range(count):
+        r, _zero = struct.unpack_from('<II', body, o)
+        if r == 8:
+            out.append(None)
+        else:
+            timestamp, lsn = struct.unpack_from('<QQ', body, o + 8)
+            entry, _size = decode_entry_event(body, o + 24)
+            entry.update(timestamp=timestamp, lsn=lsn)
+            out.append(entry)
+        o += r
+    if o != len(body):
+        raise ProtocolError('bytes follow the entry list')
+    return out
+
+
+# --- history, balances, status -------------------------------------------
+
+NO_END = (1 << 64) - 1
+
+
+def encode_history_query(account, from_ns=0, to_ns=NO_END, after=0, limit=100):
+    if not 1 <= limit <= HISTORY_ITEMS_MAX:
+        raise ValueError('limit 1...%d' % HISTORY_ITEMS_MAX)
+    return u128(account) + struct.pack('<QQQII', from_ns, to_ns, after, limit, 0)
+
+
+def decode_history_page(body):
+    n, _zero, cursor = struct.unpack_from('<IIQ', body, 0)
+    if len(body) != 16 + 168 * n:
+        raise ProtocolError('history page of %d bytes for %d items' % (len(body), n))
+    items = []
+    for i in range(n):
+        o = 16 + 168 * i
+        timestamp, lsn, kind = struct.unpack_from('<QQB', body, o)
+        items.append({'timestamp': timestamp, 'lsn': lsn, 'kind': HISTORY_KINDS[kind] if kind < 5 else kind,
+                      'entry_id': read_u128(body, o + 24),
+                      'debits_posted': read_u128(body, o + 40), 'credits_posted': read_u128(body, o + 56),
+                      'debits_pending': read_u128(body, o + 72), 'credits_pending': read_u128(body, o + 88),
+                      'debits_posted_change': read_u128(body, o + 104), 'credits_posted_change': read_u128(body, o + 120),
+                      'debits_pending_change': read_i128(body, o + 136), 'credits_pending_change': read_i128(body, o + 152)})
+    return {'items': items, 'next_cursor': cursor or None}
+
+
+def encode_balance_query(account, as_of_ns):
+    return u128(account) + struct.pack('<QQ', as_of_ns, 0)
+
+
+def decode_balances(body):
+    if len(body) != 64:
+        raise ProtocolError('balances of %d bytes' % len(body))
+    return {'debits_posted': read_u128(body, 0), 'credits_posted': read_u128(body, 16),
+            'debits_pending': read_u128(body, 32), 'credits_pending': read_u128(body, 48)}
+
+
+def decode_status(body):
+    if len(body) != 40:
+        raise ProtocolError('status of %d bytes' % len(body))
+    lsn, accounts, resident, uptime, connections, queue = struct.unpack('<QQQQII', body)
+    return {'last_lsn': lsn, 'accounts': accounts, 'resident_entries': resident, 'uptime_ns': uptime,
+            'connections': connections, 'queue_depth': queue}

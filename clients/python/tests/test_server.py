@@ -1,0 +1,133 @@
+"""The Python client against a real LedgerServer: every operation, pipelined
+calls from many threads, idempotent retries, refusals, deadlines."""
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
+from ledger_client import Client, DeadlineExceeded, LedgerError  # noqa: E402
+from helpers import Server  # noqa: E402
+
+
+def usd(id, flags=0):
+    return dict(id=id, ledger=840, code=1, flags=flags)
+
+
+def transfer(id, debit, credit, amount, **extra):
+    return dict(id=id, postings=[(debit, amount, 'debit'), (credit, amount, 'credit')], **extra)
+
+
+class ServerTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+        cls.client = Client('dev', cls.server.secret, port=cls.server.port)
+        assert cls.client.create_accounts([usd(1), usd(2), usd(3, flags=1)]) == ['ok', 'ok', 'ok']
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        assert cls.server.stop() == 0
+
+    def test_every_operation(self):
+        c = self.client
+        self.assertEqual(c.submit([transfer(100, 1, 2, 250, metadata=b'order-9'), transfer(101, 1, 2, 50)]), ['ok', 'ok'])
+        self.assertEqual(c.submit([transfer(100, 1, 2, 250, metadata=b'order-9')]), ['exists'])
+        self.assertEqual(c.submit([transfer(100, 1, 2, 999)]), ['existsWithDifferentFields'])
+        accounts = c.lookup_accounts([1, 2, 404])
+        self.assertIsNone(accounts[2])
+        self.assertGreaterEqual(accounts[0]['debits_posted'], 300)
+        entries = c.lookup_entries([100, 404])
+        self.assertEqual((entries[0]['id'], entries[0]['metadata'], entries[0]['postings'][0]), (100, b'order-9', (1, 250, 'debit')))
+        self.assertIsNone(entries[1])
+        page = c.history(2, limit=1)
+        self.assertEqual(len(page['items']), 1)
+        self.assertIsNotNone(page['next_cursor'])
+        rest = c.history(2, after=page['next_cursor'], limit=1000)
+        first = page['items'][0]
+        self.assertEqual(first['credits_posted_change'], first['credits_posted'])
+        as_of = c.balance_as_of(2, first['timestamp'])
+        self.assertEqual(as_of['credits_posted'], first['credits_posted'])
+        total = sum(i['credits_posted_change'] for i in page['items'] + rest['items'])
+        self.assertEqual(total, c.lookup_accounts([2])[0]['credits_posted'])
+        status = c.status()
+        self.assertEqual(status['accounts'], 3)
+        self.assertGreaterEqual(status['last_lsn'], 1)
+
+    def test_result_codes_and_holds(self):
+        c = self.client
+        # Account 3 may not go negative: an overdraft is refused per event.
+        self.assertEqual(c.submit([transfer(200, 3, 1, 5)]), ['exceedsCredits'])
+        self.assertEqual(c.submit([transfer(201, 1, 1, 0)]), ['amountMustNotBeZero'])
+        self.assertEqual(c.submit([transfer(202, 1, 99, 5)]), ['accountNotFound'])
+        self.assertEqual(c.submit([dict(id=203, postings=[(1, 5, 'debit'), (2, 4, 'credit')])]), ['unbalanced'])
+        # A hold, partially posted, then a second settlement is refused.
+        self.assertEqual(c.submit([transfer(210, 2, 1, 40, kind='pending')]), ['ok'])
+        self.assertEqual(c.lookup_accounts([2])[0]['debits_pending'], 40)
+        self.assertEqual(c.submit([dict(id=211, kind='postPending', pending_id=210, postings=[(2, 30, 'debit'), (1, 30, 'credit')])]), ['ok'])
+        self.assertEqual(c.submit([dict(id=212, kind='voidPending', pending_id=210)]), ['pendingAlreadyPosted'])
+        self.assertEqual(c.lookup_accounts([2])[0]['debits_pending'], 0)
+
+    def test_refusals(self):
+        with self.assertRaises(LedgerError) as caught:
+            self.client._call('balanceAsOf', b'\x01\x02')
+        self.assertEqual(caught.exception.status, 'malformedBody')
+        wrong = Client('dev', bytes(32), port=self.server.port, deadline_s=2)
+        with self.assertRaises(LedgerError) as caught:
+            wrong.status()
+        self.assertEqual(caught.exception.status, 'unauthenticated')
+        # The connection that got malformedBody is still served.
+        self.assertEqual(self.client.status()['accounts'], 3)
+
+    def test_pipelined_threads(self):
+        c = self.client
+        before = c.lookup_accounts([1])[0]['debits_posted']
+        results = []
+        lock = threading.Lock()
+
+        def worker(t):
+            for k in range(25):
+                r = c.submit([transfer(10_000 + t * 100 + k, 1, 2, 1)])
+                with lock:
+                    results.extend(r)
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, ['ok'] * 400)
+        self.assertEqual(c.lookup_accounts([1])[0]['debits_posted'], before + 400)
+
+    def test_deadline_without_server(self):
+        lonely = Client('dev', bytes(32), port=1, deadline_s=0.3)
+        started = time.monotonic()
+        with self.assertRaises(DeadlineExceeded):
+            lonely.status()
+        self.assertLess(time.monotonic() - started, 3)
+
+
+class RestartTests(unittest.TestCase):
+    def test_retry_across_a_restart_applies_once(self):
+        first = Server()
+        c = Client('dev', first.secret, port=first.port, deadline_s=30)
+        self.assertEqual(c.create_accounts([usd(1), usd(2)]), ['ok', 'ok'])
+        self.assertEqual(c.submit([transfer(7, 1, 2, 5)]), ['ok'])
+        first.kill()
+        results = []
+        t = threading.Thread(target=lambda: results.append(c.submit([transfer(7, 1, 2, 5), transfer(8, 1, 2, 5)])))
+        t.start()
+        time.sleep(0.3)
+        second = Server(directory=first.directory, port=first.port)
+        t.join()
+        self.assertEqual(results, [['exists', 'ok']])
+        self.assertGreater(c.retries, 0)
+        self.assertEqual(c.lookup_accounts([1])[0]['debits_posted'], 10)
+        c.close()
+        second.owns_directory = True
+        self.assertEqual(second.stop(), 0)
+
+
+if __name__ == '__main__':
+    unittest.main()

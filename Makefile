@@ -41,7 +41,7 @@ test: deps
 # The Python and Node clients against a real server (built by `swift build`).
 test-clients:
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer python3 -m unittest discover -s clients/python/tests
-	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/
+	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/*.test.js
 
 # Long kill-loop: CYCLES=N make soak
 soak: deps

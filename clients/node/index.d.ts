@@ -1,0 +1,184 @@
+// Type declarations for the LedgerServer Node.js client (hand-written).
+// Ids, amounts, timestamps and other 64/128-bit fields are bigint; a
+// bigint-or-number is accepted where the value goes to the server.
+
+export type U128 = bigint | number;
+
+export type ResultCode =
+  | 'ok' | 'exists' | 'existsWithDifferentFields' | 'idMustNotBeZero' | 'ledgerMustNotBeZero'
+  | 'reservedFlag' | 'flagsAreMutuallyExclusive' | 'accountsFull' | 'accountNotFound' | 'accountClosed'
+  | 'accountAlreadyClosed' | 'accountHasPendingBalance' | 'tooFewPostings' | 'tooManyPostings'
+  | 'metadataTooLong' | 'amountMustNotBeZero' | 'invalidSide' | 'ledgerMismatch' | 'unbalanced'
+  | 'overflow' | 'exceedsCredits' | 'exceedsDebits' | 'pendingIdMustBeZero' | 'pendingIdRequired'
+  | 'pendingNotFound' | 'pendingAlreadyPosted' | 'pendingAlreadyVoided' | 'pendingExpired'
+  | 'amountExceedsPending' | 'postingsDifferFromPending' | 'timeoutRequiresPending'
+  | 'invalidEntryKind' | 'holdNotDue' | 'pendingSettledLongAgo';
+
+export type Status =
+  | 'ok' | 'malformedFrame' | 'bodyChecksumMismatch' | 'unsupportedVersion' | 'unauthenticated'
+  | 'unknownOperation' | 'frameTooLarge' | 'malformedBody' | 'busy' | 'rateLimited'
+  | 'tooManyInFlight' | 'shuttingDown' | 'engineStopped' | 'unsupported' | 'internalError';
+
+export type EntryKind = 'posted' | 'pending' | 'postPending' | 'voidPending';
+
+export interface NewAccount {
+  id: U128;
+  ledger: number;
+  code: number;
+  /** 1 debitsMustNotExceedCredits, 2 creditsMustNotExceedDebits. */
+  flags?: number;
+  userData?: U128;
+}
+
+export interface Posting {
+  account: U128;
+  amount: U128;
+  side: 'debit' | 'credit';
+}
+
+export interface NewEntry {
+  /** The idempotency key: unique forever. */
+  id: U128;
+  postings?: Posting[];
+  kind?: EntryKind;
+  pendingId?: U128;
+  timeoutSeconds?: number;
+  code?: number;
+  userData?: U128;
+  metadata?: Uint8Array;
+}
+
+export interface Balances {
+  debitsPosted: bigint;
+  creditsPosted: bigint;
+  debitsPending: bigint;
+  creditsPending: bigint;
+}
+
+export interface Account extends Balances {
+  id: bigint;
+  userData: bigint;
+  ledger: number;
+  code: number;
+  flags: number;
+  timestamp: bigint;
+}
+
+export interface Entry {
+  id: bigint;
+  kind: EntryKind;
+  code: number;
+  timeoutSeconds: number;
+  pendingId: bigint;
+  userData: bigint;
+  postings: { account: bigint; amount: bigint; side: 'debit' | 'credit' }[];
+  metadata: Buffer;
+  timestamp: bigint;
+  lsn: bigint;
+}
+
+export interface HistoryItem extends Balances {
+  timestamp: bigint;
+  lsn: bigint;
+  kind: EntryKind | 'expired';
+  entryId: bigint;
+  debitsPostedChange: bigint;
+  creditsPostedChange: bigint;
+  /** Signed: holds add, settlements release. */
+  debitsPendingChange: bigint;
+  creditsPendingChange: bigint;
+}
+
+export interface HistoryQuery {
+  account: U128;
+  fromNs?: bigint | number;
+  toNs?: bigint | number;
+  /** The previous page's nextCursor. */
+  after?: bigint | number;
+  /** 1...1000 */
+  limit?: number;
+}
+
+export interface ServerStatus {
+  lastLSN: bigint;
+  accounts: bigint;
+  residentEntries: bigint;
+  uptimeNs: bigint;
+  connections: number;
+  queueDepth: number;
+}
+
+export interface HelloReply {
+  version: number;
+  frameBodyBytesMax: number;
+  eventsPerRequestMax: number;
+  inFlightMax: number;
+  directoryId: Buffer;
+}
+
+export interface ClientOptions {
+  keyId: string;
+  secret: Uint8Array;
+  host?: string;
+  port?: number;
+  /** Each call's deadline, retries included (default 10,000). */
+  deadlineMs?: number;
+  retryDelayMsFirst?: number;
+  retryDelayMsMax?: number;
+}
+
+/** The server refused the request; nothing it carried was applied. */
+export class LedgerError extends Error {
+  status: Status;
+  serverMessage: string;
+}
+
+/** No definitive answer in time: retry with the same ids. */
+export class DeadlineExceeded extends Error {}
+
+export class Client {
+  constructor(options: ClientOptions);
+  server: HelloReply | null;
+  retries: number;
+  createAccounts(accounts: NewAccount[]): Promise<ResultCode[]>;
+  closeAccounts(ids: U128[]): Promise<ResultCode[]>;
+  submit(entries: NewEntry[]): Promise<ResultCode[]>;
+  lookupAccounts(ids: U128[]): Promise<(Account | null)[]>;
+  lookupEntries(ids: U128[]): Promise<(Entry | null)[]>;
+  history(query: HistoryQuery): Promise<{ items: HistoryItem[]; nextCursor: bigint | null }>;
+  balanceAsOf(account: U128, asOfNs: bigint | number): Promise<Balances>;
+  status(): Promise<ServerStatus>;
+  close(): void;
+}
+
+export namespace protocol {
+  const VERSION: number;
+  const HEADER_BYTES: number;
+  const FRAME_BODY_BYTES_MAX: number;
+  const EVENTS_PER_REQUEST_MAX: number;
+  const NO_END: bigint;
+  const RESULTS: ResultCode[];
+  const STATUSES: Status[];
+  class ProtocolError extends Error {}
+  function crc32c(bytes: Uint8Array): number;
+  function maskedCRC(bytes: Uint8Array): number;
+  function encodeFrame(operation: number, requestId: bigint | number, body?: Buffer, status?: number): Buffer;
+  function decodeFrame(frame: Buffer): { operation: number; requestId: bigint; status: number; body: Buffer };
+  function encodeHello(keyId: string, secret: Uint8Array, versions?: [number, number]): Buffer;
+  function decodeHelloReply(body: Buffer): HelloReply;
+  function accountEvent(account: NewAccount): Buffer;
+  function closeAccountEvent(id: U128): Buffer;
+  function entryEvent(entry: NewEntry): Buffer;
+  function decodeEntryEvent(buf: Buffer, offset?: number): { entry: Omit<Entry, 'timestamp' | 'lsn'>; size: number };
+  function encodeBatch(events: Buffer[]): Buffer;
+  function decodeResults(body: Buffer, count: number): ResultCode[];
+  function encodeResults(results: ResultCode[]): Buffer;
+  function encodeIds(ids: U128[]): Buffer;
+  function decodeAccounts(body: Buffer, count: number): (Account | null)[];
+  function decodeEntries(body: Buffer, count: number): (Entry | null)[];
+  function encodeHistoryQuery(query: HistoryQuery): Buffer;
+  function decodeHistoryPage(body: Buffer): { items: HistoryItem[]; nextCursor: bigint | null };
+  function encodeBalanceQuery(account: U128, asOfNs: bigint | number): Buffer;
+  function decodeBalances(body: Buffer): Balances;
+  function decodeStatus(body: Buffer): ServerStatus;
+}

@@ -1,0 +1,214 @@
+// A Node.js client for LedgerServer (Specs/protocol.md).
+//
+// - One TCP connection, opened with the handshake on first use and re-opened
+//   after it drops.
+// - Pipelining: concurrent calls share the connection, up to the server's
+//   inFlightMax requests at once; replies are matched by request id.
+// - Deadlines: every call settles within `deadlineMs`, with an answer, a
+//   LedgerError (refused: nothing applied) or a DeadlineExceeded (unknown:
+//   retry with the same ids).
+// - Retries: busy, rateLimited, tooManyInFlight, shuttingDown, engineStopped
+//   and a dropped connection are retried with the same bytes (the same ids)
+//   until the deadline; idempotency makes that safe, so treat 'ok' and
+//   'exists' alike.
+import net from 'node:net';
+import * as p from './protocol.js';
+
+const RETRIED = new Set(['busy', 'rateLimited', 'tooManyInFlight', 'shuttingDown', 'engineStopped']);
+
+export class LedgerError extends Error {
+  constructor(status, message) {
+    super(`${status}: ${message}`);
+    this.status = status;
+    this.serverMessage = message;
+  }
+}
+
+export class DeadlineExceeded extends Error {}
+
+class ConnectionClosed extends Error {}
+
+/** A socket and the requests waiting for their replies. */
+class Connection {
+  constructor(socket) {
+    this.socket = socket;
+    this.waiting = new Map(); // request id (BigInt) -> { resolve, reject }
+    this.closed = false;
+    this.buffer = Buffer.alloc(0);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('close', () => this.onClose());
+    socket.on('error', () => {}); // 'close' follows
+  }
+
+  static open(host, port, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      const timer = setTimeout(() => { socket.destroy(); reject(new ConnectionClosed('connect timed out')); }, Math.max(1, timeoutMs));
+      socket.once('connect', () => { clearTimeout(timer); resolve(new Connection(socket)); });
+      socket.once('error', (e) => { clearTimeout(timer); reject(new ConnectionClosed(e.message)); });
+    });
+  }
+
+  onData(chunk) {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    try {
+      while (this.buffer.length >= p.HEADER_BYTES) {
+        const h = p.decodeHeader(this.buffer.subarray(0, p.HEADER_BYTES));
+        if (this.buffer.length < p.HEADER_BYTES + h.bodyBytes) break;
+        const body = Buffer.from(this.buffer.subarray(p.HEADER_BYTES, p.HEADER_BYTES + h.bodyBytes));
+        this.buffer = this.buffer.subarray(p.HEADER_BYTES + h.bodyBytes);
+        if (p.maskedCRC(body) !== h.bodyCRC) throw new p.ProtocolError('reply body checksum mismatch');
+        const waiter = this.waiting.get(h.requestId);
+        if (waiter) {
+          this.waiting.delete(h.requestId);
+          waiter.resolve({ operation: h.operation, status: h.status, body });
+        }
+      }
+    } catch {
+      this.socket.destroy(); // a stream that fails its checksums cannot be trusted
+    }
+  }
+
+  onClose() {
+    this.closed = true;
+    for (const waiter of this.waiting.values()) waiter.reject(new ConnectionClosed('connection closed'));
+    this.waiting.clear();
+  }
+
+  request(operation, requestId, body, deadline) {
+    if (this.closed) return Promise.reject(new ConnectionClosed('connection closed'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(requestId); // a late reply is dropped
+        reject(new DeadlineExceeded('deadline exceeded'));
+      }, Math.max(0, deadline - Date.now()));
+      this.waiting.set(requestId, {
+        resolve: (r) => { clearTimeout(timer); resolve(r); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.socket.write(p.encodeFrame(operation, requestId, body));
+    });
+  }
+
+  close() { this.socket.destroy(); }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class Client {
+  /**
+   * @param {{ keyId: string, secret: Uint8Array, host?: string, port?: number, deadlineMs?: number,
+   *           retryDelayMsFirst?: number, retryDelayMsMax?: number }} options
+   */
+  constructor({ keyId, secret, host = '127.0.0.1', port = p.DEFAULT_PORT, deadlineMs = 10_000, retryDelayMsFirst = 2, retryDelayMsMax = 200 }) {
+    Object.assign(this, { keyId, secret: Buffer.from(secret), host, port, deadlineMs, retryDelayMsFirst, retryDelayMsMax });
+    this.server = null; // the hello reply: the server's limits
+    this.retries = 0;
+    this.connection = null;
+    this.connecting = null;
+    this.nextId = 2n; // 1 is each connection's hello
+    this.inFlight = 0;
+    this.slotWaiters = [];
+  }
+
+  async createAccounts(accounts) {
+    const body = p.encodeBatch(accounts.map(p.accountEvent));
+    return p.decodeResults(await this.call('createAccounts', body), accounts.length);
+  }
+
+  async closeAccounts(ids) {
+    return p.decodeResults(await this.call('createAccounts', p.encodeBatch(ids.map(p.closeAccountEvent))), ids.length);
+  }
+
+  async submit(entries) {
+    const body = p.encodeBatch(entries.map(p.entryEvent));
+    return p.decodeResults(await this.call('submitEntries', body), entries.length);
+  }
+
+  async lookupAccounts(ids) { return p.decodeAccounts(await this.call('lookupAccounts', p.encodeIds(ids)), ids.length); }
+  async lookupEntries(ids) { return p.decodeEntries(await this.call('lookupEntries', p.encodeIds(ids)), ids.length); }
+  async history(query) { return p.decodeHistoryPage(await this.call('accountHistory', p.encodeHistoryQuery(query))); }
+  async balanceAsOf(account, asOfNs) { return p.decodeBalances(await this.call('balanceAsOf', p.encodeBalanceQuery(account, asOfNs))); }
+  async status() { return p.decodeStatus(await this.call('status', Buffer.alloc(0))); }
+
+  close() {
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  async connected(deadline) {
+    if (this.connection && !this.connection.closed) return this.connection;
+    if (!this.connecting) {
+      this.connecting = (async () => {
+        const c = await Connection.open(this.host, this.port, deadline - Date.now());
+        const reply = await c.request(p.OPERATIONS.hello, 1n, p.encodeHello(this.keyId, this.secret), deadline);
+        if (reply.status !== 0) {
+          c.close();
+          throw new LedgerError(p.STATUSES[reply.status] ?? reply.status, reply.body.toString('utf8'));
+        }
+        this.server = p.decodeHelloReply(reply.body);
+        this.connection = c;
+        return c;
+      })().finally(() => { this.connecting = null; });
+    }
+    return this.connecting;
+  }
+
+  async acquireSlot() {
+    if (this.inFlight < (this.server?.inFlightMax ?? 1)) { this.inFlight++; return; }
+    await new Promise((resolve) => this.slotWaiters.push(resolve)); // the releaser hands its slot over
+  }
+
+  releaseSlot() {
+    const next = this.slotWaiters.shift();
+    if (next) next(); else this.inFlight--;
+  }
+
+  /** Sends until a definitive reply or the deadline; the body of an 'ok' reply. */
+  async call(operation, body) {
+    const code = p.OPERATIONS[operation];
+    const deadline = Date.now() + this.deadlineMs;
+    let delay = this.retryDelayMsFirst;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) {
+        this.retries++;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new DeadlineExceeded(`${operation}: deadline exceeded`);
+        await sleep(Math.min(delay, remaining));
+        delay = Math.min(delay * 2, this.retryDelayMsMax);
+      }
+      if (Date.now() >= deadline) throw new DeadlineExceeded(`${operation}: deadline exceeded`);
+      let connection;
+      try {
+        connection = await this.connected(deadline);
+      } catch (e) {
+        if (e instanceof ConnectionClosed || e instanceof DeadlineExceeded) continue;
+        throw e;
+      }
+      await this.acquireSlot();
+      const requestId = this.nextId;
+      this.nextId = this.nextId === p.NO_END ? 2n : this.nextId + 1n;
+      let reply;
+      try {
+        reply = await connection.request(code, requestId, body, deadline);
+      } catch (e) {
+        if (e instanceof ConnectionClosed) continue;
+        throw e;
+      } finally {
+        this.releaseSlot();
+      }
+      const status = p.STATUSES[reply.status];
+      if (reply.operation !== code || status === undefined) {
+        connection.close();
+        throw new p.ProtocolError(`reply with operation ${reply.operation}, status ${reply.status}`);
+      }
+      if (status === 'ok') return reply.body;
+      if (RETRIED.has(status)) {
+        if (status === 'shuttingDown' || status === 'engineStopped') connection.close();
+        continue;
+      }
+      throw new LedgerError(status, reply.body.toString('utf8'));
+    }
+  }
+}

@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "CRC32C", path: "Sources/CRC32C"),
@@ -61,6 +62,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ledgerctl"
+        ),
+        // The load generator: drives a LedgerServer over TCP (Benchmarks/RESULTS.md).
+        .executableTarget(
+            name: "LedgerLoad",
+            dependencies: [
+                "LedgerEngine", "LedgerProtocol", "LedgerClient",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/LedgerLoad"
         ),
         .executableTarget(
             name: "LedgerBench",

@@ -88,6 +88,11 @@ public actor LedgerClient {
         return try await submitBatch(batch, operation: .submitEntries)
     }
 
+    /// Submits an encoded batch of entries as one request.
+    public func submit(batch: EventBatch) async throws -> [ResultCode] {
+        try await submitBatch(batch, operation: .submitEntries)
+    }
+
     /// Submits one entry, gathered with concurrent calls into one request.
     public func submit(_ entry: NewEntry) async throws -> ResultCode {
         var single = EventBatch()
@@ -141,7 +146,8 @@ public actor LedgerClient {
             throw LedgerClientError.refused(.malformedBody, "a request takes 1...\(Limits.batchEventsMax) events, not \(batch.eventCount)")
         }
         do {
-            return try EventBatchBody.decode(EventBatchBody.encode(batch), for: operation)
+            try EventBatchBody.validate(batch, for: operation)
+            return batch
         } catch let error as ProtocolError {
             throw LedgerClientError.refused(error.status, error.message)
         }

@@ -98,15 +98,34 @@ public enum EventBatchBody {
         } catch {
             throw ProtocolError(.malformedBody, "\(error)")
         }
+        try checkKinds(batch, for: operation)
+        return batch
+    }
+
+    /// The checks `decode` makes, on a batch built locally (clients check
+    /// before sending, so a bad batch fails without a round trip).
+    public static func validate(_ batch: EventBatch, for operation: ProtocolOperation) throws {
+        guard (1...Limits.batchEventsMax).contains(batch.eventCount) else {
+            throw ProtocolError(.malformedBody, "\(batch.eventCount) events; a request holds 1...\(Limits.batchEventsMax)")
+        }
+        do {
+            try batch.bytes.withUnsafeBytes { (p) throws in try EventBatchReader.validate(p, eventCount: batch.eventCount, allowEngineEvents: false) }
+        } catch {
+            throw ProtocolError(.malformedBody, "\(error)")
+        }
+        try checkKinds(batch, for: operation)
+    }
+
+    /// Every event must be of a kind `operation` takes.
+    static func checkKinds(_ batch: EventBatch, for operation: ProtocolOperation) throws {
         let allowed: Set<UInt8> =
             operation == .createAccounts ? [EventFormat.kindCreateAccount, EventFormat.kindCloseAccount] : [EventFormat.kindCreateEntry]
         var offset = 0
-        for index in 0..<count {
+        for index in 0..<batch.eventCount {
             let kind = batch.bytes[offset]
             guard allowed.contains(kind) else { throw ProtocolError(.malformedBody, "event \(index) is of kind \(kind), which \(operation) does not take") }
             offset += batch.bytes.withUnsafeBytes { EventBatchReader.eventSize($0, at: offset)! }
         }
-        return batch
     }
 }
 

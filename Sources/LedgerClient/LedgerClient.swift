@@ -93,6 +93,11 @@ public actor LedgerClient {
         try await submitBatch(batch, operation: .submitEntries)
     }
 
+    /// Submits an encoded batch of account events (create, close) as one request.
+    public func submitAccounts(batch: EventBatch) async throws -> [ResultCode] {
+        try await submitBatch(batch, operation: .createAccounts)
+    }
+
     /// Submits one entry, gathered with concurrent calls into one request.
     public func submit(_ entry: NewEntry) async throws -> ResultCode {
         var single = EventBatch()

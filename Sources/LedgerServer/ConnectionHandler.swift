@@ -21,14 +21,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let limits: ServerLimits
     private let logger: Logger
     private let metrics: ServerMetrics
+    private let telemetry: ServerTelemetry
     private let rateLimiter: RateLimiter
     private var authenticatedKey: String?
     private var inFlight = 0
     /// Blocking engine reads (lookups, status) run here, off the event loop.
     private static let readQueue = DispatchQueue(label: "ledger.reads", attributes: .concurrent)
 
-    init(ledger: Ledger, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, rateLimiter: RateLimiter, logger: Logger) {
+    init(ledger: Ledger, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, telemetry: ServerTelemetry, rateLimiter: RateLimiter, logger: Logger) {
         self.ledger = ledger
+        self.telemetry = telemetry
         self.rateLimiter = rateLimiter
         self.keys = keys
         self.limits = limits
@@ -131,8 +133,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let started = DispatchTime.now().uptimeNanoseconds
         let metrics = self.metrics
+        let telemetry = self.telemetry
         ledger.submit(batch) { result in
-            metrics.observeCommit(events: batch.eventCount, latencyNs: DispatchTime.now().uptimeNanoseconds - started)
+            let latencyNs = DispatchTime.now().uptimeNanoseconds - started
+            metrics.observeCommit(events: batch.eventCount, latencyNs: latencyNs)
+            if case .success(let results) = result { telemetry.requestCommitted(results, latencyNs: latencyNs) }
             loop.execute {
                 let (handler, context) = bound.value
                 handler.inFlight -= 1
@@ -204,6 +209,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, operation: UInt16, requestID: UInt64) {
         metrics.count(rejection: error.status)
+        telemetry.refused(error.status)
         write(context, Frame.error(error, operation: operation, requestID: requestID))
         if error.status.closesConnection {
             logger.info("closing connection", metadata: ["status": "\(error.status)", "reason": "\(error.message)"])

@@ -11,12 +11,16 @@ final class LedgerTCPServer: @unchecked Sendable {
     let ledger: Ledger
     let group: MultiThreadedEventLoopGroup
     let metrics = ServerMetrics()
+    let telemetry: ServerTelemetry
     let rateLimiter = RateLimiter()
     private(set) var channel: Channel?
     private let logger: Logger
 
-    init(ledger: Ledger, logger: Logger, threads: Int = System.coreCount) {
+    private var metricsChannel: Channel?
+
+    init(ledger: Ledger, telemetry: ServerTelemetry, logger: Logger, threads: Int = System.coreCount) {
         self.ledger = ledger
+        self.telemetry = telemetry
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
@@ -24,6 +28,7 @@ final class LedgerTCPServer: @unchecked Sendable {
     /// Binds and starts accepting; returns the bound port (0 asks for any).
     func start(host: String, port: Int, keys: APIKeys, limits: ServerLimits) throws -> Int {
         let metrics = self.metrics
+        let telemetry = self.telemetry
         let rateLimiter = self.rateLimiter
         let ledger = self.ledger
         let logger = self.logger
@@ -46,7 +51,7 @@ final class LedgerTCPServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(), maximumBufferSize: ProtocolFormat.headerBytes + ProtocolFormat.frameBodyBytesMax + 65_536))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(ledger: ledger, keys: keys, limits: limits, metrics: metrics, rateLimiter: rateLimiter, logger: logger))
+                        ConnectionHandler(ledger: ledger, keys: keys, limits: limits, metrics: metrics, telemetry: telemetry, rateLimiter: rateLimiter, logger: logger))
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()
@@ -54,9 +59,20 @@ final class LedgerTCPServer: @unchecked Sendable {
         return channel.localAddress?.port ?? port
     }
 
+    /// Serves GET /metrics on `host:port`; returns the bound port.
+    func startMetrics(host: String, port: Int) throws -> Int {
+        let ledger = self.ledger
+        let metrics = self.metrics
+        let telemetry = self.telemetry
+        let (channel, bound) = try MetricsEndpoint.start(group: group, host: host, port: port) { telemetry.scrape(ledger: ledger, metrics: metrics) }
+        metricsChannel = channel
+        return bound
+    }
+
     /// Stops accepting, closes the connections, closes the engine (which
     /// finishes the batches it holds and checkpoints).
     func stop() throws {
+        try metricsChannel?.close().wait()
         try channel?.close().wait()
         try group.syncShutdownGracefully()
         try ledger.close()

@@ -88,3 +88,54 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 }
+
+extension ClientTests {
+    static var ledgerctlPath: String {
+        if let path = ProcessInfo.processInfo.environment["LEDGERCTL"] { return path }
+        return URL(fileURLWithPath: RunningServer.serverPath).deletingLastPathComponent().appendingPathComponent("ledgerctl").path
+    }
+
+    /// Runs ledgerctl with `arguments` and `input`; its exit status and output.
+    static func ledgerctl(_ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ledgerctlPath)
+        process.arguments = arguments
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// `ledgerctl --server`: post, balance, lookup and status against a
+    /// running server (whose directory it could not open: the server holds it).
+    @Test func ledgerctlRemoteCommands() throws {
+        let server = try RunningServer()
+        defer { _ = server.stop() }
+        let remote = ["--server", "127.0.0.1:\(server.port)", "--secret", server.secret.map { String(format: "%02x", $0) }.joined()]
+        let events = """
+            {"createAccount":{"id":"1","ledger":840,"code":1}}
+            {"createAccount":{"id":"2","ledger":840,"code":1}}
+            {"id":"1001","postings":[{"account":"1","debit":"2500"},{"account":"2","credit":"2500"}]}
+            {"id":"1001","postings":[{"account":"1","debit":"2500"},{"account":"2","credit":"2500"}]}
+            """
+        let post = try Self.ledgerctl(["post"] + remote, input: events)
+        #expect(post.status == 0)
+        #expect(post.output.components(separatedBy: "\"result\":\"ok\"").count - 1 == 3 && post.output.contains("\"result\":\"exists\""), "\(post.output)")
+        let balance = try Self.ledgerctl(["balance", "2", "--json"] + remote)
+        #expect(balance.status == 0 && balance.output.contains("\"creditsPosted\":\"2500\""), "\(balance.output)")
+        let lookup = try Self.ledgerctl(["lookup", "1001"] + remote)
+        #expect(lookup.status == 0 && lookup.output.contains("\"id\":\"1001\""), "\(lookup.output)")
+        #expect(try Self.ledgerctl(["lookup", "404"] + remote).status == 1)
+        let status = try Self.ledgerctl(["status", "--json"] + remote)
+        #expect(status.status == 0 && status.output.contains("\"accounts\":2"), "\(status.output)")
+        // A wrong secret: refused, exit 3.
+        #expect(try Self.ledgerctl(["status", "--server", "127.0.0.1:\(server.port)", "--secret", String(repeating: "ab", count: 32)]).status == 3)
+    }
+}

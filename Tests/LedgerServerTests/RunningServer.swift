@@ -12,6 +12,7 @@ final class RunningServer {
     let process = Process()
     let directory: String
     var port = 0
+    var metricsPort = 0
     var secret: [UInt8]
     private let output = Pipe()
 
@@ -21,7 +22,7 @@ final class RunningServer {
         self.directory = directory ?? NSTemporaryDirectory() + "ledger-server-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.secret = secret
         process.executableURL = URL(fileURLWithPath: Self.serverPath)
-        process.arguments = ["--data-dir", self.directory, "--port", "\(port)", "--in-flight-max", "16"]
+        process.arguments = ["--data-dir", self.directory, "--port", "\(port)", "--in-flight-max", "16", "--metrics-port", "0"]
             + (keysFile.map { ["--keys-file", $0] } ?? ["--create-dev-key"]) + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
@@ -34,6 +35,7 @@ final class RunningServer {
         }
         for line in text.split(separator: "\n") {
             if line.hasPrefix("listening on"), let p = line.split(separator: ":").last { self.port = Int(p) ?? 0 }
+            if line.hasPrefix("metrics on"), let p = line.split(separator: ":").last?.split(separator: "/").first { self.metricsPort = Int(p) ?? 0 }
             if let range = line.range(of: "secret ") { self.secret = APIKeysHex.bytes(String(line[range.upperBound...])) }
         }
         guard self.port > 0 else { throw LedgerError(.io, "LedgerServer did not start: \(text)") }

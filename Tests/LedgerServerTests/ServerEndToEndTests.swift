@@ -53,6 +53,13 @@ import Testing
             return out
         }
 
+        /// Whatever arrives next, or nil at EOF / timeout.
+        func receiveSome() -> [UInt8]? {
+            var out = [UInt8](repeating: 0, count: 65_536)
+            let n = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            return n > 0 ? Array(out[0..<n]) : nil
+        }
+
         /// The next reply frame, or nil when the server closed the connection.
         func reply() throws -> (header: FrameHeader, body: [UInt8])? {
             guard let head = receive(ProtocolFormat.headerBytes) else { return nil }
@@ -249,6 +256,37 @@ extension ServerEndToEndTests {
         #expect(tooBig.header.status == ProtocolStatus.malformedBody.rawValue)
         let accounts = try AccountListBody.decode(try good.request(.lookupAccounts, 8, IDListBody.encode([1, 2])).body, count: 2)
         #expect(accounts[0]?.debitsPosted == 74 && accounts[1]?.creditsPosted == 74, "only the three accepted entries moved money")
+        #expect(server.stop() == 0)
+    }
+}
+
+extension ServerEndToEndTests {
+    /// The Prometheus endpoint counts what happened: events committed,
+    /// rejections by result code, refusals by status, fdatasync latency.
+    @Test func prometheusEndpointCountsCommitsRejectionsAndSyncs() throws {
+        let server = try RunningServer()
+        #expect(server.metricsPort > 0, "no metrics port printed")
+        let c = try Connection(port: server.port)
+        #expect(try c.hello(secret: server.secret).header.status == 0)
+        #expect(try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        let entries = EventBatch([transfer(10, from: 1, to: 2, 5), transfer(10, from: 1, to: 2, 5), transfer(11, from: 1, to: 99, 5)])
+        #expect(try ResultsBody.decode(try c.request(.submitEntries, 3, EventBatchBody.encode(entries)).body, eventCount: 3) == [.ok, .exists, .accountNotFound])
+        #expect(try c.request(.balanceAsOf, 4, [1]).header.status == ProtocolStatus.malformedBody.rawValue)
+
+        let http = try Connection(port: server.metricsPort)
+        http.send(Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        var text = ""
+        while let chunk = http.receiveSome() { text += String(decoding: chunk, as: UTF8.self) }
+        #expect(text.hasPrefix("HTTP/1.1 200"))
+        for line in [
+            "ledger_events_committed_total 5", "ledger_requests_committed_total 2",
+            "ledger_event_rejections_total{result=\"exists\"} 1", "ledger_event_rejections_total{result=\"accountNotFound\"} 1",
+            "ledger_request_refusals_total{status=\"malformedBody\"} 1", "ledger_connections 1.0", "ledger_queue_depth_batches 0.0",
+        ] {
+            #expect(text.contains(line + "\n"), "missing: \(line)")
+        }
+        #expect(text.contains("ledger_wal_fdatasync_seconds_count "), "no fdatasync histogram")
+        #expect(text.contains("ledger_request_events_bucket{le=\"2.0\"} 1"), "request sizes: the 2-event request in the <= 2 bucket")
         #expect(server.stop() == 0)
     }
 }

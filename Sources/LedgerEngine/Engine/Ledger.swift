@@ -23,6 +23,7 @@
 // `stoppedError`) is guarded by `lock`. Reads run on the apply thread when no
 // group is in flight, so they never see state that is not yet durable.
 #if canImport(Glibc)
+import Dispatch
 import Glibc
 #endif
 
@@ -47,6 +48,9 @@ public final class Ledger: @unchecked Sendable {
         /// History pages hint the kernel to read their records ahead
         /// (posix_fadvise WILLNEED). Off only to measure what it saves.
         public var historyReadAhead = true
+        /// Called on the durability thread after each group's fdatasync
+        /// returned (for metrics; must be quick and must not call the engine).
+        public var groupCommitted: (@Sendable (GroupCommit) -> Void)?
         public init() {}
     }
 
@@ -491,6 +495,15 @@ public final class Ledger: @unchecked Sendable {
 
     /// What `status` reports: the last durable LSN and the state's counts,
     /// read between groups on the apply thread.
+    /// One durable group, as `Options.groupCommitted` reports it.
+    public struct GroupCommit: Sendable {
+        /// Events in the group (client events and engine expiries).
+        public var events: Int
+        public var walPayloadBytes: Int
+        /// How long the WAL's fdatasync took.
+        public var syncNs: UInt64
+    }
+
     public struct Status: Sendable, Equatable {
         public var lastLSN: UInt64
         public var accounts: Int
@@ -930,7 +943,11 @@ public final class Ledger: @unchecked Sendable {
         let chainValue = chain.next(lsn: wal.nextLSN, payload: UnsafeRawBufferPointer(payload))
         for i in 0..<HashChain.hashBytes { payload[HashChain.fieldOffset + i] = chainValue[i] }
         let lsn = try wal.append(type: WALFormat.recordTypeGroup, record: group.record, payloadBytes: group.payloadBytes)
+        let syncStartNs = options.groupCommitted == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         try wal.sync()
+        if let observe = options.groupCommitted {
+            observe(GroupCommit(events: group.results.count, walPayloadBytes: group.payloadBytes, syncNs: DispatchTime.now().uptimeNanoseconds - syncStartNs))
+        }
         chain.advance(to: chainValue)
         // Durable: now the index may claim this LSN.
         for (slot, account) in zip(group.changedSlots, group.changedAccounts) {

@@ -5,6 +5,7 @@ struct BalanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "balance", abstract: "Print accounts' balances.")
 
     @OptionGroup var directory: DataDirectoryOptions
+    @OptionGroup var remote: RemoteOptions
     @Argument(help: "Account ids.") var ids: [String]
     @Flag(help: "Print JSON lines.") var json = false
     @Option(help: "Balances as of this time (ns since the epoch or ISO 8601), from the segments.") var asOf: String?
@@ -15,9 +16,18 @@ struct BalanceCommand: ParsableCommand {
             let parsed = try ids.map { try parseUInt128($0, what: "account id") }
             if let asOf {
                 let time = try parseTime(asOf)
-                let ledger = try openLedger(directory)
-                let balances = try parsed.map { try ledger.balance(account: $0, asOfNs: time) }
-                try ledger.close()
+                let balances: [AccountBalances]
+                if remote.isRemote {
+                    balances = try withRemote(remote) { client in
+                        var out: [AccountBalances] = []
+                        for id in parsed { out.append(try await client.balance(account: id, asOfNs: time)) }
+                        return out
+                    }
+                } else {
+                    let ledger = try openLedger(directory)
+                    balances = try parsed.map { try ledger.balance(account: $0, asOfNs: time) }
+                    try ledger.close()
+                }
                 for (id, b) in zip(parsed, balances) {
                     if json {
                         print(JSONValue.object([("id", .u128(id)), ("asOf", .string(String(time))), ("balances", balancesJSON(b))]).text)
@@ -27,9 +37,14 @@ struct BalanceCommand: ParsableCommand {
                 }
                 return
             }
-            let ledger = try openLedger(directory)
-            let accounts = try parsed.map { try ledger.account(id: $0) }
-            try ledger.close()
+            let accounts: [Account?]
+            if remote.isRemote {
+                accounts = try withRemote(remote) { try await $0.lookupAccounts(parsed) }
+            } else {
+                let ledger = try openLedger(directory)
+                accounts = try parsed.map { try ledger.account(id: $0) }
+                try ledger.close()
+            }
             var missing = false
             if !json {
                 print(pad("account", 12) + pad("ledger", 8) + pad("debits posted", 18) + pad("credits posted", 18) + pad("debits pending", 16) + pad("credits pending", 16) + "net (credits - debits posted)")

@@ -8,12 +8,24 @@ struct LookupCommand: ParsableCommand {
         discussion: "Uses the month indexes (bloom filter, then the id table). --wal also lists every attempt with this id still in the WAL, rejected ones included, with their result codes.")
 
     @OptionGroup var directory: DataDirectoryOptions
+    @OptionGroup var remote: RemoteOptions
     @Argument(help: "Entry id.") var id: String
     @Flag(help: "Also scan the WAL for every attempt with this id.") var wal = false
 
     func run() throws {
         try runReportingErrors {
             let entryID = try parseUInt128(id, what: "entry id")
+            if remote.isRemote {
+                guard !wal else { throw InputError("--wal reads the data directory; it cannot be used with --server") }
+                guard let row = try withRemote(remote, { try await $0.lookupEntries([entryID]) })[0] else {
+                    printError("entry \(id) not found")
+                    throw ExitCode(1)
+                }
+                print(JSONValue.object([
+                    ("entry", row.entry.json), ("timestamp", .string(String(row.timestamp))), ("result", .string("ok")), ("lsn", .string(String(row.lsn))),
+                ]).text)
+                return
+            }
             let ledger = try openLedger(directory)
             let found = try ledger.lookup(entryID: entryID)
             try ledger.close()

@@ -12,6 +12,7 @@ struct PostCommand: ParsableCommand {
             """)
 
     @OptionGroup var directory: DataDirectoryOptions
+    @OptionGroup var remote: RemoteOptions
     @Option(help: "Read from this file instead of standard input.") var file: String?
     @Option(help: "Events per batch (1 to \(Limits.batchEventsMax)).") var batchSize: Int = 1_000
     @Flag(help: "Exit 1 when any event is rejected (not ok or exists).") var failOnReject = false
@@ -40,19 +41,40 @@ struct PostCommand: ParsableCommand {
                     throw InputError("line \(number + 1): \(error.message)")
                 }
             }
-            let ledger = try openLedger(directory)
             var rejected = false
-            var start = 0
-            while start < events.count {
-                let chunk = events[start..<min(events.count, start + batchSize)]
-                let results = try ledger.submitAndWait(EventBatch(chunk.map(\.event)))
+            let report = { (chunk: ArraySlice<(line: Int, event: Event)>, results: [ResultCode]) in
                 for ((line, event), result) in zip(chunk, results) {
                     print(JSONValue.object([("line", .int(line)), ("id", .u128(event.id)), ("result", .string(result.name))]).text)
                     if result != .ok && result != .exists { rejected = true }
                 }
-                start += batchSize
             }
-            try ledger.close()
+            if remote.isRemote {
+                // A request holds accounts or entries, not both: consecutive
+                // events of one kind go together, in order.
+                var start = 0
+                while start < events.count {
+                    let isEntry = { (e: Event) -> Bool in if case .createEntry = e { true } else { false } }
+                    let kind = isEntry(events[start].event)
+                    var end = start
+                    while end < events.count && end - start < batchSize && isEntry(events[end].event) == kind { end += 1 }
+                    let chunk = events[start..<end]
+                    let batch = EventBatch(chunk.map(\.event))
+                    let results = try withRemote(remote) { client in
+                        kind ? try await client.submit(batch: batch) : try await client.submitAccounts(batch: batch)
+                    }
+                    report(chunk, results)
+                    start = end
+                }
+            } else {
+                let ledger = try openLedger(directory)
+                var start = 0
+                while start < events.count {
+                    let chunk = events[start..<min(events.count, start + batchSize)]
+                    report(chunk, try ledger.submitAndWait(EventBatch(chunk.map(\.event))))
+                    start += batchSize
+                }
+                try ledger.close()
+            }
             if rejected && failOnReject { throw ExitCode(1) }
         }
     }

@@ -1,0 +1,144 @@
+// Metrics (swift-metrics, exported by swift-prometheus) and the loopback
+// HTTP endpoint that serves them in Prometheus text format: GET /metrics.
+//
+// What is measured (names as exported):
+// - ledger_events_committed_total: events made durable (rate() of it is
+//   entries/s); ledger_requests_committed_total;
+// - ledger_request_events: events per createAccounts/submitEntries request
+//   (histogram); ledger_group_events: events per WAL group (one fdatasync);
+// - ledger_wal_fdatasync_seconds: the WAL fdatasync latency (histogram);
+// - ledger_request_commit_seconds: a request from its arrival to durable;
+// - ledger_queue_depth_batches, ledger_connections (gauges, set at scrape);
+// - ledger_event_rejections_total{result="..."}: events refused, by result code;
+// - ledger_request_refusals_total{status="..."}: requests refused, by status.
+import Dispatch
+import LedgerEngine
+import LedgerProtocol
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+
+final class ServerTelemetry: @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let lock = ConditionLock()
+    private var eventRejections: [ResultCode: Metrics.Counter] = [:]
+    private var refusals: [ProtocolStatus: Metrics.Counter] = [:]
+    let eventsCommitted: Metrics.Counter
+    let requestsCommitted: Metrics.Counter
+    let requestEvents: Metrics.Recorder
+    let groupEvents: Metrics.Recorder
+    let fdatasync: Metrics.Timer
+    let commitLatency: Metrics.Timer
+    let queueDepth: Metrics.Gauge
+    let connections: Metrics.Gauge
+    private let factory: PrometheusMetricsFactory
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let eventBuckets: [Double] = [1, 2, 8, 32, 128, 512, 2_048, 8_189, 16_384, 65_536]
+        factory.valueHistogramBuckets = ["ledger_request_events": eventBuckets, "ledger_group_events": eventBuckets]
+        let latencyBuckets: [Duration] = [50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, 1_000_000].map { .microseconds($0) }
+        factory.durationHistogramBuckets = ["ledger_wal_fdatasync_seconds": latencyBuckets, "ledger_request_commit_seconds": latencyBuckets]
+        self.factory = factory
+        // Handles made with an explicit factory: no global bootstrap, so
+        // tests and a second server in one process stay independent.
+        eventsCommitted = Metrics.Counter(label: "ledger_events_committed_total", dimensions: [], factory: factory)
+        requestsCommitted = Metrics.Counter(label: "ledger_requests_committed_total", dimensions: [], factory: factory)
+        requestEvents = Metrics.Recorder(label: "ledger_request_events", dimensions: [], aggregate: true, factory: factory)
+        groupEvents = Metrics.Recorder(label: "ledger_group_events", dimensions: [], aggregate: true, factory: factory)
+        fdatasync = Metrics.Timer(label: "ledger_wal_fdatasync_seconds", dimensions: [], factory: factory)
+        commitLatency = Metrics.Timer(label: "ledger_request_commit_seconds", dimensions: [], factory: factory)
+        queueDepth = Metrics.Gauge(label: "ledger_queue_depth_batches", dimensions: [], factory: factory)
+        connections = Metrics.Gauge(label: "ledger_connections", dimensions: [], factory: factory)
+    }
+
+    func groupCommitted(_ group: Ledger.GroupCommit) {
+        groupEvents.record(group.events)
+        fdatasync.recordNanoseconds(Int64(group.syncNs))
+    }
+
+    func requestCommitted(_ results: [ResultCode], latencyNs: UInt64) {
+        eventsCommitted.increment(by: results.count)
+        requestsCommitted.increment()
+        requestEvents.record(results.count)
+        commitLatency.recordNanoseconds(Int64(latencyNs))
+        for result in results where result != .ok { rejectionCounter(result).increment() }
+    }
+
+    func refused(_ status: ProtocolStatus) { refusalCounter(status).increment() }
+
+    private func rejectionCounter(_ result: ResultCode) -> Metrics.Counter {
+        lock.withLock {
+            if let counter = eventRejections[result] { return counter }
+            let counter = Metrics.Counter(label: "ledger_event_rejections_total", dimensions: [("result", "\(result)")], factory: factory)
+            eventRejections[result] = counter
+            return counter
+        }
+    }
+
+    private func refusalCounter(_ status: ProtocolStatus) -> Metrics.Counter {
+        lock.withLock {
+            if let counter = refusals[status] { return counter }
+            let counter = Metrics.Counter(label: "ledger_request_refusals_total", dimensions: [("status", "\(status)")], factory: factory)
+            refusals[status] = counter
+            return counter
+        }
+    }
+
+    /// The text exposition, with the gauges read now.
+    func scrape(ledger: Ledger, metrics: ServerMetrics) -> [UInt8] {
+        queueDepth.record(ledger.queueDepthBatches)
+        connections.record(metrics.connections)
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+/// GET /metrics on a loopback port; anything else is 404. One request per
+/// connection is enough for a scraper; bodies are small.
+final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let scrape: @Sendable () -> [UInt8]
+    private var path: String?
+
+    init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            path = head.method == .GET ? head.uri : nil
+        case .body:
+            break
+        case .end:
+            let found = path == "/metrics"
+            let body = found ? scrape() : Array("not found; try /metrics\n".utf8)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+            headers.add(name: "Content-Length", value: "\(body.count)")
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: found ? .ok : .notFound, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
+
+enum MetricsEndpoint {
+    /// Binds the endpoint; returns its channel (closed at stop) and port.
+    static func start(group: EventLoopGroup, host: String, port: Int, scrape: @escaping @Sendable () -> [UInt8]) throws -> (Channel, Int) {
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(MetricsHTTPHandler(scrape: scrape))
+                }
+            }
+            .bind(host: host, port: port).wait()
+        return (channel, channel.localAddress?.port ?? port)
+    }
+}

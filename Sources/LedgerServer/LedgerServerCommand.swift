@@ -28,8 +28,9 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(help: "Seconds without a frame before a connection is closed.") var idleTimeoutSeconds: Int = Int(env("IDLE_TIMEOUT_SECONDS") ?? "") ?? 300
     @Option(help: "Event-loop threads.") var threads: Int = Int(env("THREADS") ?? "") ?? 2
     @Option(help: "Address of the Prometheus endpoint (GET /metrics). Keep it on loopback.") var metricsHost: String = env("METRICS_HOST") ?? "127.0.0.1"
-    @Option(help: "Port of the Prometheus endpoint (0: any free port, printed at start; -1: no endpoint).")
+    @Option(help: "Port of the Prometheus endpoint (0: any free port, printed at start).")
     var metricsPort: Int = Int(env("METRICS_PORT") ?? "") ?? ProtocolFormat.defaultPort + 1
+    @Flag(help: "Serve no metrics endpoint (LEDGER_NO_METRICS=1).") var noMetrics = env("NO_METRICS") == "1"
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -37,7 +38,7 @@ struct LedgerServerCommand: ParsableCommand {
         guard (1...1_024).contains(inFlightMax) else { throw ValidationError("--in-flight-max must be 1...1024") }
         guard (1...86_400).contains(idleTimeoutSeconds) else { throw ValidationError("--idle-timeout-seconds must be 1...86400") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
-        guard (-1...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be -1...65535") }
+        guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
     }
 
     func run() throws {
@@ -64,7 +65,7 @@ struct LedgerServerCommand: ParsableCommand {
         let directoryID = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dataDirectory)).directoryID
         let server = LedgerTCPServer(ledger: ledger, telemetry: telemetry, logger: logger, threads: threads)
         let limits = ServerLimits(maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID)
-        if metricsPort >= 0 {
+        if !noMetrics {
             let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort)
             FileHandle.standardOutput.write(Data("metrics on http://\(metricsHost):\(metricsBound)/metrics\n".utf8))
         }

@@ -15,7 +15,7 @@ export function readVector(name) {
 export async function startServer({ directory, port = 0 } = {}) {
   const bin = process.env.LEDGER_SERVER ?? path.join(ROOT, '.build', 'debug', 'LedgerServer');
   const dir = directory ?? mkdtempSync(path.join(tmpdir(), 'ledger-node-'));
-  const child = spawn(bin, ['--data-dir', path.join(dir, 'data'), '--port', String(port), '--metrics-port', '-1', '--create-dev-key'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(bin, ['--data-dir', path.join(dir, 'data'), '--port', String(port), '--no-metrics', '--create-dev-key'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   const started = await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {

@@ -21,7 +21,7 @@ class Server:
         self.owns_directory = directory is None
         self.directory = directory or tempfile.mkdtemp(prefix='ledger-py-')
         data = os.path.join(self.directory, 'data')
-        self.process = subprocess.Popen([self.path, '--data-dir', data, '--port', str(port), '--metrics-port', '-1', '--create-dev-key'],
+        self.process = subprocess.Popen([self.path, '--data-dir', data, '--port', str(port), '--no-metrics', '--create-dev-key'],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.port = None
         self.secret = None

@@ -8,6 +8,7 @@
 import LedgerProtocol
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 final class ClientConnection: @unchecked Sendable {
     let channel: Channel
@@ -18,13 +19,24 @@ final class ClientConnection: @unchecked Sendable {
         self.handler = handler
     }
 
-    static func connect(group: EventLoopGroup, host: String, port: Int, connectTimeoutMs: Int64) async throws -> ClientConnection {
+    static func connect(group: EventLoopGroup, host: String, port: Int, connectTimeoutMs: Int64, tls: LedgerClientTLS?) async throws -> ClientConnection {
         let router = ReplyRouter()
+        let tlsContext = try tls.map { tls in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.minimumTLSVersion = .tlsv12
+            if let path = tls.trustRootsPEMPath { configuration.trustRoots = .file(path) }
+            // SNI takes names, not addresses: an IP host without a name is sent no SNI.
+            let isAddress = host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
+            return (try NIOSSLContext(configuration: configuration), tls.serverHostname ?? (isAddress ? nil : host))
+        }
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(connectTimeoutMs))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let (context, hostname): (NIOSSLContext, String?) = tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplyDecoder()))
                     try channel.pipeline.syncOperations.addHandler(router)
                 }

@@ -34,6 +34,8 @@ public struct LedgerClientConfiguration: Sendable {
     /// are in flight wait for the next request).
     public var gatherEventsMax = Limits.batchEventsMax
     public var gatherRequestsInFlightMax = 2
+    /// TLS (the server runs with --tls-certificate): nil for plain TCP.
+    public var tls: LedgerClientTLS?
 
     public init(host: String = "127.0.0.1", port: Int = ProtocolFormat.defaultPort, keyID: String, secret: [UInt8]) {
         precondition(ProtocolFormat.keyIDBytes.contains(keyID.utf8.count), "key id of \(keyID.utf8.count) bytes")
@@ -42,6 +44,18 @@ public struct LedgerClientConfiguration: Sendable {
         self.port = port
         self.keyID = keyID
         self.secret = secret
+    }
+}
+
+/// TLS settings: the roots that sign the server's certificate (PEM; nil:
+/// the system's) and the name to verify it against (nil: the host).
+public struct LedgerClientTLS: Sendable {
+    public var trustRootsPEMPath: String?
+    public var serverHostname: String?
+
+    public init(trustRootsPEMPath: String? = nil, serverHostname: String? = nil) {
+        self.trustRootsPEMPath = trustRootsPEMPath
+        self.serverHostname = serverHostname
     }
 }
 
@@ -236,7 +250,8 @@ public actor LedgerClient {
             let configuration = self.configuration
             let group = self.group
             attempt = Task {
-                let connection = try await ClientConnection.connect(group: group, host: configuration.host, port: configuration.port, connectTimeoutMs: configuration.connectTimeoutMs)
+                let connection = try await ClientConnection.connect(
+                    group: group, host: configuration.host, port: configuration.port, connectTimeoutMs: configuration.connectTimeoutMs, tls: configuration.tls)
                 let hello = HelloRequest(keyID: configuration.keyID, secret: configuration.secret).encoded()
                 let reply = try await connection.request(operation: .hello, requestID: 1, body: hello, deadline: deadline)
                 guard reply.header.status == ProtocolStatus.ok.rawValue else {

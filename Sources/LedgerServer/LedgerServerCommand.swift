@@ -31,6 +31,9 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(help: "Port of the Prometheus endpoint (0: any free port, printed at start).")
     var metricsPort: Int = Int(env("METRICS_PORT") ?? "") ?? ProtocolFormat.defaultPort + 1
     @Flag(help: "Serve no metrics endpoint (LEDGER_NO_METRICS=1).") var noMetrics = env("NO_METRICS") == "1"
+    @Option(help: "PEM certificate chain: with --tls-private-key, the protocol port speaks TLS 1.2+ only (default: plain TCP).")
+    var tlsCertificate: String = env("TLS_CERTIFICATE") ?? ""
+    @Option(help: "PEM private key for --tls-certificate.") var tlsPrivateKey: String = env("TLS_PRIVATE_KEY") ?? ""
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -39,6 +42,7 @@ struct LedgerServerCommand: ParsableCommand {
         guard (1...86_400).contains(idleTimeoutSeconds) else { throw ValidationError("--idle-timeout-seconds must be 1...86400") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
         guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+        guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
     }
 
     func run() throws {
@@ -56,6 +60,7 @@ struct LedgerServerCommand: ParsableCommand {
             FileHandle.standardOutput.write(Data("development API key (shown once; only its salted hash is stored in \(keysPath)): key id 'dev', secret \(APIKeys.hex(secret))\n".utf8))
         }
         let keys = try APIKeys.load(path: keysPath)
+        let tls = tlsCertificate.isEmpty ? nil : try ServerTLS.context(certificatePath: tlsCertificate, privateKeyPath: tlsPrivateKey)
         var options = Ledger.Options()
         let engineLogger = logger
         options.log = { engineLogger.info("\($0)") }
@@ -69,9 +74,9 @@ struct LedgerServerCommand: ParsableCommand {
             let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort)
             FileHandle.standardOutput.write(Data("metrics on http://\(metricsHost):\(metricsBound)/metrics\n".utf8))
         }
-        let bound = try server.start(host: host, port: port, keys: keys, limits: limits)
+        let bound = try server.start(host: host, port: port, keys: keys, limits: limits, tls: tls)
         // Unbuffered, so a supervisor or test reading the pipe sees it at once.
-        FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\n".utf8))
+        FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS)")\n".utf8))
 
         // SIGTERM / SIGINT: stop accepting, finish what the engine holds, checkpoint, exit 0.
         let stopped = DispatchSemaphore(value: 0)

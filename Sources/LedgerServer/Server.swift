@@ -6,6 +6,7 @@ import LedgerProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 final class LedgerTCPServer: @unchecked Sendable {
     let ledger: Ledger
@@ -26,7 +27,8 @@ final class LedgerTCPServer: @unchecked Sendable {
     }
 
     /// Binds and starts accepting; returns the bound port (0 asks for any).
-    func start(host: String, port: Int, keys: APIKeys, limits: ServerLimits) throws -> Int {
+    /// With `tls`, every connection speaks TLS first (NIOSSLServerHandler).
+    func start(host: String, port: Int, keys: APIKeys, limits: ServerLimits, tls: NIOSSLContext? = nil) throws -> Int {
         let metrics = self.metrics
         let telemetry = self.telemetry
         let rateLimiter = self.rateLimiter
@@ -45,6 +47,7 @@ final class LedgerTCPServer: @unchecked Sendable {
                 }
                 channel.closeFuture.whenComplete { _ in metrics.connectionClosed() }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(limits.idleTimeoutSeconds)))
                     // A frame is buffered whole before it is handled; the
                     // decoder refuses larger ones from their header.

@@ -139,3 +139,39 @@ extension ClientTests {
         #expect(try Self.ledgerctl(["status", "--server", "127.0.0.1:\(server.port)", "--secret", String(repeating: "ab", count: 32)]).status == 3)
     }
 }
+
+extension ClientTests {
+    /// With --tls-certificate the protocol port speaks TLS: a client that
+    /// trusts the certificate is served; a plain-TCP client and a client that
+    /// does not trust it are not.
+    @Test func tlsServesOnlyClientsThatSpeakAndTrustIt() async throws {
+        let directory = NSTemporaryDirectory() + "ledger-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+                             "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0, "openssl could not make a test certificate")
+        let server = try RunningServer(arguments: ["--tls-certificate", directory + "/cert.pem", "--tls-private-key", directory + "/key.pem"])
+        defer { _ = server.stop() }
+
+        var trusting = LedgerClientConfiguration(port: server.port, keyID: "dev", secret: server.secret)
+        trusting.tls = LedgerClientTLS(trustRootsPEMPath: directory + "/cert.pem", serverHostname: "localhost")
+        let client = LedgerClient(trusting)
+        #expect(try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1)]) == [.ok])
+        #expect(try await client.status().accounts == 1)
+        await client.close()
+
+        var plain = LedgerClientConfiguration(port: server.port, keyID: "dev", secret: server.secret)
+        plain.deadlineMs = 1_000
+        await #expect(throws: LedgerClientError.deadlineExceeded) { try await LedgerClient(plain).status() }
+        var untrusting = plain
+        untrusting.tls = LedgerClientTLS(serverHostname: "localhost")  // the system roots do not sign it
+        await #expect(throws: (any Error).self) { try await LedgerClient(untrusting).status() }
+    }
+}

@@ -34,7 +34,7 @@ final class RunningServer {
             text += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
         }
         for line in text.split(separator: "\n") {
-            if line.hasPrefix("listening on"), let p = line.split(separator: ":").last { self.port = Int(p) ?? 0 }
+            if line.hasPrefix("listening on"), let p = line.split(separator: ":").last { self.port = Int(p.prefix { $0.isNumber }) ?? 0 }
             if line.hasPrefix("metrics on"), let p = line.split(separator: ":").last?.split(separator: "/").first { self.metricsPort = Int(p) ?? 0 }
             if let range = line.range(of: "secret ") { self.secret = APIKeysHex.bytes(String(line[range.upperBound...])) }
         }

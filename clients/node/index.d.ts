@@ -125,11 +125,14 @@ export interface ClientOptions {
   deadlineMs?: number;
   retryDelayMsFirst?: number;
   retryDelayMsMax?: number;
+  /** Speak TLS 1.2+ (the server runs with --tls-certificate); caFile: PEM roots to trust instead of the system's. */
+  tls?: { caFile?: string; serverName?: string };
 }
 
 /** The server refused the request; nothing it carried was applied. */
 export class LedgerError extends Error {
-  status: Status;
+  /** A protocol status, or 'tlsVerificationFailed' when the server's certificate does not verify. */
+  status: Status | 'tlsVerificationFailed';
   serverMessage: string;
 }
 

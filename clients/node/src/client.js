@@ -11,7 +11,9 @@
 //   and a dropped connection are retried with the same bytes (the same ids)
 //   until the deadline; idempotency makes that safe, so treat 'ok' and
 //   'exists' alike.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import * as p from './protocol.js';
 
 const RETRIED = new Set(['busy', 'rateLimited', 'tooManyInFlight', 'shuttingDown', 'engineStopped']);
@@ -41,12 +43,19 @@ class Connection {
     socket.on('error', () => {}); // 'close' follows
   }
 
-  static open(host, port, timeoutMs) {
+  /** tlsOptions: null for plain TCP, or node:tls connect options (ca, servername). */
+  static open(host, port, timeoutMs, tlsOptions) {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = tlsOptions
+        ? tls.connect({ host, port, minVersion: 'TLSv1.2', ...tlsOptions })
+        : net.connect({ host, port });
       const timer = setTimeout(() => { socket.destroy(); reject(new ConnectionClosed('connect timed out')); }, Math.max(1, timeoutMs));
-      socket.once('connect', () => { clearTimeout(timer); resolve(new Connection(socket)); });
-      socket.once('error', (e) => { clearTimeout(timer); reject(new ConnectionClosed(e.message)); });
+      socket.once(tlsOptions ? 'secureConnect' : 'connect', () => { clearTimeout(timer); resolve(new Connection(socket)); });
+      socket.once('error', (e) => {
+        clearTimeout(timer);
+        // A certificate that does not verify is definitive: retrying cannot fix it.
+        reject(e.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code) ? new LedgerError('tlsVerificationFailed', e.message) : new ConnectionClosed(e.message));
+      });
     });
   }
 
@@ -99,10 +108,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export class Client {
   /**
    * @param {{ keyId: string, secret: Uint8Array, host?: string, port?: number, deadlineMs?: number,
-   *           retryDelayMsFirst?: number, retryDelayMsMax?: number }} options
+   *           retryDelayMsFirst?: number, retryDelayMsMax?: number,
+   *           tls?: { caFile?: string, serverName?: string } }} options
    */
-  constructor({ keyId, secret, host = '127.0.0.1', port = p.DEFAULT_PORT, deadlineMs = 10_000, retryDelayMsFirst = 2, retryDelayMsMax = 200 }) {
+  constructor({ keyId, secret, host = '127.0.0.1', port = p.DEFAULT_PORT, deadlineMs = 10_000, retryDelayMsFirst = 2, retryDelayMsMax = 200, tls: tlsSettings }) {
     Object.assign(this, { keyId, secret: Buffer.from(secret), host, port, deadlineMs, retryDelayMsFirst, retryDelayMsMax });
+    this.tlsOptions = tlsSettings
+      ? { ...(tlsSettings.caFile ? { ca: readFileSync(tlsSettings.caFile) } : {}), servername: tlsSettings.serverName ?? host }
+      : null;
     this.server = null; // the hello reply: the server's limits
     this.retries = 0;
     this.connection = null;
@@ -141,7 +154,7 @@ export class Client {
     if (this.connection && !this.connection.closed) return this.connection;
     if (!this.connecting) {
       this.connecting = (async () => {
-        const c = await Connection.open(this.host, this.port, deadline - Date.now());
+        const c = await Connection.open(this.host, this.port, deadline - Date.now(), this.tlsOptions);
         const reply = await c.request(p.OPERATIONS.hello, 1n, p.encodeHello(this.keyId, this.secret), deadline);
         if (reply.status !== 0) {
           c.close();

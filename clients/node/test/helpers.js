@@ -12,15 +12,15 @@ export function readVector(name) {
   return Buffer.from(text.split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s+/g, ''), 'hex');
 }
 
-export async function startServer({ directory, port = 0 } = {}) {
+export async function startServer({ directory, port = 0, args = [] } = {}) {
   const bin = process.env.LEDGER_SERVER ?? path.join(ROOT, '.build', 'debug', 'LedgerServer');
   const dir = directory ?? mkdtempSync(path.join(tmpdir(), 'ledger-node-'));
-  const child = spawn(bin, ['--data-dir', path.join(dir, 'data'), '--port', String(port), '--no-metrics', '--create-dev-key'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(bin, ['--data-dir', path.join(dir, 'data'), '--port', String(port), '--no-metrics', '--create-dev-key', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   const started = await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
       text += chunk;
-      const m = text.match(/listening on .*:(\d+)/);
+      const m = text.match(/listening on [^:]*:(\d+)/);
       if (m) resolve(Number(m[1]));
     });
     child.once('exit', () => reject(new Error(`LedgerServer exited: ${text}`)));

@@ -2,6 +2,10 @@
 // pipelined calls, result codes, refusals, deadlines, and a retry across a
 // SIGKILL and restart that applies each id once.
 import { test, before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { Client, DeadlineExceeded, LedgerError } from '../index.js';
 import { startServer } from './helpers.js';
@@ -95,4 +99,27 @@ test('a retry across a SIGKILL and restart applies each id once', async () => {
   assert.equal((await c.lookupAccounts([1n]))[0].debitsPosted, 10n);
   c.close();
   assert.equal(await second.stop(), 0);
+});
+
+test('TLS: served only to clients that trust the certificate', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ledger-node-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  const tlsServer = await startServer({ args: ['--tls-certificate', cert, '--tls-private-key', key] });
+  try {
+    const c = new Client({ keyId: 'dev', secret: tlsServer.secret, port: tlsServer.port, tls: { caFile: cert, serverName: 'localhost' } });
+    assert.deepEqual(await c.createAccounts([usd(1n)]), ['ok']);
+    assert.equal((await c.status()).accounts, 1n);
+    c.close();
+    const plain = new Client({ keyId: 'dev', secret: tlsServer.secret, port: tlsServer.port, deadlineMs: 1000 });
+    await assert.rejects(plain.status(), DeadlineExceeded);
+    plain.close();
+    const untrusting = new Client({ keyId: 'dev', secret: tlsServer.secret, port: tlsServer.port, deadlineMs: 2000, tls: { serverName: 'localhost' } });
+    await assert.rejects(untrusting.status(), (e) => e instanceof LedgerError && e.status === 'tlsVerificationFailed');
+  } finally {
+    assert.equal(await tlsServer.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -13,7 +13,7 @@
   attempt applied answers 'exists', so treat 'ok' and 'exists' alike.
 """
 import socket
-import struct
+import ssl
 import threading
 import time
 
@@ -39,8 +39,10 @@ class DeadlineExceeded(Exception):
 class _Connection:
     """A socket, a reader thread, and the requests waiting for replies."""
 
-    def __init__(self, host, port, timeout_s):
+    def __init__(self, host, port, timeout_s, tls=None, server_name=None):
         self.sock = socket.create_connection((host, port), timeout=timeout_s)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_name or host)
         self.sock.settimeout(None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.lock = threading.Lock()
@@ -107,7 +109,9 @@ class _Connection:
 
 class Client:
     def __init__(self, key_id, secret, host='127.0.0.1', port=p.DEFAULT_PORT, deadline_s=10.0,
-                 retry_delay_first_s=0.002, retry_delay_max_s=0.2):
+                 retry_delay_first_s=0.002, retry_delay_max_s=0.2, tls_ca_file=None, tls=False, tls_server_name=None):
+        """tls / tls_ca_file: speak TLS 1.2+ (the server runs with --tls-certificate),
+        trusting the system roots or the PEM roots in tls_ca_file."""
         self.key_id = key_id
         self.secret = bytes(secret)
         self.host = host
@@ -121,6 +125,11 @@ class Client:
         self._conn = None
         self._next_id = 2           # 1 is each connection's hello
         self._slots = None
+        self._tls = None
+        self._tls_server_name = tls_server_name
+        if tls or tls_ca_file:
+            self._tls = ssl.create_default_context(cafile=tls_ca_file)
+            self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
 
     # --- operations ------------------------------------------------------
 
@@ -167,7 +176,7 @@ class Client:
         with self._lock:
             if self._conn is not None and not self._conn.closed:
                 return self._conn
-            conn = _Connection(self.host, self.port, max(0.05, deadline - time.monotonic()))
+            conn = _Connection(self.host, self.port, max(0.05, deadline - time.monotonic()), self._tls, self._tls_server_name)
             slot = conn.send(p.OPERATIONS['hello'], 1, p.encode_hello(self.key_id, self.secret))
             if not slot[0].wait(max(0.0, deadline - time.monotonic())) or slot[1] is None:
                 conn.close()
@@ -199,6 +208,8 @@ class Client:
                 raise DeadlineExceeded(operation)
             try:
                 conn = self._connected(deadline)
+            except ssl.SSLCertVerificationError:
+                raise
             except (OSError, ConnectionError):
                 continue
             slots = self._slots

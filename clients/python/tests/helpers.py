@@ -16,12 +16,12 @@ def read_vector(name):
 
 
 class Server:
-    def __init__(self, directory=None, port=0):
+    def __init__(self, directory=None, port=0, arguments=()):
         self.path = os.environ.get('LEDGER_SERVER', os.path.join(ROOT, '.build', 'debug', 'LedgerServer'))
         self.owns_directory = directory is None
         self.directory = directory or tempfile.mkdtemp(prefix='ledger-py-')
         data = os.path.join(self.directory, 'data')
-        self.process = subprocess.Popen([self.path, '--data-dir', data, '--port', str(port), '--no-metrics', '--create-dev-key'],
+        self.process = subprocess.Popen([self.path, '--data-dir', data, '--port', str(port), '--no-metrics', '--create-dev-key', *arguments],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.port = None
         self.secret = None
@@ -29,7 +29,7 @@ class Server:
             m = re.search(r'secret ([0-9a-f]+)', line)
             if m:
                 self.secret = bytes.fromhex(m.group(1))
-            m = re.match(r'listening on .*:(\d+)', line)
+            m = re.match(r'listening on [^:]*:(\d+)', line)
             if m:
                 self.port = int(m.group(1))
                 break

@@ -1,7 +1,10 @@
 """The Python client against a real LedgerServer: every operation, pipelined
 calls from many threads, idempotent retries, refusals, deadlines."""
 import os
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -127,6 +130,27 @@ class RestartTests(unittest.TestCase):
         c.close()
         second.owns_directory = True
         self.assertEqual(second.stop(), 0)
+
+
+class TLSTests(unittest.TestCase):
+    def test_tls_with_trusted_roots_only(self):
+        with tempfile.TemporaryDirectory() as d:
+            cert, key = os.path.join(d, 'cert.pem'), os.path.join(d, 'key.pem')
+            subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+                            '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+                           check=True, capture_output=True)
+            server = Server(arguments=('--tls-certificate', cert, '--tls-private-key', key))
+            try:
+                c = Client('dev', server.secret, port=server.port, tls_ca_file=cert, tls_server_name='localhost')
+                self.assertEqual(c.create_accounts([usd(1)]), ['ok'])
+                self.assertEqual(c.status()['accounts'], 1)
+                c.close()
+                with self.assertRaises(DeadlineExceeded):
+                    Client('dev', server.secret, port=server.port, deadline_s=1).status()   # plain TCP
+                with self.assertRaises(ssl.SSLCertVerificationError):
+                    Client('dev', server.secret, port=server.port, tls=True, tls_server_name='localhost', deadline_s=2).status()
+            finally:
+                self.assertEqual(server.stop(), 0)
 
 
 if __name__ == '__main__':

@@ -55,6 +55,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard authenticatedKey != nil else {
             return reply(context, ProtocolError(.unauthenticated, "send hello first"), operation: header.operation, requestID: header.requestID)
         }
+        guard !metrics.isStopping else {
+            return reply(context, ProtocolError(.shuttingDown, "the server is stopping; retry on its successor"), operation: header.operation, requestID: header.requestID)
+        }
         guard inFlight < limits.inFlightMax else {
             return reply(context, ProtocolError(.tooManyInFlight, "\(limits.inFlightMax) requests are unanswered"), operation: header.operation, requestID: header.requestID)
         }
@@ -129,6 +132,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Submits a batch; replies once it is durable (or refused).
     private func submit(_ context: ChannelHandlerContext, _ header: FrameHeader, _ batch: EventBatch) {
         inFlight += 1
+        metrics.requestStarted()
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let started = DispatchTime.now().uptimeNanoseconds
@@ -141,6 +145,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             loop.execute {
                 let (handler, context) = bound.value
                 handler.inFlight -= 1
+                defer { metrics.requestAnswered() }
                 switch result {
                 case .success(let results):
                     handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: ResultsBody.encode(results)))
@@ -155,6 +160,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// block until the apply thread answers) and replies with its body.
     private func query(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: @escaping @Sendable (Ledger) throws -> [UInt8]) {
         inFlight += 1
+        metrics.requestStarted()
+        let metrics = self.metrics
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let ledger = self.ledger
@@ -171,6 +178,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             loop.execute {
                 let (handler, context) = bound.value
                 handler.inFlight -= 1
+                defer { metrics.requestAnswered() }
                 switch result {
                 case .success(let bytes):
                     handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: bytes))
@@ -211,7 +219,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         metrics.count(rejection: error.status)
         telemetry.refused(error.status)
         write(context, Frame.error(error, operation: operation, requestID: requestID))
-        if error.status.closesConnection {
+        // shuttingDown: the stop closes every connection once the accepted
+        // requests are answered; closing here would lose those replies.
+        if error.status.closesConnection && error.status != .shuttingDown {
             logger.info("closing connection", metadata: ["status": "\(error.status)", "reason": "\(error.message)"])
             context.close(promise: nil)
         }

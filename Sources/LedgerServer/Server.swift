@@ -72,11 +72,15 @@ final class LedgerTCPServer: @unchecked Sendable {
         return bound
     }
 
-    /// Stops accepting, closes the connections, closes the engine (which
-    /// finishes the batches it holds and checkpoints).
+    /// Stops accepting; refuses new requests with `shuttingDown` and waits
+    /// (up to 10 s) for the accepted ones to be answered; closes the
+    /// connections; closes the engine (which finishes the batches it holds
+    /// and checkpoints).
     func stop() throws {
         try metricsChannel?.close().wait()
         try channel?.close().wait()
+        let unanswered = metrics.beginStopAndDrain(timeoutNs: 10_000_000_000)
+        if unanswered > 0 { logger.warning("stopping with \(unanswered) requests unanswered after 10 s") }
         try group.syncShutdownGracefully()
         try ledger.close()
     }

@@ -32,6 +32,33 @@ final class ServerMetrics: @unchecked Sendable {
 
     func connectionClosed() { lock.withLock { connectionCount -= 1 } }
 
+    // Requests accepted and not yet answered, over all connections; the
+    // stop waits for them so their replies are not lost.
+    private var requestsInFlight = 0
+    private var stopping = false
+    func requestStarted() { lock.withLock { requestsInFlight += 1 } }
+    func requestAnswered() {
+        lock.withLock {
+            requestsInFlight -= 1
+            lock.broadcast()
+        }
+    }
+    var isStopping: Bool { lock.withLock { stopping } }
+
+    /// From now on requests are refused with `shuttingDown`; waits until
+    /// those accepted are answered, or `timeoutNs` passed. Returns how many
+    /// were still unanswered.
+    func beginStopAndDrain(timeoutNs: UInt64) -> Int {
+        let deadline = DispatchTime.now().uptimeNanoseconds + timeoutNs
+        return lock.withLock {
+            stopping = true
+            while requestsInFlight > 0 && DispatchTime.now().uptimeNanoseconds < deadline {
+                lock.wait(timeoutNs: min(10_000_000, deadline - DispatchTime.now().uptimeNanoseconds))
+            }
+            return requestsInFlight
+        }
+    }
+
     func observeCommit(events: Int, latencyNs: UInt64) { lock.withLock { committedEvents += events } }
 
     private var backpressureEvents = 0

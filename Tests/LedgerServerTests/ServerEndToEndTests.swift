@@ -291,6 +291,104 @@ extension ServerEndToEndTests {
     }
 }
 
+extension ServerEndToEndTests {
+    /// A header rebuilt with a valid CRC (so the field under test is what is refused).
+    static func header(version: UInt16 = 1, operation: UInt16, requestID: UInt64, bodyBytes: UInt32) -> [UInt8] {
+        var out = Array("LDGP".utf8)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        put(version); put(operation); put(requestID); put(bodyBytes); put(UInt32(0)); put(UInt16(0)); put(UInt16(0))
+        put(Checksum.mask(out.withUnsafeBytes { Checksum.crc32c($0) }))
+        return out
+    }
+
+    /// The statuses the other tests do not reach: unknownOperation,
+    /// unsupportedVersion (frame and hello), frameTooLarge, tooManyInFlight.
+    /// Each refused request changed nothing.
+    @Test func remainingStatusesAreSentAsSpecified() throws {
+        let server = try RunningServer()
+        let c = try Connection(port: server.port)
+        #expect(try c.hello(secret: server.secret).header.status == 0)
+        #expect(try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        // Unknown operation: refused, the connection stays.
+        c.send(Frame.encode(operation: 99, requestID: 3, body: []))
+        #expect(try c.reply()?.header.status == ProtocolStatus.unknownOperation.rawValue)
+        #expect(try c.request(.status, 4, []).header.status == 0, "still open after unknownOperation")
+
+        // More than inFlightMax (16 here) submissions in one write: the excess is refused, not applied.
+        var burst: [UInt8] = []
+        for i in 0..<40 { burst += Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(100 + i), body: EventBatchBody.encode(EventBatch([transfer(UInt128(1_000 + i), from: 1, to: 2, 1)]))) }
+        c.send(burst)
+        var accepted: [UInt128] = []
+        var refused: [UInt128] = []
+        for _ in 0..<40 {
+            let reply = try #require(try c.reply())
+            let id = UInt128(reply.header.requestID - 100 + 1_000)
+            if reply.header.status == 0 { accepted.append(id) } else if reply.header.status == ProtocolStatus.tooManyInFlight.rawValue { refused.append(id) }
+        }
+        #expect(accepted.count + refused.count == 40 && !refused.isEmpty && accepted.count >= 16, "accepted \(accepted.count), refused \(refused.count)")
+        let rows = try EntryListBody.decode(try c.request(.lookupEntries, 200, IDListBody.encode(accepted + refused)).body, count: 40)
+        #expect(rows.prefix(accepted.count).allSatisfy { $0 != nil } && rows.suffix(refused.count).allSatisfy { $0 == nil })
+        let account = try AccountListBody.decode(try c.request(.lookupAccounts, 201, IDListBody.encode([1])).body, count: 1)
+        #expect(account[0]?.debitsPosted == UInt128(accepted.count))
+
+        // A frame of protocol version 2: unsupportedVersion, closed.
+        let v2 = try Connection(port: server.port)
+        v2.send(Self.header(version: 2, operation: 1, requestID: 1, bodyBytes: 0))
+        #expect(try v2.reply()?.header.status == ProtocolStatus.unsupportedVersion.rawValue)
+        #expect(try v2.reply() == nil)
+        // A hello that speaks only versions 2...3: unsupportedVersion, closed.
+        let future = try Connection(port: server.port)
+        let hello = try future.request(.hello, 1, HelloRequest(versions: 2...3, keyID: "dev", secret: server.secret).encoded())
+        #expect(hello.header.status == ProtocolStatus.unsupportedVersion.rawValue)
+        #expect(try future.reply() == nil)
+        // A well-formed header announcing a body over the limit: frameTooLarge, closed, the body never awaited.
+        let large = try Connection(port: server.port)
+        #expect(try large.hello(secret: server.secret).header.status == 0)
+        large.send(Self.header(operation: 3, requestID: 9, bodyBytes: UInt32(ProtocolFormat.frameBodyBytesMax + 1)))
+        #expect(try large.reply()?.header.status == ProtocolStatus.frameTooLarge.rawValue)
+        #expect(try large.reply() == nil)
+        #expect(try c.request(.status, 202, []).header.status == 0, "the first client is still served")
+        #expect(server.stop() == 0)
+    }
+}
+
+extension ServerEndToEndTests {
+    /// SIGTERM with large batches in flight: every request sent gets its
+    /// reply (ok, or shuttingDown for those read after the stop began)
+    /// before the connection closes, the server exits 0, and after a
+    /// restart exactly the batches answered ok are there.
+    @Test func sigtermAnswersEveryAcceptedRequestBeforeClosing() throws {
+        let server = try RunningServer()
+        let c = try Connection(port: server.port)
+        #expect(try c.hello(secret: server.secret).header.status == 0)
+        #expect(try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        let batches = 8
+        var frames: [UInt8] = []
+        for b in 0..<batches {
+            let events = (0..<Limits.batchEventsMax).map { transfer(UInt128(1_000_000 * (b + 1) + $0), from: 1, to: 2, 1) }
+            frames += Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(10 + b), body: EventBatchBody.encode(EventBatch(events)))
+        }
+        let sender = LedgerEngine.Thread { c.send(frames) }
+        sender.start()
+        let first = try #require(try c.reply())
+        server.process.terminate()  // SIGTERM while the rest are in flight
+        var statuses: [UInt64: UInt16] = [first.header.requestID: first.header.status]
+        while let reply = try c.reply() { statuses[reply.header.requestID] = reply.header.status }
+        #expect(statuses.count == batches, "\(batches - statuses.count) requests were never answered")
+        #expect(statuses.values.allSatisfy { $0 == 0 || $0 == ProtocolStatus.shuttingDown.rawValue })
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0)
+
+        let again = try RunningServer(directory: server.directory, secret: server.secret)
+        let check = try Connection(port: again.port)
+        #expect(try check.hello(secret: again.secret).header.status == 0)
+        let okBatches = statuses.values.filter { $0 == 0 }.count
+        let account = try AccountListBody.decode(try check.request(.lookupAccounts, 2, IDListBody.encode([1])).body, count: 1)
+        #expect(account[0]?.debitsPosted == UInt128(okBatches * Limits.batchEventsMax), "balances hold exactly the batches answered ok")
+        #expect(again.stop() == 0)
+    }
+}
+
 enum APIKeysHex {
     static func bytes(_ text: String) -> [UInt8] {
         let chars = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)

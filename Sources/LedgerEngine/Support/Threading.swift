@@ -29,6 +29,16 @@ public final class ConditionLock: @unchecked Sendable {
 
     /// Waits on the condition; call only inside `withLock`.
     public func wait() { pthread_cond_wait(&cond, &mutex) }
+
+    /// Waits on the condition for at most `timeoutNs`; call only inside `withLock`.
+    public func wait(timeoutNs: UInt64) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)  // the condition's clock
+        let nanoseconds = UInt64(now.tv_nsec) + timeoutNs % 1_000_000_000
+        var deadline = timespec(
+            tv_sec: now.tv_sec + Int(timeoutNs / 1_000_000_000) + Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        _ = pthread_cond_timedwait(&cond, &mutex, &deadline)
+    }
     public func signal() { pthread_cond_signal(&cond) }
     public func broadcast() { pthread_cond_broadcast(&cond) }
 }

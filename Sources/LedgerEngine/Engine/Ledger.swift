@@ -428,8 +428,13 @@ public final class Ledger: @unchecked Sendable {
             if queue.count - queueHead >= Limits.commitQueueBatchesMax {
                 return LedgerError(.queueFull, "\(Limits.commitQueueBatchesMax) batches are already waiting")
             }
+            // Only the apply thread waits for work, and only on an empty
+            // queue: a non-empty one was announced when it became so.
+            // Broadcasting per submit woke every waiter on this condition
+            // (apply, durability, snapshot threads) once per request.
+            let wasEmpty = queueHead == queue.count
             queue.append(.batch(batch, completion))
-            lock.broadcast()  // two threads wait on this condition
+            if wasEmpty { lock.broadcast() }
             return nil
         }
         if let rejection { completion(.failure(rejection)) }
@@ -471,6 +476,8 @@ public final class Ledger: @unchecked Sendable {
         let rejection: LedgerError? = lock.withLock {
             if let stoppedError { return stoppedError }
             if closing { return LedgerError(.stopped, "the ledger is closing") }
+            let wasEmpty = queueHead == queue.count
+            defer { if wasEmpty { lock.broadcast() } }  // as in `submit`
             queue.append(.read({ state in
                 let result = state.map(body)
                 done.withLock {
@@ -479,7 +486,6 @@ public final class Ledger: @unchecked Sendable {
                     done.signal()
                 }
             }))
-            lock.broadcast()
             return nil
         }
         if let rejection { throw rejection }

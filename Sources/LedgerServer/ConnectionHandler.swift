@@ -22,14 +22,19 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
     private let metrics: ServerMetrics
     private let telemetry: ServerTelemetry
+    private let coalescer: SubmissionCoalescer
     private let rateLimiter: RateLimiter
     private var authenticatedKey: String?
     private var inFlight = 0
     /// Blocking engine reads (lookups, status) run here, off the event loop.
     private static let readQueue = DispatchQueue(label: "ledger.reads", attributes: .concurrent)
 
-    init(ledger: Ledger, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, telemetry: ServerTelemetry, rateLimiter: RateLimiter, logger: Logger) {
+    init(
+        ledger: Ledger, coalescer: SubmissionCoalescer, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, telemetry: ServerTelemetry,
+        rateLimiter: RateLimiter, logger: Logger
+    ) {
         self.ledger = ledger
+        self.coalescer = coalescer
         self.telemetry = telemetry
         self.rateLimiter = rateLimiter
         self.keys = keys
@@ -138,20 +143,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         let started = DispatchTime.now().uptimeNanoseconds
         let metrics = self.metrics
         let telemetry = self.telemetry
-        ledger.submit(batch) { result in
+        coalescer.enqueue(batch) { result in
+            // On this connection's event loop.
             let latencyNs = DispatchTime.now().uptimeNanoseconds - started
             metrics.observeCommit(events: batch.eventCount, latencyNs: latencyNs)
             if case .success(let results) = result { telemetry.requestCommitted(results, latencyNs: latencyNs) }
-            loop.execute {
-                let (handler, context) = bound.value
-                handler.inFlight -= 1
-                defer { metrics.requestAnswered() }
-                switch result {
-                case .success(let results):
-                    handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: ResultsBody.encode(results)))
-                case .failure(let error):
-                    handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
-                }
+            let (handler, context) = bound.value
+            handler.inFlight -= 1
+            defer { metrics.requestAnswered() }
+            switch result {
+            case .success(let results):
+                handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: ResultsBody.encode(results)))
+            case .failure(let error):
+                handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
             }
         }
     }

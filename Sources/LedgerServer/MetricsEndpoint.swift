@@ -4,6 +4,8 @@
 // What is measured (names as exported):
 // - ledger_events_committed_total: events made durable (rate() of it is
 //   entries/s); ledger_requests_committed_total;
+// - ledger_engine_batches_total: engine batches the requests were joined
+//   into (SubmissionCoalescer); fewer than requests under concurrency;
 // - ledger_request_events: events per createAccounts/submitEntries request
 //   (histogram); ledger_group_events: events per WAL group (one fdatasync);
 // - ledger_wal_fdatasync_seconds: the WAL fdatasync latency (histogram);
@@ -27,6 +29,7 @@ final class ServerTelemetry: @unchecked Sendable {
     private var refusals: [ProtocolStatus: Metrics.Counter] = [:]
     let eventsCommitted: Metrics.Counter
     let requestsCommitted: Metrics.Counter
+    let engineBatches: Metrics.Counter
     let requestEvents: Metrics.Recorder
     let groupEvents: Metrics.Recorder
     let fdatasync: Metrics.Timer
@@ -46,6 +49,7 @@ final class ServerTelemetry: @unchecked Sendable {
         // tests and a second server in one process stay independent.
         eventsCommitted = Metrics.Counter(label: "ledger_events_committed_total", dimensions: [], factory: factory)
         requestsCommitted = Metrics.Counter(label: "ledger_requests_committed_total", dimensions: [], factory: factory)
+        engineBatches = Metrics.Counter(label: "ledger_engine_batches_total", dimensions: [], factory: factory)
         requestEvents = Metrics.Recorder(label: "ledger_request_events", dimensions: [], aggregate: true, factory: factory)
         groupEvents = Metrics.Recorder(label: "ledger_group_events", dimensions: [], aggregate: true, factory: factory)
         fdatasync = Metrics.Timer(label: "ledger_wal_fdatasync_seconds", dimensions: [], factory: factory)
@@ -66,6 +70,8 @@ final class ServerTelemetry: @unchecked Sendable {
         commitLatency.recordNanoseconds(Int64(latencyNs))
         for result in results where result != .ok { rejectionCounter(result).increment() }
     }
+
+    func engineBatchSubmitted() { engineBatches.increment() }
 
     func refused(_ status: ProtocolStatus) { refusalCounter(status).increment() }
 

@@ -34,6 +34,10 @@ final class LedgerTCPServer: @unchecked Sendable {
         let rateLimiter = self.rateLimiter
         let ledger = self.ledger
         let logger = self.logger
+        // One coalescer per event loop (SubmissionCoalescer.swift).
+        var coalescers: [ObjectIdentifier: SubmissionCoalescer] = [:]
+        for loop in group.makeIterator() { coalescers[ObjectIdentifier(loop)] = SubmissionCoalescer(loop: loop, ledger: ledger, telemetry: telemetry) }
+        let coalescerOf = coalescers
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -54,7 +58,7 @@ final class LedgerTCPServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(), maximumBufferSize: ProtocolFormat.headerBytes + ProtocolFormat.frameBodyBytesMax + 65_536))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(ledger: ledger, keys: keys, limits: limits, metrics: metrics, telemetry: telemetry, rateLimiter: rateLimiter, logger: logger))
+                        ConnectionHandler(ledger: ledger, coalescer: coalescerOf[ObjectIdentifier(channel.eventLoop)]!, keys: keys, limits: limits, metrics: metrics, telemetry: telemetry, rateLimiter: rateLimiter, logger: logger))
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()

@@ -389,6 +389,64 @@ extension ServerEndToEndTests {
     }
 }
 
+extension ServerEndToEndTests {
+    /// Concurrent requests from several connections, which the server may
+    /// join into one engine batch: each reply carries exactly its own
+    /// request's results, in order, and balances count exactly the ok ones.
+    @Test func concurrentRequestsFromManyConnectionsGetTheirOwnResults() throws {
+        let server = try RunningServer()
+        let setup = try Connection(port: server.port)
+        #expect(try setup.hello(secret: server.secret).header.status == 0)
+        #expect(try ResultsBody.decode(try setup.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(try ResultsBody.decode(try setup.request(.submitEntries, 3, EventBatchBody.encode(EventBatch([transfer(7, from: 1, to: 2, 1)]))).body, eventCount: 1) == [.ok])
+        let connections = try (0..<4).map { _ in try Connection(port: server.port) }
+        for c in connections { #expect(try c.hello(secret: server.secret).header.status == 0) }
+        // Request (c, i): three entries; the expected results depend on (c + i) % 3.
+        func request(_ c: Int, _ i: Int) -> (EventBatch, [ResultCode]) {
+            let base = UInt128(100_000 * (c + 1) + 10 * i)
+            switch (c + i) % 3 {
+            case 0: return (EventBatch([transfer(base, from: 1, to: 2, 1), transfer(base + 1, from: 1, to: 99, 1), transfer(base + 2, from: 1, to: 2, 1)]), [.ok, .accountNotFound, .ok])
+            case 1: return (EventBatch([transfer(7, from: 1, to: 2, 1), transfer(base, from: 1, to: 2, 1), transfer(base, from: 1, to: 2, 1)]), [.exists, .ok, .exists])
+            default: return (EventBatch([transfer(base, from: 1, to: 2, 1), transfer(base + 1, from: 1, to: 2, 1), transfer(base + 2, from: 1, to: 2, 2)]), [.ok, .ok, .ok])
+            }
+        }
+        let perConnection = 12  // within --in-flight-max 16
+        var frames = [[UInt8]](repeating: [], count: connections.count)
+        var expectedOK = 0
+        for c in 0..<connections.count {
+            for i in 0..<perConnection {
+                let (batch, results) = request(c, i)
+                frames[c] += Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(1_000 + i), body: EventBatchBody.encode(batch))
+                expectedOK += zip(batch.events(), results).reduce(0) { sum, pair in
+                    guard pair.1 == .ok, case .createEntry(let e) = pair.0 else { return sum }
+                    return sum + Int(e.postings[0].amount)
+                }
+            }
+        }
+        for (c, connection) in connections.enumerated() { connection.send(frames[c]) }
+        for (c, connection) in connections.enumerated() {
+            for _ in 0..<perConnection {
+                let reply = try #require(try connection.reply())
+                let i = Int(reply.header.requestID) - 1_000
+                #expect(reply.header.status == 0)
+                #expect(try ResultsBody.decode(reply.body, eventCount: 3) == request(c, i).1, "connection \(c) request \(i)")
+            }
+        }
+        let accounts = try AccountListBody.decode(try setup.request(.lookupAccounts, 4, IDListBody.encode([1])).body, count: 1)
+        #expect(accounts[0]?.debitsPosted == UInt128(expectedOK + 1))
+        // They were joined: fewer engine batches than requests.
+        let http = try Connection(port: server.metricsPort)
+        http.send(Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        var text = ""
+        while let chunk = http.receiveSome() { text += String(decoding: chunk, as: UTF8.self) }
+        let value = { (name: String) in text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ")[1]) } ?? -1 }
+        let requests = value("ledger_requests_committed_total")
+        let batches = value("ledger_engine_batches_total")
+        #expect(requests == 2 + connections.count * perConnection && batches > 0 && batches < requests, "\(requests) requests in \(batches) engine batches")
+        #expect(server.stop() == 0)
+    }
+}
+
 enum APIKeysHex {
     static func bytes(_ text: String) -> [UInt8] {
         let chars = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)

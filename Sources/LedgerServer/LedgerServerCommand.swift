@@ -31,6 +31,8 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(help: "Port of the Prometheus endpoint (0: any free port, printed at start).")
     var metricsPort: Int = Int(env("METRICS_PORT") ?? "") ?? ProtocolFormat.defaultPort + 1
     @Flag(help: "Serve no metrics endpoint (LEDGER_NO_METRICS=1).") var noMetrics = env("NO_METRICS") == "1"
+    @Option(name: .customLong("snapshot-interval-mib"), help: "WAL MiB between automatic snapshots (default: 4 WAL files' worth; 0: no automatic snapshots).")
+    var snapshotIntervalMiB: Int?
     @Option(help: "PEM certificate chain: with --tls-private-key, the protocol port speaks TLS 1.2+ only (default: plain TCP).")
     var tlsCertificate: String = env("TLS_CERTIFICATE") ?? ""
     @Option(help: "PEM private key for --tls-certificate.") var tlsPrivateKey: String = env("TLS_PRIVATE_KEY") ?? ""
@@ -42,6 +44,7 @@ struct LedgerServerCommand: ParsableCommand {
         guard (1...86_400).contains(idleTimeoutSeconds) else { throw ValidationError("--idle-timeout-seconds must be 1...86400") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
         guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+        if let snapshotIntervalMiB { guard (0...1_048_576).contains(snapshotIntervalMiB) else { throw ValidationError("--snapshot-interval-mib must be 0...1048576") } }
         guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
     }
 
@@ -66,6 +69,7 @@ struct LedgerServerCommand: ParsableCommand {
         options.log = { engineLogger.info("\($0)") }
         let telemetry = ServerTelemetry()
         options.groupCommitted = { telemetry.groupCommitted($0) }
+        options.snapshotIntervalWALBytes = (snapshotIntervalMiB ?? Int(env("SNAPSHOT_INTERVAL_MIB") ?? "")).map { $0 * 1024 * 1024 }
         let ledger = try Ledger.open(at: dataDirectory, options: options)
         let directoryID = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dataDirectory)).directoryID
         let server = LedgerTCPServer(ledger: ledger, telemetry: telemetry, logger: logger, threads: threads)

@@ -31,6 +31,7 @@ struct LedgerLoad: AsyncParsableCommand {
     @Option(help: "Output label.") var label = ""
     @Option(help: "Instead of load: open this many authenticated connections, hold them for --seconds, and report the server's RSS (--server-pid).") var holdConnections: Int?
     @Option(help: "The server's pid, for --hold-connections.") var serverPID: Int32?
+    @Flag(help: "Closed loop on blocking sockets, one thread per connection, one request in flight (RawLoad.swift), not LedgerClient.") var raw = false
 
     mutating func run() async throws {
         let secretBytes = stride(from: 0, to: secret.count, by: 2).map { i -> UInt8 in
@@ -47,7 +48,10 @@ struct LedgerLoad: AsyncParsableCommand {
         let prefix = UInt128(UInt64.random(in: 1...UInt64.max)) << 64
         let run = Run(batch: batch, accounts: accounts, hot: hot, prefix: prefix)
         let (counted, histogram, elapsedNs): (Int, Histogram<UInt64>, UInt64)
-        if let rate {
+        if raw {
+            guard rate == nil, inFlight == 1 else { throw ValidationError("--raw is a closed loop with one request in flight per connection") }
+            (counted, histogram, elapsedNs) = try RawLoad.run(port: port, keyID: keyID, secret: secretBytes, connections: connections, run: run, seconds: seconds)
+        } else if let rate {
             (counted, histogram, elapsedNs) = try await run.openLoop(clients, rate: rate, seconds: seconds)
         } else {
             (counted, histogram, elapsedNs) = try await run.closedLoop(clients, inFlight: inFlight, seconds: seconds)

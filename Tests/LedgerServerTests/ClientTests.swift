@@ -175,3 +175,33 @@ extension ClientTests {
         await #expect(throws: (any Error).self) { try await LedgerClient(untrusting).status() }
     }
 }
+
+extension ClientTests {
+    /// A refusal the client must retry (`rateLimited` from a key limited to
+    /// 10 events per second): the call is sent again with the same bytes
+    /// until the bucket refills, and succeeds once, within its deadline.
+    @Test func retriesARateLimitedRequestUntilTheBucketRefills() async throws {
+        let secret = [UInt8](repeating: 3, count: 32)
+        let salt = [UInt8](repeating: 5, count: 16)
+        let hasher = SHA256Hasher()
+        hasher.update(salt)
+        hasher.update(secret)
+        let hex = { (b: [UInt8]) in b.map { String(format: "%02x", $0) }.joined() }
+        let keysFile = NSTemporaryDirectory() + "ledger-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try "slow \(hex(salt)) \(hex(hasher.finish())) 10\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: keysFile) }
+        let server = try RunningServer(keysFile: keysFile)
+        defer { _ = server.stop() }
+        var configuration = LedgerClientConfiguration(port: server.port, keyID: "slow", secret: secret)
+        configuration.deadlineMs = 10_000
+        let client = LedgerClient(configuration)
+        #expect(try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
+        let eight = { (base: UInt128) in (0..<8).map { NewEntry(id: base + UInt128($0), postings: [.debit(1, 1), .credit(2, 1)]) } }
+        let before = await client.retries
+        #expect(try await client.submit(eight(100)) == [ResultCode](repeating: .ok, count: 8))
+        #expect(try await client.submit(eight(200)) == [ResultCode](repeating: .ok, count: 8), "retried past rateLimited")
+        #expect(await client.retries > before, "the second request was refused at least once and retried")
+        #expect(try await client.lookupAccounts([1])[0]?.debitsPosted == 16, "each entry applied once")
+        await client.close()
+    }
+}

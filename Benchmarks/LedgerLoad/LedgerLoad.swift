@@ -122,6 +122,20 @@ struct Run: Sendable {
 
     static func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+    /// An empty latency histogram: microseconds, up to 60 s, 3 significant digits.
+    static func latencyHistogram() -> Histogram<UInt64> { Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three) }
+
+    /// Sums the lanes' entries and merges their histograms.
+    static func merged(_ lanes: inout ThrowingTaskGroup<(Int, Histogram<UInt64>), any Error>) async throws -> (Int, Histogram<UInt64>) {
+        var total = 0
+        var merged = latencyHistogram()
+        for try await (entries, histogram) in lanes {
+            total += entries
+            merged.add(histogram)
+        }
+        return (total, merged)
+    }
+
     func closedLoop(_ clients: [LedgerClient], inFlight: Int, seconds: Double) async throws -> (Int, Histogram<UInt64>, UInt64) {
         let warmupEndNs = Self.nowNs() + 1_000_000_000
         let endNs = warmupEndNs + UInt64(seconds * 1e9)
@@ -131,7 +145,7 @@ struct Run: Sendable {
                 let client = clients[lane % clients.count]
                 group.addTask {
                     var rng = SystemRandomNumberGenerator()
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                    var histogram = Self.latencyHistogram()
                     var entries = 0
                     var sequence = lane
                     while true {
@@ -149,12 +163,7 @@ struct Run: Sendable {
                     return (entries, histogram)
                 }
             }
-            var total = 0
-            var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-            for try await (entries, histogram) in group {
-                total += entries
-                merged.add(histogram)
-            }
+            let (total, merged) = try await Self.merged(&group)
             return (total, merged, endNs - warmupEndNs)
         }
     }
@@ -186,7 +195,7 @@ struct Run: Sendable {
                             }
                             scheduledNs += intervalNs
                         }
-                        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                        var histogram = Self.latencyHistogram()
                         var entries = 0
                         for try await outcome in requests {
                             guard let (count, latencyNs) = outcome else { continue }
@@ -197,12 +206,7 @@ struct Run: Sendable {
                     }
                 }
             }
-            var total = 0
-            var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-            for try await (entries, histogram) in group {
-                total += entries
-                merged.add(histogram)
-            }
+            let (total, merged) = try await Self.merged(&group)
             return (total, merged, endNs - warmupEndNs)
         }
     }

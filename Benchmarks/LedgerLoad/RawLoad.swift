@@ -58,13 +58,13 @@ enum RawLoad {
         let endNs = warmupEndNs + UInt64(seconds * 1e9)
         let lock = ConditionLock()
         nonisolated(unsafe) var total = 0
-        nonisolated(unsafe) var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        nonisolated(unsafe) var merged = Run.latencyHistogram()
         nonisolated(unsafe) var failure: (any Error)?
         nonisolated(unsafe) var finished = 0
         for (lane, socket) in sockets.enumerated() {
             LedgerEngine.Thread {
                 var rng = SystemRandomNumberGenerator()
-                var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+                var histogram = Run.latencyHistogram()
                 var entries = 0
                 var sequence = lane
                 var requestID: UInt64 = 2

@@ -83,18 +83,23 @@ public enum EventBatchBody {
     }
 
     /// Decodes and validates the batch as the engine does; every event must
-    /// be of a kind `operation` takes.
-    public static func decode(_ body: [UInt8], for operation: ProtocolOperation) throws -> EventBatch {
+    /// be of a kind `operation` takes. Any contiguous-index collection
+    /// (an array, or a server's receive buffer): the event bytes are copied
+    /// out of it once.
+    public static func decode<Body: RandomAccessCollection<UInt8>>(_ body: Body, for operation: ProtocolOperation) throws -> EventBatch
+    where Body.Index == Int {
         precondition(operation == .createAccounts || operation == .submitEntries, "\(operation) takes no event batch")
         guard body.count >= 8 else { throw ProtocolError(.malformedBody, "event batch shorter than 8 bytes") }
-        let (count, bytes) = body.withUnsafeBytes { (Int(Wire.u32($0, 0)), Int(Wire.u32($0, 4))) }
+        let start = body.startIndex
+        let u32 = { (o: Int) in (0..<4).reduce(0) { $0 | Int(body[start + o + $1]) << (8 * $1) } }
+        let (count, bytes) = (u32(0), u32(4))
         guard (1...Limits.batchEventsMax).contains(count) else {
             throw ProtocolError(.malformedBody, "\(count) events; a request holds 1...\(Limits.batchEventsMax)")
         }
         guard body.count == 8 + bytes else { throw ProtocolError(.malformedBody, "event bytes \(bytes) but the body holds \(body.count - 8)") }
         let batch: EventBatch
         do {
-            batch = try EventBatch(validating: Array(body[8...]), eventCount: count)
+            batch = try EventBatch(validating: Array(body[(start + 8)...]), eventCount: count)
         } catch {
             throw ProtocolError(.malformedBody, "\(error)")
         }

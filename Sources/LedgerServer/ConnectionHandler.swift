@@ -48,11 +48,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .invalid(let error, let header):
             reply(context, error, operation: header?.operation ?? 0, requestID: header?.requestID ?? 0)
         case .frame(let header, let body):
-            handle(context, header, Array(body.readableBytesView))
+            handle(context, header, body)
         }
     }
 
-    private func handle(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: [UInt8]) {
+    private func handle(_ context: ChannelHandlerContext, _ header: FrameHeader, _ buffer: ByteBuffer) {
+        // Event batches are decoded straight from the receive buffer (one
+        // copy of up to 4 MiB); the other bodies are small.
+        var body: [UInt8] { Array(buffer.readableBytesView) }
         guard let operation = ProtocolOperation(rawValue: header.operation) else {
             return reply(context, ProtocolError(.unknownOperation, "operation \(header.operation)"), operation: header.operation, requestID: header.requestID)
         }
@@ -70,7 +73,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             switch operation {
             case .hello: preconditionFailure("handled above")
             case .createAccounts, .submitEntries:
-                let batch = try EventBatchBody.decode(body, for: operation)
+                let batch = try EventBatchBody.decode(buffer.readableBytesView, for: operation)
                 let key = authenticatedKey!
                 guard rateLimiter.take(batch.eventCount, keyID: key, perSecond: keys.eventsPerSecond(keyID: key)) else {
                     throw ProtocolError(.rateLimited, "key '\(key)' is limited to \(keys.eventsPerSecond(keyID: key)) events per second")
@@ -119,7 +122,6 @@ final class ConnectionHandler: ChannelInboundHandler {
                 throw ProtocolError(.unsupportedVersion, "this server speaks protocol version \(ProtocolFormat.version)")
             }
             guard keys.verify(keyID: request.keyID, secret: request.secret) else {
-                metrics.count(rejection: .unauthenticated)
                 throw ProtocolError(.unauthenticated, "unknown key id or wrong secret")
             }
             authenticatedKey = request.keyID
@@ -146,7 +148,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         coalescer.enqueue(batch) { result in
             // On this connection's event loop.
             let latencyNs = DispatchTime.now().uptimeNanoseconds - started
-            metrics.observeCommit(events: batch.eventCount, latencyNs: latencyNs)
             if case .success(let results) = result { telemetry.requestCommitted(results, latencyNs: latencyNs) }
             let (handler, context) = bound.value
             handler.inFlight -= 1
@@ -201,7 +202,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// plus `inFlightMax` replies in server memory.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
-        if !writable { metrics.countBackpressure() }
+        if !writable { telemetry.backpressurePaused() }
         context.channel.setOption(.autoRead, value: writable).whenComplete { _ in
             if writable { context.read() }
         }
@@ -220,7 +221,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, operation: UInt16, requestID: UInt64) {
-        metrics.count(rejection: error.status)
         telemetry.refused(error.status)
         write(context, Frame.error(error, operation: operation, requestID: requestID))
         // shuttingDown: the stop closes every connection once the accepted

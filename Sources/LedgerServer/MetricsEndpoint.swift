@@ -12,7 +12,9 @@
 // - ledger_request_commit_seconds: a request from its arrival to durable;
 // - ledger_queue_depth_batches, ledger_connections (gauges, set at scrape);
 // - ledger_event_rejections_total{result="..."}: events refused, by result code;
-// - ledger_request_refusals_total{status="..."}: requests refused, by status.
+// - ledger_request_refusals_total{status="..."}: requests refused, by status;
+// - ledger_backpressure_pauses_total: times a connection was not read because
+//   its unsent replies passed the write buffer's high-water mark.
 import Dispatch
 import LedgerEngine
 import LedgerProtocol
@@ -25,11 +27,12 @@ import Prometheus
 final class ServerTelemetry: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
     private let lock = ConditionLock()
-    private var eventRejections: [ResultCode: Metrics.Counter] = [:]
-    private var refusals: [ProtocolStatus: Metrics.Counter] = [:]
+    /// Counters with a label made on first use, by label and dimension value.
+    private var labelledCounters: [String: Metrics.Counter] = [:]
     let eventsCommitted: Metrics.Counter
     let requestsCommitted: Metrics.Counter
     let engineBatches: Metrics.Counter
+    let backpressurePauses: Metrics.Counter
     let requestEvents: Metrics.Recorder
     let groupEvents: Metrics.Recorder
     let fdatasync: Metrics.Timer
@@ -50,6 +53,7 @@ final class ServerTelemetry: @unchecked Sendable {
         eventsCommitted = Metrics.Counter(label: "ledger_events_committed_total", dimensions: [], factory: factory)
         requestsCommitted = Metrics.Counter(label: "ledger_requests_committed_total", dimensions: [], factory: factory)
         engineBatches = Metrics.Counter(label: "ledger_engine_batches_total", dimensions: [], factory: factory)
+        backpressurePauses = Metrics.Counter(label: "ledger_backpressure_pauses_total", dimensions: [], factory: factory)
         requestEvents = Metrics.Recorder(label: "ledger_request_events", dimensions: [], aggregate: true, factory: factory)
         groupEvents = Metrics.Recorder(label: "ledger_group_events", dimensions: [], aggregate: true, factory: factory)
         fdatasync = Metrics.Timer(label: "ledger_wal_fdatasync_seconds", dimensions: [], factory: factory)
@@ -75,20 +79,22 @@ final class ServerTelemetry: @unchecked Sendable {
 
     func refused(_ status: ProtocolStatus) { refusalCounter(status).increment() }
 
+    func backpressurePaused() { backpressurePauses.increment() }
+
     private func rejectionCounter(_ result: ResultCode) -> Metrics.Counter {
-        lock.withLock {
-            if let counter = eventRejections[result] { return counter }
-            let counter = Metrics.Counter(label: "ledger_event_rejections_total", dimensions: [("result", "\(result)")], factory: factory)
-            eventRejections[result] = counter
-            return counter
-        }
+        counter("ledger_event_rejections_total", ("result", "\(result)"))
     }
 
     private func refusalCounter(_ status: ProtocolStatus) -> Metrics.Counter {
+        counter("ledger_request_refusals_total", ("status", "\(status)"))
+    }
+
+    private func counter(_ label: String, _ dimension: (String, String)) -> Metrics.Counter {
         lock.withLock {
-            if let counter = refusals[status] { return counter }
-            let counter = Metrics.Counter(label: "ledger_request_refusals_total", dimensions: [("status", "\(status)")], factory: factory)
-            refusals[status] = counter
+            let key = label + "\u{0}" + dimension.1
+            if let counter = labelledCounters[key] { return counter }
+            let counter = Metrics.Counter(label: label, dimensions: [dimension], factory: factory)
+            labelledCounters[key] = counter
             return counter
         }
     }

@@ -10,13 +10,13 @@ struct ServerLimits: Sendable {
     var directoryID: [UInt8]
 }
 
-/// Counters read by `status` (and, later, the Prometheus endpoint).
+/// What every connection shares: the connection count, the requests in
+/// flight and the stop (read by `status`, the metrics scrape and `stop`).
+/// Counts for monitoring are in ServerTelemetry.
 final class ServerMetrics: @unchecked Sendable {
     private let lock = ConditionLock()
     private let startedNs = DispatchTime.now().uptimeNanoseconds
     private var connectionCount = 0
-    private var committedEvents = 0
-    private var rejections: [ProtocolStatus: Int] = [:]
 
     var uptimeNs: UInt64 { DispatchTime.now().uptimeNanoseconds - startedNs }
     var connections: Int { lock.withLock { connectionCount } }
@@ -59,14 +59,4 @@ final class ServerMetrics: @unchecked Sendable {
         }
     }
 
-    func observeCommit(events: Int, latencyNs: UInt64) { lock.withLock { committedEvents += events } }
-
-    private var backpressureEvents = 0
-    /// A connection's replies passed the write buffer's high-water mark.
-    func countBackpressure() { lock.withLock { backpressureEvents += 1 } }
-    var backpressureCount: Int { lock.withLock { backpressureEvents } }
-
-    func count(rejection status: ProtocolStatus) { lock.withLock { rejections[status, default: 0] += 1 } }
-
-    func rejectionCount(_ status: ProtocolStatus) -> Int { lock.withLock { rejections[status, default: 0] } }
 }

@@ -30,6 +30,8 @@ public enum Limits {
     public static let walFileBytesDefault = 64 * 1024 * 1024
     /// Smallest WAL file size accepted (tests use small files to exercise rolls).
     public static let walFileBytesMin = 64 * 1024
+    /// Largest WAL file size accepted (`ledgerctl init --wal-file-mib 1024`).
+    public static let walFileBytesMax = 1024 * 1024 * 1024
     /// Groups applied between two balance-index checkpoints.
     public static let indexCheckpointGroupsDefault = 256
 }

@@ -49,6 +49,16 @@ struct LedgerServerCommand: ParsableCommand {
     }
 
     func run() throws {
+        do {
+            try serve()
+        } catch let error as LedgerError {
+            // One line and exit 3, as ledgerctl: the directory could not be used.
+            FileHandle.standardError.write(Data("LedgerServer: error: \(error.description)\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+
+    private func serve() throws {
         var logger = Logger(label: "ledger.server")
         logger.logLevel = .info
         let keysPath = keysFile ?? dataDirectory + "/api-keys"

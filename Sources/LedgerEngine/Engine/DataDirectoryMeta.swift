@@ -33,11 +33,35 @@ public struct DataDirectoryMeta: Sendable, Equatable {
     }
 
     public static func read(storage: any Storage, layout: DataDirectoryLayout) throws -> DataDirectoryMeta {
-        guard storage.fileExists(layout.metaPath) else {
-            throw LedgerError(.notInitialized, "not a ledger data directory (no ledger.meta); run `ledgerctl init`", path: layout.root)
-        }
-        let file = try storage.openFile(layout.metaPath, create: false)
+        guard storage.fileExists(layout.metaPath) else { throw try missingError(storage: storage, layout: layout) }
+        let file = try storage.openFileForReading(layout.metaPath)
         defer { file.close() }
         return try decode(try file.readExactly(64, at: 0), path: layout.metaPath)
+    }
+
+    /// The error for a directory without `ledger.meta`. When ledger files are
+    /// there, the meta was lost or the directory was half made: that needs an
+    /// investigation, and `init` would be the wrong advice (it refuses anyway).
+    static func missingError(storage: any Storage, layout: DataDirectoryLayout) throws -> LedgerError {
+        let found = try ledgerFiles(storage: storage, layout: layout)
+        guard !found.isEmpty else {
+            return LedgerError(.notInitialized, "not a ledger data directory (no ledger.meta and no ledger files); `ledgerctl init` creates one", path: layout.root)
+        }
+        return LedgerError(
+            .corruption,
+            "ledger.meta is missing but the directory holds ledger files (\(describe(found))): it needs investigation (`ledgerctl inspect wal`), not `init`",
+            path: layout.root)
+    }
+
+    /// The top-level names in the directory that a ledger writes, sorted.
+    public static func ledgerFiles(storage: any Storage, layout: DataDirectoryLayout) throws -> [String] {
+        guard storage.fileExists(layout.root) else { return [] }
+        return try storage.listDirectory(layout.root).filter(DataDirectoryLayout.belongsToLedger)
+    }
+
+    /// "wal-….log, segments/, …": at most 8 names, then how many more.
+    static func describe(_ names: [String]) -> String {
+        let shown = names.prefix(8).map { $0 == "segments" || $0 == "snapshots" ? $0 + "/" : $0 }
+        return shown.joined(separator: ", ") + (names.count > 8 ? " and \(names.count - 8) more" : "")
     }
 }

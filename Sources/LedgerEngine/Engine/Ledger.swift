@@ -134,28 +134,34 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: - Creating and opening
 
-    /// Creates a new data directory at `path` (which must not hold a ledger).
+    /// Creates a new data directory at `path`. Refuses (`alreadyInitialized`,
+    /// nothing written) when the directory holds anything a ledger writes:
+    /// every check passes before the first byte is written, so `init` over a
+    /// directory whose `ledger.meta` was lost can never empty its WAL.
+    ///
+    /// Crash-safe order: WAL file, index, then `ledger.meta` by tmp + fsync +
+    /// rename + fsync dir. A crash before the rename leaves ledger files
+    /// without `ledger.meta`, which open and `init` both refuse, naming them.
     public static func initialize(at path: String, storage: any Storage = POSIXStorage(), options: Options = Options()) throws {
         let layout = DataDirectoryLayout(root: path)
+        guard options.walFileBytes >= Limits.walFileBytesMin, options.walFileBytes <= Limits.walFileBytesMax, options.walFileBytes % 4096 == 0 else {
+            throw LedgerError(
+                .invalidInput, "WAL file size \(options.walFileBytes) must be a multiple of 4096 from \(Limits.walFileBytesMin) to \(Limits.walFileBytesMax)")
+        }
+        try refuseIfLedgerFilesExist(storage: storage, layout: layout)
         if !storage.fileExists(layout.root) {
             try storage.makeDirectory(layout.root)
         }
         let lock = try storage.lockFile(layout.lockPath)
         defer { lock.release() }
-        guard !storage.fileExists(layout.metaPath) else {
-            throw LedgerError(.alreadyInitialized, "a ledger already exists here", path: layout.root)
-        }
-        guard options.walFileBytes >= Limits.walFileBytesMin, options.walFileBytes % 4096 == 0 else {
-            throw LedgerError(.invalidInput, "WAL file size \(options.walFileBytes) must be a multiple of 4096 and at least \(Limits.walFileBytesMin)")
-        }
+        // Again under the lock: another process may have begun meanwhile.
+        try refuseIfLedgerFilesExist(storage: storage, layout: layout)
         var id = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in 0..<16 { id[i] = UInt8.random(in: 0...255, using: &rng) }
         let meta = DataDirectoryMeta(walFileBytes: options.walFileBytes, directoryID: id)
         try WALWriter.createFirstFile(storage: storage, layout: layout, fileBytes: options.walFileBytes)
         _ = try BalanceIndex.create(storage: storage, layout: layout, directoryID: id, slotCapacity: BalanceIndexFormat.initialSlotCapacity)
-        // ledger.meta last: a directory without it is not a ledger, so a crash
-        // during initialize leaves something `init` can redo.
         let temporary = try storage.openFile(layout.metaTemporaryPath, create: true)
         try temporary.write(meta.encoded(), at: 0)
         try temporary.sync()
@@ -164,12 +170,26 @@ public final class Ledger: @unchecked Sendable {
         try storage.syncDirectory(layout.root)
     }
 
+    private static func refuseIfLedgerFilesExist(storage: any Storage, layout: DataDirectoryLayout) throws {
+        let found = try DataDirectoryMeta.ledgerFiles(storage: storage, layout: layout)
+        guard !found.isEmpty else { return }
+        if found.contains("ledger.meta") {
+            throw LedgerError(.alreadyInitialized, "a ledger already exists here; nothing was changed", path: layout.root)
+        }
+        throw LedgerError(
+            .alreadyInitialized,
+            "refusing to initialise: the directory holds ledger files without ledger.meta (\(DataDirectoryMeta.describe(found))); nothing was changed. Investigate with `ledgerctl inspect wal`; an interrupted init leaves ledger.meta.tmp",
+            path: layout.root)
+    }
+
     /// Opens and recovers the data directory at `path`.
     public static func open(at path: String, storage: any Storage = POSIXStorage(), options: Options = Options()) throws -> Ledger {
         let layout = DataDirectoryLayout(root: path)
         guard storage.fileExists(layout.root) else {
-            throw LedgerError(.notInitialized, "data directory does not exist; run `ledgerctl init`", path: layout.root)
+            throw LedgerError(.notInitialized, "data directory does not exist; `ledgerctl init` creates one", path: layout.root)
         }
+        // Before the lock: a directory that is no ledger gets no LOCK file.
+        guard storage.fileExists(layout.metaPath) else { throw try DataDirectoryMeta.missingError(storage: storage, layout: layout) }
         let lock = try storage.lockFile(layout.lockPath)
         do {
             return try Ledger(storage: storage, layout: layout, options: options, lock: lock)

@@ -66,16 +66,16 @@ public enum Verifier {
         guard storage.fileExists(layout.root) else {
             throw LedgerError(.notInitialized, "data directory does not exist", path: layout.root)
         }
-        let lock = try storage.lockFile(layout.lockPath)
-        defer { lock.release() }
         var report = VerifyReport()
-        let meta: DataDirectoryMeta
+        let directory: ReadOnlyDirectory
         do {
-            meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
+            directory = try ReadOnlyDirectory(at: path, storage: storage)
         } catch let error as LedgerError where error.code == .corruption {
             report.problems.append(.init(severity: .error, file: layout.metaPath, offset: error.offset, kind: "bad meta", message: error.message))
             return report
         }
+        defer { directory.close() }
+        let meta = directory.meta
 
         var machine = LedgerStateMachine()
         var replayFailure: LedgerError?
@@ -537,10 +537,9 @@ public struct FoundEntry: Sendable {
 public enum WALSearch {
     /// Every event with this entry id, accepted or not, in log order.
     public static func findEntry(id: UInt128, at path: String, storage: any Storage = POSIXStorage()) throws -> [FoundEntry] {
-        let layout = DataDirectoryLayout(root: path)
-        let lock = try storage.lockFile(layout.lockPath)
-        defer { lock.release() }
-        _ = try DataDirectoryMeta.read(storage: storage, layout: layout)
+        let directory = try ReadOnlyDirectory(at: path, storage: storage)
+        defer { directory.close() }
+        let layout = directory.layout
         var found: [FoundEntry] = []
         _ = try WALReader(storage: storage, layout: layout).scan(mode: .verify) { record in
             guard record.header.type == WALFormat.recordTypeGroup else { return }

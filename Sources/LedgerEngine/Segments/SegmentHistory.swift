@@ -71,10 +71,10 @@ public enum SegmentHistory {
 
     /// Replays the account's events in order; `visit` returns false to stop.
     static func scan(storage: any Storage, at path: String, account: UInt128, untilNs: UInt64, visit: (HistoryItem) -> Bool) throws {
-        let layout = DataDirectoryLayout(root: path)
-        let lock = try storage.lockFile(layout.lockPath)
-        defer { lock.release() }
-        let meta = try DataDirectoryMeta.read(storage: storage, layout: layout)
+        let directory = try ReadOnlyDirectory(at: path, storage: storage)
+        defer { directory.close() }
+        let layout = directory.layout
+        let meta = directory.meta
         guard storage.fileExists(layout.segmentsDirectory) else { return }
         let months = try SegmentFiles.months(storage: storage, layout: layout)
         var balances = AccountBalances()

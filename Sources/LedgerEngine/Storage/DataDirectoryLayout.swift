@@ -38,6 +38,14 @@ public struct DataDirectoryLayout: Sendable {
 
     public static func isTemporary(_ name: String) -> Bool { name.hasSuffix(".tmp") }
 
+    /// Whether a top-level name is something a ledger writes (`LOCK` and
+    /// files the engine does not own, such as the server's `api-keys`, are
+    /// not). A directory holding any of these is never initialised over.
+    public static func belongsToLedger(_ name: String) -> Bool {
+        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "balances.index" || name == "segments" || name == "snapshots"
+            || (name.hasPrefix("wal-") && (name.hasSuffix(".log") || name.hasSuffix(".tmp")))
+    }
+
     public var segmentsDirectory: String { root + "/segments" }
 
     public static func segmentFileName(_ month: UTCMonth) -> String {

@@ -17,6 +17,12 @@ public struct POSIXStorage: Storage {
         return POSIXFile(fd: fd, path: path)
     }
 
+    public func openFileForReading(_ path: String) throws -> any ReadableFile {
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw Self.error(errno, "open", path: path) }
+        return POSIXFile(fd: fd, path: path)
+    }
+
     public func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
@@ -59,6 +65,23 @@ public struct POSIXStorage: Storage {
         let fd = retryingEINTR { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
         guard fd >= 0 else { throw Self.error(errno, "open lock file", path: path) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                throw LedgerError(.locked, "the data directory is in use by another process (server or ledgerctl); stop it first", path: path)
+            }
+            throw Self.error(code, "flock", path: path)
+        }
+        return POSIXLock(fd: fd)
+    }
+
+    public func lockFileShared(_ path: String) throws -> any StorageLock {
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
+        if fd < 0 {
+            guard errno == ENOENT else { throw Self.error(errno, "open lock file", path: path) }
+            return POSIXLock(fd: -1)
+        }
+        if flock(fd, LOCK_SH | LOCK_NB) != 0 {
             let code = errno
             Glibc.close(fd)
             if code == EWOULDBLOCK {

@@ -25,6 +25,20 @@ public protocol Storage: Sendable {
     /// Takes an exclusive, non-blocking lock on `path` (a file); held until
     /// `release` or process exit. Throws `locked` if another holder exists.
     func lockFile(_ path: String) throws -> any StorageLock
+    /// Opens an existing file for reading only (works on a read-only mount).
+    func openFileForReading(_ path: String) throws -> any ReadableFile
+    /// A shared, non-blocking lock on `path` for readers: it never creates
+    /// the file (no LOCK appears in a directory that is read), excludes only
+    /// an exclusive holder (`locked`), and is a no-op when the file does not
+    /// exist (no process has ever written the directory through this path).
+    func lockFileShared(_ path: String) throws -> any StorageLock
+}
+
+extension Storage {
+    /// Simulated disks have no read-only mounts: reading opens the file as usual.
+    public func openFileForReading(_ path: String) throws -> any ReadableFile { try openFile(path, create: false) }
+    /// Simulated disks serve one engine at a time: a shared lock is the exclusive one.
+    public func lockFileShared(_ path: String) throws -> any StorageLock { try lockFile(path) }
 }
 
 /// Random-access reads: a file on disk, or an archived segment presented

@@ -21,7 +21,7 @@ struct InspectCommand: ParsableCommand {
             try runReportingErrors {
                 let layout = DataDirectoryLayout(root: directory.dataDirectory)
                 let storage = POSIXStorage()
-                let lock = try storage.lockFile(layout.lockPath)
+                let lock = try storage.lockFileShared(layout.lockPath)  // no ledger.meta needed: this investigates
                 defer { lock.release() }
                 guard let form = try SegmentFiles.months(storage: storage, layout: layout).first(where: { $0.month == parsed })?.form else {
                     throw LedgerError(.invalidInput, "no segment or archive for \(month)", path: layout.segmentPath(parsed))
@@ -80,7 +80,7 @@ struct InspectCommand: ParsableCommand {
             try runReportingErrors {
                 let layout = DataDirectoryLayout(root: directory.dataDirectory)
                 let storage = POSIXStorage()
-                let lock = try storage.lockFile(layout.lockPath)
+                let lock = try storage.lockFileShared(layout.lockPath)  // no ledger.meta needed: this investigates
                 defer { lock.release() }
                 var shown = 0
                 let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify) { record in

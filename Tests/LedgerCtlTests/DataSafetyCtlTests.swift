@@ -1,0 +1,89 @@
+import Foundation
+import LedgerEngine
+import LedgerTestSupport
+import Testing
+
+/// Commands that must destroy nothing: each runs the real binaries on a
+/// populated directory and compares every file's bytes before and after.
+@Suite struct DataSafetyCtlTests {
+    typealias Ctl = LedgerCtlTests
+
+    /// Every regular file under `root` with its bytes (LOCK aside: an flock
+    /// target whose existence is not data).
+    static func tree(_ root: String) -> [String: Data] {
+        var files: [String: Data] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        while let name = enumerator?.nextObject() as? String {
+            let path = root + "/" + name
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue, name != "LOCK" else { continue }
+            files[name] = FileManager.default.contents(atPath: path)
+        }
+        return files
+    }
+
+    /// A directory with accounts, entries, a snapshot and a segment.
+    static func populatedDirectory() throws -> String {
+        let dir = try Ctl.freshDirectory()
+        try Ctl.run(["account", "create", "--id", "1", "--ledger", "840", "--data-dir", dir])
+        try Ctl.run(["account", "create", "--id", "2", "--ledger", "840", "--data-dir", dir])
+        let lines = (1...20).map { #"{"id":"\#(100 + $0)","postings":[{"account":"1","debit":"\#($0)"},{"account":"2","credit":"\#($0)"}]}"# }
+        let post = try Ctl.run(["post", "--data-dir", dir], input: lines.joined(separator: "\n"))
+        #expect(post.status == 0, "\(post.stderr)")
+        let snapshot = try Ctl.run(["snapshot", "--data-dir", dir])
+        #expect(snapshot.status == 0, "\(snapshot.stderr)")
+        return dir
+    }
+
+    static var serverPath: String { URL(fileURLWithPath: Ctl.ledgerctlPath).deletingLastPathComponent().appendingPathComponent("LedgerServer").path }
+
+    @Test func initOverLedgerFilesWithoutMetaRefusesAndChangesNothing() throws {
+        let dir = try Self.populatedDirectory()
+        try FileManager.default.removeItem(atPath: dir + "/ledger.meta")
+        let before = Self.tree(dir)
+        #expect(before.keys.contains("wal-00000000000000000001.log") && before.keys.contains { $0.hasPrefix("snapshots/") })
+
+        let initialize = try Ctl.run(["init", "--data-dir", dir])
+        #expect(initialize.status == 3)
+        #expect(initialize.stderr.contains("wal-00000000000000000001.log") && initialize.stderr.contains("inspect wal"), "\(initialize.stderr)")
+        #expect(initialize.stderr.split(separator: "\n").count == 1)
+        #expect(Self.tree(dir) == before)
+
+        // The error of any other command names the files and never advises init.
+        let balance = try Ctl.run(["balance", "1", "--data-dir", dir])
+        #expect(balance.status == 3)
+        #expect(balance.stderr.contains("ledger.meta is missing") && balance.stderr.contains("inspect wal"), "\(balance.stderr)")
+        #expect(!balance.stderr.contains("run `ledgerctl init`"))
+        #expect(Self.tree(dir) == before)
+    }
+
+    @Test func serverCreatingOverLedgerFilesRefusesWithExitThreeAndChangesNothing() throws {
+        let dir = try Self.populatedDirectory()
+        try FileManager.default.removeItem(atPath: dir + "/ledger.meta")
+        let before = Self.tree(dir)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.serverPath)
+        process.arguments = ["--data-dir", dir, "--create-dev-key", "--port", "0", "--no-metrics"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3, "\(stderr)")
+        #expect(stderr.contains("refusing to initialise") && stderr.contains("wal-00000000000000000001.log"), "\(stderr)")
+        #expect(Self.tree(dir) == before)
+    }
+
+    @Test func commandsOnADirectoryThatIsNoLedgerLeaveNoLockFile() throws {
+        let dir = temporaryDirectory("not-a-ledger")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/notes.txt", contents: Data("mine".utf8))
+        for arguments in [["balance", "1"], ["verify"], ["lookup", "5"], ["history", "1"]] {
+            let output = try Ctl.run(arguments + ["--data-dir", dir])
+            #expect(output.status == 3, "\(arguments): \(output.stderr)")
+            #expect(output.stderr.contains("not a ledger data directory"), "\(arguments): \(output.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
+    }
+}

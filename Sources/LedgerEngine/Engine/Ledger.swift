@@ -192,12 +192,22 @@ public final class Ledger: @unchecked Sendable {
         guard storage.fileExists(layout.metaPath) else { throw try DataDirectoryMeta.missingError(storage: storage, layout: layout) }
         let lock = try storage.lockFile(layout.lockPath)
         do {
-            return try Ledger(storage: storage, layout: layout, options: options, lock: lock)
+            do {
+                return try Ledger(storage: storage, layout: layout, options: options, lock: lock)
+            } catch is ReopenAfterRepair {
+                // The repair made the files consistent; recover again from them
+                // (a second repair of the same kind would be a bug).
+                return try Ledger(storage: storage, layout: layout, options: options, lock: lock)
+            }
         } catch {
             lock.release()
             throw error
         }
     }
+
+    /// Thrown by recovery after a repair that invalidates what it has built
+    /// in memory (truncating a segment's unsynced tail): open starts over.
+    struct ReopenAfterRepair: Error {}
 
     private init(storage: any Storage, layout: DataDirectoryLayout, options: Options, lock: any StorageLock) throws {
         self.storage = storage
@@ -278,6 +288,19 @@ public final class Ledger: @unchecked Sendable {
         }
         guard scan.lastLSN >= snapshotLSN else {
             throw LedgerError(.corruption, "the snapshot at LSN \(snapshotLSN) is ahead of the WAL, which ends at LSN \(scan.lastLSN); investigate with `ledgerctl verify`", path: layout.root)
+        }
+        switch try segments.reconcile(walLastLSN: scan.lastLSN) {
+        case .consistent:
+            break
+        case .syncedBeyondWAL(let path, let segmentLastLSN):
+            throw LedgerError(
+                .corruption,
+                "\(path) holds synced records through LSN \(segmentLastLSN) but the WAL ends at LSN \(scan.lastLSN) in \(scan.lastFilePath): acknowledged groups are missing from the WAL (damaged or lost). Nothing was changed; investigate with `ledgerctl inspect wal` and `ledgerctl inspect segment`",
+                path: scan.lastFilePath)
+        case .unsyncedTail(let path, let firstLSN):
+            options.log("segments: \(path) holds never-synced records from LSN \(firstLSN), beyond the WAL's end at LSN \(scan.lastLSN); truncating them")
+            try segments.truncateOpenMonth(afterLSN: scan.lastLSN)
+            throw ReopenAfterRepair()
         }
         report.eventsRefiled = segments.eventsFiled
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }

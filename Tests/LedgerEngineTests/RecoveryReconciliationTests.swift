@@ -79,4 +79,63 @@ import Testing
         #expect(try ledger.missingEntries(acked).isEmpty)
         try ledger.close()
     }
+
+    /// Takes a snapshot after 6 batches, posts `more` batches, closes;
+    /// returns the snapshot's path.
+    static func snapshotThenMore(_ disk: SimulatedDisk, seed: UInt64, more: Int = 4) throws -> String {
+        var rng = SeededRandom(seed: seed)
+        let ledger = try Ledger.open(at: root, storage: disk, options: Faults.options())
+        _ = Faults.post(ledger, batches: 6, firstID: 1_000, rng: &rng)
+        let snapshot = try ledger.snapshot()
+        _ = Faults.post(ledger, batches: more, firstID: 2_000, rng: &rng)
+        try ledger.close()
+        return snapshot.path
+    }
+
+    /// Rewrites the snapshot with `edit` applied to its state, with every
+    /// checksum recomputed (SHA-256 of the body, CRC of the header).
+    static func rewrite(_ path: String, _ disk: SimulatedDisk, chainHead: [UInt8]? = nil, _ edit: (inout LedgerStateMachine) -> Void) throws {
+        let directoryID = try DataDirectoryMeta.read(storage: disk, layout: DataDirectoryLayout(root: root)).directoryID
+        var (header, machine) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        edit(&machine)
+        try disk.removeFile(path)
+        try SnapshotStore.write(
+            machine, lsn: header.lsn, chainHead: chainHead ?? header.chainHead, directoryID: directoryID, storage: disk, layout: DataDirectoryLayout(root: root))
+        header = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID).0  // it loads: only a cross-check can tell
+    }
+
+    @Test func snapshotWithAnAlteredBalanceAndRecomputedChecksumsRefusesToOpenNamingTheAccount() throws {
+        let disk = try Faults.setUp(seed: 23)
+        let path = try Self.snapshotThenMore(disk, seed: 23)
+        let index = DataDirectoryLayout(root: Self.root).indexPath
+        let indexBefore = disk.bytes(index)
+        try Self.rewrite(path, disk) { $0.accounts[3].creditsPosted += 1_000_000 }
+        do {
+            _ = try Ledger.open(at: Self.root, storage: disk, options: Faults.options())
+            Issue.record("served a snapshot whose balance was altered")
+        } catch let error as LedgerError {
+            #expect(error.code == .corruption)
+            #expect(error.message.contains("account 4:") && error.message.contains(path), "\(error)")
+        }
+        let indexUnchanged = disk.bytes(index) == indexBefore
+        #expect(indexUnchanged, "the refused open rewrote the index")
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(!report.passed)
+        #expect(report.problems.contains { $0.file == path && $0.message.contains("account 4") }, "\(report.problems)")
+    }
+
+    @Test func snapshotWhoseChainHeadDiffersFromTheWALRecordAtItsLSNRefusesToOpen() throws {
+        // Nothing after the snapshot: no later record's chain link checks it,
+        // only the record at its own LSN can.
+        let disk = try Faults.setUp(seed: 24)
+        let path = try Self.snapshotThenMore(disk, seed: 24, more: 0)
+        try Self.rewrite(path, disk, chainHead: [UInt8](repeating: 7, count: 32)) { _ in }
+        do {
+            _ = try Ledger.open(at: Self.root, storage: disk, options: Faults.options())
+            Issue.record("served a snapshot whose chain head is not the log's")
+        } catch let error as LedgerError {
+            #expect(error.code == .corruption)
+            #expect(error.message.contains("chain"), "\(error)")
+        }
+    }
 }

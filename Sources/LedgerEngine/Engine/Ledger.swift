@@ -237,11 +237,13 @@ public final class Ledger: @unchecked Sendable {
         var report = RecoveryReport()
         var chain = HashChain(directoryID: meta.directoryID)
         var snapshotLSN: UInt64 = 0
+        var snapshotUsed: (lsn: UInt64, path: String)?
         if let (header, restored, path) = try SnapshotStore.loadNewest(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log) {
             machine = restored
             chain = HashChain(head: header.chainHead)
             snapshotLSN = header.lsn
             report.snapshotLSN = header.lsn
+            snapshotUsed = (header.lsn, path)
             options.log("snapshot: recovering from \(path) (LSN \(header.lsn))")
         } else if try !SnapshotStore.list(storage: storage, layout: layout).isEmpty {
             // Snapshots exist but none loads: the WAL before them may be gone.
@@ -302,6 +304,7 @@ public final class Ledger: @unchecked Sendable {
             try segments.truncateOpenMonth(afterLSN: scan.lastLSN)
             throw ReopenAfterRepair()
         }
+        try Self.crossCheck(machine, against: segments.state, snapshot: snapshotUsed, layout: layout)
         report.eventsRefiled = segments.eventsFiled
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
         try segments.sync()
@@ -338,7 +341,8 @@ public final class Ledger: @unchecked Sendable {
             report.indexSlotsRepaired += 1
         }
         if report.indexSlotsRepaired > 0 && report.indexRebuildReason == nil {
-            options.log("index: \(report.indexSlotsRepaired) stale slots rewritten from the log")
+            let source = snapshotUsed.map { "the snapshot at LSN \($0.lsn) plus the WAL, cross-checked with the segments" } ?? "the WAL"
+            options.log("index: \(report.indexSlotsRepaired) stale slots rewritten from the state recovered from \(source)")
         }
         _ = machine.takeChangedSlots()
         try index.checkpoint(lsn: scan.lastLSN)
@@ -378,6 +382,11 @@ public final class Ledger: @unchecked Sendable {
                 do {
                     if record.header.type == WALFormat.recordTypeGroup {
                         try WALGroupPayload.forEachBatch(record.payload) { _ in }
+                        // The snapshot is bound to the log: the chain head it
+                        // recorded must be the one of the WAL record at its LSN.
+                        if !anchorChain && afterLSN > 0 && record.header.lsn == afterLSN && WALGroupPayload.chainHash(record.payload) != chain.head {
+                            throw LedgerError(.corruption, "the snapshot at LSN \(afterLSN) records a SHA-256 chain head that differs from the WAL record at that LSN: the snapshot does not describe this log")
+                        }
                         if anchorChain {
                             chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
                             anchored = true

@@ -93,7 +93,15 @@ extension LedgerStateMachine {
     /// The first difference from `other` in accounts, entries, open holds
     /// and last timestamp; nil when both hold the same state.
     func difference(from other: LedgerStateMachine) -> String? {
-        if accounts != other.accounts { return "accounts differ (\(accounts.count) vs \(other.accounts.count))" }
+        if accounts != other.accounts {
+            guard accounts.count == other.accounts.count else { return "\(accounts.count) accounts vs \(other.accounts.count)" }
+            let differing = zip(accounts, other.accounts).filter { $0 != $1 }
+            let named = differing.prefix(5).map { mine, theirs in
+                "account \(mine.id): log debits \(mine.debitsPosted)/\(mine.debitsPending) credits \(mine.creditsPosted)/\(mine.creditsPending), "
+                    + "snapshot account \(theirs.id) debits \(theirs.debitsPosted)/\(theirs.debitsPending) credits \(theirs.creditsPosted)/\(theirs.creditsPending)"
+            }
+            return "\(differing.count) account(s) differ (posted/pending): " + named.joined(separator: "; ")
+        }
         if lastTimestamp != other.lastTimestamp { return "last timestamp \(lastTimestamp) vs \(other.lastTimestamp)" }
         if lastAppliedTimestamp != other.lastAppliedTimestamp { return "last successful event \(lastAppliedTimestamp) vs \(other.lastAppliedTimestamp)" }
         if residentSinceNs != other.residentSinceNs { return "resident window from \(residentSinceNs) vs \(other.residentSinceNs)" }

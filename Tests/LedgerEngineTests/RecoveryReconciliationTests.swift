@@ -139,3 +139,47 @@ import Testing
         }
     }
 }
+
+/// Queries never answer from a sealed month whose records were edited,
+/// even with every record CRC recomputed: the month root is checked first.
+@Suite struct SealedMonthRootTests {
+    @Test func editedSealedRecordWithRecomputedCRCIsRefusedByLookupAndHistory() throws {
+        let disk = SimulatedDisk(seed: 31)
+        var (ledger, clock, _) = try SegmentQueryTests.fourMonths(seed: 31, disk: disk)
+        try ledger.close()
+        let layout = DataDirectoryLayout(root: SegmentQueryTests.root)
+        let october = UTCMonth(year: 2026, month: 10)
+        let path = layout.segmentPath(october)
+        // The first posted entry of October: both amounts +1 (still balanced),
+        // the record's CRC recomputed.
+        var target: (offset: Int, header: SegmentRecordHeader, event: [UInt8])?
+        let scan = try SegmentReader.scan(storage: disk, path: path) { record in
+            if target == nil, record.event[0] == EventFormat.kindCreateEntry, record.event.count >= 144 {
+                target = (record.offset, record.header, Array(record.event))
+            }
+        }
+        try #require(scan.seal != nil)
+        var (offset, header, event) = try #require(target)
+        let entryID = event.withUnsafeBytes { _LE.u128($0, 16) }
+        event[64 + 16] &+= 1
+        event[104 + 16] &+= 1
+        var record = [UInt8](repeating: 0, count: SegmentFormat.recordHeaderBytes + event.count)
+        _ = event.withUnsafeBytes { e in record.withUnsafeMutableBytes { SegmentRecordHeader.encode(event: e, lsn: header.lsn, timestamp: header.timestamp, seed: scan.header.recordSeed, into: $0) } }
+        let file = try disk.openFile(path, create: false)
+        try file.write(record, at: offset)
+        try file.sync()
+        header = try #require(try SegmentReader.readRecord(file: file, at: offset, seed: scan.header.recordSeed, end: try file.size()).header)
+
+        ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        defer { try? ledger.close() }
+        for query in ["lookup", "history"] {
+            do {
+                if query == "lookup" { _ = try ledger.lookup(entryID: entryID) } else { _ = try ledger.history(account: 1, limit: 100_000) }
+                Issue.record("\(query) answered from an altered sealed month")
+            } catch let error as LedgerError {
+                #expect(error.code == .corruption && error.path == path, "\(query): \(error)")
+                #expect(error.message.contains("2026-10") && error.message.contains("month root") && error.message.contains("ledgerctl verify"), "\(query): \(error)")
+            }
+        }
+    }
+}

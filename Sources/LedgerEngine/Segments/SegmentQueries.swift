@@ -19,6 +19,8 @@ final class SealedMonthReader {
             storage: storage, path: layout.segmentIndexPath(sealed.month), month: sealed.month, directoryID: directoryID, monthRoot: sealed.monthRoot)
         file = try SegmentFiles.openForReading(sealed.month, form: sealed.form, storage: storage, layout: layout, directoryID: directoryID)
         do {
+            // Before the first answer from this month in this process.
+            try SegmentReader.checkMonthRoot(file: file, expectedDirectoryID: directoryID, expectedRoot: sealed.monthRoot, month: sealed.month)
             let header = try SegmentReader.readHeader(file: file)
             seed = header.recordSeed
             end = try file.size()

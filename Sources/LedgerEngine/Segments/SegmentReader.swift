@@ -156,6 +156,41 @@ public enum SegmentReader {
         return bytes.withUnsafeBytes { SegmentSeal.decode($0, seed: header.recordSeed) }
     }
 
+    /// Recomputes a sealed month's root from its records, streamed in
+    /// `rootCheckChunkBytes` reads, and compares it with the seal's and with
+    /// `expectedRoot` (what the month chain says). Queries call it before
+    /// their first answer from a month: a record edited with its CRC
+    /// recomputed passes every record check, only the root notices.
+    public static func checkMonthRoot(file: any ReadableFile, expectedDirectoryID: [UInt8], expectedRoot: [UInt8], month: UTCMonth) throws {
+        let path = file.path
+        let headerPage = try file.readExactly(SegmentFormat.fileHeaderBytes, at: 0)
+        let header = try SegmentFileHeader.decode(Array(headerPage[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
+        let (frontier, _) = try headerPage.withUnsafeBytes { try SegmentFrontier.read(headerPage: $0, seed: header.recordSeed, path: path) }
+        guard let seal = try readSeal(file: file, expectedDirectoryID: expectedDirectoryID) else {
+            throw LedgerError(.corruption, "\(month) is listed as sealed but its file holds no valid seal; run `ledgerctl verify`", path: path, offset: frontier.durableEndOffset)
+        }
+        let recordsEnd = frontier.durableEndOffset - seal.encodedBytes
+        let hasher = SegmentSeal.rootHasher(directoryID: header.directoryID, month: header.month, previousRoot: seal.previousRoot)
+        var chunk = [UInt8](repeating: 0, count: rootCheckChunkBytes)
+        var offset = SegmentFormat.fileHeaderBytes
+        while offset < recordsEnd {
+            let count = min(rootCheckChunkBytes, recordsEnd - offset)
+            let got = try chunk.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<count]), at: offset) }
+            guard got == count else { throw LedgerError(.corruption, "\(month) ends at \(offset + got), inside its records", path: path, offset: offset + got) }
+            chunk.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offset += count
+        }
+        let root = hasher.finish()
+        guard root == seal.monthRoot, root == expectedRoot else {
+            throw LedgerError(
+                .corruption,
+                "\(month) fails its SHA-256 month root: the month was altered after it was sealed; no answer is served from it; investigate with `ledgerctl verify`",
+                path: path, offset: recordsEnd)
+        }
+    }
+
+    static let rootCheckChunkBytes = 4 << 20
+
     /// Reads and checks the single record at `offset` (queries use the
     /// index's offsets). A record that does not validate is corruption.
     static func readRecord(file: any ReadableFile, at offset: Int, seed: UInt32, end: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {

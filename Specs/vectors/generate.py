@@ -51,9 +51,9 @@ write('event-close-account.hex', close, 'closeAccount: id 2')
 
 # wal-format.md: file header (the 64 used bytes; bytes 64-4095 are zero).
 epoch = bytes(range(16))
-header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 4, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
+header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 5, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
 header += struct.pack('<I', mask(crc32c(header)))
-write('wal-file-header.hex', header, 'WAL file header (version 4): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
+write('wal-file-header.hex', header, 'WAL file header (version 5): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
 
 # wal-format.md: group record with one batch holding the entry above.
 timestamp = 1_700_000_000_000_000_000
@@ -64,12 +64,12 @@ batches = struct.pack('<QII', timestamp, 1, len(entry)) + entry + results
 zeroed = struct.pack('<IIQ', 1, 0, 0) + bytes(32) + batches
 chain1 = hashlib.sha256(chain0 + struct.pack('<Q', 1) + zeroed).digest()
 payload = struct.pack('<IIQ', 1, 0, 0) + chain1 + batches
-record_header = struct.pack('<IBBHQI', len(payload), 1, 4, 0, 1, 0) + bytes(8)
+record_header = struct.pack('<IBBHQI', len(payload), 1, 5, 0, 1, 0) + bytes(8)
 epoch_seed = crc32c(epoch)
 crc = mask(crc32c(payload, crc32c(record_header, epoch_seed)))
 record = record_header + struct.pack('<I', crc) + payload
 record += bytes((-len(record)) % 8)
-write('wal-record-group.hex', record, 'WAL group record (version 4): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
+write('wal-record-group.hex', record, 'WAL group record (version 5): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
 with open('wal-chain-1.txt', 'w') as f:
     f.write(chain1.hex() + '\n')
 
@@ -172,7 +172,7 @@ bloom_off = entries_off + 24
 crcs_off = bloom_off + 64
 blocks = (crcs_off - 4096 + 4095) // 4096
 file_bytes = crcs_off + ((blocks * 4 + 7) & ~7)
-idx_header = b'LDGRIDX\x00' + struct.pack('<IIII', 1, 4096, month_number, 4096) + directory_id + root
+idx_header = b'LDGRMIX\x00' + struct.pack('<IIII', 2, 4096, month_number, 4096) + directory_id + root
 idx_header += struct.pack('<QQQQQQII', 1, 2, 2, 0, 1, 1, 32, 0)
 idx_header += struct.pack('<7Q', accounts_off, refs_off, checkpoints_off, entries_off, bloom_off, crcs_off, file_bytes)
 idx_header += bytes(4092 - len(idx_header))
@@ -263,3 +263,8 @@ history_query = u128(2) + struct.pack('<QQQII', 1_700_000_000_000_000_000, (1 <<
 write('protocol-history-query.hex', frame(6, 5, history_query), 'accountHistory request, id 5, account 2, from 1700000000000000000, no end, first page, limit 100')
 balance_query = u128(2) + struct.pack('<QQ', 1_700_000_000_000_000_000, 0)
 write('protocol-balance-query.hex', frame(7, 6, balance_query), 'balanceAsOf request, id 6, account 2, as of 1700000000000000000')
+
+# ledger-meta.md: ledger.meta of a directory with 64 MiB WAL files.
+meta = b'LDGRMETA' + struct.pack('<II', 1, 65536) + bytes(range(0xf0, 0x100)) + bytes(28)
+meta += struct.pack('<I', mask(crc32c(meta)))
+write('ledger-meta.hex', meta, 'ledger.meta (version 1): WAL files of 65536 KiB, directory id f0..ff')

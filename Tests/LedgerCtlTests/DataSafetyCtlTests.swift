@@ -86,4 +86,26 @@ import Testing
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
     }
+
+    /// The drill's two entries: 2^128 - 1 from 1 to 2, then 1 from 3 to 4 in
+    /// the same ledger. The second is refused, and the auditor's tools run.
+    @Test func aClientCannotBreakVerifyOrDigestWithLedgerTotals() throws {
+        let dir = try Ctl.freshDirectory()
+        for id in 1...4 { try Ctl.run(["account", "create", "--id", "\(id)", "--ledger", "840", "--data-dir", dir]) }
+        let max = String(UInt128.max)
+        let post = try Ctl.run(["post", "--data-dir", dir], input: """
+            {"id":"10","postings":[{"account":"1","debit":"\(max)"},{"account":"2","credit":"\(max)"}]}
+            {"id":"11","postings":[{"account":"3","debit":"1"},{"account":"4","credit":"1"}]}
+            """)
+        #expect(post.status == 0, "\(post.stderr)")
+        #expect(post.stdout.contains(#"{"line":1,"id":"10","result":"ok"}"#) && post.stdout.contains(#"{"line":2,"id":"11","result":"ledgerTotalOverflow"}"#), "\(post.stdout)")
+        let verify = try Ctl.run(["verify", "--data-dir", dir])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let digest = try Ctl.run(["digest", "--data-dir", dir])
+        #expect(digest.status == 0, "\(digest.stderr)")
+        // After a snapshot the totals are recomputed from the accounts and still bound.
+        #expect(try Ctl.run(["snapshot", "--data-dir", dir]).status == 0)
+        let again = try Ctl.run(["post", "--data-dir", dir], input: #"{"id":"12","postings":[{"account":"3","debit":"1"},{"account":"4","credit":"1"}]}"#)
+        #expect(again.stdout.contains("ledgerTotalOverflow"), "\(again.stdout)")
+    }
 }

@@ -12,7 +12,7 @@ export type ResultCode =
   | 'overflow' | 'exceedsCredits' | 'exceedsDebits' | 'pendingIdMustBeZero' | 'pendingIdRequired'
   | 'pendingNotFound' | 'pendingAlreadyPosted' | 'pendingAlreadyVoided' | 'pendingExpired'
   | 'amountExceedsPending' | 'postingsDifferFromPending' | 'timeoutRequiresPending'
-  | 'invalidEntryKind' | 'holdNotDue' | 'pendingSettledLongAgo';
+  | 'invalidEntryKind' | 'holdNotDue' | 'pendingSettledLongAgo' | 'ledgerTotalOverflow';
 
 export type Status =
   | 'ok' | 'malformedFrame' | 'bodyChecksumMismatch' | 'unsupportedVersion' | 'unauthenticated'

@@ -224,10 +224,20 @@ public enum Verifier {
         var totals: [UInt32: VerifyReport.LedgerTotals] = [:]
         for account in machine.accounts {
             var t = totals[account.ledger] ?? .init(ledger: account.ledger)
-            t.debitsPosted += account.debitsPosted
-            t.creditsPosted += account.creditsPosted
-            t.debitsPending += account.debitsPending
-            t.creditsPending += account.creditsPending
+            // The state machine bounds these sums (`ledgerTotalOverflow`); a log
+            // that passes the bound is reported, never trapped on.
+            var fits = true
+            for (sum, amount) in [(\VerifyReport.LedgerTotals.debitsPosted, account.debitsPosted), (\.creditsPosted, account.creditsPosted),
+                                  (\.debitsPending, account.debitsPending), (\.creditsPending, account.creditsPending)] {
+                let (value, overflow) = t[keyPath: sum].addingReportingOverflow(amount)
+                t[keyPath: sum] = value
+                fits = fits && !overflow
+            }
+            if !fits {
+                report.problems.append(.init(
+                    severity: .error, file: layout.root, offset: nil, kind: "ledger total overflow",
+                    message: "ledger \(account.ledger): a sum of its balances passes 2^128 - 1 at account \(account.id) (the engine rejects such entries with ledgerTotalOverflow)"))
+            }
             totals[account.ledger] = t
         }
         report.ledgers = totals.values.sorted { $0.ledger < $1.ledger }

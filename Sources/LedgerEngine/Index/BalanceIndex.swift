@@ -8,8 +8,13 @@
 // The mapping's raw pointer never leaves this file.
 
 public enum BalanceIndexFormat {
-    public static let version: UInt32 = 1
-    public static let magic: [UInt8] = Array("LDGRIDX".utf8) + [0]
+    /// Version 2: the index's own magic (version 1 shared `LDGRIDX` with the
+    /// month index). A version-1 index is rebuilt from the log (it is a cache).
+    public static let version: UInt32 = 2
+    public static let magic: [UInt8] = Array("LDGRBIX".utf8) + [0]
+    /// Version 1's magic, shared with the month index: recognised only to say
+    /// why such an index is rebuilt.
+    static let legacyMagic: [UInt8] = Array("LDGRIDX".utf8) + [0]
     public static let headerPageBytes = 4096
     public static let slotsOffset = 2 * headerPageBytes
     public static let slotBytes = 128
@@ -77,8 +82,8 @@ public enum BalanceIndexFormat {
                 Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<124]))) == _LE.u32(p, 124)
             else { return nil }
             return Header(
-                slotCapacity: Int(_LE.u64(p, 16)), generation: _LE.u64(p, 24), checkpointLSN: _LE.u64(p, 32),
-                accountCount: Int(_LE.u64(p, 40)), directoryID: Array(p[48..<64]))
+                slotCapacity: _LE.size(p, 16), generation: _LE.u64(p, 24), checkpointLSN: _LE.u64(p, 32),
+                accountCount: _LE.size(p, 40), directoryID: Array(p[48..<64]))
         }
     }
 }
@@ -145,6 +150,9 @@ public final class BalanceIndex {
         }
         guard let (header, page) = best else {
             file.close()
+            if Array(headers[0..<8]) == BalanceIndexFormat.legacyMagic {
+                return .mustRebuild(reason: "index format version \(headers.withUnsafeBytes { _LE.u32($0, 8) }) is not supported (this build writes \(BalanceIndexFormat.version))")
+            }
             return .mustRebuild(reason: "neither index header is valid")
         }
         guard header.directoryID == directoryID else {

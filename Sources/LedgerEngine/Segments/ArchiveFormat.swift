@@ -81,8 +81,8 @@ public struct ArchiveHeader: Sendable, Equatable {
             let year = Int(_LE.u16(p, 16))
             let monthNumber = Int(p[18])
             let frameCount = Int(_LE.u32(p, 20))
-            let segmentBytes = Int(_LE.u64(p, 40))
-            let frameIndexOffset = Int(_LE.u64(p, 48))
+            let segmentBytes = _LE.size(p, 40)
+            let frameIndexOffset = _LE.size(p, 48)
             let frameBytesTarget = Int(_LE.u32(p, 60))
             guard (1...12).contains(monthNumber), p[19] == 0, frameCount >= 1, frameCount <= ArchiveFormat.frameCountMax,
                 segmentBytes >= SegmentFormat.fileHeaderBytes, segmentBytes < 1 << 48,
@@ -122,7 +122,7 @@ public struct ArchiveFrame: Sendable, Equatable {
     static func decode(_ p: UnsafeRawBufferPointer, at o: Int) -> ArchiveFrame? {
         guard _LE.u32(p, o + 28) == 0, _LE.u64(p, o) < 1 << 48, _LE.u64(p, o + 8) < 1 << 48 else { return nil }
         return ArchiveFrame(
-            segmentOffset: Int(_LE.u64(p, o)), segmentBytes: Int(_LE.u32(p, o + 16)), archiveOffset: Int(_LE.u64(p, o + 8)),
+            segmentOffset: _LE.size(p, o), segmentBytes: Int(_LE.u32(p, o + 16)), archiveOffset: _LE.size(p, o + 8),
             compressedBytes: Int(_LE.u32(p, o + 20)), compressedCRC: _LE.u32(p, o + 24))
     }
 

@@ -6,8 +6,10 @@
 // month root it indexes) and is rebuilt when missing or damaged.
 
 public enum MonthIndexFormat {
-    public static let version: UInt32 = 1
-    public static let magic: [UInt8] = Array("LDGRIDX".utf8) + [0]
+    /// Version 2: the month index's own magic (version 1 shared `LDGRIDX`
+    /// with the balance index). A version-1 file is rebuilt from its segment.
+    public static let version: UInt32 = 2
+    public static let magic: [UInt8] = Array("LDGRMIX".utf8) + [0]
     public static let headerBytes = 4096
     public static let blockBytes = 4096
     static let accountBytes = 176
@@ -148,7 +150,10 @@ public final class MonthIndexFile: MonthIndexReading {
                     _LE.u32(p, 16) == UInt32(month.number), _LE.u32(p, 20) == UInt32(MonthIndexFormat.blockBytes),
                     Array(p[24..<40]) == directoryID, _LE.u32(p, 120) == UInt32(MonthIndex.checkpointInterval)
                 else { return nil }
-                return (0..<6).map { Int(_LE.u64(p, 72 + 8 * $0)) } + (0..<7).map { Int(_LE.u64(p, 128 + 8 * $0)) }
+                return (0..<6).map { _LE.size(p, 72 + 8 * $0) } + (0..<7).map { _LE.size(p, 128 + 8 * $0) }
+            }
+            if Array(h[0..<8]) == BalanceIndexFormat.legacyMagic {
+                throw LedgerError(.unsupportedVersion, "month index format version 1 is not supported (this build writes \(MonthIndexFormat.version)); it is rebuilt from the segment", path: path, offset: 8)
             }
             guard let fields else { throw LedgerError(.corruption, "index header is damaged or belongs elsewhere", path: path, offset: 0) }
             monthRoot = Array(h[40..<72])
@@ -216,8 +221,8 @@ public final class MonthIndexFile: MonthIndexReading {
         let account = row.withUnsafeBytes { p in
             MonthAccount(
                 id: id, ledger: _LE.u32(p, 40), flags: AccountFlags(rawValue: _LE.u16(p, 44)), opening: SegmentSeal.balances(p, 48),
-                closing: SegmentSeal.balances(p, 112), eventCount: Int(_LE.u64(p, 24)), eventRefStart: Int(_LE.u64(p, 16)),
-                checkpointStart: Int(_LE.u64(p, 32)))
+                closing: SegmentSeal.balances(p, 112), eventCount: _LE.size(p, 24), eventRefStart: _LE.size(p, 16),
+                checkpointStart: _LE.size(p, 32))
         }
         guard account.eventCount >= 1, account.eventRefStart + account.eventCount <= refCount,
             account.checkpointStart + account.eventCount / MonthIndex.checkpointInterval <= checkpointCount
@@ -268,6 +273,6 @@ public final class MonthIndexFile: MonthIndexReading {
     public func entryOffset(_ id: UInt128) throws -> Int? {
         guard try mightContainEntry(id) else { return nil }
         return try findRow(id, table: entriesOffset, rowBytes: MonthIndexFormat.entryBytes, count: entryCount)
-            .map { $0.withUnsafeBytes { Int(_LE.u64($0, 16)) } }
+            .map { $0.withUnsafeBytes { _LE.size($0, 16) } }
     }
 }

@@ -42,7 +42,7 @@ public struct SegmentFrontier: Sendable, Equatable {
         guard _LE.u32(p, 24) == 0,
             Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<28]), seed: seed)) == _LE.u32(p, 28)
         else { return nil }
-        return .some(SegmentFrontier(generation: _LE.u64(p, 0), durableEndOffset: Int(_LE.u64(p, 8)), lastLSN: _LE.u64(p, 16)))
+        return .some(SegmentFrontier(generation: _LE.u64(p, 0), durableEndOffset: _LE.size(p, 8), lastLSN: _LE.u64(p, 16)))
     }
 
     /// The frontier recorded in a header page: the valid slot with the higher

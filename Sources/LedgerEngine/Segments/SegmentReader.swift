@@ -150,7 +150,11 @@ public enum SegmentReader {
         let end = frontier.durableEndOffset
         guard end >= SegmentFormat.fileHeaderBytes + SegmentSeal.fixedBytes + SegmentSeal.tailBytes else { return nil }
         let tail = try file.readExactly(SegmentSeal.tailBytes, at: end - SegmentSeal.tailBytes)
-        let sealBytes = Int(tail.withUnsafeBytes { _LE.u64($0, 0) })
+        // The last 8 bytes of an unsealed month are a record's, any value: an
+        // amount near 2^128 must read as "no seal", not trap in Int(_:).
+        let sealBytesRaw = tail.withUnsafeBytes { _LE.u64($0, 0) }
+        guard sealBytesRaw <= UInt64(end) else { return nil }
+        let sealBytes = Int(sealBytesRaw)
         guard sealBytes >= SegmentSeal.fixedBytes + SegmentSeal.tailBytes, sealBytes % 8 == 0, sealBytes <= end - SegmentFormat.fileHeaderBytes else { return nil }
         let bytes = try file.readExactly(sealBytes, at: end - sealBytes)
         return bytes.withUnsafeBytes { SegmentSeal.decode($0, seed: header.recordSeed) }

@@ -78,9 +78,9 @@ public struct SnapshotHeader: Sendable, Equatable {
                 throw LedgerError(.corruption, "snapshot header has unexpected fields", path: path, offset: 12)
             }
             let header = SnapshotHeader(
-                lsn: _LE.u64(p, 16), lastTimestamp: _LE.u64(p, 24), directoryID: Array(p[32..<48]), accountCount: Int(_LE.u64(p, 48)),
-                entryCount: Int(_LE.u64(p, 56)), holdCount: Int(_LE.u64(p, 64)), holdPostingCount: Int(_LE.u64(p, 72)),
-                bodyBytes: Int(_LE.u64(p, 80)), chainHead: Array(p[88..<120]), bodySHA256: Array(p[120..<152]), residentSinceNs: _LE.u64(p, 152),
+                lsn: _LE.u64(p, 16), lastTimestamp: _LE.u64(p, 24), directoryID: Array(p[32..<48]), accountCount: _LE.size(p, 48),
+                entryCount: _LE.size(p, 56), holdCount: _LE.size(p, 64), holdPostingCount: _LE.size(p, 72),
+                bodyBytes: _LE.size(p, 80), chainHead: Array(p[88..<120]), bodySHA256: Array(p[120..<152]), residentSinceNs: _LE.u64(p, 152),
                 lastAppliedTimestamp: _LE.u64(p, 160))
             guard header.residentSinceNs <= header.lastAppliedTimestamp, header.lastAppliedTimestamp <= header.lastTimestamp else {
                 throw LedgerError(.corruption, "snapshot header's resident window starts after its last event", path: path, offset: 152)

@@ -1,7 +1,7 @@
 // Byte layout of events and batches. See Specs/data-model.md ("Event encoding"):
 // the tables there are normative; these constants mirror them.
 public enum EventFormat {
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
 
     public static let kindCreateAccount: UInt8 = 1
     public static let kindCloseAccount: UInt8 = 2
@@ -39,6 +39,12 @@ enum _LE {
     static func u32(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt32 {
         UInt32(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt32.self))
     }
+    /// A size, count or offset read from a file: clamped to 2^56 (larger than
+    /// any valid one), so a damaged field fails the bounds checks after it
+    /// instead of trapping in `Int(_:)` or in arithmetic on it.
+    static let sizeFieldMax: UInt64 = 1 << 56
+    static func size(_ p: UnsafeRawBufferPointer, _ o: Int) -> Int { Int(min(u64(p, o), sizeFieldMax)) }
+
     @inlinable @inline(__always)
     static func u64(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt64 {
         UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self))

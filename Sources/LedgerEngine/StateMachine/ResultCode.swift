@@ -38,6 +38,10 @@ public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// window (the previous and current month), so which one is not kept
     /// in memory; it cannot be settled again either way.
     case pendingSettledLongAgo = 33
+    /// The ledger's total posted (or pending) movement, summed over its
+    /// accounts, would pass 2^128 − 1: every sum that verify, digest and the
+    /// month seals compute must fit in 128 bits (StateMachine+LedgerTotals.swift).
+    case ledgerTotalOverflow = 34
 
     public var description: String { name }
 
@@ -77,6 +81,7 @@ public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .invalidEntryKind: "invalidEntryKind"
         case .holdNotDue: "holdNotDue"
         case .pendingSettledLongAgo: "pendingSettledLongAgo"
+        case .ledgerTotalOverflow: "ledgerTotalOverflow"
         }
     }
 }

@@ -72,6 +72,11 @@ public struct LedgerStateMachine: Sendable {
     @usableFromInline var scratchLedgers: [LedgerSum] = []
     @usableFromInline var scratchTouched: [Account] = []
     @usableFromInline var scratchTouchedSlots: [Int32] = []
+    /// Per ledger, the sum of its accounts' posted debits (equal to their
+    /// posted credits: entries balance per ledger) and pending debits;
+    /// bounded by `UInt128.max` (StateMachine+LedgerTotals.swift).
+    @usableFromInline var ledgerTotals: [UInt32: LedgerTotal] = [:]
+    @usableFromInline var scratchLedgerTotals: [(ledger: UInt32, total: LedgerTotal)] = []
 
     @usableFromInline
     struct LedgerSum: Sendable {
@@ -326,6 +331,7 @@ public struct LedgerStateMachine: Sendable {
             postingOffset += EventFormat.postingBytes
         }
         if let failure = checkOverdraftFlags() { return failure }
+        if let failure = checkLedgerTotals() { return failure }
         commitTouched()
 
         if pending {
@@ -419,6 +425,7 @@ public struct LedgerStateMachine: Sendable {
             postingOffset += EventFormat.postingBytes
         }
         if let failure = checkOverdraftFlags() { return failure }
+        if let failure = checkLedgerTotals() { return failure }
         commitTouched()
         record.holdState = posting ? .posted : .voided
         entries.set(pendingID, record)
@@ -479,6 +486,7 @@ public struct LedgerStateMachine: Sendable {
 
     @usableFromInline
     mutating func commitTouched() {
+        for (ledger, total) in scratchLedgerTotals { ledgerTotals[ledger] = total }
         for index in 0..<scratchTouched.count {
             let slot = scratchTouchedSlots[index]
             accounts[Int(slot)] = scratchTouched[index]
@@ -523,6 +531,9 @@ public struct LedgerStateMachine: Sendable {
         case .open(let found, let open): (record, hold) = (found, open)
         }
         guard hold.expiresAtNs != 0, hold.expiresAtNs <= timestamp else { return .holdNotDue }
+        for held in hold.postings where held.side == .debit {
+            ledgerTotals[accounts[Int(held.slot)].ledger, default: LedgerTotal()].pending -= held.amount
+        }
         for held in hold.postings {
             // Underflow would mean pending balances lost track of holds: trap.
             if held.side == .debit {
@@ -554,26 +565,40 @@ public struct LedgerStateMachine: Sendable {
         }
         for (slot, account) in accounts.enumerated() {
             var sum = sums[account.ledger] ?? (0, 0, 0, 0)
-            sum.dp += account.debitsPosted
-            sum.cp += account.creditsPosted
-            sum.dq += account.debitsPending
-            sum.cq += account.creditsPending
+            sum.dp &+= account.debitsPosted
+            sum.cp &+= account.creditsPosted
+            sum.dq &+= account.debitsPending
+            sum.cq &+= account.creditsPending
             sums[account.ledger] = sum
             if account.debitsPending != heldDebits[slot] || account.creditsPending != heldCredits[slot] {
                 problems.append("account \(account.id): pending \(account.debitsPending)/\(account.creditsPending) but open holds sum to \(heldDebits[slot])/\(heldCredits[slot])")
             }
-            if account.flags.contains(.debitsMustNotExceedCredits) && account.debitsPosted + account.debitsPending > account.creditsPosted {
+            if account.flags.contains(.debitsMustNotExceedCredits) && Self.sumExceeds(account.debitsPosted, account.debitsPending, account.creditsPosted) {
                 problems.append("account \(account.id): debits exceed credits despite its flag")
             }
-            if account.flags.contains(.creditsMustNotExceedDebits) && account.creditsPosted + account.creditsPending > account.debitsPosted {
+            if account.flags.contains(.creditsMustNotExceedDebits) && Self.sumExceeds(account.creditsPosted, account.creditsPending, account.debitsPosted) {
                 problems.append("account \(account.id): credits exceed debits despite its flag")
             }
+        }
+        // Sums wrap above (reported below through the totals, never trapped on).
+        if let recomputed = Self.ledgerTotals(of: accounts) {
+            if recomputed.filter({ $0.value != LedgerTotal() }) != ledgerTotals.filter({ $0.value != LedgerTotal() }) {
+                problems.append("per-ledger totals kept by the state machine differ from the sums of the accounts")
+            }
+        } else {
+            problems.append("a ledger's total posted or pending debits pass 2^128 - 1")
         }
         for (ledger, sum) in sums.sorted(by: { $0.key < $1.key }) {
             if sum.dp != sum.cp { problems.append("ledger \(ledger): posted debits \(sum.dp) != posted credits \(sum.cp)") }
             if sum.dq != sum.cq { problems.append("ledger \(ledger): pending debits \(sum.dq) != pending credits \(sum.cq)") }
         }
         return problems
+    }
+
+    /// a + b > limit, where an overflowing a + b exceeds any limit.
+    static func sumExceeds(_ a: UInt128, _ b: UInt128, _ limit: UInt128) -> Bool {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow || sum > limit
     }
 }
 

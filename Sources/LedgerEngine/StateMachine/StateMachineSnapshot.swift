@@ -57,6 +57,8 @@ extension LedgerStateMachine {
             accounts.append(account)
             slotIsChanged.append(false)
         }
+        guard let totals = Self.ledgerTotals(of: accounts) else { throw bad("a ledger's total posted or pending debits pass 2^128 - 1") }
+        ledgerTotals = totals
         var capacity = 1 << 16
         while capacity * 3 < header.entryCount * 4 + 4 { capacity *= 2 }
         entries = IDTable(capacity: capacity, emptyValue: entries.emptyValue)

@@ -4,7 +4,8 @@
 import CRC32C
 
 public enum WALFormat {
-    public static let version: UInt8 = 4
+    /// 5: event format 4 (result code 34, `ledgerTotalOverflow`, changes what replay gives).
+    public static let version: UInt8 = 5
     public static let magic: [UInt8] = Array("LDGRWAL".utf8) + [0]
     public static let fileHeaderBytes = 4096
     public static let fileHeaderUsedBytes = 64

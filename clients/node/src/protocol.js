@@ -31,7 +31,7 @@ export const RESULTS = [
   'overflow', 'exceedsCredits', 'exceedsDebits', 'pendingIdMustBeZero', 'pendingIdRequired',
   'pendingNotFound', 'pendingAlreadyPosted', 'pendingAlreadyVoided', 'pendingExpired',
   'amountExceedsPending', 'postingsDifferFromPending', 'timeoutRequiresPending',
-  'invalidEntryKind', 'holdNotDue', 'pendingSettledLongAgo',
+  'invalidEntryKind', 'holdNotDue', 'pendingSettledLongAgo', 'ledgerTotalOverflow',
 ];
 
 export const ENTRY_KINDS = { posted: 0, pending: 1, postPending: 2, voidPending: 3 };

@@ -34,7 +34,7 @@ RESULTS = [
     'overflow', 'exceedsCredits', 'exceedsDebits', 'pendingIdMustBeZero', 'pendingIdRequired',
     'pendingNotFound', 'pendingAlreadyPosted', 'pendingAlreadyVoided', 'pendingExpired',
     'amountExceedsPending', 'postingsDifferFromPending', 'timeoutRequiresPending',
-    'invalidEntryKind', 'holdNotDue', 'pendingSettledLongAgo',
+    'invalidEntryKind', 'holdNotDue', 'pendingSettledLongAgo', 'ledgerTotalOverflow',
 ]
 
 ENTRY_KINDS = {'posted': 0, 'pending': 1, 'postPending': 2, 'voidPending': 3}

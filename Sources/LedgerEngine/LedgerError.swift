@@ -25,6 +25,9 @@ public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
         case queueFull
         /// The engine stopped after a fatal error; no further writes.
         case stopped
+        /// A read-only open found recovery work (unfiled events) that this
+        /// read needs done first; a read-write open does it.
+        case needsRecovery
         /// A format version this build does not know.
         case unsupportedVersion
         /// Invalid command-line or JSON input.

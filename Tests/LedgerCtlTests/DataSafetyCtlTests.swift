@@ -108,4 +108,62 @@ import Testing
         let again = try Ctl.run(["post", "--data-dir", dir], input: #"{"id":"12","postings":[{"account":"3","debit":"1"},{"account":"4","credit":"1"}]}"#)
         #expect(again.stdout.contains("ledgerTotalOverflow"), "\(again.stdout)")
     }
+
+    /// The read commands on a stopped directory.
+    static func readCommands(_ dir: String) -> [[String]] {
+        let month = String(DataDirectoryLayout.segmentFileName(UTCMonth(containing: UInt64(Date().timeIntervalSince1970 * 1e9))).prefix(7))
+        return [
+            ["balance", "1", "2"], ["balance", "1", "--as-of", String(UInt64(Date().timeIntervalSince1970 * 1e9))], ["lookup", "101"],
+            ["lookup", "101", "--wal"], ["history", "1"], ["verify"], ["digest"], ["inspect", "wal"], ["inspect", "segment", month],
+        ].map { $0 + ["--data-dir", dir] }
+    }
+
+    @Test func readsLeaveTheDirectoryByteIdentical() throws {
+        let dir = try Self.populatedDirectory()
+        let before = Self.tree(dir)
+        for arguments in Self.readCommands(dir) {
+            let output = try Ctl.run(arguments)
+            #expect(output.status == 0, "\(arguments): \(output.stderr)")
+            #expect(Self.tree(dir) == before, "\(arguments) changed the directory")
+        }
+    }
+
+    /// On a real read-only mount (a bind mount remounted read-only; needs the
+    /// mount privilege that the test machines have, see README "Tests").
+    @Test func readsWorkOnAReadOnlyMount() throws {
+        let dir = try Self.populatedDirectory()
+        let mountPoint = temporaryDirectory("ro-mount")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        func sh(_ command: String) -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", command]
+            process.standardError = FileHandle.nullDevice
+            try? process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        try #require(sh("mount --bind '\(dir)' '\(mountPoint)' && mount -o remount,bind,ro '\(mountPoint)'") == 0, "mount needs privileges")
+        defer { _ = sh("umount '\(mountPoint)'") }
+        #expect(sh("touch '\(mountPoint)/probe'") != 0, "the mount is writable")
+        for arguments in Self.readCommands(mountPoint) {
+            let output = try Ctl.run(arguments)
+            #expect(output.status == 0, "\(arguments): \(output.stderr)")
+        }
+        // A write is refused with exit 3, naming the read-only file system.
+        let post = try Ctl.run(["post", "--data-dir", mountPoint], input: #"{"id":"900","postings":[{"account":"1","debit":"1"},{"account":"2","credit":"1"}]}"#)
+        #expect(post.status == 3 && post.stderr.contains("Read-only file system"), "\(post.stderr)")
+    }
+
+    @Test func restoringAMonthThatIsNotArchivedIsBadInputAndWritesNothing() throws {
+        let dir = try Self.populatedDirectory()
+        let before = Self.tree(dir)
+        let month = String(DataDirectoryLayout.segmentFileName(UTCMonth(containing: UInt64(Date().timeIntervalSince1970 * 1e9))).prefix(7))
+        for (target, says) in [(month, "not archived"), ("2001-01", "no segment and no archive")] {
+            let output = try Ctl.run(["restore", "--month", target, "--data-dir", dir])
+            #expect(output.status == 2 && output.stderr.contains(says), "\(target): \(output.status) \(output.stderr)")
+            #expect(output.stderr.split(separator: "\n").count == 1)
+        }
+        #expect(Self.tree(dir) == before)
+    }
 }

@@ -37,6 +37,16 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
     public var operations = 0
     public var crashMode: CrashMode = .tornUnsynced
     public var syncCalls: [String: Int] = [:]
+    /// A read-only mount: every call that could change the disk throws (and
+    /// counts in `writeAttempts`); reads and shared locks work.
+    public var readOnly = false
+    public var writeAttempts: [String] = []
+
+    func refuseIfReadOnly(_ what: String, _ path: String) throws {
+        guard readOnly else { return }
+        writeAttempts.append("\(what) \(path)")
+        throw LedgerError(.io, "simulated read-only file system: \(what)", path: path, errno: 30)
+    }
 
     public init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
@@ -62,12 +72,28 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
 
     public func openFile(_ path: String, create: Bool) throws -> any StorageFile {
         try locked {
+            try refuseIfReadOnly("open for writing", path)
             try step(generation, path)
             if currentNames[path] == nil {
                 guard create else { throw LedgerError(.notInitialized, "no such file", path: path) }
                 currentNames[path] = Inode()
             }
             return SimulatedFile(disk: self, inode: currentNames[path]!, path: path, generation: generation)
+        }
+    }
+
+    public func openFileForReading(_ path: String) throws -> any ReadableFile {
+        try locked {
+            try step(generation, path)
+            guard let inode = currentNames[path] else { throw LedgerError(.notInitialized, "no such file", path: path) }
+            return SimulatedFile(disk: self, inode: inode, path: path, generation: generation)
+        }
+    }
+
+    public func lockFileShared(_ path: String) throws -> any StorageLock {
+        try locked {
+            guard !heldLocks.contains(path) else { throw LedgerError(.locked, "simulated lock held", path: path) }
+            return SimulatedSharedLock()
         }
     }
 
@@ -79,10 +105,16 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
         }
     }
 
-    public func makeDirectory(_ path: String) throws { locked { _ = directories.insert(path) } }
+    public func makeDirectory(_ path: String) throws {
+        try locked {
+            try refuseIfReadOnly("mkdir", path)
+            _ = directories.insert(path)
+        }
+    }
 
     public func rename(_ from: String, to: String) throws {
         try locked {
+            try refuseIfReadOnly("rename", from)
             try step(generation, from)
             guard let inode = currentNames.removeValue(forKey: from) else { throw LedgerError(.io, "rename: no such file", path: from) }
             currentNames[to] = inode
@@ -91,6 +123,7 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
 
     public func removeFile(_ path: String) throws {
         try locked {
+            try refuseIfReadOnly("unlink", path)
             try step(generation, path)
             currentNames[path] = nil
         }
@@ -98,6 +131,7 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
 
     public func syncDirectory(_ path: String) throws {
         try locked {
+            try refuseIfReadOnly("fsync directory", path)
             try step(generation, path)
             if failSync?(path) == true { throw LedgerError(.syncFailed, "simulated EIO on directory fsync", path: path) }
             for name in durableNames.keys where (name as NSString).deletingLastPathComponent == path { durableNames[name] = nil }
@@ -107,6 +141,7 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
 
     public func lockFile(_ path: String) throws -> any StorageLock {
         try locked {
+            try refuseIfReadOnly("exclusive lock (creates LOCK)", path)
             guard !heldLocks.contains(path) else { throw LedgerError(.locked, "simulated lock held", path: path) }
             heldLocks.insert(path)
             return SimulatedLock(disk: self, path: path, generation: generation)
@@ -224,6 +259,7 @@ public final class SimulatedFile: StorageFile {
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         try locked {
+            try disk.refuseIfReadOnly("write", path)
             try disk.step(generation, path)
             if disk.noSpace?(path) == true { throw LedgerError(.noSpace, "simulated ENOSPC", path: path, offset: offset) }
             disk.ensure(&inode.current, offset + bytes.count)
@@ -249,6 +285,7 @@ public final class SimulatedFile: StorageFile {
 
     public func truncate(toSize size: Int) throws {
         try locked {
+            try disk.refuseIfReadOnly("truncate", path)
             try disk.step(generation, path)
             if inode.current.count > size { inode.current.removeLast(inode.current.count - size) } else { disk.ensure(&inode.current, size) }
             inode.unsynced.append((0, 0))
@@ -259,6 +296,7 @@ public final class SimulatedFile: StorageFile {
 
     public func map(size: Int) throws -> any StorageMapping {
         try locked {
+            try disk.refuseIfReadOnly("map writable", path)
             try disk.step(generation, path)
             precondition(inode.current.count >= size, "mapping beyond the end of \(path)")
             let mapping = SimulatedMapping(disk: disk, inode: inode, path: path, count: size, generation: generation)
@@ -321,4 +359,11 @@ public final class SimulatedMapping: StorageMapping {
     }
 
     deinit { bytes.deallocate() }
+}
+
+/// A shared lock on the simulated disk: excludes nothing (readers only
+/// check that no engine holds the exclusive one).
+public final class SimulatedSharedLock: StorageLock {
+    public init() {}
+    public func release() {}
 }

@@ -220,91 +220,15 @@ public final class Ledger: @unchecked Sendable {
         self.groupPayloadBytesMax = min(
             Limits.groupPayloadBytesMax, meta.walFileBytes - WALFormat.fileHeaderBytes - WALFormat.recordHeaderBytes - 8)
 
-        // Stray temporary files are half-made files from a crash: delete them.
-        for directory in [layout.root, layout.segmentsDirectory, layout.snapshotsDirectory] where storage.fileExists(directory) {
-            var removedTemporary = false
-            for name in try storage.listDirectory(directory) where DataDirectoryLayout.isTemporary(name) {
-                try storage.removeFile(directory + "/" + name)
-                removedTemporary = true
-            }
-            if removedTemporary { try storage.syncDirectory(directory) }
-        }
-
-        // Start from the newest usable snapshot (falling back to the one
-        // before it), then replay the WAL after it, re-filing into the
-        // monthly segments whatever they lack.
-        var machine = LedgerStateMachine()
-        var report = RecoveryReport()
-        var chain = HashChain(directoryID: meta.directoryID)
-        var snapshotLSN: UInt64 = 0
-        var snapshotUsed: (lsn: UInt64, path: String)?
-        if let (header, restored, path) = try SnapshotStore.loadNewest(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log) {
-            machine = restored
-            chain = HashChain(head: header.chainHead)
-            snapshotLSN = header.lsn
-            report.snapshotLSN = header.lsn
-            snapshotUsed = (header.lsn, path)
-            options.log("snapshot: recovering from \(path) (LSN \(header.lsn))")
-        } else if try !SnapshotStore.list(storage: storage, layout: layout).isEmpty {
-            // Snapshots exist but none loads: the WAL before them may be gone.
-            options.log("snapshot: no snapshot is usable; replaying the WAL from its start")
-        }
-        // No usable snapshot and a compacted WAL: rebuild from the segments.
-        var rebuiltFromSegments = false
-        if report.snapshotLSN == 0, let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN, walFirstLSN > 1 {
-            let rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
-            guard rebuilt.lastLSN + 1 >= walFirstLSN else {
-                throw LedgerError(
-                    .corruption,
-                    "no snapshot is usable, the WAL starts at LSN \(walFirstLSN), and the segments end at LSN \(rebuilt.lastLSN): the records between are gone; investigate with `ledgerctl verify`",
-                    path: layout.root)
-            }
-            machine = rebuilt.machine
-            snapshotLSN = rebuilt.lastLSN
-            rebuiltFromSegments = true
-            report.rebuiltFromSegments = true
-            options.log("recovery: no usable snapshot and the WAL starts at LSN \(walFirstLSN); rebuilt the state from the segments (\(rebuilt.events) events through LSN \(rebuilt.lastLSN)); the SHA-256 chain is re-anchored at the WAL, and checked from there on")
-        }
-        let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
-        segments.historyReadAhead = options.historyReadAhead
-        // Entry records older than the resident window are looked up in the
-        // sealed months; the filter of evicted ids is rebuilt from them.
-        let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID)
-        machine.evictsOldEntries = true
-        segments.evicted = evicted
-        try evicted.rebuildFilter(before: machine.residentSinceNs)
-        self.evicted = evicted
-        let scan = try Self.replay(
-            storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted
-        ) { record in
-            report.recordsReplayed += 1
-            if record.header.type == WALFormat.recordTypeGroup {
-                try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
-            }
-        }
-        guard scan.firstLSN <= snapshotLSN + 1 else {
-            throw LedgerError(
-                .corruption,
-                "the WAL starts at LSN \(scan.firstLSN) but the newest usable snapshot is at LSN \(snapshotLSN): the records between are gone (a WAL file or a snapshot is missing or damaged); investigate with `ledgerctl verify`",
-                path: layout.root)
-        }
-        guard scan.lastLSN >= snapshotLSN else {
-            throw LedgerError(.corruption, "the snapshot at LSN \(snapshotLSN) is ahead of the WAL, which ends at LSN \(scan.lastLSN); investigate with `ledgerctl verify`", path: layout.root)
-        }
-        switch try segments.reconcile(walLastLSN: scan.lastLSN) {
-        case .consistent:
-            break
-        case .syncedBeyondWAL(let path, let segmentLastLSN):
-            throw LedgerError(
-                .corruption,
-                "\(path) holds synced records through LSN \(segmentLastLSN) but the WAL ends at LSN \(scan.lastLSN) in \(scan.lastFilePath): acknowledged groups are missing from the WAL (damaged or lost). Nothing was changed; investigate with `ledgerctl inspect wal` and `ledgerctl inspect segment`",
-                path: scan.lastFilePath)
-        case .unsyncedTail(let path, let firstLSN):
-            options.log("segments: \(path) holds never-synced records from LSN \(firstLSN), beyond the WAL's end at LSN \(scan.lastLSN); truncating them")
-            try segments.truncateOpenMonth(afterLSN: scan.lastLSN)
-            throw ReopenAfterRepair()
-        }
-        try Self.crossCheck(machine, against: segments.state, snapshot: snapshotUsed, layout: layout)
+        var recovered = try Self.recoverState(storage: storage, layout: layout, meta: meta, options: options, readOnly: false)
+        var machine = recovered.machine
+        var report = recovered.report
+        let scan = recovered.scan
+        let segments = recovered.segments
+        let chain = recovered.chain
+        let snapshotUsed = recovered.snapshotUsed
+        self.evicted = recovered.evicted
+        recovered.machine = LedgerStateMachine()  // one copy of the state, not two
         report.eventsRefiled = segments.eventsFiled
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
         try segments.sync()

@@ -271,18 +271,17 @@ public enum Verifier {
             report.problems.append(.init(severity: .warning, file: layout.indexPath, offset: nil, kind: "watchdog skipped", message: "the log could not be replayed to its end, so balances were not compared"))
             return report
         }
-        switch try BalanceIndex.open(storage: storage, layout: layout, directoryID: meta.directoryID, walLastLSN: scan.lastLSN) {
-        case .mustRebuild(let reason):
-            report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index unusable", message: "\(reason); the next open rebuilds it from the log"))
-        case .valid(let index):
-            defer { index.close() }
-            if index.accountCount != machine.accountCount {
-                report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index account count", message: "index holds \(index.accountCount) accounts, the log \(machine.accountCount)"))
+        switch try BalanceIndex.readSlots(storage: storage, layout: layout, directoryID: meta.directoryID, walLastLSN: scan.lastLSN) {
+        case .failure(let reason):
+            report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index unusable", message: "\(reason.text); the next open rebuilds it from the log"))
+        case .success(let slots):
+            if slots.count != machine.accountCount {
+                report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index account count", message: "index holds \(slots.count) accounts, the log \(machine.accountCount)"))
             }
-            for (slot, account) in machine.accounts.enumerated() where slot < index.accountCount {
+            for (slot, account) in machine.accounts.enumerated() where slot < slots.count {
                 report.indexSlotsChecked += 1
                 let offset = BalanceIndexFormat.slotsOffset + slot * BalanceIndexFormat.slotBytes
-                guard let (stored, _) = index.readSlot(slot) else {
+                guard let (stored, _) = slots[slot] else {
                     report.problems.append(.init(severity: .error, file: layout.indexPath, offset: offset, kind: "slot checksum", message: "slot \(slot) fails its checksum"))
                     continue
                 }
@@ -505,7 +504,7 @@ extension Verifier {
                 report.problems.append(.init(severity: .warning, file: indexPath, offset: nil, kind: "index missing", message: "the next open rebuilds it from the segment"))
                 continue
             }
-            let indexFile = try storage.openFile(indexPath, create: false)
+            let indexFile = try storage.openFileForReading(indexPath)
             defer { indexFile.close() }
             let stored = try indexFile.readExactly(try indexFile.size(), at: 0)
             let rebuilt: [UInt8]

@@ -131,11 +131,54 @@ public final class BalanceIndex {
         let path = layout.indexPath
         guard storage.fileExists(path) else { return .mustRebuild(reason: "index file is missing") }
         let file = try storage.openFile(path, create: false)
-        let size = try file.size()
-        guard size >= BalanceIndexFormat.slotsOffset else {
+        let (header, page): (BalanceIndexFormat.Header, Int)
+        switch try validHeader(file, directoryID: directoryID, walLastLSN: walLastLSN) {
+        case .failure(let reason):
             file.close()
-            return .mustRebuild(reason: "index file is \(size) bytes, shorter than its headers")
+            return .mustRebuild(reason: reason.text)
+        case .success(let found):
+            (header, page) = found
         }
+        let mapping = try file.map(size: try file.size())
+        let index = BalanceIndex(storage: storage, path: path, directoryID: directoryID, file: file, mapping: mapping, header: header, activeHeaderPage: page)
+        if let reason = firstBadSlot(header.accountCount, walLastLSN: walLastLSN, read: index.readSlot) { return .mustRebuild(reason: reason) }
+        return .valid(index)
+    }
+
+    /// The index's slots read without mapping or writing (for `verify`, which
+    /// must work on a read-only mount): `.failure` says why the index is
+    /// unusable, as `open` would.
+    public static func readSlots(
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], walLastLSN: UInt64
+    ) throws -> Result<[(account: Account, lsn: UInt64)?], UnusableIndex> {
+        guard storage.fileExists(layout.indexPath) else { return .failure(UnusableIndex(text: "index file is missing")) }
+        let file = try storage.openFileForReading(layout.indexPath)
+        defer { file.close() }
+        switch try validHeader(file, directoryID: directoryID, walLastLSN: walLastLSN) {
+        case .failure(let reason): return .failure(reason)
+        case .success(let (header, _)):
+            let bytes = try file.readExactly(header.accountCount * BalanceIndexFormat.slotBytes, at: BalanceIndexFormat.slotsOffset)
+            return .success(bytes.withUnsafeBytes { raw in
+                (0..<header.accountCount).map { slot in
+                    let start = slot * BalanceIndexFormat.slotBytes
+                    return BalanceIndexFormat.decodeSlot(UnsafeRawBufferPointer(rebasing: raw[start..<(start + BalanceIndexFormat.slotBytes)]))
+                }
+            })
+        }
+    }
+
+    public struct UnusableIndex: Error {
+        public var text: String
+    }
+
+    /// The valid header with the higher generation and its page, if it
+    /// belongs to this directory, matches the file's size and does not claim
+    /// more than the WAL holds.
+    private static func validHeader(
+        _ file: any ReadableFile, directoryID: [UInt8], walLastLSN: UInt64
+    ) throws -> Result<(BalanceIndexFormat.Header, Int), UnusableIndex> {
+        let size = try file.size()
+        guard size >= BalanceIndexFormat.slotsOffset else { return .failure(UnusableIndex(text: "index file is \(size) bytes, shorter than its headers")) }
         let headers = try file.readExactly(BalanceIndexFormat.slotsOffset, at: 0)
         var best: (BalanceIndexFormat.Header, Int)?
         headers.withUnsafeBytes { raw in
@@ -149,35 +192,30 @@ public final class BalanceIndex {
             }
         }
         guard let (header, page) = best else {
-            file.close()
             if Array(headers[0..<8]) == BalanceIndexFormat.legacyMagic {
-                return .mustRebuild(reason: "index format version \(headers.withUnsafeBytes { _LE.u32($0, 8) }) is not supported (this build writes \(BalanceIndexFormat.version))")
+                return .failure(UnusableIndex(
+                    text: "index format version \(headers.withUnsafeBytes { _LE.u32($0, 8) }) is not supported (this build writes \(BalanceIndexFormat.version))"))
             }
-            return .mustRebuild(reason: "neither index header is valid")
+            return .failure(UnusableIndex(text: "neither index header is valid"))
         }
-        guard header.directoryID == directoryID else {
-            file.close()
-            return .mustRebuild(reason: "index belongs to another data directory")
-        }
+        guard header.directoryID == directoryID else { return .failure(UnusableIndex(text: "index belongs to another data directory")) }
         guard size == BalanceIndexFormat.fileBytes(slotCapacity: header.slotCapacity), header.accountCount <= header.slotCapacity else {
-            file.close()
-            return .mustRebuild(reason: "index size \(size) does not match its header (capacity \(header.slotCapacity))")
+            return .failure(UnusableIndex(text: "index size \(size) does not match its header (capacity \(header.slotCapacity))"))
         }
         guard header.checkpointLSN <= walLastLSN else {
-            file.close()
-            return .mustRebuild(reason: "index checkpoint LSN \(header.checkpointLSN) is beyond the WAL's last LSN \(walLastLSN)")
+            return .failure(UnusableIndex(text: "index checkpoint LSN \(header.checkpointLSN) is beyond the WAL's last LSN \(walLastLSN)"))
         }
-        let mapping = try file.map(size: size)
-        let index = BalanceIndex(storage: storage, path: path, directoryID: directoryID, file: file, mapping: mapping, header: header, activeHeaderPage: page)
-        for slot in 0..<header.accountCount {
-            guard let (_, lsn) = index.readSlot(slot) else {
-                return .mustRebuild(reason: "slot \(slot) at offset \(BalanceIndexFormat.slotsOffset + slot * BalanceIndexFormat.slotBytes) fails its checksum")
+        return .success((header, page))
+    }
+
+    private static func firstBadSlot(_ count: Int, walLastLSN: UInt64, read: (Int) -> (account: Account, lsn: UInt64)?) -> String? {
+        for slot in 0..<count {
+            guard let (_, lsn) = read(slot) else {
+                return "slot \(slot) at offset \(BalanceIndexFormat.slotsOffset + slot * BalanceIndexFormat.slotBytes) fails its checksum"
             }
-            guard lsn <= walLastLSN else {
-                return .mustRebuild(reason: "slot \(slot) claims LSN \(lsn), beyond the WAL's last LSN \(walLastLSN)")
-            }
+            guard lsn <= walLastLSN else { return "slot \(slot) claims LSN \(lsn), beyond the WAL's last LSN \(walLastLSN)" }
         }
-        return .valid(index)
+        return nil
     }
 
     /// Creates a fresh, empty index (replacing any existing file) through a

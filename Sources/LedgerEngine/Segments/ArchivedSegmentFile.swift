@@ -10,7 +10,7 @@ public final class ArchivedSegmentFile: ReadableFile {
     public let path: String
     public let header: ArchiveHeader
     public let frames: [ArchiveFrame]
-    private let file: any StorageFile
+    private let file: any ReadableFile
     private let decompressor: FrameDecompressor
     /// Decompressed frames, most recently used last.
     private var cache: [(frame: Int, bytes: [UInt8])] = []
@@ -20,7 +20,7 @@ public final class ArchivedSegmentFile: ReadableFile {
 
     public init(storage: any Storage, path: String, expectedDirectoryID: [UInt8]?) throws {
         self.path = path
-        file = try storage.openFile(path, create: false)
+        file = try storage.openFileForReading(path)
         do {
             header = try ArchiveHeader.decode(try file.readExactly(ArchiveFormat.headerUsedBytes, at: 0), path: path)
             if let expectedDirectoryID, header.directoryID != expectedDirectoryID {

@@ -124,7 +124,7 @@ public final class MonthIndexFile: MonthIndexReading {
     public let month: UTCMonth
     public let monthRoot: [UInt8]
     public let path: String
-    let file: any StorageFile
+    let file: any ReadableFile
     let recordCount: Int
     let accountCount: Int
     let refCount: Int
@@ -139,7 +139,7 @@ public final class MonthIndexFile: MonthIndexReading {
     public init(storage: any Storage, path: String, month: UTCMonth, directoryID: [UInt8], monthRoot expectedRoot: [UInt8]) throws {
         self.path = path
         self.month = month
-        file = try storage.openFile(path, create: false)
+        file = try storage.openFileForReading(path)
         do {
             let size = try file.size()
             let h = try file.readExactly(MonthIndexFormat.headerBytes, at: 0)

@@ -38,6 +38,17 @@ public final class SegmentFiler {
     private(set) var current: SegmentWriter?
     private(set) var currentIndex: MonthIndexBuilder?
     public private(set) var eventsFiled = 0
+    /// A read-only filer (queries on a directory that must not change) never
+    /// writes: what a read-write open would repair or re-file is counted and
+    /// reported instead.
+    public let readOnly: Bool
+    /// Applied events of the WAL that the segments lack and a read-only filer
+    /// could not file (the directory was not closed cleanly).
+    public private(set) var eventsNotFiled = 0
+    /// Derived files a read-only open found missing or damaged and left as
+    /// they are (a read-write open rebuilds them), and torn tails it did not
+    /// truncate: one line each.
+    public private(set) var repairsNotPerformed: [String] = []
     /// Readers of sealed months, opened on first use.
     var sealedReaders: [UTCMonth: SealedMonthReader] = [:]
     /// History pages ask the kernel to read their records ahead (a hint;
@@ -53,7 +64,10 @@ public final class SegmentFiler {
         }
     }
 
-    public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: @escaping (String) -> Void = { _ in }) throws {
+    public init(
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], readOnly: Bool = false, log: @escaping (String) -> Void = { _ in }
+    ) throws {
+        self.readOnly = readOnly
         self.storage = storage
         self.layout = layout
         self.directoryID = directoryID
@@ -77,7 +91,7 @@ public final class SegmentFiler {
                     _ = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
                         try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: file.path)
                     }
-                    try writeIndex(index, root: seal.monthRoot, recordCount: Int(seal.recordCount))
+                    try writeIndexUnlessReadOnly(index, root: seal.monthRoot, recordCount: Int(seal.recordCount))
                 }
                 sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: form))
                 continue
@@ -89,12 +103,15 @@ public final class SegmentFiler {
             let previous = sealedMonths.last
             let writer = try SegmentWriter(
                 storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
-                previousRoot: previous?.monthRoot ?? Self.zeroRoot
+                previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly
             ) { record in
                 try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
             }
+            if let torn = writer.tornTailNotTruncated {
+                repairsNotPerformed.append("\(path): unsynced bytes after offset \(torn) (never acknowledged) were not truncated")
+            }
             if let seal = writer.seal {  // sealed, but its frontier was not yet written
-                if !indexIsUsable(month, root: seal.monthRoot) { try writeIndex(index, root: seal.monthRoot, recordCount: writer.recordCount) }
+                if !indexIsUsable(month, root: seal.monthRoot) { try writeIndexUnlessReadOnly(index, root: seal.monthRoot, recordCount: writer.recordCount) }
                 sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: .segment))
                 continue
             }
@@ -181,7 +198,9 @@ public final class SegmentFiler {
                     preconditionFailure("filing a batch that was not validated")
                 }
                 let timestamp = batch.timestamp + UInt64(index)
-                if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil {
+                if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil && self.readOnly {
+                    self.eventsNotFiled += 1
+                } else if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil {
                     if !monthRange.contains(timestamp) {
                         let next = try self.writer(for: timestamp)
                         writer = next
@@ -260,6 +279,16 @@ public final class SegmentFiler {
             holds: state.holds.sorted { $0.key < $1.key }.map { (id: $0.key, hold: $0.value) })
     }
 
+    /// A read-only filer leaves a missing or damaged month index as it is (the
+    /// month's queries then refuse, naming the file) and reports it.
+    private func writeIndexUnlessReadOnly(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
+        guard !readOnly else {
+            repairsNotPerformed.append("\(layout.segmentIndexPath(index.month)): missing or damaged; not rebuilt (queries of \(index.month) refuse until a read-write open rebuilds it)")
+            return
+        }
+        try writeIndex(index, root: root, recordCount: recordCount)
+    }
+
     /// Writes a sealed month's index: temporary file, fdatasync, rename,
     /// fsync of the directory.
     private func writeIndex(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
@@ -309,7 +338,7 @@ public final class SegmentFiler {
     /// durable frontier: `reconcile` said `unsyncedTail`), then syncs. The
     /// filer must be opened anew afterwards: its state includes them.
     public func truncateOpenMonth(afterLSN walLastLSN: UInt64) throws {
-        guard let current else { preconditionFailure("no open month to truncate") }
+        guard let current, !readOnly else { preconditionFailure("no open month to truncate, or a read-only filer") }
         var cut: Int?
         _ = try SegmentReader.scan(storage: storage, path: current.path) { record in
             if cut == nil && record.header.lsn > walLastLSN { cut = record.offset }

@@ -44,7 +44,7 @@ public enum SegmentFiles {
         _ month: UTCMonth, form: SegmentForm, storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8]?
     ) throws -> any ReadableFile {
         switch form {
-        case .segment, .both: return try storage.openFile(layout.segmentPath(month), create: false)
+        case .segment, .both: return try storage.openFileForReading(layout.segmentPath(month))
         case .archive: return try ArchivedSegmentFile(storage: storage, path: layout.archivePath(month), expectedDirectoryID: directoryID)
         }
     }

@@ -37,7 +37,7 @@ public enum SegmentReader {
         storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil,
         visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws -> SegmentScanResult {
-        let file = try storage.openFile(path, create: false)
+        let file = try storage.openFileForReading(path)
         defer { file.close() }
         return try scan(file: file, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, visit: visit)
     }
@@ -134,7 +134,7 @@ public enum SegmentReader {
     /// scanning the records (the month root is not rechecked: `verify` does).
     /// nil when the segment is not sealed.
     public static func readSeal(storage: any Storage, path: String, expectedDirectoryID: [UInt8]) throws -> SegmentSeal? {
-        let file = try storage.openFile(path, create: false)
+        let file = try storage.openFileForReading(path)
         defer { file.close() }
         return try readSeal(file: file, expectedDirectoryID: expectedDirectoryID)
     }
@@ -215,7 +215,7 @@ public enum SegmentReader {
 
     /// The file header alone.
     public static func readHeader(storage: any Storage, path: String) throws -> SegmentFileHeader {
-        let file = try storage.openFile(path, create: false)
+        let file = try storage.openFileForReading(path)
         defer { file.close() }
         return try readHeader(file: file)
     }

@@ -12,7 +12,13 @@ public final class SegmentWriter {
     public let path: String
     public let header: SegmentFileHeader
     private let seed: UInt32
-    private let file: any StorageFile
+    private let file: any ReadableFile
+    /// The same file opened for writing; nil for a read-only open, which
+    /// never appends, truncates or writes a frontier.
+    private let writable: (any StorageFile)?
+    /// Set by a read-only open when the file has a torn tail that a
+    /// read-write open would truncate: the offset where it starts.
+    public private(set) var tornTailNotTruncated: Int?
     private var buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
     public private(set) var endOffset: Int
@@ -38,10 +44,11 @@ public final class SegmentWriter {
     public init(
         storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8],
         previousMonth: UTCMonth? = nil, previousRoot: [UInt8] = [UInt8](repeating: 0, count: 32),
-        visit: (SegmentRecord) throws -> Void = { _ in }
+        readOnly: Bool = false, visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws {
         self.storage = storage
         path = layout.segmentPath(month)
+        precondition(!readOnly || storage.fileExists(path), "a read-only open of \(month), which has no segment")
         if !storage.fileExists(layout.segmentsDirectory) {
             try storage.makeDirectory(layout.segmentsDirectory)
             try storage.syncDirectory(layout.root)
@@ -76,7 +83,14 @@ public final class SegmentWriter {
         seal = scan.seal
         header = scan.header
         seed = scan.header.recordSeed
-        file = try storage.openFile(path, create: false)
+        if readOnly {
+            file = try storage.openFileForReading(path)
+            writable = nil
+        } else {
+            let opened = try storage.openFile(path, create: false)
+            file = opened
+            writable = opened
+        }
         endOffset = scan.endOffset
         recordCount = scan.recordCount
         lastLSN = scan.lastLSN
@@ -85,9 +99,13 @@ public final class SegmentWriter {
         frontierSlot = scan.frontierSlot
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bufferBytes, alignment: 8)
         let fileBytes = try file.size()
+        guard let writable else {
+            if scan.tornTailOffset != nil || fileBytes > endOffset { tornTailNotTruncated = endOffset }
+            return
+        }
         if scan.tornTailOffset != nil || fileBytes > endOffset {
-            try file.truncate(toSize: endOffset)
-            try file.sync()
+            try writable.truncate(toSize: endOffset)
+            try writable.sync()
         }
         if seal != nil && frontier.durableEndOffset < endOffset { try writeFrontier() }  // sealed, then crashed before the frontier
     }
@@ -123,7 +141,7 @@ public final class SegmentWriter {
     public func flush() throws {
         guard buffered > 0 else { return }
         rootHasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]))
-        try file.write(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]), at: endOffset)
+        try writableFile().write(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]), at: endOffset)
         endOffset += buffered
         buffered = 0
     }
@@ -134,15 +152,15 @@ public final class SegmentWriter {
     public func sync() throws {
         try flush()
         guard endOffset > frontier.durableEndOffset else { return }
-        try file.sync()
+        try writableFile().sync()
         try writeFrontier()
     }
 
     private func writeFrontier() throws {
         let next = SegmentFrontier(generation: frontier.generation + 1, durableEndOffset: endOffset, lastLSN: lastLSN)
         let slot = 1 - frontierSlot
-        try file.write(next.encoded(seed: seed), at: SegmentFormat.frontierSlotOffsets[slot])
-        try file.sync()
+        try writableFile().write(next.encoded(seed: seed), at: SegmentFormat.frontierSlotOffsets[slot])
+        try writableFile().sync()
         frontier = next
         frontierSlot = slot
     }
@@ -156,12 +174,17 @@ public final class SegmentWriter {
         let sealed = try makeSeal(rootHasher.finish())
         precondition(sealed.recordCount == UInt64(recordCount) && sealed.lastLSN == lastLSN, "seal does not describe the month")
         let bytes = sealed.encoded(seed: seed)
-        try file.write(bytes, at: endOffset)
+        try writableFile().write(bytes, at: endOffset)
         endOffset += bytes.count
         CrashPoints.reached("seal.recordWritten")
         try sync()
         CrashPoints.reached("seal.synced")
         seal = sealed
+    }
+
+    private func writableFile() -> any StorageFile {
+        guard let writable else { preconditionFailure("write to \(path), opened read-only") }
+        return writable
     }
 
     /// The event of the record at `offset` (written by this writer or found

@@ -126,14 +126,14 @@ final class SnapshotStreamWriter {
 
 /// Reads a file sequentially in 1 MiB reads, hashing them.
 final class SnapshotStreamReader {
-    let file: any StorageFile
+    let file: any ReadableFile
     var offset: Int
     let end: Int
     var buffer: [UInt8] = []
     var position = 0
     let hasher = SHA256Hasher()
 
-    init(file: any StorageFile, from offset: Int, end: Int) {
+    init(file: any ReadableFile, from offset: Int, end: Int) {
         self.file = file
         self.offset = offset
         self.end = end

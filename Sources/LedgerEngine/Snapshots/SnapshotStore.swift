@@ -45,7 +45,7 @@ public enum SnapshotStore {
     /// Loads and fully checks one snapshot (header CRC, body SHA-256, every
     /// structural rule). Throws `corruption` naming the file.
     public static func load(path: String, storage: any Storage, directoryID: [UInt8]) throws -> (SnapshotHeader, LedgerStateMachine) {
-        let file = try storage.openFile(path, create: false)
+        let file = try storage.openFileForReading(path)
         defer { file.close() }
         let size = try file.size()
         guard size >= SnapshotFormat.headerBytes else {

@@ -98,7 +98,7 @@ public struct WALReader {
         for (fileIndex, (firstLSN, path)) in files.enumerated() {
             progress?(fileIndex, bytesTotal)
             let isLast = fileIndex == files.count - 1
-            let file = try storage.openFile(path, create: false)
+            let file = try storage.openFileForReading(path)
             defer { file.close() }
             let header: WALFileHeader
             do {

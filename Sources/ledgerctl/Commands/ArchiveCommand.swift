@@ -52,6 +52,16 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         guard let parsed = parseMonth(month) else { throw ValidationError("--month must look like 2026-08") }
         try runReportingErrors {
+            // Checked before the read-write open, which would write a close record.
+            let layout = DataDirectoryLayout(root: directory.dataDirectory)
+            let reader = try ReadOnlyDirectory(at: directory.dataDirectory, storage: POSIXStorage())
+            let form = try SegmentFiles.months(storage: POSIXStorage(), layout: layout).first { $0.month == parsed }?.form
+            reader.close()
+            switch form {
+            case nil: throw InputError("\(parsed) has no segment and no archive: nothing to restore")
+            case .segment: throw InputError("\(parsed) is not archived (it is a segment already): nothing to restore")
+            case .archive, .both: break
+            }
             let ledger = try openLedger(directory)
             let result = try ledger.restore(month: parsed)
             try ledger.close()

@@ -24,9 +24,9 @@ struct BalanceCommand: ParsableCommand {
                         return out
                     }
                 } else {
-                    let ledger = try openLedger(directory)
+                    let ledger = try openReader(directory)
                     balances = try parsed.map { try ledger.balance(account: $0, asOfNs: time) }
-                    try ledger.close()
+                    ledger.close()
                 }
                 for (id, b) in zip(parsed, balances) {
                     if json {
@@ -41,9 +41,9 @@ struct BalanceCommand: ParsableCommand {
             if remote.isRemote {
                 accounts = try withRemote(remote) { try await $0.lookupAccounts(parsed) }
             } else {
-                let ledger = try openLedger(directory)
-                accounts = try parsed.map { try ledger.account(id: $0) }
-                try ledger.close()
+                let ledger = try openReader(directory)
+                accounts = parsed.map { ledger.account(id: $0) }
+                ledger.close()
             }
             var missing = false
             if !json {

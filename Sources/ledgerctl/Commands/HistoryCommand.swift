@@ -26,9 +26,9 @@ struct HistoryCommand: ParsableCommand {
                 guard let value = UInt64(text) else { throw InputError("cursor '\(text)' is not a number printed by a previous page") }
                 return value
             }
-            let ledger = try openLedger(directory)
+            let ledger = try openReader(directory)
             let page = try ledger.history(account: id, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit)
-            try ledger.close()
+            ledger.close()
             for item in page.items {
                 if json {
                     print(JSONValue.object([

@@ -26,9 +26,9 @@ struct LookupCommand: ParsableCommand {
                 ]).text)
                 return
             }
-            let ledger = try openLedger(directory)
+            let ledger = try openReader(directory)
             let found = try ledger.lookup(entryID: entryID)
-            try ledger.close()
+            ledger.close()
             if let found {
                 print(JSONValue.object([
                     ("entry", found.entry.json), ("timestamp", .string(String(found.timestamp))), ("result", .string("ok")),

@@ -38,6 +38,11 @@ func printWarning(_ message: String) {
     FileHandle.standardError.write(Data("ledgerctl: \(message)\n".utf8))
 }
 
+/// Opens the directory read-only (queries): nothing in it changes.
+func openReader(_ options: DataDirectoryOptions) throws -> LedgerReader {
+    try LedgerReader(at: options.dataDirectory, log: { printWarning($0) })
+}
+
 func openLedger(_ options: DataDirectoryOptions, clock: (@Sendable () -> UInt64)? = nil) throws -> Ledger {
     var engineOptions = Ledger.Options()
     engineOptions.log = { printWarning($0) }

@@ -1,6 +1,7 @@
 // ledgerctl: creates, inspects and verifies a ledger data directory.
 // Commands parse and validate their input, then call LedgerEngine.
 import ArgumentParser
+import Foundation
 import LedgerEngine
 
 @main
@@ -19,4 +20,21 @@ struct LedgerCtl: ParsableCommand {
             StressCommand.self, StatusCommand.self,
         ]
     )
+
+    /// As ArgumentParser's, except that a usage error (an unknown option, a
+    /// value out of range: its exit 64 with the whole usage) is the README's
+    /// bad input: exit 2 and one line naming the problem.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                FileHandle.standardError.write(Data("ledgerctl: error: \(message)\n".utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

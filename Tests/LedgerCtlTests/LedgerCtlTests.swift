@@ -77,7 +77,7 @@ import Testing
             """)
         #expect(bad.status == 2)
         #expect(bad.stdout.isEmpty)
-        #expect(bad.stderr == "ledgerctl: error: line 2: debit '-5' is not an unsigned 128-bit integer (decimal, or hex with 0x)\n")
+        #expect(bad.stderr == "ledgerctl: error: line 2: debit '-5' is not an unsigned 128-bit integer (decimal digits, or 0x and hex digits)\n")
         // The valid first line was not posted either.
         let lookup = try Self.run(["lookup", "20", "--wal", "--data-dir", dir])
         #expect(lookup.status == 1)

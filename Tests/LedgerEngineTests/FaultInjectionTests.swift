@@ -288,8 +288,10 @@ import Testing
         let file = try disk.openFile(path, create: false)
         try file.write(slot, at: start)
         try file.sync()
+        // The index is a cache (balances are served from the log's state, and
+        // the next open rewrites the slot): named, as a warning.
         let report = try Verifier.verify(at: Self.root, storage: disk)
-        #expect(!report.passed)
-        #expect(report.problems.contains { $0.kind == "balance mismatch" && $0.offset == start })
+        #expect(report.passed)
+        #expect(report.problems.contains { $0.kind == "balance mismatch" && $0.offset == start && $0.severity == .warning })
     }
 }

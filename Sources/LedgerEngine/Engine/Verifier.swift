@@ -56,12 +56,49 @@ public struct VerifyReport: Sendable {
     public var problems: [Problem] = []
 
     public var passed: Bool { !problems.contains { $0.severity == .error } }
+
+    /// The one classification (README "Verify", Specs/segment-format.md):
+    /// an error is acknowledged data lost or altered, or damage to a file the
+    /// engine cannot rebuild (WAL, segments, archives, snapshots, ledger.meta);
+    /// a warning is damage to a derived file that the next read-write open
+    /// rebuilds from the log (the balance index, a month index), a torn tail
+    /// that was never acknowledged, or work left for the next run (an
+    /// interrupted archival, unfiled events after a crash). These kinds are
+    /// always warnings; every other kind is an error.
+    public static let warningKinds: Set<String> = [
+        "torn tail", "index unusable", "index account count", "slot checksum", "balance mismatch", "index missing",
+        "index differs from the segment", "watchdog skipped", "archival or restore interrupted", "state rebuilt from segments",
+        "segments checked alone",
+    ]
+
+    /// Applies `warningKinds` ("segments behind the log" is a warning only
+    /// when the log did not end with a clean close; it says so itself).
+    mutating func classify() {
+        for i in problems.indices where Self.warningKinds.contains(problems[i].kind) { problems[i].severity = .warning }
+    }
+}
+
+/// What `verify` is doing, for a progress display: `phase` is "snapshots",
+/// "WAL" (files), "segments" (months) or "index" (slots); the WAL and the
+/// segments are checked at the same time, on two threads.
+public struct VerifyProgress: Sendable {
+    public var phase: String
+    public var done: Int
+    public var total: Int
 }
 
 public enum Verifier {
-    /// Verifies the data directory at `path`. `progress(done, total)` reports
+    /// Verifies the data directory at `path` (classified: see
+    /// `VerifyReport.warningKinds`). `progress` may be called from two threads.
+    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: (@Sendable (VerifyProgress) -> Void)? = nil) throws -> VerifyReport {
+        var report = try verifyUnclassified(at: path, storage: storage, progress: progress)
+        report.classify()
+        return report
+    }
+
+    /// `progress(done, total)` reports
     /// WAL files scanned.
-    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: ((Int, Int) -> Void)? = nil) throws -> VerifyReport {
+    static func verifyUnclassified(at path: String, storage: any Storage, progress: (@Sendable (VerifyProgress) -> Void)?) throws -> VerifyReport {
         let layout = DataDirectoryLayout(root: path)
         guard storage.fileExists(layout.root) else {
             throw LedgerError(.notInitialized, "data directory does not exist", path: layout.root)
@@ -155,7 +192,9 @@ public enum Verifier {
         let directoryID = meta.directoryID
         let segmentThread = Thread {
             fromSegmentsResult = Result {
-                try verifySegments(storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, report: &segmentReport)
+                try verifySegments(
+                    storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, report: &segmentReport,
+                    progress: progress)
             }
         }
         segmentThread.start()
@@ -166,7 +205,8 @@ public enum Verifier {
                 segmentThread.join()
             }
         }
-        let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: progress) { record in
+        let walProgress = progress.map { report in { @Sendable (done: Int, total: Int) in report(VerifyProgress(phase: "WAL", done: done, total: total)) } }
+        let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: walProgress) { record in
             guard record.header.lsn > startLSN else {
                 if rebuiltFromSegments && record.header.type == WALFormat.recordTypeGroup && record.payload.count >= WALFormat.groupHeaderBytes {
                     chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
@@ -219,7 +259,8 @@ public enum Verifier {
             report.problems.append(.init(severity: .error, file: layout.root, offset: nil, kind: "invariant", message: violation))
         }
         report.accounts = machine.accountCount
-        report.entries = machine.entryCount
+        // Every entry checked: those in memory and those evicted to the sealed months.
+        report.entries = machine.entryCount + evicted.filteredIDCount
         report.openHolds = machine.openHoldCount
         var totals: [UInt32: VerifyReport.LedgerTotals] = [:]
         for account in machine.accounts {
@@ -242,13 +283,24 @@ public enum Verifier {
         }
         report.ledgers = totals.values.sorted { $0.ledger < $1.ledger }
 
-        if replayFailure == nil && scan.problems.isEmpty {
+        // The segments are checked on their own (records, roots, seals,
+        // indexes, archives) whatever the WAL holds; against the log only
+        // while the log could be replayed.
+        let logUsable = replayFailure == nil && scan.problems.isEmpty
+        report.segmentFiles = segmentReport.segmentFiles
+        report.segmentRecords = segmentReport.segmentRecords
+        report.sealedMonths = segmentReport.sealedMonths
+        report.monthForms = segmentReport.monthForms
+        let comparedWithTheLog: Set<String> = ["segment differs from the log", "segments behind the log"]
+        report.problems += segmentReport.problems.filter { logUsable || !comparedWithTheLog.contains($0.kind) }
+        if !logUsable {
+            _ = try? fromSegmentsResult.get()
+            report.problems.append(.init(
+                severity: .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments checked alone",
+                message: "the WAL has errors (above), so the segments were checked on their own but not compared with the log"))
+        }
+        if logUsable {
             let fromSegments = try fromSegmentsResult.get()
-            report.segmentFiles = segmentReport.segmentFiles
-            report.segmentRecords = segmentReport.segmentRecords
-            report.sealedMonths = segmentReport.sealedMonths
-            report.monthForms = segmentReport.monthForms
-            report.problems += segmentReport.problems
             // The watchdog over history: every account as the segments sum it
             // up equals the account as the log replays it.
             if let fromSegments {
@@ -275,6 +327,7 @@ public enum Verifier {
         case .failure(let reason):
             report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index unusable", message: "\(reason.text); the next open rebuilds it from the log"))
         case .success(let slots):
+            progress?(VerifyProgress(phase: "index", done: slots.count, total: slots.count))
             if slots.count != machine.accountCount {
                 report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index account count", message: "index holds \(slots.count) accounts, the log \(machine.accountCount)"))
             }
@@ -395,7 +448,7 @@ extension Verifier {
     @discardableResult
     static func verifySegments(
         storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied feed: AppliedFeed, appliedAfterLSN: UInt64 = 0,
-        report: inout VerifyReport
+        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)? = nil
     ) throws -> SegmentState? {
         var applied = AppliedFeed.Reader(feed)
         let months = try SegmentFiles.months(storage: storage, layout: layout)
@@ -404,6 +457,7 @@ extension Verifier {
         var state = SegmentState()
         var previous: (month: UTCMonth, root: [UInt8])?
         for (i, (month, form)) in months.enumerated() {
+            progress?(VerifyProgress(phase: "segments", done: i, total: months.count))
             report.segmentFiles += 1
             report.monthForms.append((month.description, form))
             // An archive is read through its frame index, decompressing each

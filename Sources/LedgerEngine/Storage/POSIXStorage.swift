@@ -114,6 +114,10 @@ final class POSIXLock: StorageLock {
     init(fd: Int32) { self.fd = fd }
     func release() {
         if fd >= 0 {
+            // Unlock before closing: a child forked meanwhile (Process, by any
+            // thread) holds a copy of this descriptor until its exec, and a
+            // flock lives as long as any copy does; LOCK_UN ends it at once.
+            _ = flock(fd, LOCK_UN)
             Glibc.close(fd)
             fd = -1
         }

@@ -22,23 +22,31 @@ struct PostCommand: ParsableCommand {
             throw ValidationError("--batch-size must be 1 to \(Limits.batchEventsMax)")
         }
         try runReportingErrors {
-            let text: String
+            let input: [UInt8]
             if let file {
-                guard let data = FileManager.default.contents(atPath: file), let string = String(data: data, encoding: .utf8) else {
-                    throw InputError("cannot read \(file) as UTF-8 text")
-                }
-                text = string
+                guard let data = FileManager.default.contents(atPath: file) else { throw InputError("cannot read \(file)") }
+                input = Array(data)
             } else {
-                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                input = Array(FileHandle.standardInput.readDataToEndOfFile())
             }
+            // Lines are parsed from their bytes: invalid UTF-8 is an error on
+            // its line, never replaced.
             var events: [(line: Int, event: Event)] = []
-            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
-                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            for (number, line) in input.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+                let isSpace = { (b: UInt8) in b == 0x20 || b == 0x09 || b == 0x0D }
+                let trimmed = Array(line.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+                if trimmed.isEmpty || trimmed[0] == UInt8(ascii: "#") { continue }
                 do {
                     events.append((number + 1, try EventInput.parse(line: trimmed)))
                 } catch let error as InputError {
                     throw InputError("line \(number + 1): \(error.message)")
+                }
+            }
+            // Every line gets a result line: when the engine stops (a full
+            // disk, a failed sync), the lines not applied say so.
+            let reportNotApplied = { (rest: ArraySlice<(line: Int, event: Event)>, reason: String) in
+                for (line, event) in rest {
+                    print(JSONValue.object([("line", .int(line)), ("id", .u128(event.id)), ("result", .string("notApplied")), ("reason", .string(reason))]).text)
                 }
             }
             var rejected = false
@@ -59,8 +67,14 @@ struct PostCommand: ParsableCommand {
                     while end < events.count && end - start < batchSize && isEntry(events[end].event) == kind { end += 1 }
                     let chunk = events[start..<end]
                     let batch = EventBatch(chunk.map(\.event))
-                    let results = try withRemote(remote) { client in
-                        kind ? try await client.submit(batch: batch) : try await client.submitAccounts(batch: batch)
+                    let results: [ResultCode]
+                    do {
+                        results = try withRemote(remote) { client in
+                            kind ? try await client.submit(batch: batch) : try await client.submitAccounts(batch: batch)
+                        }
+                    } catch {
+                        reportNotApplied(events[start...], "\(error)")
+                        throw error
                     }
                     report(chunk, results)
                     start = end
@@ -70,7 +84,19 @@ struct PostCommand: ParsableCommand {
                 var start = 0
                 while start < events.count {
                     let chunk = events[start..<min(events.count, start + batchSize)]
-                    report(chunk, try ledger.submitAndWait(EventBatch(chunk.map(\.event))))
+                    let results: [ResultCode]
+                    do {
+                        results = try ledger.submitAndWait(EventBatch(chunk.map(\.event)))
+                    } catch let error as LedgerError {
+                        // Unknown whether this chunk's group reached the disk
+                        // before the failure: its lines say "not applied" only
+                        // as far as this process knows; a retry with the same
+                        // ids is safe (idempotent), and `lookup` tells.
+                        reportNotApplied(events[start...], error.description)
+                        try? ledger.close()
+                        throw error
+                    }
+                    report(chunk, results)
                     start += batchSize
                 }
                 try ledger.close()

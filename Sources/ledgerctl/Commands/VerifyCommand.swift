@@ -15,16 +15,18 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
+        let showProgress = !json && isatty(STDERR_FILENO) == 1
+        let display = VerifyProgressDisplay()
+        let update: @Sendable (VerifyProgress) -> Void = { display.update($0) }
+        let progress: (@Sendable (VerifyProgress) -> Void)? = showProgress ? update : nil
         try runReportingErrors {
-            let showProgress = !json && isatty(STDERR_FILENO) == 1
-            let progress: ((Int, Int) -> Void)? = showProgress ? { done, total in progressBar(done: done, total: total) } : nil
             let report = try Verifier.verify(at: directory.dataDirectory, progress: progress)
             if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             if json {
                 print(Self.json(report).text)
             } else {
                 print("WAL: \(report.walFiles) files, \(report.walRecords) records, \(report.walBytes) bytes, last LSN \(report.lastLSN)")
-                print("state: \(report.accounts) accounts, \(report.entries) entries, \(report.openHolds) open holds")
+                print("state: \(report.accounts) accounts, \(report.entries) entries (in memory and in sealed months), \(report.openHolds) open holds")
                 for t in report.ledgers {
                     let balanced = t.debitsPosted == t.creditsPosted && t.debitsPending == t.creditsPending
                     print("ledger \(t.ledger): debits posted \(t.debitsPosted) = credits posted \(t.creditsPosted), pending \(t.debitsPending) = \(t.creditsPending) \(balanced ? "balanced" : "UNBALANCED")")
@@ -71,10 +73,21 @@ struct VerifyCommand: ParsableCommand {
     }
 }
 
-/// A one-line progress bar on standard error (only on a terminal).
-func progressBar(done: Int, total: Int) {
-    let width = 30
-    let filled = total == 0 ? width : min(width, done * width / total)
-    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-    FileHandle.standardError.write(Data("\rverify [\(bar)] \(done)/\(total) WAL files".utf8))
+/// One line on standard error (only on a terminal) with every phase's
+/// progress: the WAL and the segments advance at the same time.
+final class VerifyProgressDisplay: @unchecked Sendable {
+    private let lock = NSLock()
+    private var phases: [(name: String, done: Int, total: Int)] = []
+
+    func update(_ progress: VerifyProgress) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let i = phases.firstIndex(where: { $0.name == progress.phase }) {
+            phases[i] = (progress.phase, progress.done, progress.total)
+        } else {
+            phases.append((progress.phase, progress.done, progress.total))
+        }
+        let line = phases.map { "\($0.name) \($0.done)/\($0.total)" }.joined(separator: " · ")
+        FileHandle.standardError.write(Data("\r\u{1B}[Kverify: \(line)".utf8))
+    }
 }

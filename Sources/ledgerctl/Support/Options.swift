@@ -50,15 +50,20 @@ func openLedger(_ options: DataDirectoryOptions, clock: (@Sendable () -> UInt64)
     return try Ledger.open(at: options.dataDirectory, options: engineOptions)
 }
 
-/// Parses a 128-bit id or amount: decimal digits, or 0x-prefixed hex.
+/// Parses a 128-bit id or amount: decimal digits, or `0x` and hex digits;
+/// nothing else (no sign, no spaces, no `_`).
 func parseUInt128(_ text: String, what: String) throws -> UInt128 {
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    let utf8 = Array(text.utf8)
+    let isDigit = { (b: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) }
+    let isHexDigit = { (b: UInt8) in isDigit(b) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(b | 0x20) }
     let value: UInt128?
-    if trimmed.lowercased().hasPrefix("0x") {
-        value = UInt128(trimmed.dropFirst(2), radix: 16)
+    if utf8.count > 2 && utf8[0] == UInt8(ascii: "0") && utf8[1] == UInt8(ascii: "x") && utf8.dropFirst(2).allSatisfy(isHexDigit) {
+        value = UInt128(text.dropFirst(2), radix: 16)
+    } else if !utf8.isEmpty && utf8.allSatisfy(isDigit) {
+        value = UInt128(text, radix: 10)
     } else {
-        value = trimmed.allSatisfy(\.isASCII) ? UInt128(trimmed, radix: 10) : nil
+        value = nil
     }
-    guard let value else { throw InputError("\(what) '\(text)' is not an unsigned 128-bit integer (decimal, or hex with 0x)") }
+    guard let value else { throw InputError("\(what) '\(text)' is not an unsigned 128-bit integer (decimal digits, or 0x and hex digits)") }
     return value
 }

@@ -63,6 +63,8 @@ public actor LedgerClient {
     public let configuration: LedgerClientConfiguration
     private let group: any EventLoopGroup
     private var connection: ClientConnection?
+    /// A handshake has succeeded once: later refusals are a restarting server.
+    private var everConnected = false
     private var connecting: Task<(ClientConnection, HelloReply), any Error>?
     /// The server's limits, from the latest handshake.
     public private(set) var server: HelloReply?
@@ -200,8 +202,10 @@ public actor LedgerClient {
                 connection = try await connected(deadline: deadline)
             } catch let error as LedgerClientError where error != .connectionClosed {
                 throw error
+            } catch where !everConnected && Self.isConnectionRefused(error) {
+                throw LedgerClientError.connectionRefused("\(configuration.host):\(configuration.port)")
             } catch {
-                continue  // refused, reset, timed out: try again until the deadline
+                continue  // refused (a restarting server), reset, timed out: try again until the deadline
             }
             await acquireSlot()
             let requestID = nextRequestID
@@ -239,6 +243,13 @@ public actor LedgerClient {
         }
     }
 
+    /// ECONNREFUSED, as NIO reports it (one per address tried).
+    static func isConnectionRefused(_ error: any Error) -> Bool {
+        if let error = error as? NIOConnectionError { return !error.connectionErrors.isEmpty && error.connectionErrors.allSatisfy { isConnectionRefused($0.error) } }
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        return false
+    }
+
     /// The open connection, or a new one after a successful handshake.
     /// Concurrent callers share one connection attempt.
     private func connected(deadline: ContinuousClock.Instant) async throws -> ClientConnection {
@@ -266,6 +277,7 @@ public actor LedgerClient {
         defer { if connecting == attempt { connecting = nil } }
         let (connection, hello) = try await attempt.value
         self.connection = connection
+        everConnected = true
         server = hello
         return connection
     }

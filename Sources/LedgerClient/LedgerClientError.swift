@@ -13,6 +13,11 @@ public enum LedgerClientError: Error, Sendable, Equatable, CustomStringConvertib
     case connectionClosed
     /// The server sent something the protocol does not allow.
     case protocolViolation(String)
+    /// Nothing listens at the address (ECONNREFUSED) and this client has
+    /// never reached a server there: reported at once, not retried to the
+    /// deadline. (Once connected, a refused reconnect is a restarting server
+    /// and is retried.)
+    case connectionRefused(String)
 
     public var description: String {
         switch self {
@@ -20,6 +25,7 @@ public enum LedgerClientError: Error, Sendable, Equatable, CustomStringConvertib
         case .refused(let status, let message): "refused: \(status): \(message)"
         case .connectionClosed: "connection closed"
         case .protocolViolation(let what): "protocol violation: \(what)"
+        case .connectionRefused(let address): "connection refused by \(address): no server listens there"
         }
     }
 }

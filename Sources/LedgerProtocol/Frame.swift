@@ -45,11 +45,17 @@ public struct FrameHeader: Sendable, Equatable {
         guard Wire.maskedCRC(UnsafeRawBufferPointer(rebasing: p[0..<28])) == Wire.u32(p, 28) else {
             throw ProtocolError(.malformedFrame, "header checksum mismatch")
         }
-        guard Wire.u16(p, 4) == ProtocolFormat.version else { throw ProtocolError(.unsupportedVersion, "protocol version \(Wire.u16(p, 4))") }
-        guard Wire.u16(p, 26) == 0 else { throw ProtocolError(.malformedFrame, "reserved header bytes are not zero") }
+        // The CRC held: the operation and request id are the sender's, echoed
+        // in the refusal.
+        let (operation, requestID) = (Wire.u16(p, 6), Wire.u64(p, 8))
+        guard Wire.u16(p, 4) == ProtocolFormat.version else {
+            throw ProtocolError(.unsupportedVersion, "protocol version \(Wire.u16(p, 4))", echoOperation: operation, echoRequestID: requestID)
+        }
+        guard Wire.u16(p, 26) == 0 else { throw ProtocolError(.malformedFrame, "reserved header bytes are not zero", echoOperation: operation, echoRequestID: requestID) }
         let bodyBytes = Int(Wire.u32(p, 16))
         guard bodyBytes <= ProtocolFormat.frameBodyBytesMax else {
-            throw ProtocolError(.frameTooLarge, "body of \(bodyBytes) bytes; at most \(ProtocolFormat.frameBodyBytesMax)")
+            throw ProtocolError(
+                .frameTooLarge, "body of \(bodyBytes) bytes; at most \(ProtocolFormat.frameBodyBytesMax)", echoOperation: operation, echoRequestID: requestID)
         }
         return FrameHeader(operation: Wire.u16(p, 6), requestID: Wire.u64(p, 8), bodyBytes: bodyBytes, bodyCRC: Wire.u32(p, 20), status: Wire.u16(p, 24))
     }

@@ -61,11 +61,18 @@ public enum ProtocolStatus: UInt16, Sendable, CaseIterable {
 public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: ProtocolStatus
     public var message: String
+    /// The operation and request id of the refused frame, when its header was
+    /// readable (valid magic and CRC) though refused (version, size): the
+    /// reply echoes them, so a pipelining client knows which request failed.
+    public var echoOperation: UInt16?
+    public var echoRequestID: UInt64?
 
-    public init(_ status: ProtocolStatus, _ message: String) {
+    public init(_ status: ProtocolStatus, _ message: String, echoOperation: UInt16? = nil, echoRequestID: UInt64? = nil) {
         precondition(status != .ok, "an error with status ok")
         self.status = status
         self.message = message
+        self.echoOperation = echoOperation
+        self.echoRequestID = echoRequestID
     }
 
     public var description: String { "\(status): \(message)" }

@@ -46,7 +46,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .invalid(let error, let header):
-            reply(context, error, operation: header?.operation ?? 0, requestID: header?.requestID ?? 0)
+            reply(context, error, operation: header?.operation ?? error.echoOperation ?? 0, requestID: header?.requestID ?? error.echoRequestID ?? 0)
+        case .frame(let header, _) where header.status != 0:
+            // The status field is the server's to set; a request carries 0.
+            reply(context, ProtocolError(.malformedBody, "a request's status field must be 0, not \(header.status)"), operation: header.operation, requestID: header.requestID)
         case .frame(let header, let body):
             handle(context, header, body)
         }

@@ -1,7 +1,11 @@
 // Per-key token buckets: a key with a rate of R events per second holds at
-// most R tokens, refilled continuously; a batch takes one token per event or
-// is refused whole (`rateLimited`), so a refused request changed nothing.
-// Shared by all connections of a key.
+// most max(R, one full batch) tokens, refilled continuously at R per second;
+// a batch takes one token per event or is refused whole (`rateLimited`), so
+// a refused request changed nothing. A bucket is never shallower than the
+// largest request (`Limits.batchEventsMax` events): otherwise a request
+// larger than R would be refused forever and a client retrying
+// `rateLimited`, as it should, would wait out its deadline. Shared by all
+// connections of a key.
 import Dispatch
 import LedgerEngine
 
@@ -23,8 +27,9 @@ final class RateLimiter: @unchecked Sendable {
         guard perSecond > 0 else { return true }
         return lock.withLock {
             let t = now()
+            let depth = Double(max(perSecond, Limits.batchEventsMax))
             var bucket = buckets[keyID] ?? Bucket(tokens: Double(perSecond), updatedNs: t)
-            bucket.tokens = min(Double(perSecond), bucket.tokens + Double(t - bucket.updatedNs) / 1e9 * Double(perSecond))
+            bucket.tokens = min(depth, bucket.tokens + Double(t - bucket.updatedNs) / 1e9 * Double(perSecond))
             bucket.updatedNs = t
             let granted = bucket.tokens >= Double(events)
             if granted { bucket.tokens -= Double(events) }

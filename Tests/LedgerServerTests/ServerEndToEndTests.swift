@@ -198,6 +198,17 @@ extension ServerEndToEndTests {
         for i in 0..<5 { #expect(try free.request(.submitEntries, UInt64(10 + i), eight(UInt128(1_000 * (i + 1)))).header.status == 0) }
         let rows = try EntryListBody.decode(try free.request(.lookupEntries, 20, IDListBody.encode([100, 200])).body, count: 2)
         #expect(rows[0] != nil && rows[1] == nil)
+        // A request larger than the rate (50 events at 10/s) is not refused
+        // forever: the bucket is one full batch deep, so it passes once ~5 s
+        // of refill have accumulated.
+        let fifty = EventBatchBody.encode(EventBatch((0..<50).map { transfer(5_000 + UInt128($0), from: 1, to: 2, 1) }))
+        var passedAfterSeconds: Double?
+        let started = Date()
+        for attempt in 0..<80 where passedAfterSeconds == nil {
+            let reply = try limited.request(.submitEntries, UInt64(30 + attempt), fifty)
+            if reply.header.status == 0 { passedAfterSeconds = Date().timeIntervalSince(started) } else { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(passedAfterSeconds != nil, "a 50-event request never passed a 10/s key")
         #expect(server.stop() == 0)
     }
 }
@@ -333,8 +344,11 @@ extension ServerEndToEndTests {
 
         // A frame of protocol version 2: unsupportedVersion, closed.
         let v2 = try Connection(port: server.port)
-        v2.send(Self.header(version: 2, operation: 1, requestID: 1, bodyBytes: 0))
-        #expect(try v2.reply()?.header.status == ProtocolStatus.unsupportedVersion.rawValue)
+        v2.send(Self.header(version: 2, operation: 1, requestID: 77, bodyBytes: 0))
+        let v2Reply = try #require(try v2.reply())
+        #expect(v2Reply.header.status == ProtocolStatus.unsupportedVersion.rawValue)
+        // The header was readable: its operation and request id are echoed.
+        #expect(v2Reply.header.operation == 1 && v2Reply.header.requestID == 77, "\(v2Reply.header)")
         #expect(try v2.reply() == nil)
         // A hello that speaks only versions 2...3: unsupportedVersion, closed.
         let future = try Connection(port: server.port)
@@ -345,9 +359,18 @@ extension ServerEndToEndTests {
         let large = try Connection(port: server.port)
         #expect(try large.hello(secret: server.secret).header.status == 0)
         large.send(Self.header(operation: 3, requestID: 9, bodyBytes: UInt32(ProtocolFormat.frameBodyBytesMax + 1)))
-        #expect(try large.reply()?.header.status == ProtocolStatus.frameTooLarge.rawValue)
+        let largeReply = try #require(try large.reply())
+        #expect(largeReply.header.status == ProtocolStatus.frameTooLarge.rawValue)
+        #expect(largeReply.header.operation == 3 && largeReply.header.requestID == 9, "\(largeReply.header)")
         #expect(try large.reply() == nil)
         #expect(try c.request(.status, 202, []).header.status == 0, "the first client is still served")
+        // A request whose status field is not 0: malformedBody, nothing applied, the connection stays.
+        c.send(Frame.encode(
+            operation: ProtocolOperation.submitEntries.rawValue, requestID: 203, body: EventBatchBody.encode(EventBatch([transfer(9_999, from: 1, to: 2, 1)])),
+            status: .busy))
+        let statusReply = try #require(try c.reply())
+        #expect(statusReply.header.status == ProtocolStatus.malformedBody.rawValue && statusReply.header.requestID == 203)
+        #expect(try EntryListBody.decode(try c.request(.lookupEntries, 204, IDListBody.encode([9_999])).body, count: 1) == [nil])
         #expect(server.stop() == 0)
     }
 }

@@ -138,6 +138,8 @@ export class LedgerError extends Error {
 
 /** No definitive answer in time: retry with the same ids. */
 export class DeadlineExceeded extends Error {}
+/** Nothing listens at the address and the client never reached a server there (thrown at once). */
+export class ConnectionRefused extends Error {}
 
 export class Client {
   constructor(options: ClientOptions);

@@ -1,2 +1,2 @@
-export { Client, LedgerError, DeadlineExceeded } from './src/client.js';
+export { Client, LedgerError, DeadlineExceeded, ConnectionRefused } from './src/client.js';
 export * as protocol from './src/protocol.js';

@@ -28,7 +28,18 @@ export class LedgerError extends Error {
 
 export class DeadlineExceeded extends Error {}
 
-class ConnectionClosed extends Error {}
+/** Nothing listens at the address and this client never reached a server
+ * there: thrown at once instead of retrying until the deadline. (Once a
+ * client has connected, a refused reconnect is a restarting server and is
+ * retried.) */
+export class ConnectionRefused extends Error {}
+
+class ConnectionClosed extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
 
 /** A socket and the requests waiting for their replies. */
 class Connection {
@@ -54,7 +65,7 @@ class Connection {
       socket.once('error', (e) => {
         clearTimeout(timer);
         // A certificate that does not verify is definitive: retrying cannot fix it.
-        reject(e.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code) ? new LedgerError('tlsVerificationFailed', e.message) : new ConnectionClosed(e.message));
+        reject(e.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code) ? new LedgerError('tlsVerificationFailed', e.message) : new ConnectionClosed(e.message, e.code));
       });
     });
   }
@@ -120,6 +131,7 @@ export class Client {
     this.retries = 0;
     this.connection = null;
     this.connecting = null;
+    this.everConnected = false; // a refusal before the first handshake is final
     this.nextId = 2n; // 1 is each connection's hello
     this.inFlight = 0;
     this.slotWaiters = [];
@@ -162,6 +174,7 @@ export class Client {
         }
         this.server = p.decodeHelloReply(reply.body);
         this.connection = c;
+        this.everConnected = true;
         return c;
       })().finally(() => { this.connecting = null; });
     }
@@ -196,6 +209,9 @@ export class Client {
       try {
         connection = await this.connected(deadline);
       } catch (e) {
+        if (e instanceof ConnectionClosed && e.code === 'ECONNREFUSED' && !this.everConnected) {
+          throw new ConnectionRefused(`connection refused by ${this.host}:${this.port}: no server listens there`);
+        }
         if (e instanceof ConnectionClosed || e instanceof DeadlineExceeded) continue;
         throw e;
       }

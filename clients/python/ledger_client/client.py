@@ -36,6 +36,13 @@ class DeadlineExceeded(Exception):
     retry it with the same ids."""
 
 
+class ConnectionRefused(ConnectionRefusedError):
+    """Nothing listens at the address and this client never reached a server
+    there: raised at once instead of retrying until the deadline. (Once a
+    client has connected, a refused reconnect is a restarting server and is
+    retried.)"""
+
+
 class _Connection:
     """A socket, a reader thread, and the requests waiting for replies."""
 
@@ -123,6 +130,7 @@ class Client:
         self.retries = 0
         self._lock = threading.Lock()
         self._conn = None
+        self._ever_connected = False   # a refusal before the first handshake is final
         self._next_id = 2           # 1 is each connection's hello
         self._slots = None
         self._tls = None
@@ -188,6 +196,7 @@ class Client:
             self.server = p.decode_hello_reply(body)
             self._slots = threading.BoundedSemaphore(self.server['in_flight_max'])
             self._conn = conn
+            self._ever_connected = True
             return conn
 
     def _call(self, operation, body):
@@ -210,6 +219,10 @@ class Client:
                 conn = self._connected(deadline)
             except ssl.SSLCertVerificationError:
                 raise
+            except ConnectionRefusedError:
+                if not self._ever_connected:
+                    raise ConnectionRefused('connection refused by %s:%d: no server listens there' % (self.host, self.port))
+                continue
             except (OSError, ConnectionError):
                 continue
             slots = self._slots

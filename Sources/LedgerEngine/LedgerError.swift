@@ -48,6 +48,17 @@ public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
         self.errno = errno
     }
 
+    /// Damage reported without a way forward gets one: every refusal of a
+    /// damaged directory names the command that investigates it. Applied
+    /// where errors leave the engine (open, queries), so readers deep inside
+    /// (a short read, a size that disagrees) need not each know the CLI.
+    public func withInvestigationHint() -> LedgerError {
+        guard code == .corruption || code == .unsupportedVersion, !message.contains("ledgerctl") else { return self }
+        var hinted = self
+        hinted.message += "; investigate with `ledgerctl verify`"
+        return hinted
+    }
+
     public var description: String {
         var text = "\(code.rawValue): \(message)"
         if let path { text += " [file \(path)" + (offset.map { " offset \($0)" } ?? "") + "]" }

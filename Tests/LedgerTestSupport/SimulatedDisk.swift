@@ -50,6 +50,28 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
 
     public init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
+    /// An independent copy of the files as they are now (current and durable
+    /// contents, names, directories), with no locks held and no faults set.
+    public func clone(seed: UInt64) -> SimulatedDisk {
+        locked {
+            let copy = SimulatedDisk(seed: seed)
+            var copies: [ObjectIdentifier: Inode] = [:]
+            func copied(_ inode: Inode) -> Inode {
+                if let done = copies[ObjectIdentifier(inode)] { return done }
+                let new = Inode()
+                new.current = inode.current
+                new.durable = inode.durable
+                new.unsynced = inode.unsynced
+                copies[ObjectIdentifier(inode)] = new
+                return new
+            }
+            copy.currentNames = currentNames.mapValues(copied)
+            copy.durableNames = durableNames.mapValues(copied)
+            copy.directories = directories
+            return copy
+        }
+    }
+
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }

@@ -199,6 +199,9 @@ public final class Ledger: @unchecked Sendable {
                 // (a second repair of the same kind would be a bug).
                 return try Ledger(storage: storage, layout: layout, options: options, lock: lock)
             }
+        } catch let error as LedgerError {
+            lock.release()
+            throw error.withInvestigationHint()
         } catch {
             lock.release()
             throw error
@@ -505,7 +508,9 @@ public final class Ledger: @unchecked Sendable {
     /// in flight (nothing is being filed).
     func readSegments<T>(_ body: @escaping (SegmentFiler) throws -> T) throws -> T {
         let segments = self.segments
-        return try read { _ in Result { try body(segments) } }.get()
+        return try read { _ in
+            Result { () throws(any Error) -> T in try body(segments) }.mapError { (error: any Error) -> any Error in (error as? LedgerError)?.withInvestigationHint() ?? error }
+        }.get()
     }
 
     /// A page of the account's history (see `SegmentFiler.history`).
@@ -525,7 +530,8 @@ public final class Ledger: @unchecked Sendable {
     public func lookup(entryID: UInt128) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
         let segments = self.segments
         return try read { machine in
-            Result { try segments.lookup(entryID: entryID, openMonthTimestamp: machine.entry(id: entryID)?.timestamp) }
+            Result { () throws(any Error) in try segments.lookup(entryID: entryID, openMonthTimestamp: machine.entry(id: entryID)?.timestamp) }
+                .mapError { (error: any Error) -> any Error in (error as? LedgerError)?.withInvestigationHint() ?? error }
         }.get()
     }
 

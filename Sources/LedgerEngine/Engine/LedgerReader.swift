@@ -24,7 +24,15 @@ public final class LedgerReader {
     /// What a read-write open would have repaired, one line each.
     public let notPerformed: [String]
 
-    public init(at path: String, storage: any Storage = POSIXStorage(), log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    public convenience init(at path: String, storage: any Storage = POSIXStorage(), log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        do {
+            try self.init(opening: path, storage: storage, log: log)
+        } catch let error as LedgerError {
+            throw error.withInvestigationHint()
+        }
+    }
+
+    private init(opening path: String, storage: any Storage, log: @escaping @Sendable (String) -> Void) throws {
         directory = try ReadOnlyDirectory(at: path, storage: storage)
         layout = directory.layout
         var options = Ledger.Options()
@@ -52,17 +60,21 @@ public final class LedgerReader {
 
     public func history(account: UInt128, fromNs: UInt64 = 0, toNs: UInt64 = .max, afterNs: UInt64? = nil, limit: Int) throws -> HistoryPage {
         try requireFiled()
-        return try segments.history(account: account, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit)
+        return try hinted { try segments.history(account: account, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit) }
     }
 
     public func balance(account: UInt128, asOfNs: UInt64) throws -> AccountBalances {
         try requireFiled()
-        return try segments.balance(account: account, asOfNs: asOfNs)
+        return try hinted { try segments.balance(account: account, asOfNs: asOfNs) }
     }
 
     public func lookup(entryID: UInt128) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
         try requireFiled()
-        return try segments.lookup(entryID: entryID, openMonthTimestamp: machine.entry(id: entryID)?.timestamp)
+        return try hinted { try segments.lookup(entryID: entryID, openMonthTimestamp: machine.entry(id: entryID)?.timestamp) }
+    }
+
+    private func hinted<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as LedgerError { throw error.withInvestigationHint() }
     }
 
     private func requireFiled() throws {

@@ -48,9 +48,12 @@ test-clients:
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer python3 -m unittest discover -s clients/python/tests
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/*.test.js
 
-# Long kill-loop: CYCLES=N make soak
+# Long kill-loop: CYCLES=N make soak; the engine simulation runs SEEDS seeds
+# (default 10,000; one replays with LEDGER_SIM_SEED=<seed>).
+SEEDS ?= 10000
 soak: deps
 	swift build --build-tests
+	LEDGER_SIM_SEEDS=$(SEEDS) swift test --skip-build --filter EngineSimulationTests
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl CRASH_CYCLES=$(CYCLES) swift test --skip-build --filter LedgerCrashTests
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl SERVER_KILL_CYCLES=$$(( $(CYCLES) / 5 )) \
 	  swift test --skip-build --filter ServerKillTests --no-parallel

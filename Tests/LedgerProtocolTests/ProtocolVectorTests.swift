@@ -109,7 +109,9 @@ import Testing
         }
         let crc = header.withUnsafeBytes { Wire.maskedCRC(UnsafeRawBufferPointer(rebasing: $0[0..<28])) }
         header.withUnsafeMutableBytes { p in for i in 0..<4 { p[28 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) } }
-        #expect(throws: ProtocolError(.frameTooLarge, "body of \(ProtocolFormat.frameBodyBytesMax + 1) bytes; at most \(ProtocolFormat.frameBodyBytesMax)")) {
+        // The header is intact, so the refusal echoes its operation and request id.
+        #expect(throws: ProtocolError(
+            .frameTooLarge, "body of \(ProtocolFormat.frameBodyBytesMax + 1) bytes; at most \(ProtocolFormat.frameBodyBytesMax)", echoOperation: 3, echoRequestID: 9)) {
             try header.withUnsafeBytes { (p) throws in _ = try FrameHeader.decode(p) }
         }
         // Bodies: too many events, an event count that disagrees, an engine-only event kind.

@@ -112,6 +112,35 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
                  ledger.recovery.snapshotLSN, ledger.recovery.recordsReplayed, openSeconds.sorted()[openSeconds.count / 2],
                  openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", "), Double(peakRSSBytes()) / 1_048_576))
 
+    // The first query of each sealed month in a process recomputes the month's
+    // SHA-256 root before answering (data safety, issue 10); the second is a
+    // plain query. Measured with the page cache dropped (when root may) and
+    // right after recovery, so no month has been read yet.
+    do {
+        let cold = FileManager.default.isWritableFile(atPath: "/proc/sys/vm/drop_caches")
+        if cold {
+            sync()
+            try? "3\n".write(toFile: "/proc/sys/vm/drop_caches", atomically: false, encoding: .utf8)
+        }
+        var month = firstMonth
+        var firstMs: [Double] = []
+        var secondMs: [Double] = []
+        for _ in 0..<(months - 1) {
+            var t0 = now()
+            _ = try ledger.history(account: 1, fromNs: month.startNs, limit: 1)
+            firstMs.append(Double(now() - t0) / 1e6)
+            t0 = now()
+            _ = try ledger.history(account: 2, fromNs: month.startNs, limit: 1)
+            secondMs.append(Double(now() - t0) / 1e6)
+            month = month.next
+        }
+        let monthBytes = Double(segBytes) / Double(months)
+        print(String(format: "first query of a sealed month (%@page cache, root of ~%.0f MiB checked): median %.0f ms, max %.0f ms (%.0f MB/s); the second query of the same month: median %.2f ms",
+                     cold ? "cold " : "warm ", monthBytes / 1_048_576, firstMs.sorted()[firstMs.count / 2], firstMs.max() ?? 0,
+                     monthBytes / 1e6 / (firstMs.sorted()[firstMs.count / 2] / 1e3), secondMs.sorted()[secondMs.count / 2]))
+        if ProcessInfo.processInfo.environment["LEDGERBENCH_FIRST_QUERIES_ONLY"] != nil { return }
+    }
+
     func queries(_ label: String, months range: ClosedRange<Int>) throws {
         var rng = FastRandom()
         var historyNs: [UInt64] = []

@@ -115,19 +115,7 @@ import Testing
         let disk = Self.base.disk.clone(seed: 73)
         let layout = DataDirectoryLayout(root: SegmentQueryTests.root)
         let open = try #require(disk.names().filter { $0.hasSuffix(".seg") }.sorted().last)
-        var target: (offset: Int, header: SegmentRecordHeader, event: [UInt8])?
-        let scan = try SegmentReader.scan(storage: disk, path: open) { record in
-            if record.event[0] == EventFormat.kindCreateEntry && record.event.count >= 144 { target = (record.offset, record.header, Array(record.event)) }
-        }
-        var (offset, header, event) = try #require(target)
-        event[64 + 16] &+= 1
-        event[104 + 16] &+= 1
-        var record = [UInt8](repeating: 0, count: SegmentFormat.recordHeaderBytes + event.count)
-        _ = event.withUnsafeBytes { e in record.withUnsafeMutableBytes { SegmentRecordHeader.encode(event: e, lsn: header.lsn, timestamp: header.timestamp, seed: scan.header.recordSeed, into: $0) } }
-        let file = try disk.openFile(open, create: false)
-        try file.write(record, at: offset)
-        try file.sync()
-        header = try SegmentReader.readRecord(file: file, at: offset, seed: scan.header.recordSeed, end: try file.size()).header
+        _ = try #require(try SealedMonthRootTests.editFirstEntryAmounts(disk, open))
         #expect(Self.check(disk, "recomputed edit of \(open)") == nil)
         let report = try Verifier.verify(at: layout.root, storage: disk)
         #expect(!report.passed, "verify passed an edited open month")

@@ -53,6 +53,15 @@ import Testing
         var nextID: UInt128 = 10_000
         var steps: [String] = []
 
+        /// `count` new transfers between neighbouring accounts.
+        func transfers(_ count: Int) -> [(id: UInt128, from: Int, to: Int, amount: UInt128)] {
+            (0..<count).map { _ in
+                nextID += 1
+                let from = Int.random(in: 1...accountCount, using: &rng)
+                return (nextID, from, from % accountCount + 1, UInt128(Int.random(in: 1...100_000, using: &rng)))
+            }
+        }
+
         /// Reopens after a fault and checks the engine against the model.
         /// After a crash the old engine's threads are reaped first (its
         /// handles are stale, so its close writes nothing and throws).
@@ -86,12 +95,7 @@ import Testing
             switch dice {
             case 0..<55:  // a batch, sometimes after days (months roll and seal)
                 clock.advance(dice < 8 ? UInt64.random(in: 1...12, using: &rng) * 86_400_000_000_000 : UInt64.random(in: 1...1_000_000_000, using: &rng))
-                var batch: [(id: UInt128, from: Int, to: Int, amount: UInt128)] = []
-                for _ in 0..<Int.random(in: 1...12, using: &rng) {
-                    nextID += 1
-                    let from = Int.random(in: 1...accountCount, using: &rng)
-                    batch.append((nextID, from, from % accountCount + 1, UInt128(Int.random(in: 1...100_000, using: &rng))))
-                }
+                let batch = transfers(Int.random(in: 1...12, using: &rng))
                 do {
                     let results = try ledger.submitAndWait(EventBatch(batch.map { transfer($0.id, from: UInt128($0.from), to: UInt128($0.to), $0.amount) }))
                     guard results.allSatisfy({ $0 == .ok }) else { return "a batch of new transfers got \(results)" }
@@ -124,12 +128,7 @@ import Testing
                 // engine must stop, acknowledging nothing it could not sync.
                 let eio = Bool.random(using: &rng)
                 if eio { disk.failSync = { _ in true } } else { disk.noSpace = { _ in true } }
-                var batch: [(id: UInt128, from: Int, to: Int, amount: UInt128)] = []
-                for _ in 0..<Int.random(in: 1...8, using: &rng) {
-                    nextID += 1
-                    let from = Int.random(in: 1...accountCount, using: &rng)
-                    batch.append((nextID, from, from % accountCount + 1, UInt128(Int.random(in: 1...100_000, using: &rng))))
-                }
+                let batch = transfers(Int.random(in: 1...8, using: &rng))
                 do {
                     _ = try ledger.submitAndWait(EventBatch(batch.map { transfer($0.id, from: UInt128($0.from), to: UInt128($0.to), $0.amount) }))
                     return "a batch was acknowledged while every \(eio ? "fsync failed" : "write hit ENOSPC")"

@@ -143,6 +143,29 @@ import Testing
 /// Queries never answer from a sealed month whose records were edited,
 /// even with every record CRC recomputed: the month root is checked first.
 @Suite struct SealedMonthRootTests {
+    /// Adds 1 to both amounts of the first two-posting entry in the segment at
+    /// `path` (still balanced) and recomputes its record CRC, so only a month
+    /// root or a cross-check can notice; the entry's id, nil if none.
+    static func editFirstEntryAmounts(_ disk: SimulatedDisk, _ path: String) throws -> UInt128? {
+        var target: (offset: Int, header: SegmentRecordHeader, event: [UInt8])?
+        let scan = try SegmentReader.scan(storage: disk, path: path) { record in
+            if target == nil, record.event[0] == EventFormat.kindCreateEntry, record.event.count >= 144 {
+                target = (record.offset, record.header, Array(record.event))
+            }
+        }
+        guard var (offset, header, event) = target else { return nil }
+        event[64 + 16] &+= 1
+        event[104 + 16] &+= 1
+        var record = [UInt8](repeating: 0, count: SegmentFormat.recordHeaderBytes + event.count)
+        _ = event.withUnsafeBytes { e in record.withUnsafeMutableBytes { SegmentRecordHeader.encode(event: e, lsn: header.lsn, timestamp: header.timestamp, seed: scan.header.recordSeed, into: $0) } }
+        let file = try disk.openFile(path, create: false)
+        try file.write(record, at: offset)
+        try file.sync()
+        // The edited record passes its own checks.
+        header = try SegmentReader.readRecord(file: file, at: offset, seed: scan.header.recordSeed, end: try file.size()).header
+        return event.withUnsafeBytes { _LE.u128($0, 16) }
+    }
+
     @Test func editedSealedRecordWithRecomputedCRCIsRefusedByLookupAndHistory() throws {
         let disk = SimulatedDisk(seed: 31)
         var (ledger, clock, _) = try SegmentQueryTests.fourMonths(seed: 31, disk: disk)
@@ -152,23 +175,8 @@ import Testing
         let path = layout.segmentPath(october)
         // The first posted entry of October: both amounts +1 (still balanced),
         // the record's CRC recomputed.
-        var target: (offset: Int, header: SegmentRecordHeader, event: [UInt8])?
-        let scan = try SegmentReader.scan(storage: disk, path: path) { record in
-            if target == nil, record.event[0] == EventFormat.kindCreateEntry, record.event.count >= 144 {
-                target = (record.offset, record.header, Array(record.event))
-            }
-        }
-        try #require(scan.seal != nil)
-        var (offset, header, event) = try #require(target)
-        let entryID = event.withUnsafeBytes { _LE.u128($0, 16) }
-        event[64 + 16] &+= 1
-        event[104 + 16] &+= 1
-        var record = [UInt8](repeating: 0, count: SegmentFormat.recordHeaderBytes + event.count)
-        _ = event.withUnsafeBytes { e in record.withUnsafeMutableBytes { SegmentRecordHeader.encode(event: e, lsn: header.lsn, timestamp: header.timestamp, seed: scan.header.recordSeed, into: $0) } }
-        let file = try disk.openFile(path, create: false)
-        try file.write(record, at: offset)
-        try file.sync()
-        header = try #require(try SegmentReader.readRecord(file: file, at: offset, seed: scan.header.recordSeed, end: try file.size()).header)
+        try #require(try SegmentReader.scan(storage: disk, path: path).seal != nil)
+        let entryID = try #require(try Self.editFirstEntryAmounts(disk, path))
 
         ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
         defer { try? ledger.close() }

@@ -64,15 +64,7 @@ public struct POSIXStorage: Storage {
     public func lockFile(_ path: String) throws -> any StorageLock {
         let fd = retryingEINTR { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
         guard fd >= 0 else { throw Self.error(errno, "open lock file", path: path) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let code = errno
-            Glibc.close(fd)
-            if code == EWOULDBLOCK {
-                throw LedgerError(.locked, "the data directory is in use by another process (server or ledgerctl); stop it first", path: path)
-            }
-            throw Self.error(code, "flock", path: path)
-        }
-        return POSIXLock(fd: fd)
+        return try Self.lock(fd, LOCK_EX, path: path)
     }
 
     public func lockFileShared(_ path: String) throws -> any StorageLock {
@@ -81,13 +73,18 @@ public struct POSIXStorage: Storage {
             guard errno == ENOENT else { throw Self.error(errno, "open lock file", path: path) }
             return POSIXLock(fd: -1)
         }
-        if flock(fd, LOCK_SH | LOCK_NB) != 0 {
+        return try Self.lock(fd, LOCK_SH, path: path)
+    }
+
+    /// flock(`mode` | LOCK_NB) on `fd`, which it closes on failure.
+    private static func lock(_ fd: Int32, _ mode: Int32, path: String) throws -> POSIXLock {
+        if flock(fd, mode | LOCK_NB) != 0 {
             let code = errno
             Glibc.close(fd)
             if code == EWOULDBLOCK {
                 throw LedgerError(.locked, "the data directory is in use by another process (server or ledgerctl); stop it first", path: path)
             }
-            throw Self.error(code, "flock", path: path)
+            throw error(code, "flock", path: path)
         }
         return POSIXLock(fd: fd)
     }

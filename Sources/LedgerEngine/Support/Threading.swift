@@ -43,7 +43,10 @@ public final class ConditionLock: @unchecked Sendable {
     public func broadcast() { pthread_cond_broadcast(&cond) }
 }
 
-/// A detached pthread running a closure.
+/// A pthread running a closure: joined (`start`, then `join`), or detached
+/// (`startDetached`) when nobody waits for its end. A joinable thread that is
+/// never joined keeps its stack and its slot until the process ends: one per
+/// WAL roll was enough to exhaust pthread_create in a long soak.
 public final class Thread: @unchecked Sendable {
     private let body: () -> Void
     private var handle = pthread_t()
@@ -61,4 +64,11 @@ public final class Thread: @unchecked Sendable {
     }
 
     public func join() { pthread_join(handle, nil) }
+
+    /// Starts the thread detached: its resources are freed when it ends.
+    public func startDetached() {
+        start()
+        let detached = pthread_detach(handle)
+        precondition(detached == 0, "pthread_detach failed: \(detached)")
+    }
 }

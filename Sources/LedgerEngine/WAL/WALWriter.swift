@@ -189,7 +189,7 @@ final class WALFilePreparer: @unchecked Sendable {
                 condition.broadcast()
             }
         }
-        thread.start()
+        thread.startDetached()  // its end is signalled through `condition`; nobody joins it
     }
 
     func waitUntilReady() throws {

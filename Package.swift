@@ -35,6 +35,8 @@ let package = Package(
             dependencies: ["CRC32C", "CPrefetch", "CZstd", "CLZ4", "COpenSSLCrypto"],
             path: "Sources/LedgerEngine"
         ),
+        // `ledgerctl post`'s input: strict JSON lines and 128-bit numbers.
+        .target(name: "LedgerInput", dependencies: ["LedgerEngine"], path: "Sources/LedgerInput"),
         // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
         .target(name: "LedgerProtocol", dependencies: ["LedgerEngine"], path: "Sources/LedgerProtocol"),
         // The Swift client: async/await, pipelining, gathering, deadlines, retries.
@@ -66,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "ledgerctl",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol", "LedgerClient",
+                "LedgerEngine", "LedgerProtocol", "LedgerClient", "LedgerInput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ledgerctl"
@@ -91,6 +93,15 @@ let package = Package(
             dependencies: ["LedgerEngine"],
             path: "Tests/LedgerTestSupport"
         ),
+        // Fuzz targets (Tests/FuzzCorpus/README.md): the functions, the
+        // libFuzzer/replay executable, and the corpus replayed by `swift test`.
+        .target(
+            name: "LedgerFuzzTargets",
+            dependencies: ["LedgerEngine", "LedgerProtocol", "LedgerInput", "LedgerTestSupport"],
+            path: "Tests/LedgerFuzzTargets"
+        ),
+        .executableTarget(name: "LedgerFuzz", dependencies: ["LedgerFuzzTargets"], path: "Tests/LedgerFuzz"),
+        .testTarget(name: "LedgerFuzzTests", dependencies: ["LedgerFuzzTargets", "LedgerEngine", "LedgerTestSupport"], path: "Tests/LedgerFuzzTests"),
         .testTarget(
             name: "LedgerEngineTests",
             dependencies: ["LedgerEngine", "CRC32C", "LedgerTestSupport"],

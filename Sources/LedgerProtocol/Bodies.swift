@@ -418,8 +418,9 @@ public enum EntryListBody {
         var o = 0
         for _ in 0..<count {
             guard o + 8 <= body.count else { throw ProtocolError(.malformedBody, "entry list ends early") }
-            let r = body.withUnsafeBytes { Int(Wire.u32($0, o)) }
+            let (r, zero) = body.withUnsafeBytes { (Int(Wire.u32($0, o)), Wire.u32($0, o + 4)) }
             guard r == 8 || r > 24, o + r <= body.count else { throw ProtocolError(.malformedBody, "entry row of \(r) bytes") }
+            guard zero == 0 else { throw ProtocolError(.malformedBody, "entry row's zero field is \(zero)") }
             if r == 8 {
                 rows.append(nil)
             } else {

@@ -45,4 +45,13 @@ import Testing
         #expect(table[41] == 41 && table[43] == 43)
         #expect(table[0xFFFF] == nil)
     }
+
+    /// Id 0 marks empty buckets; looking it up must not find one (fuzzing
+    /// found `accounts[-1]` through exactly that).
+    @Test func idZeroIsNeverFound() {
+        var table = IDTable<Int32>(capacity: 16, emptyValue: -1)
+        #expect(table[0] == nil)
+        for id in 1...10 { table.insertNew(UInt128(id), Int32(id)) }
+        #expect(table[0] == nil)
+    }
 }

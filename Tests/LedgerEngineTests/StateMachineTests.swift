@@ -37,6 +37,17 @@ import Testing
         #expect(s.machine.invariantViolations().isEmpty)
     }
 
+    /// Found by the `events` fuzz target: a posting to account 0 (or a
+    /// lookup of id 0) indexed `accounts[-1]` and trapped, so any API key
+    /// could stop the server.
+    @Test mutating func idZeroIsNotFoundAnywhere() {
+        var s = opened()
+        #expect(s.apply([transfer(100, from: 0, to: 2, 10)]) == [.accountNotFound])
+        #expect(s.apply([transfer(101, from: 1, to: 0, 10)]) == [.accountNotFound])
+        #expect(s.machine.account(id: 0) == nil && s.machine.entry(id: 0) == nil)
+        #expect(s.machine.invariantViolations().isEmpty)
+    }
+
     @Test mutating func overdraftIsRejectedAndChangesNothing() {
         var s = opened()
         _ = s.apply([transfer(100, from: 1, to: 2, 100)])

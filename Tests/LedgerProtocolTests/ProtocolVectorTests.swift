@@ -79,6 +79,10 @@ import Testing
         #expect(try HistoryPageBody.decode(HistoryPageBody.encode(page)) == page)
         let row = EntryListBody.Row(timestamp: 5, lsn: 2, entry: Self.topUp)
         #expect(try EntryListBody.decode(EntryListBody.encode([row, nil]), count: 2) == [row, nil])
+        // The row's zero field is checked (found by the `bodies` fuzz target).
+        var nonZero = EntryListBody.encode([nil])
+        nonZero[7] = 0x11
+        #expect(throws: ProtocolError.self) { try EntryListBody.decode(nonZero, count: 1) }
         #expect(throws: ProtocolError.self) { try HistoryQuery.decode([UInt8](repeating: 0, count: 48)) }  // limit 0
     }
 

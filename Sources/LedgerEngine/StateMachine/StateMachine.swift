@@ -85,7 +85,12 @@ public struct LedgerStateMachine: Sendable {
         var credits: UInt128
     }
 
-    public init() {
+    /// `entryCapacity`: the idempotency table's initial buckets (it grows);
+    /// the default suits a server, tools that apply a few events (fuzz
+    /// targets) pass less.
+    public init(entryCapacity: Int = 1 << 16) {
+        precondition(entryCapacity >= 1 && entryCapacity <= 1 << 30, "entryCapacity \(entryCapacity)")
+        if entryCapacity != 1 << 16 { entries = IDTable(capacity: entryCapacity, emptyValue: entries.emptyValue) }
         scratchSlots.reserveCapacity(Limits.entryPostingsMax)
         scratchLedgers.reserveCapacity(Limits.entryPostingsMax)
         scratchTouched.reserveCapacity(Limits.entryPostingsMax)

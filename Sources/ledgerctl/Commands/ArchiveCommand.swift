@@ -1,5 +1,6 @@
 import ArgumentParser
 import LedgerEngine
+import LedgerInput
 
 /// `ledgerctl archive --before 2026-09 --codec zstd [--level 3]`: compresses
 /// every sealed month before the given month into frames with a frame index

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LedgerEngine
+import LedgerInput
 
 struct BalanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "balance", abstract: "Print accounts' balances.")

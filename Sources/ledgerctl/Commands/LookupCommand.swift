@@ -1,5 +1,6 @@
 import ArgumentParser
 import LedgerEngine
+import LedgerInput
 
 struct LookupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerEngine
+import LedgerInput
 
 struct PostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

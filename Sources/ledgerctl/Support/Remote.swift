@@ -6,6 +6,7 @@ import Dispatch
 import Foundation
 import LedgerClient
 import LedgerEngine
+import LedgerInput
 import LedgerProtocol
 
 struct RemoteOptions: ParsableArguments {

@@ -5,7 +5,7 @@
 // Foundation's JSONSerialization accepts duplicate keys and repairs invalid
 // UTF-8, which is why this exists.
 
-enum JSONNode: Equatable {
+public enum JSONNode: Equatable, Sendable {
     case object([(key: String, value: JSONNode)])
     case array([JSONNode])
     case string(String)
@@ -14,7 +14,7 @@ enum JSONNode: Equatable {
     case bool(Bool)
     case null
 
-    static func == (a: JSONNode, b: JSONNode) -> Bool {
+    public static func == (a: JSONNode, b: JSONNode) -> Bool {
         switch (a, b) {
         case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         case (.array(let x), .array(let y)): x == y
@@ -26,26 +26,26 @@ enum JSONNode: Equatable {
     }
 
     /// The value of `key` in an object (keys are unique).
-    subscript(key: String) -> JSONNode? {
+    public subscript(key: String) -> JSONNode? {
         guard case .object(let fields) = self else { return nil }
         return fields.first { $0.key == key }?.value
     }
 
-    var keys: [String] {
+    public var keys: [String] {
         guard case .object(let fields) = self else { return [] }
         return fields.map(\.key)
     }
 }
 
-struct StrictJSONParser {
-    static let depthMax = 8
-    static let bytesMax = 1 << 20
+public struct StrictJSONParser {
+    public static let depthMax = 8
+    public static let bytesMax = 1 << 20
 
     private let bytes: [UInt8]
     private var position = 0
 
     /// Parses one whole document; throws `InputError` naming the byte offset.
-    static func parse(_ bytes: [UInt8]) throws -> JSONNode {
+    public static func parse(_ bytes: [UInt8]) throws -> JSONNode {
         guard bytes.count <= bytesMax else { throw InputError("line is \(bytes.count) bytes; at most \(bytesMax)") }
         var parser = StrictJSONParser(bytes: bytes)
         parser.skipWhitespace()

@@ -5,11 +5,11 @@ import LedgerEngine
 ///    "kind":"posted","code":1,"userData":"0","metadata":"gw:ch_42","pendingId":"0","timeoutSeconds":0}
 ///   {"createAccount":{"id":"1","ledger":840,"code":1,"flags":["debitsMustNotExceedCredits"]}}
 ///   {"closeAccount":"1"}
-enum EventInput {
+public enum EventInput {
     /// One input line (its raw bytes: they must be valid UTF-8). A line is
     /// exactly one kind: an entry, `{"createAccount":{...}}` alone, or
     /// `{"closeAccount":"ID"}` alone.
-    static func parse(line: [UInt8]) throws -> Event {
+    public static func parse(line: [UInt8]) throws -> Event {
         let node = try StrictJSONParser.parse(line)
         guard case .object = node else { throw InputError("not a JSON object") }
         if let account = node["createAccount"] {
@@ -24,7 +24,7 @@ enum EventInput {
         return .createEntry(try parseEntry(node))
     }
 
-    static func parseAccount(_ object: JSONNode) throws -> NewAccount {
+    public static func parseAccount(_ object: JSONNode) throws -> NewAccount {
         try rejectUnknownKeys(object, allowed: ["id", "ledger", "code", "flags", "userData"])
         guard let idValue = object["id"] else { throw InputError("account needs an id") }
         guard let ledgerValue = object["ledger"] else { throw InputError("account needs a ledger") }
@@ -42,7 +42,7 @@ enum EventInput {
             flags: try parseFlags(flagNames), userData: try uint128(object["userData"] ?? .string("0"), "userData"))
     }
 
-    static func parseFlags(_ names: [String]) throws -> AccountFlags {
+    public static func parseFlags(_ names: [String]) throws -> AccountFlags {
         var flags: AccountFlags = []
         for name in names {
             switch name {
@@ -54,7 +54,7 @@ enum EventInput {
         return flags
     }
 
-    static func parseEntry(_ object: JSONNode) throws -> NewEntry {
+    public static func parseEntry(_ object: JSONNode) throws -> NewEntry {
         try rejectUnknownKeys(object, allowed: ["id", "kind", "postings", "pendingId", "timeoutSeconds", "code", "userData", "metadata"])
         guard let idValue = object["id"] else { throw InputError("entry needs an id") }
         let kind: EntryKind
@@ -102,7 +102,7 @@ enum EventInput {
             userData: try uint128(object["userData"] ?? .string("0"), "userData"), metadata: metadata)
     }
 
-    static func rejectUnknownKeys(_ object: JSONNode, allowed: Set<String>) throws {
+    public static func rejectUnknownKeys(_ object: JSONNode, allowed: Set<String>) throws {
         for key in object.keys where !allowed.contains(key) {
             throw InputError("unknown field '\(key)'")
         }
@@ -111,7 +111,7 @@ enum EventInput {
     /// A 128-bit value from a JSON string (decimal digits, or 0x and hex
     /// digits) or a JSON integer written as plain digits below 2^53 (no sign,
     /// fraction or exponent: `1e3` is refused).
-    static func uint128(_ value: JSONNode, _ what: String) throws -> UInt128 {
+    public static func uint128(_ value: JSONNode, _ what: String) throws -> UInt128 {
         switch value {
         case .string(let string): return try parseUInt128(string, what: what)
         case .number(let text):
@@ -123,7 +123,7 @@ enum EventInput {
         }
     }
 
-    static func bounded(_ value: JSONNode, _ what: String, max: UInt64) throws -> UInt64 {
+    public static func bounded(_ value: JSONNode, _ what: String, max: UInt64) throws -> UInt64 {
         let wide = try uint128(value, what)
         guard wide <= UInt128(max) else { throw InputError("\(what) \(wide) exceeds \(max)") }
         return UInt64(wide)

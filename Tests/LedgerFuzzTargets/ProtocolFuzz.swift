@@ -1,0 +1,73 @@
+// The wire protocol's decoders (Specs/protocol.md), fed hostile bytes.
+
+import LedgerEngine
+import LedgerProtocol
+
+enum ProtocolFuzz {
+    static func frame(_ input: [UInt8]) {
+        guard let (header, body) = try? Frame.decode(input) else { return }
+        require(header.bodyBytes == body.count, "frame body length \(body.count) differs from its header's \(header.bodyBytes)")
+        // What Frame.decode accepts, Frame.encode writes back identically.
+        if let status = ProtocolStatus(rawValue: header.status) {
+            let again = Frame.encode(operation: header.operation, requestID: header.requestID, body: body, status: status)
+            require(again == Array(input.prefix(again.count)), "frame does not re-encode to its bytes")
+        }
+        guard let operation = ProtocolOperation(rawValue: header.operation) else { return }
+        decodeBody(operation, reply: header.status != 0, body)
+    }
+
+    /// First byte: the operation (1...8); second: request (even) or reply
+    /// (odd); the rest is the body.
+    static func bodies(_ input: [UInt8]) {
+        guard input.count >= 2, let operation = ProtocolOperation(rawValue: UInt16(input[0] % 8) + 1) else { return }
+        decodeBody(operation, reply: input[1] & 1 == 1, Array(input.dropFirst(2)))
+    }
+
+    static func decodeBody(_ operation: ProtocolOperation, reply: Bool, _ body: [UInt8]) {
+        switch (operation, reply) {
+        case (.hello, false):
+            if let hello = try? HelloRequest.decode(body) { require(hello.encoded() == body, "hello request re-encodes differently") }
+        case (.hello, true):
+            if let hello = try? HelloReply.decode(body) { require(hello.encoded() == body, "hello reply re-encodes differently") }
+        case (.createAccounts, false), (.submitEntries, false):
+            if let batch = try? EventBatchBody.decode(body, for: operation) {
+                require(EventBatchBody.encode(batch) == body, "event batch body re-encodes differently")
+                _ = batch.events()
+            }
+        case (.createAccounts, true), (.submitEntries, true):
+            for n in [0, 1, body.count / 8, body.count] {
+                if let results = try? ResultsBody.decode(body, eventCount: n) {
+                    require(ResultsBody.encode(results) == body, "results body re-encodes differently")
+                }
+            }
+        case (.lookupAccounts, false), (.lookupEntries, false):
+            if let ids = try? IDListBody.decode(body) { require(IDListBody.encode(ids) == body, "id list re-encodes differently") }
+        case (.lookupAccounts, true):
+            for n in [0, 1, 2, 8] { _ = try? AccountListBody.decode(body, count: n) }
+        case (.lookupEntries, true):
+            for n in [0, 1, 2, 8] {
+                if let rows = try? EntryListBody.decode(body, count: n) {
+                    require(EntryListBody.encode(rows) == body, "entry list re-encodes differently")
+                }
+            }
+        case (.accountHistory, false):
+            if let query = try? HistoryQuery.decode(body) { require(query.encoded() == body, "history query re-encodes differently") }
+        case (.accountHistory, true):
+            if let page = try? HistoryPageBody.decode(body) {
+                require((try? HistoryPageBody.decode(HistoryPageBody.encode(page))) == page, "history page does not round-trip")
+            }
+        case (.balanceAsOf, false):
+            if let (account, asOf) = try? BalanceBodies.decodeQuery(body) {
+                require(BalanceBodies.encodeQuery(account: account, asOfNs: asOf) == body, "balance query re-encodes differently")
+            }
+        case (.balanceAsOf, true):
+            if let balances = try? BalanceBodies.decodeBalances(body) {
+                require(BalanceBodies.encodeBalances(balances) == body, "balances re-encode differently")
+            }
+        case (.status, false):
+            break  // a status request has no body
+        case (.status, true):
+            if let status = try? StatusBody.decode(body) { require(status.encoded() == body, "status body re-encodes differently") }
+        }
+    }
+}

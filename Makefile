@@ -8,7 +8,7 @@ SWIFT_TEST_FLAGS ?=
 
 SERVER_DATA_DIR ?= ./data
 
-.PHONY: deps build run demo test test-clients soak bench clean
+.PHONY: deps build run demo test test-clients soak fuzz fuzz-smoke bench clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -42,6 +42,16 @@ test: deps
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build --skip LedgerServerTests $(SWIFT_TEST_FLAGS)
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build --filter LedgerServerTests --no-parallel $(SWIFT_TEST_FLAGS)
 	$(MAKE) test-clients
+	$(MAKE) fuzz-smoke
+
+# Every fuzz target on a fixed slice of inputs (libFuzzer + AddressSanitizer,
+# built in .build-fuzz); `make fuzz` runs long: FUZZ_RUNS inputs per target
+# (default 10,000,000) or FUZZ_SECONDS each, TARGETS="wal segment" to choose.
+fuzz-smoke: deps
+	scripts/fuzz.sh smoke
+
+fuzz: deps
+	scripts/fuzz.sh long $(TARGETS)
 
 # The Python and Node clients against a real server (built by `swift build`).
 test-clients:

@@ -45,8 +45,8 @@ for name, data in (('create-account', account), ('entry', entry), ('close-accoun
     seed('events', name, bytes([0]) + data)
 seed('events', 'mixed', bytes([2]) + account + entry + entry + close)
 
-# WAL: the vectors' header and group record in a file of the header's size,
-# and the same in an 8 KiB file (header rewritten with its CRC).
+# WAL: the vectors' header and group record in an 8 KiB file (the header's
+# size field rewritten, with its CRC).
 header = vector('wal-file-header.hex')
 record = vector('wal-record-group.hex')
 def wal_file(file_bytes):
@@ -55,7 +55,6 @@ def wal_file(file_bytes):
     struct.pack_into('<I', h, 60, mask(crc32c(bytes(h[:60]))))
     data = bytes(h) + bytes(4096 - len(h)) + record
     return data + bytes(file_bytes - len(data))
-seed('wal', 'one-group-64k', wal_file(65536))
 seed('wal', 'one-group-8k', wal_file(8192))
 payload = record[32:32 + struct.unpack_from('<I', record, 0)[0]]
 seed('wal-payloads', 'one-group', struct.pack('<H', len(payload)) + payload)

@@ -47,6 +47,52 @@ import Testing
         #expect(unchanged, "a refused open wrote to the directory")
     }
 
+    /// `ledgerctl recover --from-segments`: the lost group comes back from
+    /// the segment under its own LSN, the bytes it replaces are kept, and
+    /// the directory then opens with every acknowledged entry and verifies.
+    @Test func lostTailIsRestoredFromTheSegmentUnderItsOwnLSNs() throws {
+        let disk = try Faults.setUp(seed: 23)
+        let walEnd = try Self.loseTheLastAcknowledgedGroup(disk)
+        let segment = try #require(disk.names().first { $0.hasSuffix(".seg") })
+        var lost: [(lsn: UInt64, entry: NewEntry)] = []
+        _ = try SegmentReader.scan(storage: disk, path: segment) { record in
+            guard record.header.lsn > walEnd, case .createEntry(let entry) = EventBatchReader.decode(record.event, at: 0) else { return }
+            lost.append((record.header.lsn, entry))
+        }
+        try #require(!lost.isEmpty)
+        let walPath = try #require(disk.names().filter { $0.hasSuffix(".log") }.last)
+        let walBefore = disk.bytes(walPath)
+
+        let report = try SegmentTailRestore.run(at: Self.root, storage: disk)
+        #expect(report.lsns == (walEnd + 1)...(walEnd + 1) && report.events == lost.count)
+        let saved = try #require(report.savedBytesPath)
+        let keptBytes = disk.bytes(saved) == Array(walBefore[report.offset..<(report.offset + disk.bytes(saved).count)])
+        #expect(keptBytes, "the replaced WAL bytes were not kept")
+        #expect(report.chainMatchesDamagedRecord != nil)
+
+        let log = Faults.LogLines()
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Faults.options(log))
+        #expect(ledger.recovery.lastLSN == walEnd + 1)
+        #expect(try ledger.missingEntries(lost.map(\.entry.id)).isEmpty)
+        for (lsn, entry) in lost { #expect(try ledger.lookup(entryID: entry.id)?.lsn == lsn) }
+        // Posting a restored entry again is a duplicate, not a second filing.
+        #expect(try ledger.submitAndWait(EventBatch([.createEntry(lost[0].entry)])) == [.exists])
+        try ledger.close()
+        let verify = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(verify.passed, "\(verify.problems)")
+    }
+
+    /// On a healthy directory there is nothing to restore: refused, and no
+    /// byte changes.
+    @Test func restoreFromSegmentsRefusesWhenTheWALIsWhole() throws {
+        let disk = try Faults.setUp(seed: 24)
+        _ = try Faults.recordsAfterCleanClose(disk, batches: 3)
+        let before = Self.files(disk)
+        #expect(throws: LedgerError.self) { _ = try SegmentTailRestore.run(at: Self.root, storage: disk) }
+        let unchanged = Self.files(disk) == before
+        #expect(unchanged, "a refused restore wrote to the directory")
+    }
+
     @Test func unsyncedSegmentRecordsBeyondTheWALAreTruncatedAndTheirLSNFiledOnce() throws {
         let disk = try Faults.setUp(seed: 22)
         let walEnd = try Self.loseTheLastAcknowledgedGroup(disk)

@@ -24,7 +24,7 @@ import LedgerEngine
     }
 
     @Test func walSeedsHoldOneValidGroup() throws {
-        for (target, name) in [(FuzzTarget.wal, "one-group-8k"), (.wal, "one-group-64k"), (.wal, "accounts-and-entry")] {
+        for (target, name) in [(FuzzTarget.wal, "one-group-8k"), (.wal, "accounts-and-entry")] {
             let disk = FileFuzz.directory(wal: Self.seed(target, name))
             let scan = try WALReader(storage: disk, layout: FileFuzz.layout).scan(mode: .verify) { _ in }
             #expect(scan.recordCount == 1 && scan.problems.isEmpty, "\(name): \(scan.problems)")

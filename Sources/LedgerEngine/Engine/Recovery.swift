@@ -24,12 +24,20 @@ extension Ledger {
         var snapshotUsed: (lsn: UInt64, path: String)?
         /// Read-only: stray temporary files a read-write open would delete.
         var temporariesLeft: [String]
+        /// Only with `segmentsBeyondWAL: .report`: the open month's segment
+        /// holds synced records past the WAL's end (SegmentTailRestore).
+        var segmentsBeyondWAL: (path: String, lastLSN: UInt64)? = nil
     }
+
+    /// What recovery does when a segment holds synced records beyond the
+    /// WAL: refuse (every open), or report it (`recover --from-segments`).
+    enum SegmentsBeyondWAL { case refuse, report }
 
     // One function, in the order above: splitting it would pass the same
     // eight values between the parts.
     static func recoverState(
-        storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, options: Options, readOnly: Bool
+        storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, options: Options, readOnly: Bool,
+        segmentsBeyondWAL: SegmentsBeyondWAL = .refuse
     ) throws -> RecoveredState {
         // Stray temporary files are half-made files from a crash: delete them
         // (a read-only open lists them instead).
@@ -111,10 +119,14 @@ extension Ledger {
         switch try segments.reconcile(walLastLSN: scan.lastLSN) {
         case .consistent:
             break
+        case .syncedBeyondWAL(let path, let segmentLastLSN) where segmentsBeyondWAL == .report:
+            return RecoveredState(
+                machine: machine, chain: chain, segments: segments, evicted: evicted, scan: scan, report: report, snapshotUsed: snapshotUsed,
+                temporariesLeft: temporariesLeft, segmentsBeyondWAL: (path, segmentLastLSN))
         case .syncedBeyondWAL(let path, let segmentLastLSN):
             throw LedgerError(
                 .corruption,
-                "\(path) holds synced records through LSN \(segmentLastLSN) but the WAL ends at LSN \(scan.lastLSN) in \(scan.lastFilePath): acknowledged groups are missing from the WAL (damaged or lost). Nothing was changed; investigate with `ledgerctl inspect wal` and `ledgerctl inspect segment`",
+                "\(path) holds synced records through LSN \(segmentLastLSN) but the WAL ends at LSN \(scan.lastLSN) in \(scan.lastFilePath): acknowledged groups are missing from the WAL (damaged or lost). Nothing was changed; investigate with `ledgerctl inspect wal` and `ledgerctl inspect segment`; `ledgerctl recover --from-segments` restores the groups from the segment",
                 path: scan.lastFilePath)
         case .unsyncedTail(let path, let firstLSN) where readOnly:
             throw LedgerError(

@@ -40,8 +40,7 @@ struct OpenHold: Sendable, Hashable {
 public struct LedgerStateMachine: Sendable {
     public internal(set) var accounts: [Account] = []
     @usableFromInline var accountSlotByID = IDTable<Int32>(emptyValue: -1)
-    @usableFromInline var entries = IDTable<EntryRecord>(
-        capacity: 1 << 16, emptyValue: EntryRecord(fingerprint: 0, timestamp: 0, kind: .posted, holdState: .notAHold))
+    @usableFromInline var entries: IDTable<EntryRecord>
     @usableFromInline var openHolds: [UInt128: OpenHold] = [:]
     @usableFromInline var expiries = ExpiryHeap()
     /// Timestamp of the last event applied (0 before the first batch).
@@ -90,7 +89,7 @@ public struct LedgerStateMachine: Sendable {
     /// targets) pass less.
     public init(entryCapacity: Int = 1 << 16) {
         precondition(entryCapacity >= 1 && entryCapacity <= 1 << 30, "entryCapacity \(entryCapacity)")
-        if entryCapacity != 1 << 16 { entries = IDTable(capacity: entryCapacity, emptyValue: entries.emptyValue) }
+        entries = IDTable(capacity: entryCapacity, emptyValue: EntryRecord(fingerprint: 0, timestamp: 0, kind: .posted, holdState: .notAHold))
         scratchSlots.reserveCapacity(Limits.entryPostingsMax)
         scratchLedgers.reserveCapacity(Limits.entryPostingsMax)
         scratchTouched.reserveCapacity(Limits.entryPostingsMax)

@@ -42,11 +42,14 @@ public struct DataDirectoryLayout: Sendable {
     /// files the engine does not own, such as the server's `api-keys`, are
     /// not). A directory holding any of these is never initialised over.
     public static func belongsToLedger(_ name: String) -> Bool {
-        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "balances.index" || name == "segments" || name == "snapshots"
+        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "balances.index" || name == "segments" || name == "snapshots" || name == "recovery"
             || (name.hasPrefix("wal-") && (name.hasSuffix(".log") || name.hasSuffix(".tmp")))
     }
 
     public var segmentsDirectory: String { root + "/segments" }
+
+    /// Bytes a repair replaced, kept (`ledgerctl recover --from-segments`).
+    public var recoveryDirectory: String { root + "/recovery" }
 
     public static func segmentFileName(_ month: UTCMonth) -> String {
         let year = String(month.year)

@@ -30,6 +30,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "-new"))
     }
 
+    /// `recover` names its source, and on a directory whose WAL is whole it
+    /// has nothing to restore: exit 2, one line, no byte changed.
+    @Test func recoverFromSegmentsRefusesWhenThereIsNothingToRestore() throws {
+        let dir = try Ctl.freshDirectory()
+        Self.expectBadInput(try Ctl.run(["recover", "--data-dir", dir]), "recover without a source", naming: "--from-segments")
+        try Ctl.run(["account", "create", "--id", "1", "--ledger", "840", "--data-dir", dir])
+        let before = try FileManager.default.subpathsOfDirectory(atPath: dir).sorted().map { ($0, FileManager.default.contents(atPath: dir + "/" + $0)) }
+        Self.expectBadInput(try Ctl.run(["recover", "--from-segments", "--data-dir", dir]), "recover on a whole WAL", naming: "nothing to restore")
+        let after = try FileManager.default.subpathsOfDirectory(atPath: dir).sorted().map { ($0, FileManager.default.contents(atPath: dir + "/" + $0)) }
+        let unchanged = before.map(\.0) == after.map(\.0) && zip(before, after).allSatisfy { $0.1 == $1.1 }
+        #expect(unchanged, "a refused recover changed the directory")
+    }
+
     @Test func postAcceptsExactlyTheDocumentedGrammar() throws {
         let dir = try Ctl.freshDirectory()
         for id in 1...2 { try Ctl.run(["account", "create", "--id", "\(id)", "--ledger", "840", "--data-dir", dir]) }

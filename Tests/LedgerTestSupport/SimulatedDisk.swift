@@ -271,10 +271,12 @@ public final class SimulatedFile: StorageFile {
             try disk.step(generation, path)
             let end = min(inode.current.count, offset + buffer.count)
             guard offset < end else { return 0 }
-            let flips = disk.readFlips[path] ?? []
-            for i in offset..<end {
-                buffer[i - offset] = inode.current[i] ^ (flips.contains(i) ? 1 : 0)
+            // Bulk copy, then the flips (a per-byte loop made the fuzz
+            // targets, which run everything instrumented, 5x slower).
+            inode.current.withUnsafeBytes { source in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<end]))
             }
+            for i in disk.readFlips[path] ?? [] where i >= offset && i < end { buffer[i - offset] ^= 1 }
             return end - offset
         }
     }
@@ -285,7 +287,7 @@ public final class SimulatedFile: StorageFile {
             try disk.step(generation, path)
             if disk.noSpace?(path) == true { throw LedgerError(.noSpace, "simulated ENOSPC", path: path, offset: offset) }
             disk.ensure(&inode.current, offset + bytes.count)
-            for i in 0..<bytes.count { inode.current[offset + i] = bytes[i] }
+            inode.current.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
             inode.unsynced.append((offset, bytes.count))
         }
     }

@@ -45,7 +45,8 @@ extension LedgerStateMachine {
     /// Restores the state a snapshot body describes. Throws `corruption`
     /// (naming the file) when the body is inconsistent.
     init(snapshot r: SnapshotStreamReader, header: SnapshotHeader) throws {
-        self.init()
+        // A small snapshot gets a small table (it grows as entries come).
+        self.init(entryCapacity: min(1 << 16, max(64, 2 * header.entryCount)))
         let path = r.file.path
         func bad(_ what: String) -> LedgerError { LedgerError(.corruption, "snapshot body: \(what)", path: path) }
         for _ in 0..<header.accountCount {

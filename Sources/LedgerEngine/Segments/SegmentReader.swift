@@ -175,7 +175,8 @@ public enum SegmentReader {
         }
         let recordsEnd = frontier.durableEndOffset - seal.encodedBytes
         let hasher = SegmentSeal.rootHasher(directoryID: header.directoryID, month: header.month, previousRoot: seal.previousRoot)
-        var chunk = [UInt8](repeating: 0, count: rootCheckChunkBytes)
+        // No bigger than the records: a small month does not pay for 4 MiB.
+        var chunk = [UInt8](repeating: 0, count: max(0, min(rootCheckChunkBytes, recordsEnd - SegmentFormat.fileHeaderBytes)))
         var offset = SegmentFormat.fileHeaderBytes
         while offset < recordsEnd {
             let count = min(rootCheckChunkBytes, recordsEnd - offset)

@@ -1,4 +1,4 @@
-// Every limit of the engine, in one place. Each is documented in README.md
+// Every limit of the engine, in one place. Each is documented in docs/operations.md
 // ("Limits") and asserted where it is used.
 public enum Limits {
     /// Events in one client batch (as TigerBeetle: fits its message size).

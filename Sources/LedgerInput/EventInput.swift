@@ -1,6 +1,6 @@
 import LedgerEngine
 
-/// Parses one JSON line into an event. Shapes (see README, "ledgerctl post"):
+/// Parses one JSON line into an event. Shapes (see docs/cli.md, `post`):
 ///   {"id":"1001","postings":[{"account":"1","debit":"2500"},{"account":"2","credit":"2500"}],
 ///    "kind":"posted","code":1,"userData":"0","metadata":"gw:ch_42","pendingId":"0","timeoutSeconds":0}
 ///   {"createAccount":{"id":"1","ledger":840,"code":1,"flags":["debitsMustNotExceedCredits"]}}

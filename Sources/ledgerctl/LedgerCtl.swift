@@ -22,7 +22,7 @@ struct LedgerCtl: ParsableCommand {
     )
 
     /// As ArgumentParser's, except that a usage error (an unknown option, a
-    /// value out of range: its exit 64 with the whole usage) is the README's
+    /// value out of range: its exit 64 with the whole usage) is docs/cli.md's
     /// bad input: exit 2 and one line naming the problem.
     static func main() {
         do {

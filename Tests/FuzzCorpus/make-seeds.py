@@ -70,7 +70,7 @@ seed('archive', 'lz4', vector('archive-lz4.hex'))
 seed('snapshot', 'one-batch', vector('snapshot.hex'))
 seed('ledger-meta', 'vector', vector('ledger-meta.hex'))
 
-# post: the README's line shapes.
+# post: the line shapes of docs/cli.md.
 lines = [
     '{"id":"1001","postings":[{"account":"1","debit":"2500"},{"account":"2","credit":"2500"}],"code":1,"metadata":"gw:ch_42"}',
     '{"id":"0x3f2","postings":[{"account":"1","debit":"100"},{"account":"2","credit":"100"}],"kind":"pending","timeoutSeconds":60}',

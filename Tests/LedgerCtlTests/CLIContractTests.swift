@@ -3,7 +3,7 @@ import LedgerEngine
 import LedgerTestSupport
 import Testing
 
-/// The CLI contract of the README: bad input is exit 2 with one line naming
+/// The CLI contract of docs/cli.md: bad input is exit 2 with one line naming
 /// the problem and changes nothing; `post` accepts exactly its grammar;
 /// every input line gets a result line.
 @Suite struct CLIContractTests {

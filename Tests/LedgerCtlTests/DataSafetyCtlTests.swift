@@ -129,7 +129,7 @@ import Testing
     }
 
     /// On a real read-only mount (a bind mount remounted read-only; needs the
-    /// mount privilege that the test machines have, see README "Tests").
+    /// mount privilege that the test machines have, see docs/testing.md).
     @Test func readsWorkOnAReadOnlyMount() throws {
         let dir = try Self.populatedDirectory()
         let mountPoint = temporaryDirectory("ro-mount")

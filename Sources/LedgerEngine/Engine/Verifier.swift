@@ -57,7 +57,7 @@ public struct VerifyReport: Sendable {
 
     public var passed: Bool { !problems.contains { $0.severity == .error } }
 
-    /// The one classification (README "Verify", Specs/segment-format.md):
+    /// The one classification (docs/cli.md "verify", Specs/segment-format.md):
     /// an error is acknowledged data lost or altered, or damage to a file the
     /// engine cannot rebuild (WAL, segments, archives, snapshots, ledger.meta);
     /// a warning is damage to a derived file that the next read-write open

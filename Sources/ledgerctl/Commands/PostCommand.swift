@@ -8,7 +8,7 @@ struct PostCommand: ParsableCommand {
         commandName: "post",
         abstract: "Post events given as JSON lines; print one JSON result line per event.",
         discussion: """
-            Each input line is an entry, {"createAccount":{...}} or {"closeAccount":"ID"}. See README. \
+            Each input line is an entry, {"createAccount":{...}} or {"closeAccount":"ID"}. See docs/cli.md. \
             All lines are parsed before anything is posted: one bad line posts nothing.
             """)
 

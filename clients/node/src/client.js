@@ -117,82 +117,84 @@ class Connection {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Client {
+  // Internals: private, so the API is the methods below and nothing else.
+  #keyId; #secret; #tlsOptions; #connection = null; #connecting = null;
+  #everConnected = false; // a refusal before the first handshake is final
+  #nextId = 2n; // 1 is each connection's hello
+  #inFlight = 0; #slotWaiters = [];
+
   /**
    * @param {{ keyId: string, secret: Uint8Array, host?: string, port?: number, deadlineMs?: number,
    *           retryDelayMsFirst?: number, retryDelayMsMax?: number,
    *           tls?: { caFile?: string, serverName?: string } }} options
    */
   constructor({ keyId, secret, host = '127.0.0.1', port = p.DEFAULT_PORT, deadlineMs = 10_000, retryDelayMsFirst = 2, retryDelayMsMax = 200, tls: tlsSettings }) {
-    Object.assign(this, { keyId, secret: Buffer.from(secret), host, port, deadlineMs, retryDelayMsFirst, retryDelayMsMax });
-    this.tlsOptions = tlsSettings
+    Object.assign(this, { host, port, deadlineMs, retryDelayMsFirst, retryDelayMsMax });
+    this.#keyId = keyId;
+    this.#secret = Buffer.from(secret);
+    this.#tlsOptions = tlsSettings
       ? { ...(tlsSettings.caFile ? { ca: readFileSync(tlsSettings.caFile) } : {}), servername: tlsSettings.serverName ?? host }
       : null;
     this.server = null; // the hello reply: the server's limits
     this.retries = 0;
-    this.connection = null;
-    this.connecting = null;
-    this.everConnected = false; // a refusal before the first handshake is final
-    this.nextId = 2n; // 1 is each connection's hello
-    this.inFlight = 0;
-    this.slotWaiters = [];
   }
 
   async createAccounts(accounts) {
     const body = p.encodeBatch(accounts.map(p.accountEvent));
-    return p.decodeResults(await this.call('createAccounts', body), accounts.length);
+    return p.decodeResults(await this.#call('createAccounts', body), accounts.length);
   }
 
   async closeAccounts(ids) {
-    return p.decodeResults(await this.call('createAccounts', p.encodeBatch(ids.map(p.closeAccountEvent))), ids.length);
+    return p.decodeResults(await this.#call('createAccounts', p.encodeBatch(ids.map(p.closeAccountEvent))), ids.length);
   }
 
   async submit(entries) {
     const body = p.encodeBatch(entries.map(p.entryEvent));
-    return p.decodeResults(await this.call('submitEntries', body), entries.length);
+    return p.decodeResults(await this.#call('submitEntries', body), entries.length);
   }
 
-  async lookupAccounts(ids) { return p.decodeAccounts(await this.call('lookupAccounts', p.encodeIds(ids)), ids.length); }
-  async lookupEntries(ids) { return p.decodeEntries(await this.call('lookupEntries', p.encodeIds(ids)), ids.length); }
-  async history(query) { return p.decodeHistoryPage(await this.call('accountHistory', p.encodeHistoryQuery(query))); }
-  async balanceAsOf(account, asOfNs) { return p.decodeBalances(await this.call('balanceAsOf', p.encodeBalanceQuery(account, asOfNs))); }
-  async status() { return p.decodeStatus(await this.call('status', Buffer.alloc(0))); }
+  async lookupAccounts(ids) { return p.decodeAccounts(await this.#call('lookupAccounts', p.encodeIds(ids)), ids.length); }
+  async lookupEntries(ids) { return p.decodeEntries(await this.#call('lookupEntries', p.encodeIds(ids)), ids.length); }
+  async history(query) { return p.decodeHistoryPage(await this.#call('accountHistory', p.encodeHistoryQuery(query))); }
+  async balanceAsOf(account, asOfNs) { return p.decodeBalances(await this.#call('balanceAsOf', p.encodeBalanceQuery(account, asOfNs))); }
+  async status() { return p.decodeStatus(await this.#call('status', Buffer.alloc(0))); }
 
   close() {
-    this.connection?.close();
-    this.connection = null;
+    this.#connection?.close();
+    this.#connection = null;
   }
 
-  async connected(deadline) {
-    if (this.connection && !this.connection.closed) return this.connection;
-    if (!this.connecting) {
-      this.connecting = (async () => {
-        const c = await Connection.open(this.host, this.port, deadline - Date.now(), this.tlsOptions);
-        const reply = await c.request(p.OPERATIONS.hello, 1n, p.encodeHello(this.keyId, this.secret), deadline);
+  async #connected(deadline) {
+    if (this.#connection && !this.#connection.closed) return this.#connection;
+    if (!this.#connecting) {
+      this.#connecting = (async () => {
+        const c = await Connection.open(this.host, this.port, deadline - Date.now(), this.#tlsOptions);
+        const reply = await c.request(p.OPERATIONS.hello, 1n, p.encodeHello(this.#keyId, this.#secret), deadline);
         if (reply.status !== 0) {
           c.close();
           throw new LedgerError(p.STATUSES[reply.status] ?? reply.status, reply.body.toString('utf8'));
         }
         this.server = p.decodeHelloReply(reply.body);
-        this.connection = c;
-        this.everConnected = true;
+        this.#connection = c;
+        this.#everConnected = true;
         return c;
-      })().finally(() => { this.connecting = null; });
+      })().finally(() => { this.#connecting = null; });
     }
-    return this.connecting;
+    return this.#connecting;
   }
 
-  async acquireSlot() {
-    if (this.inFlight < (this.server?.inFlightMax ?? 1)) { this.inFlight++; return; }
-    await new Promise((resolve) => this.slotWaiters.push(resolve)); // the releaser hands its slot over
+  async #acquireSlot() {
+    if (this.#inFlight < (this.server?.inFlightMax ?? 1)) { this.#inFlight++; return; }
+    await new Promise((resolve) => this.#slotWaiters.push(resolve)); // the releaser hands its slot over
   }
 
-  releaseSlot() {
-    const next = this.slotWaiters.shift();
-    if (next) next(); else this.inFlight--;
+  #releaseSlot() {
+    const next = this.#slotWaiters.shift();
+    if (next) next(); else this.#inFlight--;
   }
 
   /** Sends until a definitive reply or the deadline; the body of an 'ok' reply. */
-  async call(operation, body) {
+  async #call(operation, body) {
     const code = p.OPERATIONS[operation];
     const deadline = Date.now() + this.deadlineMs;
     let delay = this.retryDelayMsFirst;
@@ -207,17 +209,17 @@ export class Client {
       if (Date.now() >= deadline) throw new DeadlineExceeded(`${operation}: deadline exceeded`);
       let connection;
       try {
-        connection = await this.connected(deadline);
+        connection = await this.#connected(deadline);
       } catch (e) {
-        if (e instanceof ConnectionClosed && e.code === 'ECONNREFUSED' && !this.everConnected) {
+        if (e instanceof ConnectionClosed && e.code === 'ECONNREFUSED' && !this.#everConnected) {
           throw new ConnectionRefused(`connection refused by ${this.host}:${this.port}: no server listens there`);
         }
         if (e instanceof ConnectionClosed || e instanceof DeadlineExceeded) continue;
         throw e;
       }
-      await this.acquireSlot();
-      const requestId = this.nextId;
-      this.nextId = this.nextId === p.NO_END ? 2n : this.nextId + 1n;
+      await this.#acquireSlot();
+      const requestId = this.#nextId;
+      this.#nextId = this.#nextId === p.NO_END ? 2n : this.#nextId + 1n;
       let reply;
       try {
         reply = await connection.request(code, requestId, body, deadline);
@@ -225,7 +227,7 @@ export class Client {
         if (e instanceof ConnectionClosed) continue;
         throw e;
       } finally {
-        this.releaseSlot();
+        this.#releaseSlot();
       }
       const status = p.STATUSES[reply.status];
       if (reply.operation !== code || status === undefined) {

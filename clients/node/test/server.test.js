@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { Client, ConnectionRefused, DeadlineExceeded, LedgerError } from '../index.js';
+import net from 'node:net';
+import { Client, ConnectionRefused, DeadlineExceeded, LedgerError, protocol } from '../index.js';
 import { startServer } from './helpers.js';
 
 const usd = (id, flags = 0) => ({ id, ledger: 840, code: 1, flags });
@@ -62,8 +63,32 @@ test('result codes and holds', async () => {
   assert.equal((await client.lookupAccounts([2n]))[0].debitsPending, 0n);
 });
 
+/** Hello, then one frame with `body`; the decoded reply header. */
+async function rawExchange(port, secret, operation, body) {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+  socket.write(protocol.encodeFrame(protocol.OPERATIONS.hello, 1n, protocol.encodeHello('dev', secret)));
+  socket.write(protocol.encodeFrame(operation, 2n, body));
+  let buffer = Buffer.alloc(0);
+  const replies = [];
+  for await (const chunk of socket) {
+    buffer = Buffer.concat([buffer, chunk]);
+    while (buffer.length >= protocol.HEADER_BYTES) {
+      const header = protocol.decodeHeader(buffer.subarray(0, protocol.HEADER_BYTES));
+      if (buffer.length < protocol.HEADER_BYTES + header.bodyBytes) break;
+      replies.push(header);
+      buffer = buffer.subarray(protocol.HEADER_BYTES + header.bodyBytes);
+    }
+    if (replies.length === 2) break;
+  }
+  socket.destroy();
+  return replies[1];
+}
+
 test('refusals', async () => {
-  await assert.rejects(client.call('balanceAsOf', Buffer.from([1, 2])), (e) => e instanceof LedgerError && e.status === 'malformedBody');
+  // The client refuses to encode a malformed body, so send one by hand.
+  const reply = await rawExchange(server.port, server.secret, protocol.OPERATIONS.balanceAsOf, Buffer.from([1, 2]));
+  assert.equal(protocol.STATUSES[reply.status], 'malformedBody');
   const wrong = new Client({ keyId: 'dev', secret: Buffer.alloc(32), port: server.port, deadlineMs: 2000 });
   await assert.rejects(wrong.status(), (e) => e instanceof LedgerError && e.status === 'unauthenticated');
   assert.equal((await client.status()).accounts, 3n, 'still served after a refusal');

@@ -53,6 +53,10 @@ class _Connection:
         self.sock.settimeout(None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.lock = threading.Lock()
+        # One frame at a time on the socket: sendall may write a large frame
+        # in several pieces, and an SSL socket must not be written from two
+        # threads at once.
+        self.send_lock = threading.Lock()
         self.waiting = {}   # request id -> [event, reply or None]
         self.closed = False
         self.reader = threading.Thread(target=self._read_loop, daemon=True)
@@ -92,7 +96,9 @@ class _Connection:
             if self.closed:
                 raise ConnectionError('connection closed')
             self.waiting[request_id] = slot
-        self.sock.sendall(p.encode_frame(operation, request_id, body))
+        frame = p.encode_frame(operation, request_id, body)
+        with self.send_lock:
+            self.sock.sendall(frame)
         return slot
 
     def abandon(self, request_id):

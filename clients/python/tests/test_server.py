@@ -22,7 +22,42 @@ def transfer(id, debit, credit, amount, **extra):
     return dict(id=id, postings=[(debit, amount, 'debit'), (credit, amount, 'credit')], **extra)
 
 
+def large_frames_from_64_threads(test, c, first_id):
+    # Frames of ~70 KiB: a send that is not atomic per frame interleaves
+    # them on the shared socket (the server then sees a malformed frame
+    # and drops the connection, which shows up as retries).
+    before = c.lookup_accounts([1])[0]['debits_posted']
+    retries_before = c.retries
+    errors = []
+    results = []
+    lock = threading.Lock()
+
+    def worker(t):
+        try:
+            for k in range(3):
+                base = first_id + (t * 3 + k) * 64
+                batch = [transfer(base + i, 1, 2, 1, metadata=bytes([t]) * 1000) for i in range(64)]
+                r = c.submit(batch)
+                with lock:
+                    results.extend(r)
+        except Exception as e:   # noqa: BLE001 (reported below)
+            with lock:
+                errors.append(repr(e))
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    test.assertEqual(errors, [])
+    test.assertEqual(results, ['ok'] * (64 * 3 * 64))
+    test.assertEqual(c.retries - retries_before, 0, 'frames were interleaved: the connection was dropped and calls retried')
+    test.assertEqual(c.lookup_accounts([1])[0]['debits_posted'], before + 64 * 3 * 64)
+
+
 class ServerTests(unittest.TestCase):
+    def test_64_threads_share_one_connection_with_large_frames(self):
+        large_frames_from_64_threads(self, self.client, first_id=500_000)
+
     @classmethod
     def setUpClass(cls):
         cls.server = Server()
@@ -142,8 +177,9 @@ class TLSTests(unittest.TestCase):
             server = Server(arguments=('--tls-certificate', cert, '--tls-private-key', key))
             try:
                 c = Client('dev', server.secret, port=server.port, tls_ca_file=cert, tls_server_name='localhost')
-                self.assertEqual(c.create_accounts([usd(1)]), ['ok'])
-                self.assertEqual(c.status()['accounts'], 1)
+                self.assertEqual(c.create_accounts([usd(1), usd(2)]), ['ok', 'ok'])
+                self.assertEqual(c.status()['accounts'], 2)
+                large_frames_from_64_threads(self, c, first_id=700_000)
                 c.close()
                 with self.assertRaises(DeadlineExceeded):
                     Client('dev', server.secret, port=server.port, deadline_s=1).status()   # plain TCP

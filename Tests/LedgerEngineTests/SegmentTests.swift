@@ -117,6 +117,30 @@ import Testing
         return disk
     }
 
+    /// Found by the `segment` fuzz target: a header (CRC recomputed) whose
+    /// previous month is number 0 (year 0) trapped in `UTCMonth`. Months read
+    /// from files are range-checked: the header, the seal, archive headers
+    /// and index positions refuse such values as corruption.
+    @Test func monthNumbersOutOfRangeInFilesAreCorruptionNotATrap() throws {
+        var header = try FormatVectorTests.vector("segment-header.hex")
+        header.withUnsafeMutableBytes { p in
+            _LE.put(p, 40, UInt32(1))  // previous month number + 1: month 0, year 0
+            _LE.put(p, 124, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<124]))))
+        }
+        #expect(throws: LedgerError.self) { _ = try SegmentFileHeader.decode(header, path: "fuzzed") }
+        #expect(UTCMonth(checkedNumber: 0) == nil && UTCMonth(checkedNumber: -1) == nil && UTCMonth(checkedNumber: 10_000 * 12) == nil)
+        #expect(UTCMonth(checkedNumber: 2026 * 12 + 10) == UTCMonth(year: 2026, month: 11))
+        #expect(UTCMonth(checkedYear: 0, month: 11) == nil && UTCMonth(checkedYear: 2026, month: 13) == nil)
+        #expect(!SegmentPosition(rawValue: 1).isValid && SegmentPosition.none.isValid)
+        #expect(SegmentPosition(month: UTCMonth(year: 2026, month: 11), offset: 4096).isValid)
+        var archive = try FormatVectorTests.vector("archive-zstd.hex")
+        archive.withUnsafeMutableBytes { p in
+            _LE.put(p, 16, UInt16(0))  // year 0
+            _LE.put(p, 124, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<124]))))
+        }
+        #expect(throws: LedgerError.self) { _ = try ArchiveHeader.decode(Array(archive[0..<ArchiveFormat.headerUsedBytes]), path: "fuzzed") }
+    }
+
     @Test func appendedRecordsReadBackInOrderAfterReopen() throws {
         let disk = try Self.makeDisk()
         let layout = DataDirectoryLayout(root: Self.root)

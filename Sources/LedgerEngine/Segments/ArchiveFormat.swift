@@ -84,7 +84,7 @@ public struct ArchiveHeader: Sendable, Equatable {
             let segmentBytes = _LE.size(p, 40)
             let frameIndexOffset = _LE.size(p, 48)
             let frameBytesTarget = Int(_LE.u32(p, 60))
-            guard (1...12).contains(monthNumber), p[19] == 0, frameCount >= 1, frameCount <= ArchiveFormat.frameCountMax,
+            guard (1...12).contains(monthNumber), UTCMonth.years.contains(year), p[19] == 0, frameCount >= 1, frameCount <= ArchiveFormat.frameCountMax,
                 segmentBytes >= SegmentFormat.fileHeaderBytes, segmentBytes < 1 << 48,
                 frameIndexOffset >= ArchiveFormat.headerBytes, frameIndexOffset < 1 << 48,
                 ArchiveFormat.frameBytesTargetRange.contains(frameBytesTarget),

@@ -234,12 +234,16 @@ public final class MonthIndexFile: MonthIndexReading {
         precondition(range.lowerBound >= 0 && range.upperBound <= account.eventCount, "event range \(range)")
         guard !range.isEmpty else { return [] }
         let bytes = try read(refsOffset + (account.eventRefStart + range.lowerBound) * MonthIndexFormat.eventRefBytes, range.count * MonthIndexFormat.eventRefBytes)
-        return bytes.withUnsafeBytes { p in
+        let refs = bytes.withUnsafeBytes { p in
             (0..<range.count).map { i in
                 let o = i * MonthIndexFormat.eventRefBytes
                 return AccountEventRef(timestamp: _LE.u64(p, o), offset: _LE.u64(p, o + 8), pendingPosition: SegmentPosition(rawValue: _LE.u64(p, o + 16)))
             }
         }
+        guard refs.allSatisfy({ $0.pendingPosition.isValid }) else {
+            throw LedgerError(.corruption, "index event reference names a month outside \(UTCMonth.years); run `ledgerctl verify`", path: path, offset: refsOffset)
+        }
+        return refs
     }
 
     public func checkpoint(of account: MonthAccount, _ j: Int) throws -> AccountBalances {

@@ -124,7 +124,10 @@ public struct SegmentFileHeader: Sendable, Equatable {
                 (1...12).contains(month), (1970...9999).contains(year)
             else { throw LedgerError(.corruption, "segment header has unexpected fields", path: path, offset: 12) }
             let this = UTCMonth(year: year, month: month)
-            let previous = previousNumber == 0 ? nil : UTCMonth(number: previousNumber - 1)
+            let previous = previousNumber == 0 ? nil : UTCMonth(checkedNumber: previousNumber - 1)
+            guard previousNumber == 0 || previous != nil else {
+                throw LedgerError(.corruption, "segment header links to month number \(previousNumber - 1), outside \(UTCMonth.years)", path: path, offset: 40)
+            }
             let previousRoot = Array(p[64..<96])
             guard previous.map({ $0 < this }) ?? previousRoot.allSatisfy({ $0 == 0 }) else {
                 throw LedgerError(.corruption, "segment header links to a month that is not earlier", path: path, offset: 40)

@@ -126,6 +126,7 @@ public struct SegmentSeal: Sendable, Equatable {
             + holdPostingCount * holdPostingBytes + tailBytes == total
         else { return nil }
         let previousNumber = Int(_LE.u32(p, 56))
+        guard previousNumber == 0 || UTCMonth(checkedNumber: previousNumber - 1) != nil else { return nil }
         var seal = SegmentSeal(
             recordCount: _LE.u64(p, 16), firstLSN: _LE.u64(p, 24), lastLSN: _LE.u64(p, 32), firstTimestamp: _LE.u64(p, 40),
             lastTimestamp: _LE.u64(p, 48), previousMonth: previousNumber == 0 ? nil : UTCMonth(number: previousNumber - 1),
@@ -150,6 +151,7 @@ public struct SegmentSeal: Sendable, Equatable {
             postingsLeft -= count
             let id = _LE.u128(p, o)
             let position = SegmentPosition(rawValue: _LE.u64(p, o + 16))
+            guard position.isValid else { return nil }
             o += holdBytes
             var postings: [Posting] = []
             for _ in 0..<count {

@@ -22,6 +22,9 @@ public struct SegmentPosition: Hashable, Sendable, Comparable, CustomStringConve
     }
 
     public var month: UTCMonth { UTCMonth(number: Int(rawValue >> Self.offsetBits)) }
+    /// `none`, or a month in range with an offset: what a decoder must
+    /// check before `month` is read from bytes of a file.
+    public var isValid: Bool { rawValue == 0 || (offset > 0 && UTCMonth(checkedNumber: Int(rawValue >> Self.offsetBits)) != nil) }
     public var offset: Int { Int(rawValue & ((1 << Self.offsetBits) - 1)) }
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     public var description: String { rawValue == 0 ? "none" : "\(month)@\(offset)" }

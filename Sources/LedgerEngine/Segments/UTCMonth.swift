@@ -69,4 +69,20 @@ extension UTCMonth {
     public var number: Int { year * 12 + month - 1 }
 
     public init(number: Int) { self.init(year: number / 12, month: number % 12 + 1) }
+
+    /// Years a month may have (`init(year:month:)` traps outside them).
+    public static let years = 1970...9999
+
+    /// For numbers read from a file: nil outside `years` instead of a trap
+    /// (found by fuzzing: a segment header naming month 0 as its previous).
+    public init?(checkedNumber number: Int) {
+        guard number >= 0, Self.years.contains(number / 12) else { return nil }
+        self.init(number: number)
+    }
+
+    /// For a year and month read from a file: nil when either is out of range.
+    public init?(checkedYear year: Int, month: Int) {
+        guard Self.years.contains(year), (1...12).contains(month) else { return nil }
+        self.init(year: year, month: month)
+    }
 }

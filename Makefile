@@ -14,6 +14,7 @@ deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -53,8 +54,11 @@ fuzz-smoke: deps
 fuzz: deps
 	scripts/fuzz.sh long $(TARGETS)
 
-# The Python and Node clients against a real server (built by `swift build`).
+# The Python and Node clients against a real server (built by `swift build`);
+# the Python client's types checked with mypy --strict (mypy from PyPI, in a venv).
 test-clients:
+	python3 -m venv .build/python-tools && .build/python-tools/bin/pip install -q --disable-pip-version-check mypy
+	.build/python-tools/bin/mypy --strict clients/python/ledger_client
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer python3 -m unittest discover -s clients/python/tests
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/*.test.js
 

@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import protocol as p
 
@@ -25,7 +26,7 @@ RETRIED = {'busy', 'rateLimited', 'tooManyInFlight', 'shuttingDown', 'engineStop
 class LedgerError(Exception):
     """The server refused a request; nothing it carried was applied."""
 
-    def __init__(self, status, message):
+    def __init__(self, status: str, message: str) -> None:
         super().__init__('%s: %s' % (status, message))
         self.status = status
         self.message = message
@@ -43,11 +44,22 @@ class ConnectionRefused(ConnectionRefusedError):
     retried.)"""
 
 
+Result = Union[str, int]   # a result name (Specs/data-model.md), or the code if this client does not know it
+
+
+class _Slot:
+    """A request waiting for its reply (None: the connection dropped)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply: Optional[Tuple[int, int, bytes]] = None
+
+
 class _Connection:
     """A socket, a reader thread, and the requests waiting for replies."""
 
-    def __init__(self, host, port, timeout_s, tls=None, server_name=None):
-        self.sock = socket.create_connection((host, port), timeout=timeout_s)
+    def __init__(self, host: str, port: int, timeout_s: float, tls: Optional[ssl.SSLContext] = None, server_name: Optional[str] = None) -> None:
+        self.sock: socket.socket = socket.create_connection((host, port), timeout=timeout_s)
         if tls is not None:
             self.sock = tls.wrap_socket(self.sock, server_hostname=server_name or host)
         self.sock.settimeout(None)
@@ -57,13 +69,13 @@ class _Connection:
         # in several pieces, and an SSL socket must not be written from two
         # threads at once.
         self.send_lock = threading.Lock()
-        self.waiting = {}   # request id -> [event, reply or None]
+        self.waiting: Dict[int, _Slot] = {}
         self.closed = False
         self.reader = threading.Thread(target=self._read_loop, daemon=True)
         self.reader.start()
 
-    def _read_exact(self, n):
-        chunks = []
+    def _read_exact(self, n: int) -> bytes:
+        chunks: List[bytes] = []
         while n:
             chunk = self.sock.recv(min(n, 1 << 20))
             if not chunk:
@@ -72,7 +84,7 @@ class _Connection:
             n -= len(chunk)
         return b''.join(chunks)
 
-    def _read_loop(self):
+    def _read_loop(self) -> None:
         try:
             while True:
                 head = self._read_exact(p.HEADER_BYTES)
@@ -83,15 +95,15 @@ class _Connection:
                 with self.lock:
                     slot = self.waiting.pop(request_id, None)
                 if slot is not None:
-                    slot[1] = (operation, status, body)
-                    slot[0].set()
+                    slot.reply = (operation, status, body)
+                    slot.done.set()
         except (OSError, ConnectionError, p.ProtocolError):
             pass
         finally:
             self.close()
 
-    def send(self, operation, request_id, body):
-        slot = [threading.Event(), None]
+    def send(self, operation: int, request_id: int, body: bytes) -> '_Slot':
+        slot = _Slot()
         with self.lock:
             if self.closed:
                 raise ConnectionError('connection closed')
@@ -101,11 +113,11 @@ class _Connection:
             self.sock.sendall(frame)
         return slot
 
-    def abandon(self, request_id):
+    def abandon(self, request_id: int) -> None:
         with self.lock:
             self.waiting.pop(request_id, None)
 
-    def close(self):
+    def close(self) -> None:
         with self.lock:
             if self.closed:
                 return
@@ -117,12 +129,13 @@ class _Connection:
             pass
         self.sock.close()
         for slot in waiting.values():
-            slot[0].set()   # reply None: the connection dropped
+            slot.done.set()   # reply None: the connection dropped
 
 
 class Client:
-    def __init__(self, key_id, secret, host='127.0.0.1', port=p.DEFAULT_PORT, deadline_s=10.0,
-                 retry_delay_first_s=0.002, retry_delay_max_s=0.2, tls_ca_file=None, tls=False, tls_server_name=None):
+    def __init__(self, key_id: str, secret: bytes, host: str = '127.0.0.1', port: int = p.DEFAULT_PORT, deadline_s: float = 10.0,
+                 retry_delay_first_s: float = 0.002, retry_delay_max_s: float = 0.2, tls_ca_file: Optional[str] = None, tls: bool = False,
+                 tls_server_name: Optional[str] = None) -> None:
         """tls / tls_ca_file: speak TLS 1.2+ (the server runs with --tls-certificate),
         trusting the system roots or the PEM roots in tls_ca_file."""
         self.key_id = key_id
@@ -132,14 +145,14 @@ class Client:
         self.deadline_s = deadline_s
         self.retry_delay_first_s = retry_delay_first_s
         self.retry_delay_max_s = retry_delay_max_s
-        self.server = None          # the hello reply: the server's limits
+        self.server: Optional[p.HelloReply] = None   # the hello reply: the server's limits
         self.retries = 0
         self._lock = threading.Lock()
-        self._conn = None
+        self._conn: Optional[_Connection] = None
         self._ever_connected = False   # a refusal before the first handshake is final
         self._next_id = 2           # 1 is each connection's hello
-        self._slots = None
-        self._tls = None
+        self._slots: Optional[threading.BoundedSemaphore] = None
+        self._tls: Optional[ssl.SSLContext] = None
         self._tls_server_name = tls_server_name
         if tls or tls_ca_file:
             self._tls = ssl.create_default_context(cafile=tls_ca_file)
@@ -147,38 +160,38 @@ class Client:
 
     # --- operations ------------------------------------------------------
 
-    def create_accounts(self, accounts):
+    def create_accounts(self, accounts: Iterable[Mapping[str, int]]) -> List[Result]:
         """accounts: dicts with id, ledger, code and optional flags, user_data."""
         events = [p.account_event(**a) for a in accounts]
         return p.decode_results(self._call('createAccounts', p.encode_batch(events)), len(events))
 
-    def close_accounts(self, ids):
+    def close_accounts(self, ids: Iterable[int]) -> List[Result]:
         events = [p.close_account_event(i) for i in ids]
         return p.decode_results(self._call('createAccounts', p.encode_batch(events)), len(events))
 
-    def submit(self, entries):
+    def submit(self, entries: Iterable[Mapping[str, object]]) -> List[Result]:
         """entries: dicts for protocol.entry_event; one result name per entry."""
-        events = [p.entry_event(**e) for e in entries]
+        events = [p.entry_event(**e) for e in entries]  # type: ignore[arg-type]  # fields are checked by entry_event
         return p.decode_results(self._call('submitEntries', p.encode_batch(events)), len(events))
 
-    def lookup_accounts(self, ids):
-        ids = list(ids)
-        return p.decode_accounts(self._call('lookupAccounts', p.encode_ids(ids)), len(ids))
+    def lookup_accounts(self, ids: Iterable[int]) -> List[Optional[p.Account]]:
+        id_list = list(ids)
+        return p.decode_accounts(self._call('lookupAccounts', p.encode_ids(id_list)), len(id_list))
 
-    def lookup_entries(self, ids):
-        ids = list(ids)
-        return p.decode_entries(self._call('lookupEntries', p.encode_ids(ids)), len(ids))
+    def lookup_entries(self, ids: Iterable[int]) -> List[Optional[p.Entry]]:
+        id_list = list(ids)
+        return p.decode_entries(self._call('lookupEntries', p.encode_ids(id_list)), len(id_list))
 
-    def history(self, account, from_ns=0, to_ns=p.NO_END, after=0, limit=100):
+    def history(self, account: int, from_ns: int = 0, to_ns: int = p.NO_END, after: int = 0, limit: int = 100) -> p.HistoryPage:
         return p.decode_history_page(self._call('accountHistory', p.encode_history_query(account, from_ns, to_ns, after, limit)))
 
-    def balance_as_of(self, account, as_of_ns):
+    def balance_as_of(self, account: int, as_of_ns: int) -> p.Balances:
         return p.decode_balances(self._call('balanceAsOf', p.encode_balance_query(account, as_of_ns)))
 
-    def status(self):
+    def status(self) -> p.Status:
         return p.decode_status(self._call('status', b''))
 
-    def close(self):
+    def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
         if conn:
@@ -186,26 +199,27 @@ class Client:
 
     # --- requests, retries, deadlines ------------------------------------
 
-    def _connected(self, deadline):
+    def _connected(self, deadline: float) -> _Connection:
         with self._lock:
             if self._conn is not None and not self._conn.closed:
                 return self._conn
             conn = _Connection(self.host, self.port, max(0.05, deadline - time.monotonic()), self._tls, self._tls_server_name)
             slot = conn.send(p.OPERATIONS['hello'], 1, p.encode_hello(self.key_id, self.secret))
-            if not slot[0].wait(max(0.0, deadline - time.monotonic())) or slot[1] is None:
+            if not slot.done.wait(max(0.0, deadline - time.monotonic())) or slot.reply is None:
                 conn.close()
                 raise ConnectionError('no hello reply')
-            _op, status, body = slot[1]
+            _op, status, body = slot.reply
             if status != 0:
                 conn.close()
                 raise LedgerError(p.STATUSES[status], body.decode('utf-8', 'replace'))
-            self.server = p.decode_hello_reply(body)
-            self._slots = threading.BoundedSemaphore(self.server['in_flight_max'])
+            server = p.decode_hello_reply(body)
+            self.server = server
+            self._slots = threading.BoundedSemaphore(server['in_flight_max'])
             self._conn = conn
             self._ever_connected = True
             return conn
 
-    def _call(self, operation, body):
+    def _call(self, operation: str, body: bytes) -> bytes:
         code = p.OPERATIONS[operation]
         deadline = time.monotonic() + self.deadline_s
         delay = self.retry_delay_first_s
@@ -232,6 +246,7 @@ class Client:
             except (OSError, ConnectionError):
                 continue
             slots = self._slots
+            assert slots is not None, 'set by the handshake'
             if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 raise DeadlineExceeded(operation)
             try:
@@ -243,14 +258,14 @@ class Client:
                 except (OSError, ConnectionError):
                     conn.close()
                     continue
-                if not slot[0].wait(max(0.0, deadline - time.monotonic())):
+                if not slot.done.wait(max(0.0, deadline - time.monotonic())):
                     conn.abandon(request_id)
                     raise DeadlineExceeded(operation)
             finally:
                 slots.release()
-            if slot[1] is None:
+            if slot.reply is None:
                 continue    # the connection dropped: reconnect, send again
-            reply_op, status, reply = slot[1]
+            reply_op, status, reply = slot.reply
             if reply_op != code or status >= len(p.STATUSES):
                 conn.close()
                 raise p.ProtocolError('reply with operation %d, status %d' % (reply_op, status))

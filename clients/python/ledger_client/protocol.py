@@ -4,6 +4,7 @@ Pure functions, no I/O: frames, and every request and reply body. All
 integers are little-endian; ids and amounts are Python ints (128-bit).
 """
 import struct
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypedDict, Union
 
 VERSION = 1
 MAGIC = b'LDGP'
@@ -48,9 +49,77 @@ class ProtocolError(Exception):
     """Bytes that break the protocol (a damaged or foreign frame or body)."""
 
 
+Posting = Tuple[int, int, str]   # (account id, amount, 'debit' | 'credit')
+
+
+class HelloReply(TypedDict):
+    version: int
+    frame_body_bytes_max: int
+    events_per_request_max: int
+    in_flight_max: int
+    directory_id: bytes
+
+
+class Balances(TypedDict):
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+
+class Account(Balances):
+    id: int
+    user_data: int
+    ledger: int
+    code: int
+    flags: int
+    timestamp: int
+
+
+class _EntryFields(TypedDict):
+    id: int
+    kind: Union[str, int]
+    code: int
+    timeout_seconds: int
+    pending_id: int
+    user_data: int
+    postings: List[Posting]
+    metadata: bytes
+
+
+class Entry(_EntryFields, total=False):
+    timestamp: int   # in lookup replies
+    lsn: int
+
+
+class HistoryItem(Balances):
+    timestamp: int
+    lsn: int
+    kind: Union[str, int]
+    entry_id: int
+    debits_posted_change: int
+    credits_posted_change: int
+    debits_pending_change: int
+    credits_pending_change: int
+
+
+class HistoryPage(TypedDict):
+    items: List[HistoryItem]
+    next_cursor: Optional[int]
+
+
+class Status(TypedDict):
+    last_lsn: int
+    accounts: int
+    resident_entries: int
+    uptime_ns: int
+    connections: int
+    queue_depth: int
+
+
 # --- CRC32C (Castagnoli), masked as in the WAL ---------------------------
 
-def _table():
+def _table() -> List[int]:
     table = []
     for n in range(256):
         c = n
@@ -63,7 +132,7 @@ def _table():
 _CRC_TABLE = _table()
 
 
-def crc32c(data):
+def crc32c(data: bytes) -> int:
     crc = 0xFFFFFFFF
     table = _CRC_TABLE
     for b in data:
@@ -71,37 +140,37 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def masked_crc(data):
+def masked_crc(data: bytes) -> int:
     crc = crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def u128(value):
+def u128(value: int) -> bytes:
     if not 0 <= value < 1 << 128:
         raise ValueError('%d does not fit 128 unsigned bits' % value)
     return struct.pack('<QQ', value & 0xFFFFFFFFFFFFFFFF, value >> 64)
 
 
-def read_u128(data, offset):
+def read_u128(data: bytes, offset: int) -> int:
     lo, hi = struct.unpack_from('<QQ', data, offset)
-    return lo | hi << 64
+    return int(lo | hi << 64)
 
 
-def read_i128(data, offset):
+def read_i128(data: bytes, offset: int) -> int:
     v = read_u128(data, offset)
     return v - (1 << 128) if v >> 127 else v
 
 
 # --- Frames --------------------------------------------------------------
 
-def encode_frame(operation, request_id, body=b'', status=0):
+def encode_frame(operation: int, request_id: int, body: bytes = b'', status: int = 0) -> bytes:
     if len(body) > FRAME_BODY_BYTES_MAX:
         raise ValueError('body of %d bytes exceeds %d' % (len(body), FRAME_BODY_BYTES_MAX))
     head = MAGIC + struct.pack('<HHQIIHH', VERSION, operation, request_id, len(body), masked_crc(body), status, 0)
     return head + struct.pack('<I', masked_crc(head)) + body
 
 
-def decode_header(head):
+def decode_header(head: bytes) -> Tuple[int, int, int, int, int]:
     """(operation, request_id, body_bytes, body_crc, status) of a 32-byte header."""
     if len(head) != HEADER_BYTES:
         raise ProtocolError('a header is 32 bytes')
@@ -116,10 +185,10 @@ def decode_header(head):
         raise ProtocolError('reserved header bytes are not zero')
     if body_bytes > FRAME_BODY_BYTES_MAX:
         raise ProtocolError('body of %d bytes exceeds the limit' % body_bytes)
-    return operation, request_id, body_bytes, body_crc, status
+    return int(operation), int(request_id), int(body_bytes), int(body_crc), int(status)
 
 
-def decode_frame(data):
+def decode_frame(data: bytes) -> Tuple[int, int, int, bytes]:
     """(operation, request_id, status, body) of one whole frame."""
     operation, request_id, body_bytes, body_crc, status = decode_header(bytes(data[:HEADER_BYTES]))
     body = bytes(data[HEADER_BYTES:])
@@ -132,21 +201,21 @@ def decode_frame(data):
 
 # --- hello ---------------------------------------------------------------
 
-def encode_hello(key_id, secret, versions=(VERSION, VERSION)):
+def encode_hello(key_id: str, secret: bytes, versions: Tuple[int, int] = (VERSION, VERSION)) -> bytes:
     key = key_id.encode('utf-8')
     if not 1 <= len(key) <= 64 or not 16 <= len(secret) <= 128:
         raise ValueError('key id 1...64 bytes, secret 16...128 bytes')
     return struct.pack('<HHHH', versions[0], versions[1], len(key), len(secret)) + key + bytes(secret)
 
 
-def decode_hello(body):
+def decode_hello(body: bytes) -> Dict[str, object]:
     low, high, k, s = struct.unpack_from('<HHHH', body, 0)
     if len(body) != 8 + k + s:
         raise ProtocolError('hello of %d bytes' % len(body))
     return {'versions': (low, high), 'key_id': body[8:8 + k].decode('utf-8'), 'secret': body[8 + k:]}
 
 
-def decode_hello_reply(body):
+def decode_hello_reply(body: bytes) -> 'HelloReply':
     if len(body) != 32:
         raise ProtocolError('hello reply of %d bytes' % len(body))
     version, _, frame_max, events_max, in_flight_max = struct.unpack_from('<HHIII', body, 0)
@@ -156,15 +225,16 @@ def decode_hello_reply(body):
 
 # --- events (data-model.md, "Event encoding") ----------------------------
 
-def account_event(id, ledger, code, flags=0, user_data=0):
+def account_event(id: int, ledger: int, code: int, flags: int = 0, user_data: int = 0) -> bytes:
     return struct.pack('<BBHIH6x', 1, 0, flags, ledger, code) + u128(id) + u128(user_data)
 
 
-def close_account_event(id):
+def close_account_event(id: int) -> bytes:
     return bytes([2]) + bytes(15) + u128(id)
 
 
-def entry_event(id, postings=(), kind='posted', pending_id=0, timeout_seconds=0, code=0, user_data=0, metadata=b''):
+def entry_event(id: int, postings: Sequence[Posting] = (), kind: str = 'posted', pending_id: int = 0, timeout_seconds: int = 0,
+                code: int = 0, user_data: int = 0, metadata: bytes = b'') -> bytes:
     """postings: (account_id, amount, 'debit' | 'credit') tuples."""
     out = struct.pack('<BBHHHII', 3, ENTRY_KINDS[kind], code, len(postings), len(metadata), timeout_seconds, 0)
     out += u128(id) + u128(pending_id) + u128(user_data)
@@ -173,12 +243,12 @@ def entry_event(id, postings=(), kind='posted', pending_id=0, timeout_seconds=0,
     return out + bytes(metadata) + bytes((-len(metadata)) % 8)
 
 
-def decode_entry_event(data, offset=0):
+def decode_entry_event(data: bytes, offset: int = 0) -> Tuple['Entry', int]:
     """The entry at `offset` and its size in bytes."""
     kind, entry_kind, code, n, m, timeout, _ = struct.unpack_from('<BBHHHII', data, offset)
     if kind != 3:
         raise ProtocolError('event kind %d is not an entry' % kind)
-    postings = []
+    postings: List[Posting] = []
     o = offset + 64
     for _ in range(n):
         side = data[o + 32]
@@ -192,53 +262,53 @@ def decode_entry_event(data, offset=0):
             'user_data': read_u128(data, offset + 48), 'postings': postings, 'metadata': metadata}, size
 
 
-def encode_batch(events):
-    events = list(events)
+def encode_batch(events_in: Iterable[bytes]) -> bytes:
+    events = list(events_in)
     if not 1 <= len(events) <= EVENTS_PER_REQUEST_MAX:
         raise ValueError('a request takes 1...%d events, not %d' % (EVENTS_PER_REQUEST_MAX, len(events)))
     payload = b''.join(events)
     return struct.pack('<II', len(events), len(payload)) + payload
 
 
-def decode_batch(body):
+def decode_batch(body: bytes) -> Tuple[int, bytes]:
     """(event count, event bytes)."""
     n, e = struct.unpack_from('<II', body, 0)
     if len(body) != 8 + e:
         raise ProtocolError('event batch of %d bytes says %d' % (len(body), e))
-    return n, body[8:]
+    return int(n), body[8:]
 
 
-def decode_results(body, count):
+def decode_results(body: bytes, count: int) -> List[Union[str, int]]:
     if len(body) != count + (-count) % 8 or any(body[count:]):
         raise ProtocolError('results of %d bytes for %d events' % (len(body), count))
     return [RESULTS[c] if c < len(RESULTS) else c for c in body[:count]]
 
 
-def encode_results(codes):
+def encode_results(codes: Iterable[Union[str, int]]) -> bytes:
     raw = bytes(RESULTS.index(c) if isinstance(c, str) else c for c in codes)
     return raw + bytes((-len(raw)) % 8)
 
 
 # --- lookups -------------------------------------------------------------
 
-def encode_ids(ids):
-    ids = list(ids)
+def encode_ids(ids_in: Iterable[int]) -> bytes:
+    ids = list(ids_in)
     if not 1 <= len(ids) <= IDS_PER_REQUEST_MAX:
         raise ValueError('a lookup takes 1...%d ids' % IDS_PER_REQUEST_MAX)
     return struct.pack('<II', len(ids), 0) + b''.join(u128(i) for i in ids)
 
 
-def decode_ids(body):
+def decode_ids(body: bytes) -> List[int]:
     n, zero = struct.unpack_from('<II', body, 0)
     if zero or len(body) != 8 + 16 * n:
         raise ProtocolError('id list of %d bytes' % len(body))
     return [read_u128(body, 8 + 16 * i) for i in range(n)]
 
 
-def decode_accounts(body, count):
+def decode_accounts(body: bytes, count: int) -> List[Optional['Account']]:
     if len(body) != 128 * count:
         raise ProtocolError('account list of %d bytes for %d ids' % (len(body), count))
-    out = []
+    out: List[Optional[Account]] = []
     for i in range(count):
         o = 128 * i
         id = read_u128(body, o)
@@ -253,8 +323,8 @@ def decode_accounts(body, count):
     return out
 
 
-def decode_entries(body, count):
-    out = []
+def decode_entries(body: bytes, count: int) -> List[Optional['Entry']]:
+    out: List[Optional[Entry]] = []
     o = 0
     for _ in range(count):
         r, _zero = struct.unpack_from('<II', body, o)
@@ -263,7 +333,8 @@ def decode_entries(body, count):
         else:
             timestamp, lsn = struct.unpack_from('<QQ', body, o + 8)
             entry, _size = decode_entry_event(body, o + 24)
-            entry.update(timestamp=timestamp, lsn=lsn)
+            entry['timestamp'] = timestamp
+            entry['lsn'] = lsn
             out.append(entry)
         o += r
     if o != len(body):
@@ -276,17 +347,17 @@ def decode_entries(body, count):
 NO_END = (1 << 64) - 1
 
 
-def encode_history_query(account, from_ns=0, to_ns=NO_END, after=0, limit=100):
+def encode_history_query(account: int, from_ns: int = 0, to_ns: int = NO_END, after: int = 0, limit: int = 100) -> bytes:
     if not 1 <= limit <= HISTORY_ITEMS_MAX:
         raise ValueError('limit 1...%d' % HISTORY_ITEMS_MAX)
     return u128(account) + struct.pack('<QQQII', from_ns, to_ns, after, limit, 0)
 
 
-def decode_history_page(body):
+def decode_history_page(body: bytes) -> 'HistoryPage':
     n, _zero, cursor = struct.unpack_from('<IIQ', body, 0)
     if len(body) != 16 + 168 * n:
         raise ProtocolError('history page of %d bytes for %d items' % (len(body), n))
-    items = []
+    items: List[HistoryItem] = []
     for i in range(n):
         o = 16 + 168 * i
         timestamp, lsn, kind = struct.unpack_from('<QQB', body, o)
@@ -299,18 +370,18 @@ def decode_history_page(body):
     return {'items': items, 'next_cursor': cursor or None}
 
 
-def encode_balance_query(account, as_of_ns):
+def encode_balance_query(account: int, as_of_ns: int) -> bytes:
     return u128(account) + struct.pack('<QQ', as_of_ns, 0)
 
 
-def decode_balances(body):
+def decode_balances(body: bytes) -> 'Balances':
     if len(body) != 64:
         raise ProtocolError('balances of %d bytes' % len(body))
     return {'debits_posted': read_u128(body, 0), 'credits_posted': read_u128(body, 16),
             'debits_pending': read_u128(body, 32), 'credits_pending': read_u128(body, 48)}
 
 
-def decode_status(body):
+def decode_status(body: bytes) -> 'Status':
     if len(body) != 40:
         raise ProtocolError('status of %d bytes' % len(body))
     lsn, accounts, resident, uptime, connections, queue = struct.unpack('<QQQQII', body)

@@ -1,5 +1,7 @@
-"""Python client for LedgerServer. See client.Client and Specs/protocol.md."""
+"""Python client for LedgerServer: `Client` (threads) and `AsyncClient`
+(asyncio). See Specs/protocol.md."""
+from .aio import AsyncClient
 from .client import Client, ConnectionRefused, DeadlineExceeded, LedgerError
 from . import protocol
 
-__all__ = ['Client', 'ConnectionRefused', 'DeadlineExceeded', 'LedgerError', 'protocol']
+__all__ = ['AsyncClient', 'Client', 'ConnectionRefused', 'DeadlineExceeded', 'LedgerError', 'protocol']

@@ -48,3 +48,33 @@ class Server:
         if self.owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
         return code
+
+
+class AsyncAdapter:
+    """An AsyncClient behind the threaded Client's interface: each call runs
+    as a coroutine on one event loop thread, so calls from many threads are
+    concurrent tasks on the asyncio client (the same tests run on both)."""
+
+    _loop = None
+
+    @classmethod
+    def loop(cls):
+        import asyncio
+        import threading
+        if cls._loop is None:
+            cls._loop = asyncio.new_event_loop()
+            threading.Thread(target=cls._loop.run_forever, daemon=True).start()
+        return cls._loop
+
+    def __init__(self, client):
+        self.client = client
+
+    def _run(self, coroutine):
+        import asyncio
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result()
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._run(attribute(*args, **kwargs))

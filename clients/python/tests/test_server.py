@@ -10,8 +10,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
-from ledger_client import Client, ConnectionRefused, DeadlineExceeded, LedgerError  # noqa: E402
-from helpers import Server  # noqa: E402
+from ledger_client import AsyncClient, Client, ConnectionRefused, DeadlineExceeded, LedgerError  # noqa: E402
+from helpers import AsyncAdapter, Server  # noqa: E402
 
 
 def usd(id, flags=0):
@@ -56,10 +56,14 @@ def large_frames_from_64_threads(test, c, first_id):
 
 
 class ServerTests(unittest.TestCase):
+    @staticmethod
+    def make_client(*args, **kwargs):
+        return Client(*args, **kwargs)
+
     def test_64_threads_share_one_connection_with_large_frames(self):
         server = Server()   # its own: other tests count accounts and balances
         try:
-            c = Client('dev', server.secret, port=server.port)
+            c = self.make_client('dev', server.secret, port=server.port)
             large_frames_from_64_threads(self, c, first_id=500_000)
             c.close()
         finally:
@@ -68,7 +72,7 @@ class ServerTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Server()
-        cls.client = Client('dev', cls.server.secret, port=cls.server.port)
+        cls.client = cls.make_client('dev', cls.server.secret, port=cls.server.port)
         assert cls.client.create_accounts([usd(1), usd(2), usd(3, flags=1)]) == ['ok', 'ok', 'ok']
 
     @classmethod
@@ -119,7 +123,7 @@ class ServerTests(unittest.TestCase):
         with self.assertRaises(LedgerError) as caught:
             self.client._call('balanceAsOf', b'\x01\x02')
         self.assertEqual(caught.exception.status, 'malformedBody')
-        wrong = Client('dev', bytes(32), port=self.server.port, deadline_s=2)
+        wrong = self.make_client('dev', bytes(32), port=self.server.port, deadline_s=2)
         with self.assertRaises(LedgerError) as caught:
             wrong.status()
         self.assertEqual(caught.exception.status, 'unauthenticated')
@@ -146,7 +150,7 @@ class ServerTests(unittest.TestCase):
         self.assertEqual(c.lookup_accounts([1])[0]['debits_posted'], before + 400)
 
     def test_closed_port_is_reported_at_once_as_connection_refused(self):
-        lonely = Client('dev', bytes(32), port=1, deadline_s=10)
+        lonely = self.make_client('dev', bytes(32), port=1, deadline_s=10)
         started = time.monotonic()
         with self.assertRaises(ConnectionRefused):
             lonely.status()
@@ -154,9 +158,11 @@ class ServerTests(unittest.TestCase):
 
 
 class RestartTests(unittest.TestCase):
+    make_client = staticmethod(Client)
+
     def test_retry_across_a_restart_applies_once(self):
         first = Server()
-        c = Client('dev', first.secret, port=first.port, deadline_s=30)
+        c = self.make_client('dev', first.secret, port=first.port, deadline_s=30)
         self.assertEqual(c.create_accounts([usd(1), usd(2)]), ['ok', 'ok'])
         self.assertEqual(c.submit([transfer(7, 1, 2, 5)]), ['ok'])
         first.kill()
@@ -175,6 +181,8 @@ class RestartTests(unittest.TestCase):
 
 
 class TLSTests(unittest.TestCase):
+    make_client = staticmethod(Client)
+
     def test_tls_with_trusted_roots_only(self):
         with tempfile.TemporaryDirectory() as d:
             cert, key = os.path.join(d, 'cert.pem'), os.path.join(d, 'key.pem')
@@ -183,17 +191,35 @@ class TLSTests(unittest.TestCase):
                            check=True, capture_output=True)
             server = Server(arguments=('--tls-certificate', cert, '--tls-private-key', key))
             try:
-                c = Client('dev', server.secret, port=server.port, tls_ca_file=cert, tls_server_name='localhost')
+                c = self.make_client('dev', server.secret, port=server.port, tls_ca_file=cert, tls_server_name='localhost')
                 self.assertEqual(c.create_accounts([usd(1)]), ['ok'])
                 self.assertEqual(c.status()['accounts'], 1)
                 large_frames_from_64_threads(self, c, first_id=700_000)
                 c.close()
                 with self.assertRaises(DeadlineExceeded):
-                    Client('dev', server.secret, port=server.port, deadline_s=1).status()   # plain TCP
+                    self.make_client('dev', server.secret, port=server.port, deadline_s=1).status()   # plain TCP
                 with self.assertRaises(ssl.SSLCertVerificationError):
-                    Client('dev', server.secret, port=server.port, tls=True, tls_server_name='localhost', deadline_s=2).status()
+                    self.make_client('dev', server.secret, port=server.port, tls=True, tls_server_name='localhost', deadline_s=2).status()
             finally:
                 self.assertEqual(server.stop(), 0)
+
+
+
+def async_client(*args, **kwargs):
+    return AsyncAdapter(AsyncClient(*args, **kwargs))
+
+
+# The same tests on the asyncio client (AsyncClient behind AsyncAdapter).
+class AsyncServerTests(ServerTests):
+    make_client = staticmethod(async_client)
+
+
+class AsyncRestartTests(RestartTests):
+    make_client = staticmethod(async_client)
+
+
+class AsyncTLSTests(TLSTests):
+    make_client = staticmethod(async_client)
 
 
 if __name__ == '__main__':

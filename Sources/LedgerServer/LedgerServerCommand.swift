@@ -61,8 +61,9 @@ struct LedgerServerCommand: ParsableCommand {
     private func serve() throws {
         var logger = Logger(label: "ledger.server")
         logger.logLevel = .info
-        let keysPath = keysFile ?? dataDirectory + "/api-keys"
-        if !FileManager.default.fileExists(atPath: dataDirectory + "/ledger.meta") {
+        let layout = DataDirectoryLayout(root: dataDirectory)
+        let keysPath = keysFile ?? layout.apiKeysPath
+        if !FileManager.default.fileExists(atPath: layout.metaPath) {
             try Ledger.initialize(at: dataDirectory)
             logger.info("created data directory", metadata: ["path": "\(dataDirectory)"])
         }

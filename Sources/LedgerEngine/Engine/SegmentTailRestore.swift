@@ -204,8 +204,7 @@ public enum SegmentTailRestore {
             try storage.makeDirectory(layout.recoveryDirectory)
             try storage.syncDirectory(layout.root)
         }
-        let name = (walPath.split(separator: "/").last.map(String.init) ?? "wal") + ".offset-\(offset).damaged"
-        let path = layout.recoveryDirectory + "/" + name
+        let path = layout.replacedWALBytesPath(walPath: walPath, offset: offset)
         guard !storage.fileExists(path) else {
             throw LedgerError(.invalidInput, "\(path) exists already; it holds bytes an earlier repair replaced. Nothing was changed", path: path)
         }

@@ -221,7 +221,7 @@ public final class BalanceIndex {
     /// Creates a fresh, empty index (replacing any existing file) through a
     /// temporary file: zeros, headers, fdatasync, rename, fsync directory.
     public static func create(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], slotCapacity: Int) throws -> BalanceIndex {
-        let temporary = layout.indexPath + ".tmp"
+        let temporary = DataDirectoryLayout.temporaryPath(for: layout.indexPath)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
         let file = try storage.openFile(temporary, create: true)
         let size = BalanceIndexFormat.fileBytes(slotCapacity: slotCapacity)

@@ -293,7 +293,7 @@ public final class SegmentFiler {
     /// fsync of the directory.
     private func writeIndex(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
         let path = layout.segmentIndexPath(index.month)
-        let temporary = path + ".tmp"
+        let temporary = DataDirectoryLayout.temporaryPath(for: path)
         let bytes = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: root, recordCount: recordCount)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
         let file = try storage.openFile(temporary, create: true)

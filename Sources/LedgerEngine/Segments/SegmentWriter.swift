@@ -54,7 +54,7 @@ public final class SegmentWriter {
             try storage.syncDirectory(layout.root)
         }
         if !storage.fileExists(path) {
-            let temporary = path + ".tmp"
+            let temporary = DataDirectoryLayout.temporaryPath(for: path)
             if storage.fileExists(temporary) { try storage.removeFile(temporary) }
             let created = try storage.openFile(temporary, create: true)
             try created.write(SegmentFileHeader(month: month, directoryID: directoryID, previousMonth: previousMonth, previousRoot: previousRoot).encoded(), at: 0)

@@ -21,7 +21,7 @@ public enum SnapshotStore {
             try storage.syncDirectory(layout.root)
         }
         let path = layout.snapshotPath(lsn: lsn)
-        let temporary = path + ".tmp"
+        let temporary = DataDirectoryLayout.temporaryPath(for: path)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
         let file = try storage.openFile(temporary, create: true)
         defer { file.close() }

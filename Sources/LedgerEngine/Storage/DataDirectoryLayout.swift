@@ -38,6 +38,13 @@ public struct DataDirectoryLayout: Sendable {
 
     public static func isTemporary(_ name: String) -> Bool { name.hasSuffix(".tmp") }
 
+    /// Where a file is written before its rename into `path` (recovery
+    /// deletes these: `isTemporary`).
+    public static func temporaryPath(for path: String) -> String { path + ".tmp" }
+
+    /// The server's API keys (`LedgerServer --keys-file` overrides it).
+    public var apiKeysPath: String { root + "/api-keys" }
+
     /// Whether a top-level name is something a ledger writes (`LOCK` and
     /// files the engine does not own, such as the server's `api-keys`, are
     /// not). A directory holding any of these is never initialised over.
@@ -50,6 +57,11 @@ public struct DataDirectoryLayout: Sendable {
 
     /// Bytes a repair replaced, kept (`ledgerctl recover --from-segments`).
     public var recoveryDirectory: String { root + "/recovery" }
+
+    /// The copy of WAL bytes a repair replaced at `offset` of `walPath`.
+    public func replacedWALBytesPath(walPath: String, offset: Int) -> String {
+        recoveryDirectory + "/" + (walPath.split(separator: "/").last.map(String.init) ?? "wal") + ".offset-\(offset).damaged"
+    }
 
     public static func segmentFileName(_ month: UTCMonth) -> String {
         let year = String(month.year)

@@ -66,6 +66,10 @@ main() {
     build) build ;;
     smoke)
       build
+      # Its own directory, emptied: the slice starts from the committed
+      # corpus only (deterministic), and never touches a long run's files.
+      WORK=.build-fuzz/smoke
+      rm -rf "$WORK"
       failed=0
       for t in "${TARGETS[@]}"; do
         if run_target "$t" "$(smoke_runs "$t")" 120 1; then summary "$t"; else

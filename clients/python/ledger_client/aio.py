@@ -15,7 +15,7 @@ import time
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import protocol as p
-from .client import RETRIED, ConnectionRefused, DeadlineExceeded, LedgerError, Result
+from .client import ConnectionRefused, DeadlineExceeded, LedgerError, Result, judge_reply
 
 _Reply = Tuple[int, int, bytes]   # operation, status, body
 
@@ -217,15 +217,13 @@ class AsyncClient:
                 slots.release()
             if reply is None:
                 continue    # the connection dropped: reconnect, send again
-            reply_op, status, reply_body = reply
-            if reply_op != code or status >= len(p.STATUSES):
+            try:
+                name, closes = judge_reply(code, reply)
+            except p.ProtocolError:
                 conn.close()
-                raise p.ProtocolError('reply with operation %d, status %d' % (reply_op, status))
-            name = p.STATUSES[status]
+                raise
+            if closes:
+                conn.close()
             if name == 'ok':
-                return reply_body
-            if name in RETRIED:
-                if name in ('shuttingDown', 'engineStopped'):
-                    conn.close()
-                continue
-            raise LedgerError(name, reply_body.decode('utf-8', 'replace'))
+                return reply[2]
+            continue   # retried: same bytes, until the deadline

@@ -32,6 +32,20 @@ class LedgerError(Exception):
         self.message = message
 
 
+def judge_reply(code: int, reply: Tuple[int, int, bytes]) -> Tuple[str, bool]:
+    """What a reply to operation `code` means, shared by Client and
+    AsyncClient: ('ok', False), or a retried status and whether the
+    connection must be closed; raises LedgerError (refused) or ProtocolError
+    (the caller's connection is then unusable: it is closed first)."""
+    reply_op, status, body = reply
+    if reply_op != code or status >= len(p.STATUSES):
+        raise p.ProtocolError('reply with operation %d, status %d' % (reply_op, status))
+    name = p.STATUSES[status]
+    if name == 'ok' or name in RETRIED:
+        return name, name in ('shuttingDown', 'engineStopped')
+    raise LedgerError(name, body.decode('utf-8', 'replace'))
+
+
 class DeadlineExceeded(Exception):
     """No definitive answer in time; a submission may or may not be applied:
     retry it with the same ids."""
@@ -265,15 +279,13 @@ class Client:
                 slots.release()
             if slot.reply is None:
                 continue    # the connection dropped: reconnect, send again
-            reply_op, status, reply = slot.reply
-            if reply_op != code or status >= len(p.STATUSES):
+            try:
+                name, closes = judge_reply(code, slot.reply)
+            except p.ProtocolError:
                 conn.close()
-                raise p.ProtocolError('reply with operation %d, status %d' % (reply_op, status))
-            name = p.STATUSES[status]
+                raise
+            if closes:
+                conn.close()
             if name == 'ok':
-                return reply
-            if name in RETRIED:
-                if name in ('shuttingDown', 'engineStopped'):
-                    conn.close()
-                continue
-            raise LedgerError(name, reply.decode('utf-8', 'replace'))
+                return slot.reply[2]
+            continue   # retried: same bytes, until the deadline

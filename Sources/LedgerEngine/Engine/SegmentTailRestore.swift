@@ -121,26 +121,28 @@ public enum SegmentTailRestore {
                 }
                 index += 1
             }
-            var payload = [UInt8](repeating: 0, count: WALFormat.groupHeaderBytes)
-            payload.withUnsafeMutableBytes { p in
-                _LE.put(p, 0, UInt32(batches.count))
-                _LE.put(p, 8, lsn - 1)  // committed LSN: every earlier group is durable
+            let payloadBytes = batches.reduce(WALFormat.groupHeaderBytes) {
+                $0 + WALGroupPayload.batchBytes(eventCount: $1.count, eventBytes: $1.reduce(0) { $0 + $1.event.count })
             }
-            for batch in batches {
-                let events = batch.flatMap(\.event)
-                var header = [UInt8](repeating: 0, count: WALFormat.batchHeaderBytes)
-                header.withUnsafeMutableBytes { p in
-                    _LE.put(p, 0, batch[0].timestamp)
-                    _LE.put(p, 8, UInt32(batch.count))
-                    _LE.put(p, 12, UInt32(events.count))
+            guard payloadBytes <= Limits.groupPayloadBytesMax else {
+                throw LedgerError(.invalidInput, "the group of LSN \(lsn) would be \(payloadBytes) bytes, above the limit \(Limits.groupPayloadBytesMax). Nothing was changed")
+            }
+            var payload = [UInt8](repeating: 0, count: payloadBytes)
+            let value = payload.withUnsafeMutableBytes { p in
+                WALGroupPayload.begin(p)
+                var offset = WALFormat.groupHeaderBytes
+                for batch in batches {
+                    let events = batch.flatMap(\.event)
+                    offset = events.withUnsafeBytes {
+                        WALGroupPayload.putBatch(
+                            p, at: offset, timestamp: batch[0].timestamp, eventCount: batch.count, events: $0,
+                            results: ArraySlice(repeating: ResultCode.ok, count: batch.count))
+                    }
                 }
-                payload += header + events + [UInt8](repeating: ResultCode.ok.rawValue, count: WALFormat.align8(batch.count))
+                WALGroupPayload.finish(p, batchCount: batches.count)
+                // Committed LSN: every earlier group is durable.
+                return WALGroupPayload.seal(p, lsn: lsn, committedLSN: lsn - 1, chain: chain)
             }
-            guard payload.count <= Limits.groupPayloadBytesMax else {
-                throw LedgerError(.invalidInput, "the group of LSN \(lsn) would be \(payload.count) bytes, above the limit \(Limits.groupPayloadBytesMax). Nothing was changed")
-            }
-            let value = payload.withUnsafeBytes { chain.next(lsn: lsn, payload: $0) }
-            payload.replaceSubrange(HashChain.fieldOffset..<(HashChain.fieldOffset + HashChain.hashBytes), with: value)
             chain.advance(to: value)
             payloads.append(payload)
         }

@@ -1,0 +1,239 @@
+// The commit pipeline's threads. Every decision (grouping, inline or
+// pipelined, waiting, exiting, failing) is `CommitPipeline`'s, asked under
+// `lock`; this file only carries the decisions out.
+//
+// - Apply thread: owns the state machine. Takes the next group's batches,
+//   applies them (timestamps are assigned here) and encodes one group
+//   payload; makes it durable itself when the pipeline says inline, else
+//   hands it off. Runs reads between groups.
+// - Durability thread: makes handed-off groups durable, in order.
+// - The durable side (WAL writer, chain head, balance index, segment
+//   filer, `groupsSinceCheckpoint`): owned by the durability thread while a
+//   group is handed off, by the apply thread otherwise
+//   (`CommitPipeline.durableSideOwner`); by `open` and `close` before the
+//   threads start and after they end.
+//
+// Making a group durable, in this order (`makeDurable`): committed LSN and
+// chain value into the payload → WAL append → fdatasync → chain head
+// advanced → index slots written with the group's LSN → group filed into
+// the segments → callers completed. A caller is completed only after its
+// group's fdatasync returned; any write or sync error stops the engine
+// (crash-stop) and fails the group, every handed-off group and every queued
+// batch; a restart recovers from the log.
+
+import Dispatch
+
+extension Ledger {
+    typealias Pipeline = CommitPipeline<(EventBatch, Completion), (LedgerStateMachine?) -> Void, PendingGroup>
+
+    func startThreads() {
+        let apply = Thread { [self] in self.applyLoop() }
+        let durability = Thread { [self] in self.durabilityLoop() }
+        let snapshots: Thread? = pipeline.configuration.snapshotIntervalWALBytes > 0 ? Thread { [self] in self.snapshotLoop() } : nil
+        lock.withLock { threads = [snapshots, apply, durability].compactMap { $0 } }
+        durability.start()
+        apply.start()
+        snapshots?.start()
+    }
+
+    /// Asks the pipeline under the lock, waiting on the condition for as long
+    /// as the answer is to wait.
+    func awaitPipeline<Action: CommitPipelineAction>(_ decide: (inout Pipeline) -> Action) -> Action {
+        lock.withLock {
+            while true {
+                let action = decide(&pipeline)
+                if !action.isWait { return action }
+                lock.wait()
+            }
+        }
+    }
+
+    // MARK: - Apply thread
+
+    func applyLoop() {
+        var batches: [(EventBatch, Completion)] = []
+        var reads: [(LedgerStateMachine?) -> Void] = []
+        batches.reserveCapacity(1024)
+        while true {
+            // Room for the hold expiries that may precede each batch: at most
+            // the holds that have a timeout.
+            let expiryReserve = WALFormat.batchHeaderBytes + 8
+                + min(Limits.expiriesPerBatchMax, machine.holdsWithTimeoutCount) * (EventFormat.expireHoldBytes + 1)
+            guard awaitPipeline({ $0.takeWork(expiryReserveBytes: expiryReserve, batches: &batches, reads: &reads) }) == .took else { break }
+            if !reads.isEmpty {
+                guard case .run(let durable) = awaitPipeline({ $0.readsMayRun() }) else { preconditionFailure("awaited a wait") }
+                for read in reads { read(durable ? machine : nil) }
+                reads.removeAll(keepingCapacity: true)
+            }
+            if batches.isEmpty { continue }
+            let carryOn = commit(batches)
+            batches.removeAll(keepingCapacity: true)
+            if !carryOn { break }
+        }
+        lock.withLock {
+            pipeline.applyThreadFinished()
+            lock.broadcast()
+        }
+    }
+
+    /// Applies and encodes one group, then makes it durable here or hands it
+    /// off, as the pipeline decides. False once the engine has stopped.
+    private func commit(_ batches: [(EventBatch, Completion)]) -> Bool {
+        let group: PendingGroup
+        switch awaitPipeline({ $0.acquireGroup() }) {
+        case .group(let free): group = free
+        case .stopped(let error):
+            for (_, completion) in batches { completion(.failure(error)) }
+            return false
+        case .wait: preconditionFailure("awaited a wait")
+        }
+        do {
+            try applyAndEncode(batches, into: group)
+        } catch {
+            // A lookup of an evicted id failed (I/O or corruption in a sealed
+            // month): the batch cannot be applied as the log will replay it.
+            stop(because: error as? LedgerError ?? LedgerError(.io, "\(error)"), failing: batches.map(\.1))
+            return false
+        }
+        let action = lock.withLock {
+            let action = pipeline.groupEncoded(group, payloadBytes: group.payloadBytes)
+            if case .handOff = action { lock.broadcast() }
+            return action
+        }
+        switch action {
+        case .handOff: return true
+        case .makeDurableInline: return makeDurableAndComplete(group, inline: true)
+        case .fail(let error):
+            group.fail(error)
+            return false
+        }
+    }
+
+    /// Applies each batch (timestamps assigned here) and encodes the group's
+    /// payload; the committed LSN and chain value are sealed in by
+    /// `makeDurable`.
+    private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) throws {
+        group.reset()
+        WALGroupPayload.begin(group.payloadBuffer)
+        var batchCount = 0
+        var offset = WALFormat.groupHeaderBytes
+        var batchBytesLeft = batches.reduce(0) { $0 + Self.batchPayloadBytes($1.0) }
+        for (batch, completion) in batches {
+            var timestamp = max(options.clock(), machine.lastTimestamp + 1)
+            // Holds due by now expire first, as engine-generated events in a
+            // batch of their own, so every expiry is in the log and segments.
+            // Room for them was left when the group was cut (takeWork).
+            let roomBytes = groupPayloadBytesMax - offset - batchBytesLeft
+            let roomEvents = (roomBytes - WALFormat.batchHeaderBytes - 8) / (EventFormat.expireHoldBytes + 1)
+            let due = machine.takeHoldsDue(atOrBefore: timestamp, limit: min(Limits.expiriesPerBatchMax, max(0, roomEvents)))
+            if !due.isEmpty {
+                var expiries = EventBatch()
+                for id in due { expiries.appendExpire(id) }
+                let expiryResults = group.results.count
+                offset = try encode(expiries, timestamp: timestamp, into: group, at: offset)
+                batchCount += 1
+                assert(group.results[expiryResults...].allSatisfy { $0 == .ok }, "an engine-generated expiry was rejected")
+                timestamp = machine.lastTimestamp + 1
+            }
+            let resultStart = group.results.count
+            offset = try encode(batch, timestamp: timestamp, into: group, at: offset)
+            batchCount += 1
+            batchBytesLeft -= Self.batchPayloadBytes(batch)
+            group.members.append(GroupMember(completion: completion, resultStart: resultStart, eventCount: batch.eventCount))
+        }
+        WALGroupPayload.finish(group.payloadBuffer, batchCount: batchCount)
+        group.payloadBytes = offset
+        for slot in machine.takeChangedSlots() {
+            group.changedSlots.append(slot)
+            group.changedAccounts.append(machine.accounts[Int(slot)])
+        }
+    }
+
+    /// Applies `batch` at `timestamp` and writes it, with its results, into
+    /// the group payload at `offset`; returns the offset after it.
+    private func encode(_ batch: EventBatch, timestamp: UInt64, into group: PendingGroup, at offset: Int) throws -> Int {
+        let resultStart = group.results.count
+        return try batch.bytes.withUnsafeBytes { events in
+            try Self.prepareColdEntries(&machine, evicted: evicted, batch: events, eventCount: batch.eventCount, timestamp: timestamp)
+            machine.apply(events, eventCount: batch.eventCount, timestamp: timestamp, results: &group.results)
+            return WALGroupPayload.putBatch(
+                group.payloadBuffer, at: offset, timestamp: timestamp, eventCount: batch.eventCount, events: events,
+                results: group.results[resultStart...])
+        }
+    }
+
+    // MARK: - Durability (durability thread, or the apply thread inline)
+
+    func durabilityLoop() {
+        while case .makeDurable(let group) = awaitPipeline({ $0.nextHandedOffGroup() }) {
+            guard makeDurableAndComplete(group, inline: false) else { return }
+        }
+    }
+
+    /// Makes `group` durable, completes its callers and frees its buffer.
+    /// False when it failed (the engine has stopped).
+    private func makeDurableAndComplete(_ group: PendingGroup, inline: Bool) -> Bool {
+        do {
+            try makeDurable(group)
+        } catch let error as LedgerError {
+            stop(because: error, failing: group.members.map(\.completion))
+            return false
+        } catch {
+            preconditionFailure("non-LedgerError from makeDurable: \(error)")
+        }
+        group.complete()
+        lock.withLock {
+            if pipeline.groupDurable(group, payloadBytes: group.payloadBytes, inline: inline) { lock.broadcast() }
+        }
+        return true
+    }
+
+    /// Writes, syncs, indexes and files one group (the order in the header).
+    private func makeDurable(_ group: PendingGroup) throws {
+        let lsn = wal.nextLSN
+        // Every earlier record is durable: that is what the committed LSN says.
+        let chainValue = WALGroupPayload.seal(group.payload, lsn: lsn, committedLSN: lsn - 1, chain: chain)
+        let appended = try wal.append(type: WALFormat.recordTypeGroup, record: group.record, payloadBytes: group.payloadBytes)
+        assert(appended == lsn, "WAL appended LSN \(appended), expected \(lsn)")
+        let syncStartNs = options.groupCommitted == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        try wal.sync()
+        if let observe = options.groupCommitted {
+            observe(GroupCommit(events: group.results.count, walPayloadBytes: group.payloadBytes, syncNs: DispatchTime.now().uptimeNanoseconds - syncStartNs))
+        }
+        chain.advance(to: chainValue)
+        // Durable: now the index may claim this LSN.
+        for (slot, account) in zip(group.changedSlots, group.changedAccounts) {
+            try index.write(account, slot: Int(slot), lsn: lsn)
+        }
+        try segments.file(groupPayload: UnsafeRawBufferPointer(group.payload), lsn: lsn)
+        groupsSinceCheckpoint += 1
+        if groupsSinceCheckpoint >= options.indexCheckpointGroups {
+            try segments.sync()
+            try index.checkpoint(lsn: lsn)
+            groupsSinceCheckpoint = 0
+        }
+    }
+
+    // MARK: - Crash-stop
+
+    /// Records the reason (the first one stays) and fails everything not yet
+    /// durable: `completions` (held by the caller), the handed-off groups and
+    /// the queued work.
+    func stop(because error: LedgerError, failing completions: [Completion]) {
+        evicted.fail(error)
+        options.log("engine stopped: \(error)")
+        let stranded = lock.withLock {
+            let stranded = pipeline.stop(because: error)
+            lock.broadcast()
+            return stranded
+        }
+        for completion in completions { completion(.failure(stranded.error)) }
+        for group in stranded.groups { group.fail(stranded.error) }
+        for work in stranded.work {
+            switch work {
+            case .batch((_, let completion), _): completion(.failure(stranded.error))
+            case .read(let body): body(nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+// What a caller configures when opening a ledger, and the small values the
+// engine reports back (recovery, group commits, status).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Ledger {
+    public struct Options: Sendable {
+        /// WAL file size for a new directory (`initialize` only).
+        public var walFileBytes = Limits.walFileBytesDefault
+        public var indexCheckpointGroups = Limits.indexCheckpointGroupsDefault
+        /// Groups up to this payload size are made durable by the apply thread
+        /// when nothing is in flight; larger ones overlap their sync with the
+        /// next group's apply. 0 sends every group through the pipeline (tests
+        /// use it to cover both paths).
+        public var inlineGroupPayloadBytesMax = 512 * 1024
+        /// WAL bytes written between automatic snapshots; nil: 4 WAL files'
+        /// worth; 0: none (snapshots only through `snapshot()`). The interval
+        /// is never shorter than the newest snapshot's size.
+        public var snapshotIntervalWALBytes: Int?
+        /// Nanoseconds since the Unix epoch. Tests inject a fake clock.
+        public var clock: @Sendable () -> UInt64 = Ledger.wallClockNs
+        /// Where recovery reports what it did (one line each).
+        public var log: @Sendable (String) -> Void = { _ in }
+        /// History pages hint the kernel to read their records ahead
+        /// (posix_fadvise WILLNEED). Off only to measure what it saves.
+        public var historyReadAhead = true
+        /// Called on the thread that made a group durable, after its
+        /// fdatasync returned (for metrics; must be quick and must not call
+        /// the engine).
+        public var groupCommitted: (@Sendable (GroupCommit) -> Void)?
+        public init() {}
+    }
+
+    public typealias Completion = (Result<[ResultCode], LedgerError>) -> Void
+
+    public static let wallClockNs: @Sendable () -> UInt64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// What recovery found; for logs and tests.
+    public struct RecoveryReport: Sendable {
+        public var recordsReplayed = 0
+        public var lastLSN: UInt64 = 0
+        public var tornTailTruncatedAt: (path: String, offset: Int)?
+        public var indexRebuildReason: String?
+        public var indexSlotsRepaired = 0
+        public var cleanShutdown = false
+        /// Applied events the segments lacked and recovery filed from the WAL.
+        public var eventsRefiled = 0
+        /// The snapshot recovery started from (0: none).
+        public var snapshotLSN: UInt64 = 0
+        /// No snapshot was usable and the WAL was compacted: the state was
+        /// rebuilt from the segments (`StateRebuild`).
+        public var rebuiltFromSegments = false
+    }
+
+    /// One durable group, as `Options.groupCommitted` reports it.
+    public struct GroupCommit: Sendable {
+        /// Events in the group (client events and engine expiries).
+        public var events: Int
+        public var walPayloadBytes: Int
+        /// How long the WAL's fdatasync took.
+        public var syncNs: UInt64
+    }
+
+    /// What `status` reports: the last durable LSN and the state's counts,
+    /// read between groups on the apply thread.
+    public struct Status: Sendable, Equatable {
+        public var lastLSN: UInt64
+        public var accounts: Int
+        public var residentEntries: Int
+        public var queueDepthBatches: Int
+    }
+}

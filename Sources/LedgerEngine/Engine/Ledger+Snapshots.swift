@@ -1,0 +1,77 @@
+// Snapshots and WAL compaction, explicit (`snapshot()`) or automatic (the
+// snapshot thread, woken by the pipeline every `snapshotIntervalWALBytes`).
+//
+// Crash-safe order: segments synced (they must cover what compaction
+// deletes) → state captured between groups → snapshot written (tmp, fsync,
+// rename, fsync dir; SnapshotStore.swift) → older snapshots pruned → WAL
+// files covered by the oldest retained snapshot and by the synced segments
+// deleted, then the directory synced. A crash anywhere leaves a snapshot
+// and the WAL after it, or the previous snapshot and the WAL after that.
+
+extension Ledger {
+    /// What `snapshot()` did.
+    public struct SnapshotResult: Sendable {
+        public var lsn: UInt64
+        public var path: String
+        public var walFilesDeleted: Int
+    }
+
+    /// Snapshots the durable state, keeps the newest `SnapshotFormat.retained`
+    /// snapshots, and deletes every WAL file whose records are all covered by
+    /// the oldest retained snapshot and by synced segments (so recovery from
+    /// either retained snapshot, and re-filing the segments, still find
+    /// every record they need). The state is captured on the apply thread
+    /// between groups as a copy-on-write value; it is written on the calling
+    /// thread while the engine keeps committing. A sync failure stops the
+    /// engine (crash-stop).
+    @discardableResult
+    public func snapshot() throws -> SnapshotResult {
+        try snapshotLock.withLock {
+            let (machine, lsn, head, filedLSN) = try readSegments { segments in
+                try segments.sync()  // the segments must cover what compaction deletes
+                return (self.machine, self.wal.nextLSN - 1, self.chain.head, segments.lastFiledLSN)
+            }
+            do {
+                let (path, bytes) = try SnapshotStore.write(machine, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
+                lock.withLock { pipeline.snapshotWritten(bytes: bytes) }
+                try SnapshotStore.prune(storage: storage, layout: layout)
+                // WAL stays from the older retained snapshot on, so a damaged
+                // newest snapshot can fall back to it; with one snapshot, all stays.
+                let retained = try SnapshotStore.list(storage: storage, layout: layout)
+                let fallbackLSN = retained.count >= SnapshotFormat.retained ? retained[retained.count - SnapshotFormat.retained].lsn : 0
+                let deleted = try compactWAL(through: min(fallbackLSN, filedLSN))
+                options.log("snapshot: wrote \(path) (LSN \(lsn)); deleted \(deleted) WAL files")
+                return SnapshotResult(lsn: lsn, path: path, walFilesDeleted: deleted)
+            } catch let error as LedgerError where error.code == .syncFailed || error.code == .io || error.code == .noSpace {
+                stop(because: error, failing: [])
+                throw error
+            }
+        }
+    }
+
+    /// Deletes WAL files (never the last) whose records all have LSN ≤ `lsn`.
+    private func compactWAL(through lsn: UInt64) throws -> Int {
+        let files = try WALReader(storage: storage, layout: layout).walFiles()
+        var deleted = 0
+        for i in 0..<max(0, files.count - 1) where files[i + 1].firstLSN - 1 <= lsn {
+            try storage.removeFile(files[i].path)
+            CrashPoints.reached("compaction.walFileDeleted")
+            deleted += 1
+        }
+        if deleted > 0 { try storage.syncDirectory(layout.root) }
+        return deleted
+    }
+
+    /// Snapshot thread: takes a snapshot whenever the pipeline says one is
+    /// due; exits at close or stop.
+    func snapshotLoop() {
+        while awaitPipeline({ $0.nextSnapshot() }) == .take {
+            do {
+                try snapshot()
+            } catch {
+                options.log("snapshot: failed: \(error)")
+                if stopReason != nil { return }
+            }
+        }
+    }
+}

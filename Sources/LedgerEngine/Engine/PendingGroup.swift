@@ -1,0 +1,67 @@
+// One group on its way from the apply thread to durability. Two of them
+// alternate, so the next group is applied and encoded while the previous
+// one is written and synced; each owns its buffers, reused for every group.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Ledger {
+    struct GroupMember {
+        var completion: Completion
+        var resultStart: Int
+        var eventCount: Int
+    }
+
+    final class PendingGroup {
+        /// Record header space, then the payload (see Specs/wal-format.md).
+        let record: UnsafeMutableRawBufferPointer
+        var payloadBytes = 0
+        var members: [GroupMember] = []
+        var results: [ResultCode] = []
+        /// The accounts this group changed, with their values after it: the
+        /// index gets them with this group's LSN once it is durable (the
+        /// apply thread may already be changing them again).
+        var changedSlots: [Int32] = []
+        var changedAccounts: [Account] = []
+
+        init() {
+            // calloc: zeroed pages the kernel provides on first touch, instead
+            // of writing 16 MiB of zeros per buffer at every open.
+            let bytes = WALFormat.recordBytes(payloadBytes: WALFormat.recordPayloadBytesMax)
+            record = UnsafeMutableRawBufferPointer(start: calloc(bytes, 1)!, count: bytes)
+            members.reserveCapacity(1024)
+            results.reserveCapacity(Limits.batchEventsMax * 2)
+        }
+
+        deinit { free(record.baseAddress) }
+
+        /// The whole payload buffer (`WALFormat.recordPayloadBytesMax`).
+        var payloadBuffer: UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(rebasing: record[WALFormat.recordHeaderBytes...])
+        }
+
+        /// The group's payload as encoded so far.
+        var payload: UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(rebasing: record[WALFormat.recordHeaderBytes..<(WALFormat.recordHeaderBytes + payloadBytes)])
+        }
+
+        func reset() {
+            payloadBytes = 0
+            members.removeAll(keepingCapacity: true)
+            results.removeAll(keepingCapacity: true)
+            changedSlots.removeAll(keepingCapacity: true)
+            changedAccounts.removeAll(keepingCapacity: true)
+        }
+
+        /// Completes every member with its results.
+        func complete() {
+            for member in members {
+                member.completion(.success(Array(results[member.resultStart..<(member.resultStart + member.eventCount)])))
+            }
+        }
+
+        func fail(_ error: LedgerError) {
+            for member in members { member.completion(.failure(error)) }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+import Testing
+@testable import LedgerEngine
+
+/// The commit pipeline's decisions, without threads: batches are names,
+/// reads are names, groups are numbers.
+@Suite struct CommitPipelineTests {
+    typealias Pipeline = CommitPipeline<String, String, Int>
+
+    static let header = WALFormat.groupHeaderBytes
+
+    static func pipeline(
+        groupBytesMax: Int = 1_000, inlineBytesMax: Int = 300, queueMax: Int = 4, snapshotEvery: Int = 0, groups: [Int] = [1, 2]
+    ) -> Pipeline {
+        Pipeline(
+            configuration: .init(
+                groupPayloadBytesMax: groupBytesMax, inlineGroupPayloadBytesMax: inlineBytesMax, queueBatchesMax: queueMax,
+                snapshotIntervalWALBytes: snapshotEvery),
+            groups: groups)
+    }
+
+    /// Takes the next work; nil when the answer was not `.took`.
+    static func take(_ p: inout Pipeline, reserve: Int = 0) -> (batches: [String], reads: [String])? {
+        var batches: [String] = []
+        var reads: [String] = []
+        guard p.takeWork(expiryReserveBytes: reserve, batches: &batches, reads: &reads) == .took else { return nil }
+        return (batches, reads)
+    }
+
+    static func takeAction(_ p: inout Pipeline) -> Pipeline.TakeAction {
+        var batches: [String] = []
+        var reads: [String] = []
+        return p.takeWork(expiryReserveBytes: 0, batches: &batches, reads: &reads)
+    }
+
+    static func submitted(_ action: Pipeline.SubmitAction) -> Bool? {
+        if case .queued(let wake) = action { return wake }
+        return nil
+    }
+
+    static func group(_ action: Pipeline.AcquireAction) -> Int? {
+        if case .group(let g) = action { return g }
+        return nil
+    }
+
+    @Test func theApplyThreadIsWokenOnlyWhenTheQueueWasEmpty() {
+        var p = Self.pipeline()
+        #expect(Self.submitted(p.submit(.batch("a", payloadBytes: 100))) == true)
+        #expect(Self.submitted(p.submit(.batch("b", payloadBytes: 100))) == false)
+        #expect(Self.submitted(p.submit(.read("r"))) == false)
+        _ = Self.take(&p)
+        #expect(Self.submitted(p.submit(.batch("c", payloadBytes: 100))) == true)
+    }
+
+    @Test func aGroupTakesBatchesInOrderUpToItsPayloadLimit() {
+        var p = Self.pipeline(groupBytesMax: Self.header + 300)
+        for name in ["a", "b", "c", "d"] { _ = p.submit(.batch(name, payloadBytes: 100)) }
+        #expect(Self.take(&p)?.batches == ["a", "b", "c"])
+        #expect(Self.take(&p)?.batches == ["d"])
+        #expect(Self.takeAction(&p) == .wait)
+    }
+
+    @Test func theExpiryReserveCountsPerBatch() {
+        var p = Self.pipeline(groupBytesMax: Self.header + 300)
+        for name in ["a", "b", "c"] { _ = p.submit(.batch(name, payloadBytes: 100)) }
+        #expect(Self.take(&p, reserve: 50)?.batches == ["a", "b"])
+        #expect(Self.take(&p, reserve: 50)?.batches == ["c"])
+    }
+
+    @Test func aBatchLargerThanTheRoomLeftStartsTheNextGroupButIsNeverLeftBehindAlone() {
+        var p = Self.pipeline(groupBytesMax: Self.header + 300)
+        _ = p.submit(.batch("small", payloadBytes: 100))
+        _ = p.submit(.batch("large", payloadBytes: 300))
+        #expect(Self.take(&p)?.batches == ["small"])
+        // Alone it is taken even with a reserve that would not fit: submit
+        // already refused batches that cannot fit a group on their own.
+        #expect(Self.take(&p, reserve: 50)?.batches == ["large"])
+    }
+
+    @Test func readsQueuedBeforeAnyBatchAreServedAtOnce() {
+        var p = Self.pipeline()
+        _ = p.submit(.read("r1"))
+        _ = p.submit(.batch("a", payloadBytes: 100))
+        let first = Self.take(&p)
+        #expect(first?.reads == ["r1"] && first?.batches == [])
+        let second = Self.take(&p)
+        #expect(second?.reads == [] && second?.batches == ["a"])
+    }
+
+    @Test func readsAfterABatchJoinItsTake() {
+        var p = Self.pipeline()
+        _ = p.submit(.batch("a", payloadBytes: 100))
+        _ = p.submit(.read("r1"))
+        _ = p.submit(.batch("b", payloadBytes: 100))
+        let taken = Self.take(&p)
+        #expect(taken?.batches == ["a", "b"] && taken?.reads == ["r1"])
+    }
+
+    @Test func theQueueIsBoundedForBatchesAndRejectsWithQueueFull() {
+        var p = Self.pipeline(queueMax: 2)
+        _ = p.submit(.batch("a", payloadBytes: 100))
+        _ = p.submit(.batch("b", payloadBytes: 100))
+        guard case .rejected(let error) = p.submit(.batch("c", payloadBytes: 100)) else {
+            Issue.record("a third batch was queued")
+            return
+        }
+        #expect(error.code == .queueFull)
+        #expect(p.queuedCount == 2)
+    }
+
+    @Test func smallGroupsWithNothingInFlightAreMadeDurableInline() {
+        var p = Self.pipeline(inlineBytesMax: 300)
+        let g = Self.group(p.acquireGroup())!
+        #expect(p.durableSideOwner == .applyThread)
+        guard case .makeDurableInline = p.groupEncoded(g, payloadBytes: 300) else {
+            Issue.record("a small group was handed off")
+            return
+        }
+        #expect(p.durableSideOwner == .applyThread)
+        #expect(p.groupDurable(g, payloadBytes: 300, inline: true) == false)
+    }
+
+    @Test func largeGroupsAreHandedOffAndTheDurableSideMovesWithThem() {
+        var p = Self.pipeline(inlineBytesMax: 300)
+        let g = Self.group(p.acquireGroup())!
+        guard case .handOff = p.groupEncoded(g, payloadBytes: 301) else {
+            Issue.record("a large group was made durable inline")
+            return
+        }
+        #expect(p.durableSideOwner == .durabilityThread)
+        #expect(p.readsMayRun() == .wait)
+        guard case .makeDurable(let taken) = p.nextHandedOffGroup() else {
+            Issue.record("the durability thread found nothing")
+            return
+        }
+        #expect(taken == g)
+        #expect(p.groupDurable(taken, payloadBytes: 301, inline: false) == true)
+        #expect(p.durableSideOwner == .applyThread)
+        #expect(p.readsMayRun() == .run(durable: true))
+    }
+
+    @Test func aSmallGroupIsHandedOffWhileAnotherIsInFlight() {
+        var p = Self.pipeline(inlineBytesMax: 300)
+        let first = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(first, payloadBytes: 500)
+        let second = Self.group(p.acquireGroup())!
+        guard case .handOff = p.groupEncoded(second, payloadBytes: 100) else {
+            Issue.record("the apply thread made a group durable while the durability thread held the WAL")
+            return
+        }
+        #expect(p.groupsInFlight == 2)
+        // Both buffers are in use: the apply thread waits for one.
+        guard case .wait = p.acquireGroup() else {
+            Issue.record("a third group buffer appeared")
+            return
+        }
+        // In order.
+        guard case .makeDurable(first) = p.nextHandedOffGroup(), case .makeDurable(second) = p.nextHandedOffGroup() else {
+            Issue.record("handed-off groups out of order")
+            return
+        }
+    }
+
+    @Test func inlineZeroSendsEveryGroupThroughTheDurabilityThread() {
+        var p = Self.pipeline(inlineBytesMax: 0)
+        let g = Self.group(p.acquireGroup())!
+        guard case .handOff = p.groupEncoded(g, payloadBytes: Self.header) else {
+            Issue.record("inline with inlineGroupPayloadBytesMax 0")
+            return
+        }
+    }
+
+    @Test func aStopFailsEveryQueuedBatchReadAndHandedOffGroupAndKeepsTheFirstReason() {
+        var p = Self.pipeline(inlineBytesMax: 0)
+        let first = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(first, payloadBytes: 100)
+        let second = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(second, payloadBytes: 100)
+        guard case .makeDurable(first) = p.nextHandedOffGroup() else {
+            Issue.record("nothing to make durable")
+            return
+        }
+        _ = p.submit(.batch("a", payloadBytes: 100))
+        _ = p.submit(.read("r"))
+        // The durability thread's sync of `first` fails: it fails `first`
+        // itself; the pipeline returns the rest.
+        let stranded = p.stop(because: LedgerError(.syncFailed, "fdatasync: EIO"))
+        #expect(stranded.error.code == .stopped && stranded.error.message.contains("EIO"))
+        #expect(stranded.groups == [second])
+        #expect(stranded.work.count == 2)
+        let again = p.stop(because: LedgerError(.io, "later"))
+        #expect(again.error.message.contains("EIO") && again.groups.isEmpty && again.work.isEmpty)
+        guard case .rejected(let error) = p.submit(.batch("b", payloadBytes: 100)) else {
+            Issue.record("a batch was queued after a stop")
+            return
+        }
+        #expect(error.message.contains("EIO"))
+        #expect(Self.takeAction(&p) == .exit)
+        guard case .exit = p.nextHandedOffGroup(), case .stopped = p.acquireGroup() else {
+            Issue.record("a thread carries on after a stop")
+            return
+        }
+        #expect(p.readsMayRun() == .run(durable: false))
+        #expect(p.nextSnapshot() == .exit)
+    }
+
+    @Test func aGroupEncodedAfterAStopFailsAndItsBufferIsFreed() {
+        var p = Self.pipeline(groups: [7])
+        let g = Self.group(p.acquireGroup())!
+        _ = p.stop(because: LedgerError(.io, "lookup failed"))
+        guard case .fail(let error) = p.groupEncoded(g, payloadBytes: 100) else {
+            Issue.record("a group was committed after a stop")
+            return
+        }
+        #expect(error.code == .stopped)
+    }
+
+    @Test func closingFinishesQueuedWorkThenExitsBothThreads() {
+        var p = Self.pipeline()
+        _ = p.submit(.batch("a", payloadBytes: 100))
+        p.close()
+        guard case .rejected(let error) = p.submit(.batch("b", payloadBytes: 100)) else {
+            Issue.record("queued while closing")
+            return
+        }
+        #expect(error.code == .stopped)
+        #expect(Self.take(&p)?.batches == ["a"])
+        #expect(Self.takeAction(&p) == .exit)
+        guard case .wait = p.nextHandedOffGroup() else {
+            Issue.record("the durability thread left before the apply thread finished")
+            return
+        }
+        p.applyThreadFinished()
+        guard case .exit = p.nextHandedOffGroup() else {
+            Issue.record("the durability thread did not exit")
+            return
+        }
+    }
+
+    @Test func snapshotsAreDueEveryIntervalButNeverMoreOftenThanTheirOwnSize() {
+        var p = Self.pipeline(inlineBytesMax: 1_000, snapshotEvery: 250)
+        func commitInline(_ bytes: Int) -> Bool {
+            let g = Self.group(p.acquireGroup())!
+            _ = p.groupEncoded(g, payloadBytes: bytes)
+            return p.groupDurable(g, payloadBytes: bytes, inline: true)
+        }
+        #expect(p.nextSnapshot() == .wait)
+        #expect(commitInline(200) == false)
+        #expect(commitInline(200) == true)  // 400 ≥ 250: wake the snapshot thread
+        #expect(p.nextSnapshot() == .take)
+        #expect(p.nextSnapshot() == .wait)
+        p.snapshotWritten(bytes: 600)  // the next waits for 600 bytes of WAL
+        #expect(commitInline(300) == false)
+        #expect(commitInline(200) == false)
+        #expect(commitInline(100) == true)
+        #expect(p.nextSnapshot() == .take)
+    }
+}

@@ -1,0 +1,53 @@
+// `verify`: read-only checking of a whole data directory. Nothing is
+// written; repairs are an explicit operator act (opening the directory runs
+// recovery). The checks, one file each in this folder:
+//
+// 1. VerifyReplayStart.swift: every snapshot loads; the replay starts from
+//    the oldest one the WAL continues, or from the segments.
+// 2. VerifyWALReplay.swift: every WAL checksum (continuing past errors), the
+//    chain, the torn-tail classification; every batch replayed, each result
+//    compared with the log; every later snapshot compared with the replay.
+// 3. VerifySegments.swift (beside 2, on a second thread): every month's
+//    records against the log's applied events, its seal, root, index, and
+//    the chain of months.
+// 4. VerifyLedgerChecks.swift: the invariants and per-ledger totals of the
+//    replayed state; history summed against balances; the balance index
+//    watchdog.
+// The classification of what is found: VerifyReport.swift.
+
+public enum Verifier {
+    /// Verifies the data directory at `path` (classified: see
+    /// `VerifyReport.warningKinds`). `progress` may be called from two threads.
+    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: (@Sendable (VerifyProgress) -> Void)? = nil) throws -> VerifyReport {
+        var report = try verifyUnclassified(at: path, storage: storage, progress: progress)
+        report.classify()
+        return report
+    }
+
+    static func verifyUnclassified(at path: String, storage: any Storage, progress: (@Sendable (VerifyProgress) -> Void)?) throws -> VerifyReport {
+        let layout = DataDirectoryLayout(root: path)
+        guard storage.fileExists(layout.root) else {
+            throw LedgerError(.notInitialized, "data directory does not exist", path: layout.root)
+        }
+        var report = VerifyReport()
+        let directory: ReadOnlyDirectory
+        do {
+            directory = try ReadOnlyDirectory(at: path, storage: storage)
+        } catch let error as LedgerError where error.code == .corruption {
+            report.problems.append(.init(severity: .error, file: layout.metaPath, offset: error.offset, kind: "bad meta", message: error.message))
+            return report
+        }
+        defer { directory.close() }
+        let directoryID = directory.meta.directoryID
+        guard var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: directory.meta, report: &report),
+            let evicted = try start.evictedEntries(storage: storage, layout: layout, directoryID: directoryID, report: &report)
+        else { return report }
+        let replay = try replayWAL(
+            from: start, evicted: evicted, storage: storage, layout: layout, directoryID: directoryID, report: &report, progress: progress)
+        reportWAL(replay, layout: layout, report: &report)
+        checkLedgerTotals(replay.machine, evicted: evicted, layout: layout, report: &report)
+        try checkHistory(replay, layout: layout, report: &report)
+        try checkBalanceIndex(replay, storage: storage, layout: layout, directoryID: directoryID, report: &report, progress: progress)
+        return report
+    }
+}

@@ -1,0 +1,218 @@
+// The segment half of `verify`, on its own thread beside the WAL replay:
+// every month in order, oldest first. Per month: the link to the month
+// before it → every record's checksum, compared in order with the log's
+// applied events → the month's state and index rebuilt from its records →
+// for a sealed month, its seal against the recomputed one and its index
+// file against the re-encoded index, byte for byte.
+
+extension Verifier {
+    /// Every segment's checksums, and segments == the WAL's applied events,
+    /// in order. Lagging segments are a warning after a crash (the next open
+    /// re-files them) and an error after a clean close. Then, from the
+    /// segments alone: every month's state and index are rebuilt, each sealed
+    /// month's seal must equal the recomputed one (totals, closing balances,
+    /// open holds, root, link to the previous month) and its index file the
+    /// re-encoded index, byte for byte. Returns the state the segments sum to.
+    @discardableResult
+    static func verifySegments(
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied feed: AppliedFeed, appliedAfterLSN: UInt64 = 0,
+        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)? = nil
+    ) throws -> SegmentState? {
+        var check = SegmentCheck(storage: storage, layout: layout, directoryID: directoryID, feed: feed, appliedAfterLSN: appliedAfterLSN)
+        let months = try SegmentFiles.months(storage: storage, layout: layout)
+        for (i, (month, form)) in months.enumerated() {
+            progress?(VerifyProgress(phase: "segments", done: i, total: months.count))
+            guard try check.month(month, form: form, isLast: i == months.count - 1, report: &report) else { return nil }
+        }
+        return check.finish(report: &report)
+    }
+}
+
+/// The segment half's running state: where the comparison with the log's
+/// applied events stands, and the state summed over the months so far.
+struct SegmentCheck {
+    let storage: any Storage
+    let layout: DataDirectoryLayout
+    let directoryID: [UInt8]
+    let feed: AppliedFeed
+    /// Records the compacted WAL no longer holds are checked through the
+    /// seals, the roots and the final balances instead.
+    let appliedAfterLSN: UInt64
+    private var applied: AppliedFeed.Reader
+    private var cursor = 0
+    private var mismatch = false
+    private var state = SegmentState()
+    private var previous: (month: UTCMonth, root: [UInt8])?
+
+    init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, appliedAfterLSN: UInt64) {
+        self.storage = storage
+        self.layout = layout
+        self.directoryID = directoryID
+        self.feed = feed
+        self.appliedAfterLSN = appliedAfterLSN
+        self.applied = AppliedFeed.Reader(feed)
+    }
+
+    /// Checks one month. False when the months after it cannot be checked
+    /// (its records do not read, or the chain of months is broken).
+    mutating func month(_ month: UTCMonth, form: SegmentForm, isLast: Bool, report: inout VerifyReport) throws -> Bool {
+        report.segmentFiles += 1
+        report.monthForms.append((month.description, form))
+        // An archive is read through its frame index, decompressing each
+        // frame in memory: nothing decompressed is written to disk.
+        let file: any ReadableFile
+        do {
+            file = try SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID)
+        } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+            report.problems.append(.init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive corruption", message: error.message))
+            return false
+        }
+        defer { file.close() }
+        if form == .both { try checkBothForms(month, report: &report) }
+        // The chain link first: without the month before it, a month's
+        // records do not apply.
+        guard checkLink(month, file: file, report: &report) else { return false }
+        var index = MonthIndexBuilder(month: month)
+        guard let (scan, first) = try scanRecords(file, form: form, index: &index, report: &report) else { return false }
+        guard let seal = scan.seal else {
+            if !isLast {
+                report.problems.append(.init(severity: .error, file: file.path, offset: nil, kind: "month not sealed", message: "\(month) is not sealed but later months exist"))
+            }
+            return true
+        }
+        previous = (month, seal.monthRoot)
+        try checkSeal(seal, at: scan.sealOffset ?? 0, of: file.path, index: index, scan: scan, first: first, report: &report)
+        report.sealedMonths.append((month.description, seal.monthRoot.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()))
+        try checkMonthIndex(month, of: file.path, index: index, seal: seal, recordCount: scan.recordCount, report: &report)
+        return true
+    }
+
+    /// After the last month: the segments must hold every applied event.
+    /// Returns the state they sum to, or nil when they differ from the log.
+    func finish(report: inout VerifyReport) -> SegmentState? {
+        let appliedCount = feed.finalCount()
+        let logClosedCleanly = feed.logClosedCleanly
+        if !mismatch && cursor < appliedCount {
+            report.problems.append(.init(
+                severity: logClosedCleanly ? .error : .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments behind the log",
+                message: "the segments lack the last \(appliedCount - cursor) applied events"
+                    + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
+        }
+        return mismatch || cursor < appliedCount ? nil : state
+    }
+
+    private func checkBothForms(_ month: UTCMonth, report: inout VerifyReport) throws {
+        report.problems.append(.init(
+            severity: .warning, file: layout.archivePath(month), offset: nil, kind: "archival or restore interrupted",
+            message: "\(month) has both a segment and an archive; run `ledgerctl archive` or `ledgerctl restore --month \(month)` to finish"))
+        do {
+            try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: month, directoryID: directoryID)
+        } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+            report.problems.append(.init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive differs from the segment", message: error.message))
+        }
+    }
+
+    private func checkLink(_ month: UTCMonth, file: any ReadableFile, report: inout VerifyReport) -> Bool {
+        guard let linked = try? SegmentReader.readHeader(file: file),
+            linked.previousMonth != previous?.month || linked.previousRoot != (previous?.root ?? SegmentFiler.zeroRoot)
+        else { return true }
+        report.problems.append(.init(
+            severity: .error, file: file.path, offset: 40, kind: "month chain broken",
+            message: "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the month before it on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing or was replaced)"))
+        return false
+    }
+
+    /// Every record: its checksum, its place in the month's state and index,
+    /// and its match with the log's next applied event. Nil when the month
+    /// cannot be read or its history is inconsistent (reported).
+    private mutating func scanRecords(
+        _ file: any ReadableFile, form: SegmentForm, index: inout MonthIndexBuilder, report: inout VerifyReport
+    ) throws -> (SegmentScanResult, first: (UInt64, UInt64)?)? {
+        let path = file.path
+        var first: (UInt64, UInt64)?
+        var stateFailure: LedgerError?
+        let scan: SegmentScanResult
+        do {
+            scan = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
+                report.segmentRecords += 1
+                if first == nil { first = (record.header.lsn, record.header.timestamp) }
+                if stateFailure == nil {
+                    do {
+                        try index.add(event: record.event, offset: record.offset, timestamp: record.header.timestamp, state: &state)
+                    } catch let error as LedgerError {
+                        stateFailure = LedgerError(.corruption, error.message, path: path, offset: record.offset)
+                    }
+                }
+                compareWithTheLog(record, path: path, report: &report)
+            }
+        } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
+            report.problems.append(.init(
+                severity: .error, file: error.path ?? path, offset: error.offset, kind: form == .archive ? "archive corruption" : "segment corruption",
+                message: error.message))
+            return nil
+        }
+        if let stateFailure {
+            report.problems.append(.init(severity: .error, file: path, offset: stateFailure.offset, kind: "segment history inconsistent", message: stateFailure.message))
+            return nil
+        }
+        return (scan, first)
+    }
+
+    private mutating func compareWithTheLog(_ record: SegmentRecord, path: String, report: inout VerifyReport) {
+        guard !mismatch, record.header.lsn > appliedAfterLSN else { return }
+        let fingerprint = Fingerprint.of(record.event, offset: 0, count: record.event.count)
+        let expected = applied.next()
+        guard let expected, expected.timestamp == record.header.timestamp, expected.lsn == record.header.lsn, expected.fingerprint == fingerprint else {
+            mismatch = true
+            report.problems.append(.init(
+                severity: .error, file: path, offset: record.offset, kind: "segment differs from the log",
+                message: "record (LSN \(record.header.lsn), timestamp \(record.header.timestamp)) is not the log's applied event #\(cursor)"))
+            return
+        }
+        cursor += 1
+    }
+
+    private func checkSeal(
+        _ seal: SegmentSeal, at sealOffset: Int, of path: String, index: MonthIndexBuilder, scan: SegmentScanResult, first: (UInt64, UInt64)?,
+        report: inout VerifyReport
+    ) throws {
+        do {
+            let expected = try SegmentFiler.makeSeal(
+                index: index, state: state, recordCount: scan.recordCount, first: first ?? (0, 0), last: (scan.lastLSN, scan.lastTimestamp),
+                previousMonth: seal.previousMonth, previousRoot: seal.previousRoot, monthRoot: seal.monthRoot)
+            if expected != seal {
+                report.problems.append(.init(
+                    severity: .error, file: path, offset: sealOffset, kind: "seal differs from the month",
+                    message: "the seal's totals, closing balances or open holds are not what the month's records sum to"))
+            }
+        } catch let error as LedgerError {
+            report.problems.append(.init(severity: .error, file: path, offset: sealOffset, kind: "month unbalanced", message: error.message))
+        }
+    }
+
+    private func checkMonthIndex(
+        _ month: UTCMonth, of path: String, index: MonthIndexBuilder, seal: SegmentSeal, recordCount: Int, report: inout VerifyReport
+    ) throws {
+        let indexPath = layout.segmentIndexPath(month)
+        guard storage.fileExists(indexPath) else {
+            report.problems.append(.init(severity: .warning, file: indexPath, offset: nil, kind: "index missing", message: "the next open rebuilds it from the segment"))
+            return
+        }
+        let indexFile = try storage.openFileForReading(indexPath)
+        defer { indexFile.close() }
+        let stored = try indexFile.readExactly(try indexFile.size(), at: 0)
+        let rebuilt: [UInt8]
+        do {
+            rebuilt = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: seal.monthRoot, recordCount: recordCount)
+        } catch let error as LedgerError {
+            report.problems.append(.init(severity: .error, file: path, offset: nil, kind: "segment history inconsistent", message: error.message))
+            return
+        }
+        if stored != rebuilt {
+            let offset = (0..<min(stored.count, rebuilt.count)).first { stored[$0] != rebuilt[$0] } ?? min(stored.count, rebuilt.count)
+            report.problems.append(.init(
+                severity: .error, file: indexPath, offset: offset, kind: "index differs from the segment",
+                message: "the month index is not the index of its segment; delete the file and the next open rebuilds it"))
+        }
+    }
+}

@@ -1,0 +1,113 @@
+// `verify`'s two halves, run at the same time: this thread scans the WAL
+// (every checksum, continuing past errors like etcd's continueOnCrcError;
+// the SHA-256 chain; the torn-tail classification) and replays every batch
+// after the start, comparing each result with the one the log recorded and
+// each later snapshot with the state at its LSN; the segment half
+// (VerifySegments.swift) runs on a second thread, fed the applied events.
+
+/// What the WAL half found, and the segment half's answer.
+struct VerifyWALReplay {
+    var machine: LedgerStateMachine
+    var chain: HashChain
+    var scan: WALScanResult
+    /// The first record whose replay differs from the log (the replay stops there).
+    var replayFailure: LedgerError?
+    var segmentReport: VerifyReport
+    var fromSegments: Result<SegmentState?, Error>
+
+    /// The WAL could be replayed to its end, so what derives from it can be
+    /// compared with it.
+    var logUsable: Bool { replayFailure == nil && scan.problems.isEmpty }
+}
+
+extension Verifier {
+    static func replayWAL(
+        from start: VerifyReplayStart, evicted: EvictedEntries, storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8],
+        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)?
+    ) throws -> VerifyWALReplay {
+        var start = start
+        let startLSN = start.lsn
+        let feed = AppliedFeed()
+        nonisolated(unsafe) var segmentReport = VerifyReport()
+        nonisolated(unsafe) var fromSegmentsResult: Result<SegmentState?, Error> = .success(nil)
+        let segmentThread = Thread {
+            fromSegmentsResult = Result {
+                try verifySegments(
+                    storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, report: &segmentReport,
+                    progress: progress)
+            }
+        }
+        segmentThread.start()
+        var walFinished = false
+        defer {
+            if !walFinished {  // the WAL scan threw: release and wait for the segment half
+                feed.finish(logClosedCleanly: false)
+                segmentThread.join()
+            }
+        }
+        var replayFailure: LedgerError?
+        var results: [ResultCode] = []
+        var applied: [AppliedEvent] = []
+        applied.reserveCapacity(AppliedFeed.chunkEvents)
+        let walProgress = progress.map { report in { @Sendable (done: Int, total: Int) in report(VerifyProgress(phase: "WAL", done: done, total: total)) } }
+        let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: walProgress) { record in
+            guard record.header.lsn > startLSN else {
+                if start.rebuiltFromSegments && record.header.type == WALFormat.recordTypeGroup && record.payload.count >= WALFormat.groupHeaderBytes {
+                    start.chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
+                    start.chainAnchored = true
+                }
+                return
+            }
+            guard replayFailure == nil else { return }
+            defer { compareSnapshots(start, at: record.header.lsn, report: &report) }
+            do {
+                try Ledger.replayRecord(record, into: &start.machine, chain: &start.chain, results: &results, checkChainLink: start.chainAnchored, evicted: evicted)
+                start.chainAnchored = true
+                if record.header.type == WALFormat.recordTypeGroup { report.chainLSN = record.header.lsn }
+                try collectApplied(record, into: &applied)
+                if applied.count >= AppliedFeed.chunkEvents {
+                    feed.publish(applied)
+                    applied.removeAll(keepingCapacity: true)
+                }
+            } catch let error as LedgerError {
+                replayFailure = LedgerError(.corruption, error.message, path: record.path, offset: record.offset)
+            }
+        }
+        feed.publish(applied)
+        feed.finish(logClosedCleanly: scan.endsWithClose)
+        walFinished = true
+        segmentThread.join()
+        return VerifyWALReplay(
+            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: segmentReport, fromSegments: fromSegmentsResult)
+    }
+
+    /// Every snapshot after the start must equal the replayed state at its LSN.
+    private static func compareSnapshots(_ replayed: VerifyReplayStart, at lsn: UInt64, report: inout VerifyReport) {
+        for snapshot in replayed.snapshots where snapshot.lsn == lsn && snapshot.lsn > replayed.lsn {
+            if let difference = replayed.machine.difference(from: snapshot.machine) {
+                report.problems.append(.init(severity: .error, file: snapshot.path, offset: nil, kind: "snapshot differs from the log", message: difference))
+            }
+        }
+    }
+
+    /// The WAL half's findings: scan problems, a torn tail, a replay mismatch.
+    static func reportWAL(_ replay: VerifyWALReplay, layout: DataDirectoryLayout, report: inout VerifyReport) {
+        let scan = replay.scan
+        report.chainHead = replay.chain.hex
+        report.walFiles = scan.fileCount
+        report.walRecords = scan.recordCount
+        report.walBytes = scan.bytesScanned
+        report.lastLSN = scan.lastLSN
+        for problem in scan.problems {
+            report.problems.append(.init(severity: .error, file: problem.path, offset: problem.offset, kind: problem.kind, message: problem.message))
+        }
+        if let torn = scan.tornTailOffset {
+            report.problems.append(.init(
+                severity: .warning, file: scan.lastFilePath, offset: torn, kind: "torn tail",
+                message: "bytes after the last valid record were never acknowledged; the next open truncates them"))
+        }
+        if let failure = replay.replayFailure {
+            report.problems.append(.init(severity: .error, file: failure.path ?? layout.root, offset: failure.offset, kind: "replay mismatch", message: failure.message))
+        }
+    }
+}

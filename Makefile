@@ -8,7 +8,7 @@ SWIFT_TEST_FLAGS ?=
 
 SERVER_DATA_DIR ?= ./data
 
-.PHONY: deps build run demo test test-clients soak fuzz fuzz-smoke bench clean
+.PHONY: deps build run demo test test-clients lint format soak fuzz fuzz-smoke bench clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -38,12 +38,23 @@ demo: build
 # Swift's cooperative pool (2 threads on 2 cores), which the long synchronous
 # engine tests would otherwise hold for minutes, starving the clients past
 # their deadlines.
-test: deps
+test: deps lint
 	swift build --build-tests
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build --skip LedgerServerTests $(SWIFT_TEST_FLAGS)
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build --filter LedgerServerTests --no-parallel $(SWIFT_TEST_FLAGS)
 	$(MAKE) test-clients
 	$(MAKE) fuzz-smoke
+
+# The house conventions: swift-format (.swift-format: 160-column lines, its
+# rules) over every Swift file, and scripts/lint.py (no Sources file over
+# 400 lines, no function over 70 without a `// Long:` reason). `make format`
+# rewrites the files swift-format would change.
+lint:
+	swift format lint --strict --recursive --parallel Sources Tests Benchmarks Examples Package.swift
+	python3 scripts/lint.py
+
+format:
+	swift format format --in-place --recursive --parallel Sources Tests Benchmarks Examples Package.swift
 
 # Every fuzz target on a fixed slice of inputs (libFuzzer + AddressSanitizer,
 # built in .build-fuzz); `make fuzz` runs long: FUZZ_RUNS inputs per target
@@ -54,9 +65,12 @@ fuzz-smoke: deps
 fuzz: deps
 	scripts/fuzz.sh long $(TARGETS)
 
-# The Python and Node clients against a real server (built by `swift build`);
+# The Swift client's links (no zstd, lz4 or libcrypto: LedgerModel, not the
+# engine); the Python and Node clients against a real server (built by `swift build`);
 # the Python client's types checked with mypy --strict (mypy from PyPI, in a venv).
 test-clients:
+	swift build --product SwiftClientExample
+	@! ldd $$(swift build --show-bin-path)/SwiftClientExample | grep -E 'libzstd|liblz4|libcrypto' || { echo "the Swift client links zstd, lz4 or libcrypto"; exit 1; }
 	python3 -m venv .build/python-tools && .build/python-tools/bin/pip install -q --disable-pip-version-check mypy
 	.build/python-tools/bin/mypy --strict clients/python/ledger_client
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer python3 -m unittest discover -s clients/python/tests

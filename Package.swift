@@ -6,6 +6,7 @@ import PackageDescription
 let package = Package(
     name: "Ledger",
     products: [
+        .library(name: "LedgerModel", targets: ["LedgerModel"]),
         .library(name: "LedgerEngine", targets: ["LedgerEngine"]),
         .library(name: "LedgerProtocol", targets: ["LedgerProtocol"]),
         .library(name: "LedgerClient", targets: ["LedgerClient"]),
@@ -30,20 +31,24 @@ let package = Package(
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // SHA-256 for the tamper-evident hash chain (OpenSSL uses SHA-NI here: ~1.2 GB/s).
         .systemLibrary(name: "COpenSSLCrypto", path: "Sources/COpenSSLCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The model the engine, the protocol and the clients share (accounts,
+        // entries, events and their encoding, result codes, limits, errors):
+        // no zstd, lz4 or libcrypto, so a client links none of them.
+        .target(name: "LedgerModel", dependencies: ["CRC32C"], path: "Sources/LedgerModel"),
         .target(
             name: "LedgerEngine",
-            dependencies: ["CRC32C", "CPrefetch", "CZstd", "CLZ4", "COpenSSLCrypto"],
+            dependencies: ["LedgerModel", "CRC32C", "CPrefetch", "CZstd", "CLZ4", "COpenSSLCrypto"],
             path: "Sources/LedgerEngine"
         ),
         // `ledgerctl post`'s input: strict JSON lines and 128-bit numbers.
-        .target(name: "LedgerInput", dependencies: ["LedgerEngine"], path: "Sources/LedgerInput"),
+        .target(name: "LedgerInput", dependencies: ["LedgerModel"], path: "Sources/LedgerInput"),
         // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
-        .target(name: "LedgerProtocol", dependencies: ["LedgerEngine"], path: "Sources/LedgerProtocol"),
+        .target(name: "LedgerProtocol", dependencies: ["LedgerModel"], path: "Sources/LedgerProtocol"),
         // The Swift client: async/await, pipelining, gathering, deadlines, retries.
         .target(
             name: "LedgerClient",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol",
+                "LedgerModel", "LedgerProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -83,6 +88,8 @@ let package = Package(
             ],
             path: "Benchmarks/LedgerLoad"
         ),
+        // The Swift client in a program of its own (links no zstd, lz4 or libcrypto).
+        .executableTarget(name: "SwiftClientExample", dependencies: ["LedgerClient", "LedgerModel"], path: "Examples/SwiftClient"),
         .executableTarget(
             name: "LedgerBench",
             dependencies: ["LedgerEngine"],
@@ -114,7 +121,11 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerServerTests",
-            dependencies: ["LedgerProtocol", "LedgerEngine", "LedgerClient", "LedgerTestSupport"],
+            dependencies: [
+                "LedgerProtocol", "LedgerEngine", "LedgerClient", "LedgerTestSupport", "LedgerServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/LedgerServerTests"
         ),
         .testTarget(

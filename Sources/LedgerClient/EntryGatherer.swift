@@ -5,7 +5,7 @@
 // which goes out when one of them is answered (or when it is full). So at low
 // load a call costs one round trip, and under load requests grow to match it
 // — the client-side half of group commit.
-import LedgerEngine
+import LedgerModel
 import LedgerProtocol
 
 struct EntryGatherer {

@@ -13,18 +13,21 @@
 //   ids, until the deadline. Idempotency makes that safe: an event the
 //   first attempt applied answers `exists` on the retry, so callers treat
 //   `ok` and `exists` alike as "applied once".
-import LedgerEngine
+import LedgerModel
 import LedgerProtocol
 import NIOCore
 import NIOPosix
 
+/// Where the server is, the API key, deadlines, retries and gathering.
 public struct LedgerClientConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// The API key's id (1–64 bytes of UTF-8) and its secret (16–64 bytes).
     public var keyID: String
     public var secret: [UInt8]
     /// Each call's deadline, retries included.
     public var deadlineMs: Int64 = 10_000
+    /// Each connection attempt's limit.
     public var connectTimeoutMs: Int64 = 2_000
     /// Back-off between retries: doubles from the first to the max.
     public var retryDelayMsFirst: Int64 = 2
@@ -37,6 +40,7 @@ public struct LedgerClientConfiguration: Sendable {
     /// TLS (the server runs with --tls-certificate): nil for plain TCP.
     public var tls: LedgerClientTLS?
 
+    /// Traps on a key id or secret outside the protocol's sizes (programmer error).
     public init(host: String = "127.0.0.1", port: Int = ProtocolFormat.defaultPort, keyID: String, secret: [UInt8]) {
         precondition(ProtocolFormat.keyIDBytes.contains(keyID.utf8.count), "key id of \(keyID.utf8.count) bytes")
         precondition(ProtocolFormat.secretBytes.contains(secret.count), "secret of \(secret.count) bytes")
@@ -53,12 +57,16 @@ public struct LedgerClientTLS: Sendable {
     public var trustRootsPEMPath: String?
     public var serverHostname: String?
 
+    /// nil for either: the system's roots, the configured host.
     public init(trustRootsPEMPath: String? = nil, serverHostname: String? = nil) {
         self.trustRootsPEMPath = trustRootsPEMPath
         self.serverHostname = serverHostname
     }
 }
 
+/// A connection to a LedgerServer, opened on first use and reopened after a
+/// drop; calls from many tasks are pipelined on it (see the top of this file
+/// for retries, deadlines and gathering). Calls throw `LedgerClientError`.
 public actor LedgerClient {
     public let configuration: LedgerClientConfiguration
     private let group: any EventLoopGroup
@@ -77,6 +85,7 @@ public actor LedgerClient {
     /// Request frames sent, retries included (shows how well calls gather).
     public private(set) var requestsSent = 0
 
+    /// Connects lazily, on the first call, on `group`'s event loops.
     public init(_ configuration: LedgerClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         self.group = group
@@ -84,12 +93,15 @@ public actor LedgerClient {
 
     // MARK: - Operations
 
+    /// Creates accounts as one request; one result per account, in order
+    /// (`exists` for an id created before with the same fields).
     public func createAccounts(_ accounts: [NewAccount]) async throws -> [ResultCode] {
         var batch = EventBatch()
         for account in accounts { batch.append(account) }
         return try await submitBatch(batch, operation: .createAccounts)
     }
 
+    /// Closes accounts (no new postings) as one request; one result per id.
     public func closeAccounts(_ ids: [UInt128]) async throws -> [ResultCode] {
         var batch = EventBatch()
         for id in ids { batch.appendClose(id) }
@@ -124,28 +136,36 @@ public actor LedgerClient {
         return try await gather(single)
     }
 
+    /// The accounts with these ids, in order; nil for an unknown id.
     public func lookupAccounts(_ ids: [UInt128]) async throws -> [Account?] {
         let body = try await call(.lookupAccounts, IDListBody.encode(try Self.checkedIDs(ids)))
         return try AccountListBody.decode(body, count: ids.count)
     }
 
+    /// The entries with these ids, in order, with their timestamps and hold
+    /// state; nil for an id that was never applied.
     public func lookupEntries(_ ids: [UInt128]) async throws -> [EntryListBody.Row?] {
         let body = try await call(.lookupEntries, IDListBody.encode(try Self.checkedIDs(ids)))
         return try EntryListBody.decode(body, count: ids.count)
     }
 
+    /// A page of an account's history, oldest first; pass the page's
+    /// `nextCursor` as the next query's `afterNs`.
     public func history(_ query: HistoryQuery) async throws -> HistoryPage {
         try HistoryPageBody.decode(try await call(.accountHistory, query.encoded()))
     }
 
+    /// The account's balances after every event at or before `asOfNs`.
     public func balance(account: UInt128, asOfNs: UInt64) async throws -> AccountBalances {
         try BalanceBodies.decodeBalances(try await call(.balanceAsOf, BalanceBodies.encodeQuery(account: account, asOfNs: asOfNs)))
     }
 
+    /// The server's last durable LSN, counts and queue depth.
     public func status() async throws -> StatusBody {
         try StatusBody.decode(try await call(.status, []))
     }
 
+    /// Closes the connection; a later call opens a new one.
     public func close() async {
         connecting?.cancel()
         connecting = nil

@@ -1,4 +1,4 @@
-import LedgerEngine
+import LedgerModel
 
 /// Parses one JSON line into an event. Shapes (see docs/cli.md, `post`):
 ///   {"id":"1001","postings":[{"account":"1","debit":"2500"},{"account":"2","credit":"2500"}],

@@ -23,7 +23,7 @@ public struct EventBatch: Sendable, Hashable {
 
     /// Wraps bytes already known to be valid (read back from the WAL, whose
     /// reader validated them).
-    init(bytes: [UInt8], eventCount: Int) {
+    package init(bytes: [UInt8], eventCount: Int) {
         self.bytes = bytes
         self.eventCount = eventCount
     }

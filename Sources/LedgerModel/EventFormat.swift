@@ -28,51 +28,51 @@ public enum EventFormat {
 /// bytes are touched through raw pointers; callers pass in-bounds offsets
 /// (checked by `EventBatchReader.validate` before any load).
 @usableFromInline
-enum _LE {
+package enum _LE {
     @inlinable @inline(__always)
-    static func u8(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt8 { p[o] }
+    package static func u8(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt8 { p[o] }
     @inlinable @inline(__always)
-    static func u16(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt16 {
+    package static func u16(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt16 {
         UInt16(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt16.self))
     }
     @inlinable @inline(__always)
-    static func u32(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt32 {
+    package static func u32(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt32 {
         UInt32(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt32.self))
     }
     /// A size, count or offset read from a file: clamped to 2^56 (larger than
     /// any valid one), so a damaged field fails the bounds checks after it
     /// instead of trapping in `Int(_:)` or in arithmetic on it.
-    static let sizeFieldMax: UInt64 = 1 << 56
-    static func size(_ p: UnsafeRawBufferPointer, _ o: Int) -> Int { Int(min(u64(p, o), sizeFieldMax)) }
+    package static let sizeFieldMax: UInt64 = 1 << 56
+    package static func size(_ p: UnsafeRawBufferPointer, _ o: Int) -> Int { Int(min(u64(p, o), sizeFieldMax)) }
 
     @inlinable @inline(__always)
-    static func u64(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt64 {
+    package static func u64(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt64 {
         UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self))
     }
     @inlinable @inline(__always)
-    static func u128(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt128 {
+    package static func u128(_ p: UnsafeRawBufferPointer, _ o: Int) -> UInt128 {
         UInt128(u64(p, o + 8)) << 64 | UInt128(u64(p, o))
     }
     @inlinable @inline(__always)
-    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt16) {
+    package static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt16) {
         p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt16.self)
     }
     @inlinable @inline(__always)
-    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt32) {
+    package static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt32) {
         p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self)
     }
     @inlinable @inline(__always)
-    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt64) {
+    package static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt64) {
         p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt64.self)
     }
     @inlinable @inline(__always)
-    static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt128) {
+    package static func put(_ p: UnsafeMutableRawBufferPointer, _ o: Int, _ v: UInt128) {
         put(p, o, UInt64(truncatingIfNeeded: v))
         put(p, o + 8, UInt64(truncatingIfNeeded: v >> 64))
     }
     /// True when bytes `[o, o+n)` are all zero.
     @inlinable
-    static func isZero(_ p: UnsafeRawBufferPointer, _ o: Int, _ n: Int) -> Bool {
+    package static func isZero(_ p: UnsafeRawBufferPointer, _ o: Int, _ n: Int) -> Bool {
         var i = o
         while i < o + n {
             if p[i] != 0 { return false }

@@ -2,7 +2,7 @@
 // is normative; the frame codec is in Frame.swift, the bodies in
 // Bodies.swift. Pure value code, no I/O: the server (SwiftNIO) and the
 // clients frame bytes with it.
-import LedgerEngine
+import LedgerModel
 
 public enum ProtocolFormat {
     public static let version: UInt16 = 1

@@ -33,7 +33,7 @@ extension Ledger {
     /// WAL: refuse (every open), or report it (`recover --from-segments`).
     enum SegmentsBeyondWAL { case refuse, report }
 
-    // One function, in the order above: splitting it would pass the same
+    // Long: one function, in the order above; splitting it would pass the same
     // eight values between the parts.
     static func recoverState(
         storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, options: Options, readOnly: Bool,

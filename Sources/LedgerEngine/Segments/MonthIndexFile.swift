@@ -76,31 +76,7 @@ public enum MonthIndexFormat {
             for (i, offset) in [accountsOffset, refsOffset, checkpointsOffset, entriesOffset, bloomOffset, crcsOffset, fileBytes].enumerated() {
                 _LE.put(p, 128 + 8 * i, UInt64(offset))
             }
-            var refIndex = 0
-            var checkpointIndex = 0
-            for (a, account) in accounts.enumerated() {
-                let o = accountsOffset + a * accountBytes
-                let s = account.summary
-                _LE.put(p, o, s.id)
-                _LE.put(p, o + 16, UInt64(refIndex))
-                _LE.put(p, o + 24, UInt64(s.eventCount))
-                _LE.put(p, o + 32, UInt64(checkpointIndex))
-                _LE.put(p, o + 40, s.ledger)
-                _LE.put(p, o + 44, s.flags.rawValue)
-                SegmentSeal.put(s.opening, p, o + 48)
-                SegmentSeal.put(s.closing, p, o + 112)
-                for ref in account.refs {
-                    let r = refsOffset + refIndex * eventRefBytes
-                    _LE.put(p, r, ref.timestamp)
-                    _LE.put(p, r + 8, ref.offset)
-                    _LE.put(p, r + 16, ref.pendingPosition.rawValue)
-                    refIndex += 1
-                }
-                for checkpoint in account.checkpoints {
-                    SegmentSeal.put(checkpoint, p, checkpointsOffset + checkpointIndex * checkpointBytes)
-                    checkpointIndex += 1
-                }
-            }
+            putAccounts(accounts, into: p, accountsOffset: accountsOffset, refsOffset: refsOffset, checkpointsOffset: checkpointsOffset)
             for (e, (id, offset)) in entries.enumerated() {
                 let o = entriesOffset + e * entryBytes
                 _LE.put(p, o, id)
@@ -116,6 +92,37 @@ public enum MonthIndexFormat {
             _LE.put(p, headerBytes - 4, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(headerBytes - 4)]))))
         }
         return bytes
+    }
+    /// The accounts table, with each account's event references and
+    /// checkpoints in their own tables, in account order.
+    private static func putAccounts(
+        _ accounts: [MonthIndexBuilder.AccountIndex], into p: UnsafeMutableRawBufferPointer, accountsOffset: Int, refsOffset: Int, checkpointsOffset: Int
+    ) {
+        var refIndex = 0
+        var checkpointIndex = 0
+        for (a, account) in accounts.enumerated() {
+            let o = accountsOffset + a * accountBytes
+            let s = account.summary
+            _LE.put(p, o, s.id)
+            _LE.put(p, o + 16, UInt64(refIndex))
+            _LE.put(p, o + 24, UInt64(s.eventCount))
+            _LE.put(p, o + 32, UInt64(checkpointIndex))
+            _LE.put(p, o + 40, s.ledger)
+            _LE.put(p, o + 44, s.flags.rawValue)
+            SegmentSeal.put(s.opening, p, o + 48)
+            SegmentSeal.put(s.closing, p, o + 112)
+            for ref in account.refs {
+                let r = refsOffset + refIndex * eventRefBytes
+                _LE.put(p, r, ref.timestamp)
+                _LE.put(p, r + 8, ref.offset)
+                _LE.put(p, r + 16, ref.pendingPosition.rawValue)
+                refIndex += 1
+            }
+            for checkpoint in account.checkpoints {
+                SegmentSeal.put(checkpoint, p, checkpointsOffset + checkpointIndex * checkpointBytes)
+                checkpointIndex += 1
+            }
+        }
     }
 }
 

@@ -136,24 +136,32 @@ public enum SegmentArchiver {
         }
         try compressAndWrite()
 
-        var index = [UInt8](repeating: 0, count: frames.count * ArchiveFormat.frameEntryBytes)
-        index.withUnsafeMutableBytes { p in
-            for (i, frame) in frames.enumerated() { frame.encode(into: p, at: i * ArchiveFormat.frameEntryBytes) }
-        }
         let header = ArchiveHeader(
             codec: codec, level: level, month: month, directoryID: directoryID, frameCount: frames.count, segmentBytes: frameStart,
-            frameIndexOffset: archiveOffset, frameIndexCRC: index.withUnsafeBytes { Checksum.mask(Checksum.crc32c($0)) },
-            frameBytesTarget: frameBytesTarget, monthRoot: checked.seal.monthRoot)
-        try out.write(index, at: archiveOffset)
-        try out.write(header.encoded(), at: 0)
-        CrashPoints.reached("archive.framesWritten")
-        try out.sync()
+            frameIndexOffset: archiveOffset, frameIndexCRC: 0, frameBytesTarget: frameBytesTarget, monthRoot: checked.seal.monthRoot)
+        let written = try finishArchive(out, frames: frames, header: header)
         try storage.rename(temporary, to: layout.archivePath(month))
         try storage.syncDirectory(layout.segmentsDirectory)
         CrashPoints.reached("archive.renamed")
         return ArchiveResult(
-            month: month, codec: codec, level: level, segmentBytes: frameStart, archiveBytes: header.fileBytes, frameCount: frames.count,
+            month: month, codec: codec, level: level, segmentBytes: frameStart, archiveBytes: written.fileBytes, frameCount: frames.count,
             recordCount: Int(checked.seal.recordCount))
+    }
+
+    /// Writes the frame index after the frames and the header (with the
+    /// index's CRC) at the front, then syncs the file. Returns the header.
+    private static func finishArchive(_ out: any StorageFile, frames: [ArchiveFrame], header: ArchiveHeader) throws -> ArchiveHeader {
+        var index = [UInt8](repeating: 0, count: frames.count * ArchiveFormat.frameEntryBytes)
+        index.withUnsafeMutableBytes { p in
+            for (i, frame) in frames.enumerated() { frame.encode(into: p, at: i * ArchiveFormat.frameEntryBytes) }
+        }
+        var header = header
+        header.frameIndexCRC = index.withUnsafeBytes { Checksum.mask(Checksum.crc32c($0)) }
+        try out.write(index, at: header.frameIndexOffset)
+        try out.write(header.encoded(), at: 0)
+        CrashPoints.reached("archive.framesWritten")
+        try out.sync()
+        return header
     }
 
     /// Step 3 after `writeArchive`: every frame was decompressed and compared

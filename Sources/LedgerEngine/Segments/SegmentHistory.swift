@@ -6,43 +6,6 @@
 // posted, voided, and — as engine-generated `expireHold` events — expiring), so
 // replaying the account's events reproduces its balances exactly.
 
-public struct HistoryItem: Sendable, Equatable {
-    public enum Kind: String, Sendable {
-        case posted, pending, postPending, voidPending, expireHold
-    }
-    /// The entry id (for `expireHold`: the pending entry's id).
-    public var id: UInt128
-    public var kind: Kind
-    public var timestamp: UInt64
-    public var lsn: UInt64
-    /// What this event did to the account: posted and pending, debit and credit.
-    public var debitsPostedDelta: UInt128 = 0
-    public var creditsPostedDelta: UInt128 = 0
-    /// Signed changes to pending (holds add, settlements release).
-    public var debitsPendingDelta: Int128 = 0
-    public var creditsPendingDelta: Int128 = 0
-    /// The account's balances after the event.
-    public var balances: AccountBalances
-
-    public init(id: UInt128, kind: Kind, timestamp: UInt64, lsn: UInt64, balances: AccountBalances) {
-        (self.id, self.kind, self.timestamp, self.lsn, self.balances) = (id, kind, timestamp, lsn, balances)
-    }
-}
-
-public struct AccountBalances: Sendable, Equatable {
-    public var debitsPosted: UInt128 = 0
-    public var creditsPosted: UInt128 = 0
-    public var debitsPending: UInt128 = 0
-    public var creditsPending: UInt128 = 0
-    public init() {}
-    public init(_ account: Account) {
-        debitsPosted = account.debitsPosted
-        creditsPosted = account.creditsPosted
-        debitsPending = account.debitsPending
-        creditsPending = account.creditsPending
-    }
-}
-
 public enum SegmentHistory {
     /// The account's events with `fromNs <= timestamp <= toNs`, oldest first,
     /// at most `limit`, each with the balances after it.

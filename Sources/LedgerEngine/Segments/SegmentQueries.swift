@@ -37,18 +37,6 @@ final class SealedMonthReader {
     }
 }
 
-/// One page of an account's history.
-public struct HistoryPage: Sendable, Equatable {
-    public var items: [HistoryItem]
-    /// Pass as `afterNs` to get the next page; nil when there is none.
-    public var nextCursor: UInt64?
-
-    public init(items: [HistoryItem], nextCursor: UInt64?) {
-        self.items = items
-        self.nextCursor = nextCursor
-    }
-}
-
 extension SegmentFiler {
     /// A month's index and record reader, open or sealed.
     func month(_ month: UTCMonth) throws -> (index: any MonthIndexReading, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8]))? {

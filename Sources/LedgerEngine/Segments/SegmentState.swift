@@ -117,53 +117,7 @@ public struct SegmentState: Sendable {
             pendingPosition = hold.position
             try release(hold)
         case EventFormat.kindCreateEntry:
-            let id = _LE.u128(p, 16)
-            let kind = EntryKind(rawValue: p[1])
-            let postingCount = Int(_LE.u16(p, 4))
-            switch kind {
-            case .posted, .pending:
-                var postings: [Posting] = []
-                if kind == .pending { postings.reserveCapacity(postingCount) }
-                for i in 0..<postingCount {
-                    let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
-                    let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
-                    let slot = try slot(of: posting.accountID)
-                    if kind == .posted {
-                        try post(posting, slot: slot, totals: &totals)
-                    } else {
-                        try hold(posting, slot: slot)
-                        postings.append(posting)
-                    }
-                }
-                if kind == .pending {
-                    guard holds[id] == nil else { throw LedgerError(.corruption, "hold \(id) is created twice") }
-                    holds[id] = SegmentHold(position: position, postings: postings)
-                }
-            case .postPending, .voidPending:
-                let pendingID = _LE.u128(p, 32)
-                guard let hold = holds.removeValue(forKey: pendingID) else {
-                    throw LedgerError(.corruption, "settlement of hold \(pendingID), which is not open")
-                }
-                pendingPosition = hold.position
-                try release(hold)
-                if kind == .postPending {
-                    if postingCount == 0 {
-                        for posting in hold.postings { try post(posting, slot: try slot(of: posting.accountID), totals: &totals) }
-                    } else {
-                        guard postingCount == hold.postings.count else { throw LedgerError(.corruption, "partial settlement of hold \(pendingID) names other postings") }
-                        for i in 0..<postingCount {
-                            let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
-                            let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
-                            guard posting.accountID == hold.postings[i].accountID, posting.side == hold.postings[i].side,
-                                posting.amount <= hold.postings[i].amount
-                            else { throw LedgerError(.corruption, "partial settlement of hold \(pendingID) exceeds or differs from the hold") }
-                            try post(posting, slot: try slot(of: posting.accountID), totals: &totals)
-                        }
-                    }
-                }
-            default:
-                throw LedgerError(.corruption, "entry kind \(kind) is not valid")
-            }
+            pendingPosition = try applyEntry(p, position: position, totals: &totals)
         default:
             throw LedgerError(.corruption, "event kind \(p[0]) is not valid")
         }
@@ -171,6 +125,60 @@ public struct SegmentState: Sendable {
             let account = accounts[Int(slot)]
             touch(Touch(accountID: account.id, stateSlot: slot, ledger: account.ledger, flags: account.flags, pendingPosition: pendingPosition, before: before, after: account.balances))
         }
+    }
+
+    /// A journal entry: a posted or pending entry, or the settlement of a
+    /// hold. Returns the position of the pending entry it settles, if any.
+    private mutating func applyEntry(_ p: UnsafeRawBufferPointer, position: SegmentPosition, totals: inout [LedgerTotals]) throws -> SegmentPosition {
+        var pendingPosition = SegmentPosition.none
+        let id = _LE.u128(p, 16)
+        let kind = EntryKind(rawValue: p[1])
+        let postingCount = Int(_LE.u16(p, 4))
+        switch kind {
+        case .posted, .pending:
+            var postings: [Posting] = []
+            if kind == .pending { postings.reserveCapacity(postingCount) }
+            for i in 0..<postingCount {
+                let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
+                let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
+                let slot = try slot(of: posting.accountID)
+                if kind == .posted {
+                    try post(posting, slot: slot, totals: &totals)
+                } else {
+                    try hold(posting, slot: slot)
+                    postings.append(posting)
+                }
+            }
+            if kind == .pending {
+                guard holds[id] == nil else { throw LedgerError(.corruption, "hold \(id) is created twice") }
+                holds[id] = SegmentHold(position: position, postings: postings)
+            }
+        case .postPending, .voidPending:
+            let pendingID = _LE.u128(p, 32)
+            guard let hold = holds.removeValue(forKey: pendingID) else {
+                throw LedgerError(.corruption, "settlement of hold \(pendingID), which is not open")
+            }
+            pendingPosition = hold.position
+            try release(hold)
+            if kind == .postPending {
+                if postingCount == 0 {
+                    for posting in hold.postings { try post(posting, slot: try slot(of: posting.accountID), totals: &totals) }
+                } else {
+                    guard postingCount == hold.postings.count else { throw LedgerError(.corruption, "partial settlement of hold \(pendingID) names other postings") }
+                    for i in 0..<postingCount {
+                        let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
+                        let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
+                        guard posting.accountID == hold.postings[i].accountID, posting.side == hold.postings[i].side,
+                            posting.amount <= hold.postings[i].amount
+                        else { throw LedgerError(.corruption, "partial settlement of hold \(pendingID) exceeds or differs from the hold") }
+                        try post(posting, slot: try slot(of: posting.accountID), totals: &totals)
+                    }
+                }
+            }
+        default:
+            throw LedgerError(.corruption, "entry kind \(kind) is not valid")
+        }
+        return pendingPosition
     }
 
     private func slot(of id: UInt128) throws -> Int32 {

@@ -1,7 +1,6 @@
 // Constants of the WAL byte format. See Specs/wal-format.md: the tables there
 // are normative. The writer (WALWriter.swift) and reader (WALReader.swift)
 // sit beside this file.
-import CRC32C
 
 public enum WALFormat {
     /// 5: event format 4 (result code 34, `ledgerTotalOverflow`, changes what replay gives).
@@ -21,25 +20,6 @@ public enum WALFormat {
     public static func align8(_ n: Int) -> Int { (n + 7) & ~7 }
 
     public static func recordBytes(payloadBytes: Int) -> Int { align8(recordHeaderBytes + payloadBytes) }
-}
-
-/// CRC32C helpers over the C target.
-public enum Checksum {
-    @inlinable
-    public static func crc32c(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
-        ledger_crc32c_extend(seed, bytes.baseAddress, bytes.count)
-    }
-
-    public static func crc32c(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
-        bytes.withUnsafeBytes { crc32c($0, seed: seed) }
-    }
-
-    /// LevelDB's mask: stored CRCs are rotated and offset so that a CRC over
-    /// bytes containing CRCs stays strong.
-    @inlinable
-    public static func mask(_ crc: UInt32) -> UInt32 {
-        ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
-    }
 }
 
 /// A decoded WAL file header.

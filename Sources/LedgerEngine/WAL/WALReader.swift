@@ -72,113 +72,28 @@ public struct WALReader {
         guard !files.isEmpty else {
             throw LedgerError(.notInitialized, "no WAL files; run `ledgerctl init`", path: layout.root)
         }
-        var result = WALScanResult()
         // Compaction deletes WAL files from the front: the log starts where
         // its first file does. Whether that is early enough is the caller's
         // check (recovery and verify compare it with the snapshots).
-        var expectedLSN: UInt64 = files[0].firstLSN
-        result.firstLSN = files[0].firstLSN
-        var previousCRC: UInt32 = 0
-        var stopped = false  // after the first problem, verify only checks checksums
+        var scan = WALScan(mode: mode, firstLSN: files[0].firstLSN)
         let bytesTotal = files.count  // progress in files; sizes are uniform
-
-        func fail(_ path: String, _ offset: Int, _ kind: String, _ message: String) throws {
-            let problem = WALProblem(path: path, offset: offset, kind: kind, message: message)
-            if mode == .recover {
-                throw LedgerError(
-                    .corruption,
-                    "\(kind): \(message). Refusing to open; investigate with `ledgerctl verify` and `ledgerctl inspect wal`",
-                    path: path, offset: offset)
-            }
-            result.problems.append(problem)
-            stopped = true
-        }
-
-        var buffer: [UInt8] = []
         for (fileIndex, (firstLSN, path)) in files.enumerated() {
             progress?(fileIndex, bytesTotal)
-            let isLast = fileIndex == files.count - 1
             let file = try storage.openFileForReading(path)
             defer { file.close() }
-            let header: WALFileHeader
-            do {
-                header = try WALFileHeader.decode(try file.readExactly(WALFormat.fileHeaderUsedBytes, at: 0), path: path)
-            } catch let error as LedgerError where error.code == .corruption {
-                try fail(path, error.offset ?? 0, "bad file header", error.message)
-                continue
-            }
-            let actualBytes = try file.size()
-            guard header.firstLSN == firstLSN, Int(header.fileBytes) == actualBytes, actualBytes > WALFormat.fileHeaderBytes else {
-                try fail(path, 0, "bad file geometry", "name says first LSN \(firstLSN), header says \(header.firstLSN); header says \(header.fileBytes) bytes, file has \(actualBytes)")
-                continue
-            }
-            if !stopped && (header.firstLSN != expectedLSN || (fileIndex > 0 && header.chainSeed != previousCRC)) {
-                try fail(path, 0, "broken chain", "file starts at LSN \(header.firstLSN) with chain seed \(header.chainSeed); expected LSN \(expectedLSN) and seed \(previousCRC) (a WAL file is missing or foreign)")
-            }
-            if fileIndex == 0 { previousCRC = header.chainSeed }
-            buffer = try file.readExactly(actualBytes, at: 0)
-            result.fileCount += 1
-            result.bytesScanned += actualBytes
-            let epochSeed = header.epochSeed
-
+            guard let header = try scan.checkHeader(of: file, firstLSN: firstLSN, isFirst: fileIndex == 0) else { continue }
+            let buffer = try file.readExactly(Int(header.fileBytes), at: 0)
+            scan.result.fileCount += 1
+            scan.result.bytesScanned += buffer.count
             try buffer.withUnsafeBytes { raw in
-                var offset = WALFormat.fileHeaderBytes
-                var endOffset: Int? = nil
-                while offset + WALFormat.recordHeaderBytes <= raw.count {
-                    if let record = WALRecordHeader.standalone(raw, at: offset, epochSeed: epochSeed),
-                        !stopped, record.lsn == expectedLSN, record.previousCRC == previousCRC
-                    {
-                        let payloadStart = offset + WALFormat.recordHeaderBytes
-                        try visit(WALRecord(
-                            path: path, offset: offset, header: record,
-                            payload: UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + record.payloadBytes)])))
-                        result.recordCount += 1
-                        result.endsWithClose = record.type == WALFormat.recordTypeClose
-                        expectedLSN += 1
-                        previousCRC = record.crc
-                        offset += WALFormat.recordBytes(payloadBytes: record.payloadBytes)
-                        continue
-                    }
-                    if stopped {
-                        // verify after a problem: keep checking records that
-                        // validate on their own, resynchronising on them.
-                        if let record = WALRecordHeader.standalone(raw, at: offset, epochSeed: epochSeed) {
-                            offset += WALFormat.recordBytes(payloadBytes: record.payloadBytes)
-                        } else {
-                            offset += 8
-                        }
-                        continue
-                    }
-                    endOffset = offset
-                    break
-                }
-                let end = endOffset ?? raw.count
-                // Anything valid after `end` in this file, or any record in a
-                // later file, means acknowledged data lies beyond: corruption.
-                if !stopped, let later = Self.firstValidRecord(raw, from: end + 8, after: expectedLSN - 1, epochSeed: epochSeed) {
-                    try fail(path, end, "corrupt record before valid data", "the record at \(end) is invalid but a valid record (LSN \(later.lsn)) follows at offset \(later.offset)")
-                    return
-                }
-                if !stopped && !isLast {
-                    let headerIsZero = end + WALFormat.recordHeaderBytes > raw.count || _LE.isZero(raw, end, WALFormat.recordHeaderBytes)
-                    if !headerIsZero {
-                        try fail(path, end, "corrupt record before a later file", "invalid bytes at \(end) and the log continues in a later file")
-                        return
-                    }
-                }
-                if !stopped && isLast {
-                    result.lastFilePath = path
-                    result.lastFileHeader = header
-                    result.appendOffset = end
-                    let tail = UnsafeRawBufferPointer(rebasing: raw[end...])
-                    if !tail.allSatisfy({ $0 == 0 }) { result.tornTailOffset = end }
-                }
+                let end = try scan.readRecords(raw, path: path, epochSeed: header.epochSeed, visit: visit)
+                try scan.classifyEnd(raw, at: end, path: path, header: header, isLast: fileIndex == files.count - 1)
             }
         }
         progress?(bytesTotal, bytesTotal)
-        result.lastLSN = expectedLSN - 1
-        result.lastCRC = previousCRC
-        return result
+        scan.result.lastLSN = scan.expectedLSN - 1
+        scan.result.lastCRC = scan.previousCRC
+        return scan.result
     }
 
     /// The first record at an 8-aligned offset ≥ `from` that validates on its
@@ -193,5 +108,114 @@ public struct WALReader {
             offset += 8
         }
         return nil
+    }
+}
+
+/// One pass over the WAL files, in order: where the chain stands and what
+/// was found so far.
+struct WALScan {
+    let mode: WALReader.Mode
+    var result = WALScanResult()
+    var expectedLSN: UInt64
+    var previousCRC: UInt32 = 0
+    /// After the first problem, verify only checks checksums.
+    var stopped = false
+
+    init(mode: WALReader.Mode, firstLSN: UInt64) {
+        self.mode = mode
+        self.expectedLSN = firstLSN
+        result.firstLSN = firstLSN
+    }
+
+    /// Recover: throws `corruption`. Verify: records the problem and stops
+    /// following the chain.
+    mutating func fail(_ path: String, _ offset: Int, _ kind: String, _ message: String) throws {
+        if mode == .recover {
+            throw LedgerError(
+                .corruption,
+                "\(kind): \(message). Refusing to open; investigate with `ledgerctl verify` and `ledgerctl inspect wal`",
+                path: path, offset: offset)
+        }
+        result.problems.append(WALProblem(path: path, offset: offset, kind: kind, message: message))
+        stopped = true
+    }
+
+    /// The file's header, checked against its name, its size and the end of
+    /// the file before it; nil when the file cannot be read (reported).
+    mutating func checkHeader(of file: any ReadableFile, firstLSN: UInt64, isFirst: Bool) throws -> WALFileHeader? {
+        let path = file.path
+        let header: WALFileHeader
+        do {
+            header = try WALFileHeader.decode(try file.readExactly(WALFormat.fileHeaderUsedBytes, at: 0), path: path)
+        } catch let error as LedgerError where error.code == .corruption {
+            try fail(path, error.offset ?? 0, "bad file header", error.message)
+            return nil
+        }
+        let actualBytes = try file.size()
+        guard header.firstLSN == firstLSN, Int(header.fileBytes) == actualBytes, actualBytes > WALFormat.fileHeaderBytes else {
+            try fail(path, 0, "bad file geometry", "name says first LSN \(firstLSN), header says \(header.firstLSN); header says \(header.fileBytes) bytes, file has \(actualBytes)")
+            return nil
+        }
+        if !stopped && (header.firstLSN != expectedLSN || (!isFirst && header.chainSeed != previousCRC)) {
+            try fail(path, 0, "broken chain", "file starts at LSN \(header.firstLSN) with chain seed \(header.chainSeed); expected LSN \(expectedLSN) and seed \(previousCRC) (a WAL file is missing or foreign)")
+        }
+        if isFirst { previousCRC = header.chainSeed }
+        return header
+    }
+
+    /// Visits the file's records that continue the chain; returns the offset
+    /// where they end (the file's size when verify read on past a problem).
+    mutating func readRecords(
+        _ raw: UnsafeRawBufferPointer, path: String, epochSeed: UInt32, visit: (WALRecord) throws -> Void
+    ) throws -> Int {
+        var offset = WALFormat.fileHeaderBytes
+        while offset + WALFormat.recordHeaderBytes <= raw.count {
+            if let record = WALRecordHeader.standalone(raw, at: offset, epochSeed: epochSeed),
+                !stopped, record.lsn == expectedLSN, record.previousCRC == previousCRC
+            {
+                let payloadStart = offset + WALFormat.recordHeaderBytes
+                try visit(WALRecord(
+                    path: path, offset: offset, header: record,
+                    payload: UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + record.payloadBytes)])))
+                result.recordCount += 1
+                result.endsWithClose = record.type == WALFormat.recordTypeClose
+                expectedLSN += 1
+                previousCRC = record.crc
+                offset += WALFormat.recordBytes(payloadBytes: record.payloadBytes)
+                continue
+            }
+            guard stopped else { return offset }
+            // verify after a problem: keep checking records that validate on
+            // their own, resynchronising on them.
+            if let record = WALRecordHeader.standalone(raw, at: offset, epochSeed: epochSeed) {
+                offset += WALFormat.recordBytes(payloadBytes: record.payloadBytes)
+            } else {
+                offset += 8
+            }
+        }
+        return raw.count
+    }
+
+    /// What follows the file's last chained record at `end`: zeros (the
+    /// end), a torn tail (last file only), or corruption when anything
+    /// valid follows, in this file or in a later one.
+    mutating func classifyEnd(_ raw: UnsafeRawBufferPointer, at end: Int, path: String, header: WALFileHeader, isLast: Bool) throws {
+        guard !stopped else { return }
+        if let later = WALReader.firstValidRecord(raw, from: end + 8, after: expectedLSN - 1, epochSeed: header.epochSeed) {
+            try fail(path, end, "corrupt record before valid data", "the record at \(end) is invalid but a valid record (LSN \(later.lsn)) follows at offset \(later.offset)")
+            return
+        }
+        guard isLast else {
+            let headerIsZero = end + WALFormat.recordHeaderBytes > raw.count || _LE.isZero(raw, end, WALFormat.recordHeaderBytes)
+            if !headerIsZero {
+                try fail(path, end, "corrupt record before a later file", "invalid bytes at \(end) and the log continues in a later file")
+            }
+            return
+        }
+        result.lastFilePath = path
+        result.lastFileHeader = header
+        result.appendOffset = end
+        let tail = UnsafeRawBufferPointer(rebasing: raw[end...])
+        if !tail.allSatisfy({ $0 == 0 }) { result.tornTailOffset = end }
     }
 }

@@ -1,0 +1,80 @@
+import Foundation
+import LedgerEngine
+import LedgerProtocol
+import LedgerTestSupport
+import Logging
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import LedgerServer
+
+/// The connection handler in process (EmbeddedChannel), beside the TCP tests:
+/// what a connection serves before and after its handshake.
+@Suite struct ConnectionHandlerTests {
+    static let secret = [UInt8](repeating: 7, count: 32)
+
+    /// A channel with the decoder and the handler over a fresh ledger.
+    static func channel(_ ledger: Ledger) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        let salt = [UInt8](repeating: 3, count: 16)
+        let keys = APIKeys(keys: ["dev": .init(salt: salt, hash: APIKeys.hash(salt: salt, secret: secret))])
+        let limits = ServerLimits(maxConnections: 4, inFlightMax: 8, idleTimeoutSeconds: 60, directoryID: [UInt8](repeating: 0, count: 16))
+        let telemetry = ServerTelemetry()
+        let handler = ConnectionHandler(
+            ledger: ledger, coalescer: SubmissionCoalescer(loop: channel.eventLoop, ledger: ledger, telemetry: telemetry), keys: keys, limits: limits,
+            metrics: ServerMetrics(), telemetry: telemetry, rateLimiter: RateLimiter(), logger: Logger(label: "test"))
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7380)).wait()
+        #expect(channel.isActive)
+        return channel
+    }
+
+    static func reply(_ channel: EmbeddedChannel) throws -> (header: FrameHeader, body: [UInt8])? {
+        guard let buffer = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+        return try Frame.decode(Array(buffer.readableBytesView))
+    }
+
+    @Test func nothingButHelloIsServedBeforeTheHandshakeAndARefusalChangesNothing() throws {
+        let path = temporaryDirectory()
+        try Ledger.initialize(at: path)
+        let ledger = try Ledger.open(at: path)
+        defer { try? ledger.close() }
+        let channel = try Self.channel(ledger)
+        var batch = EventBatch()
+        batch.append(NewAccount(id: 1, ledger: 1))
+        let request = Frame.encode(operation: ProtocolOperation.createAccounts.rawValue, requestID: 2, body: EventBatchBody.encode(batch))
+        try channel.writeInbound(channel.allocator.buffer(bytes: request))
+        let refused = try #require(try Self.reply(channel))
+        #expect(refused.header.status == ProtocolStatus.unauthenticated.rawValue && refused.header.requestID == 2)
+        #expect(try ledger.account(id: 1) == nil)
+        #expect(!channel.isActive, "a request before hello closes the connection")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+
+        // A hello with the key is answered with the server's limits; a wrong
+        // secret is refused and closes the connection.
+        for (secret, status) in [(Self.secret, ProtocolStatus.ok), ([UInt8](repeating: 8, count: 32), .unauthenticated)] {
+            let fresh = try Self.channel(ledger)
+            let hello = HelloRequest(keyID: "dev", secret: secret)
+            try fresh.writeInbound(fresh.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: hello.encoded())))
+            let answer = try #require(try Self.reply(fresh))
+            #expect(answer.header.status == status.rawValue)
+            #expect(fresh.isActive == (status == .ok))
+            _ = try fresh.finish(acceptAlreadyClosed: true)
+        }
+    }
+
+    @Test func aRequestWithAStatusSetIsRefusedWithItsIDEchoed() throws {
+        let path = temporaryDirectory()
+        try Ledger.initialize(at: path)
+        let ledger = try Ledger.open(at: path)
+        defer { try? ledger.close() }
+        let channel = try Self.channel(ledger)
+        let request = Frame.encode(operation: ProtocolOperation.status.rawValue, requestID: 42, body: [], status: .busy)
+        try channel.writeInbound(channel.allocator.buffer(bytes: request))
+        let refused = try #require(try Self.reply(channel))
+        #expect(refused.header.status == ProtocolStatus.malformedBody.rawValue && refused.header.requestID == 42)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}

@@ -33,5 +33,5 @@ for t in threads:
 expect(results.count('ok'), 66, 'redemptions accepted')
 expect(results.count('exceedsCredits'), 34, 'redemptions refused')
 b = c.lookup_accounts([budget])[0]
-expect(b['credits_posted'] - b['debits_posted'], 100_000 - 66 * 1_500, 'budget left (never negative)')
+expect(b.credits_posted - b.debits_posted, 100_000 - 66 * 1_500, 'budget left (never negative)')
 print('coupon budget: OK')

@@ -22,6 +22,6 @@ webhook = transfer(entry_id, gateway, wallet, 2_500, code=1, metadata=charge_id.
 
 deliveries = [c.submit([webhook])[0] for _ in range(3)]
 expect(deliveries, ['ok', 'exists', 'exists'], 'three deliveries of one webhook')
-expect(c.lookup_accounts([wallet])[0]['credits_posted'], 2_500, 'wallet credited once (minor units)')
-expect(c.lookup_entries([entry_id])[0]['metadata'], charge_id.encode(), 'the charge id kept with the entry')
+expect(c.lookup_accounts([wallet])[0].credits_posted, 2_500, 'wallet credited once (minor units)')
+expect(c.lookup_entries([entry_id])[0].metadata, charge_id.encode(), 'the charge id kept with the entry')
 print('wallet top-up: OK')

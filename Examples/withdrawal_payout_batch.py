@@ -15,7 +15,7 @@ expect(set(c.submit([transfer(ids(), funding, w, 10_000) for w in wallets])), {'
 # 1,000 users press "withdraw 40.00": a hold each (debit pending on the wallet).
 holds = [ids() for _ in wallets]
 expect(set(c.submit([transfer(h, w, payouts, 4_000, kind='pending') for h, w in zip(holds, wallets)])), {'ok'}, '1,000 holds')
-expect(c.lookup_accounts([wallets[0]])[0]['debits_pending'], 4_000, 'funds locked on a wallet')
+expect(c.lookup_accounts([wallets[0]])[0].debits_pending, 4_000, 'funds locked on a wallet')
 # A wallet cannot withdraw more than it has left (100.00 - 40.00 held).
 expect(c.submit([transfer(ids(), wallets[0], payouts, 6_001, kind='pending')]), ['exceedsCredits'], 'overdrawing hold refused')
 
@@ -29,7 +29,7 @@ expect(set(c.submit(voids)), {'ok'}, '20 failed payouts voided')
 expect(c.submit([dict(id=ids(), kind='postPending', pending_id=holds[0])]), ['pendingAlreadyVoided'], 'settling a voided hold again')
 
 accounts = c.lookup_accounts(wallets)
-expect(sum(a['debits_pending'] for a in accounts), 0, 'no funds left locked')
-expect(sum(a['credits_posted'] - a['debits_posted'] for a in accounts), 1_000 * 10_000 - 980 * 4_000, 'wallet balances after payouts')
-expect(c.lookup_accounts([payouts])[0]['credits_posted'], 980 * 4_000, 'paid out')
+expect(sum(a.debits_pending for a in accounts), 0, 'no funds left locked')
+expect(sum(a.credits_posted - a.debits_posted for a in accounts), 1_000 * 10_000 - 980 * 4_000, 'wallet balances after payouts')
+expect(c.lookup_accounts([payouts])[0].credits_posted, 980 * 4_000, 'paid out')
 print('withdrawal payout batch: OK')

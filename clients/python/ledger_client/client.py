@@ -228,7 +228,7 @@ class Client:
                 raise LedgerError(p.STATUSES[status], body.decode('utf-8', 'replace'))
             server = p.decode_hello_reply(body)
             self.server = server
-            self._slots = threading.BoundedSemaphore(server['in_flight_max'])
+            self._slots = threading.BoundedSemaphore(server.in_flight_max)
             self._conn = conn
             self._ever_connected = True
             return conn

@@ -4,7 +4,8 @@ Pure functions, no I/O: frames, and every request and reply body. All
 integers are little-endian; ids and amounts are Python ints (128-bit).
 """
 import struct
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypedDict, Union
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 VERSION = 1
 MAGIC = b'LDGP'
@@ -52,7 +53,8 @@ class ProtocolError(Exception):
 Posting = Tuple[int, int, str]   # (account id, amount, 'debit' | 'credit')
 
 
-class HelloReply(TypedDict):
+@dataclass(frozen=True)
+class HelloReply:
     version: int
     frame_body_bytes_max: int
     events_per_request_max: int
@@ -60,13 +62,15 @@ class HelloReply(TypedDict):
     directory_id: bytes
 
 
-class Balances(TypedDict):
+@dataclass(frozen=True)
+class Balances:
     debits_posted: int
     credits_posted: int
     debits_pending: int
     credits_pending: int
 
 
+@dataclass(frozen=True)
 class Account(Balances):
     id: int
     user_data: int
@@ -76,7 +80,8 @@ class Account(Balances):
     timestamp: int
 
 
-class _EntryFields(TypedDict):
+@dataclass(frozen=True)
+class Entry:
     id: int
     kind: Union[str, int]
     code: int
@@ -85,13 +90,11 @@ class _EntryFields(TypedDict):
     user_data: int
     postings: List[Posting]
     metadata: bytes
+    timestamp: Optional[int] = None   # in lookup replies
+    lsn: Optional[int] = None
 
 
-class Entry(_EntryFields, total=False):
-    timestamp: int   # in lookup replies
-    lsn: int
-
-
+@dataclass(frozen=True)
 class HistoryItem(Balances):
     timestamp: int
     lsn: int
@@ -103,12 +106,14 @@ class HistoryItem(Balances):
     credits_pending_change: int
 
 
-class HistoryPage(TypedDict):
+@dataclass(frozen=True)
+class HistoryPage:
     items: List[HistoryItem]
     next_cursor: Optional[int]
 
 
-class Status(TypedDict):
+@dataclass(frozen=True)
+class Status:
     last_lsn: int
     accounts: int
     resident_entries: int
@@ -219,8 +224,8 @@ def decode_hello_reply(body: bytes) -> 'HelloReply':
     if len(body) != 32:
         raise ProtocolError('hello reply of %d bytes' % len(body))
     version, _, frame_max, events_max, in_flight_max = struct.unpack_from('<HHIII', body, 0)
-    return {'version': version, 'frame_body_bytes_max': frame_max, 'events_per_request_max': events_max,
-            'in_flight_max': in_flight_max, 'directory_id': body[16:32]}
+    return HelloReply(version=version, frame_body_bytes_max=frame_max, events_per_request_max=events_max,
+                      in_flight_max=in_flight_max, directory_id=body[16:32])
 
 
 # --- events (data-model.md, "Event encoding") ----------------------------
@@ -257,9 +262,9 @@ def decode_entry_event(data: bytes, offset: int = 0) -> Tuple['Entry', int]:
     metadata = bytes(data[o:o + m])
     size = 64 + 40 * n + m + (-m) % 8
     kinds = {v: k for k, v in ENTRY_KINDS.items()}
-    return {'id': read_u128(data, offset + 16), 'kind': kinds.get(entry_kind, entry_kind), 'code': code,
-            'timeout_seconds': timeout, 'pending_id': read_u128(data, offset + 32),
-            'user_data': read_u128(data, offset + 48), 'postings': postings, 'metadata': metadata}, size
+    return Entry(id=read_u128(data, offset + 16), kind=kinds.get(entry_kind, entry_kind), code=code,
+                 timeout_seconds=timeout, pending_id=read_u128(data, offset + 32),
+                 user_data=read_u128(data, offset + 48), postings=postings, metadata=metadata), size
 
 
 def encode_batch(events_in: Iterable[bytes]) -> bytes:
@@ -316,10 +321,10 @@ def decode_accounts(body: bytes, count: int) -> List[Optional['Account']]:
             out.append(None)
             continue
         ledger, code, flags, timestamp = struct.unpack_from('<IHHQ', body, o + 96)
-        out.append({'id': id, 'user_data': read_u128(body, o + 16), 'debits_posted': read_u128(body, o + 32),
-                    'credits_posted': read_u128(body, o + 48), 'debits_pending': read_u128(body, o + 64),
-                    'credits_pending': read_u128(body, o + 80), 'ledger': ledger, 'code': code, 'flags': flags,
-                    'timestamp': timestamp})
+        out.append(Account(id=id, user_data=read_u128(body, o + 16), debits_posted=read_u128(body, o + 32),
+                           credits_posted=read_u128(body, o + 48), debits_pending=read_u128(body, o + 64),
+                           credits_pending=read_u128(body, o + 80), ledger=ledger, code=code, flags=flags,
+                           timestamp=timestamp))
     return out
 
 
@@ -333,9 +338,7 @@ def decode_entries(body: bytes, count: int) -> List[Optional['Entry']]:
         else:
             timestamp, lsn = struct.unpack_from('<QQ', body, o + 8)
             entry, _size = decode_entry_event(body, o + 24)
-            entry['timestamp'] = timestamp
-            entry['lsn'] = lsn
-            out.append(entry)
+            out.append(replace(entry, timestamp=timestamp, lsn=lsn))
         o += r
     if o != len(body):
         raise ProtocolError('bytes follow the entry list')
@@ -361,13 +364,13 @@ def decode_history_page(body: bytes) -> 'HistoryPage':
     for i in range(n):
         o = 16 + 168 * i
         timestamp, lsn, kind = struct.unpack_from('<QQB', body, o)
-        items.append({'timestamp': timestamp, 'lsn': lsn, 'kind': HISTORY_KINDS[kind] if kind < 5 else kind,
-                      'entry_id': read_u128(body, o + 24),
-                      'debits_posted': read_u128(body, o + 40), 'credits_posted': read_u128(body, o + 56),
-                      'debits_pending': read_u128(body, o + 72), 'credits_pending': read_u128(body, o + 88),
-                      'debits_posted_change': read_u128(body, o + 104), 'credits_posted_change': read_u128(body, o + 120),
-                      'debits_pending_change': read_i128(body, o + 136), 'credits_pending_change': read_i128(body, o + 152)})
-    return {'items': items, 'next_cursor': cursor or None}
+        items.append(HistoryItem(timestamp=timestamp, lsn=lsn, kind=HISTORY_KINDS[kind] if kind < 5 else kind,
+                                 entry_id=read_u128(body, o + 24),
+                                 debits_posted=read_u128(body, o + 40), credits_posted=read_u128(body, o + 56),
+                                 debits_pending=read_u128(body, o + 72), credits_pending=read_u128(body, o + 88),
+                                 debits_posted_change=read_u128(body, o + 104), credits_posted_change=read_u128(body, o + 120),
+                                 debits_pending_change=read_i128(body, o + 136), credits_pending_change=read_i128(body, o + 152)))
+    return HistoryPage(items=items, next_cursor=cursor or None)
 
 
 def encode_balance_query(account: int, as_of_ns: int) -> bytes:
@@ -377,13 +380,13 @@ def encode_balance_query(account: int, as_of_ns: int) -> bytes:
 def decode_balances(body: bytes) -> 'Balances':
     if len(body) != 64:
         raise ProtocolError('balances of %d bytes' % len(body))
-    return {'debits_posted': read_u128(body, 0), 'credits_posted': read_u128(body, 16),
-            'debits_pending': read_u128(body, 32), 'credits_pending': read_u128(body, 48)}
+    return Balances(debits_posted=read_u128(body, 0), credits_posted=read_u128(body, 16),
+                    debits_pending=read_u128(body, 32), credits_pending=read_u128(body, 48))
 
 
 def decode_status(body: bytes) -> 'Status':
     if len(body) != 40:
         raise ProtocolError('status of %d bytes' % len(body))
     lsn, accounts, resident, uptime, connections, queue = struct.unpack('<QQQQII', body)
-    return {'last_lsn': lsn, 'accounts': accounts, 'resident_entries': resident, 'uptime_ns': uptime,
-            'connections': connections, 'queue_depth': queue}
+    return Status(last_lsn=lsn, accounts=accounts, resident_entries=resident, uptime_ns=uptime,
+                  connections=connections, queue_depth=queue)

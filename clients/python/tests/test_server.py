@@ -27,7 +27,7 @@ def large_frames_from_64_threads(test, c, first_id):
     # them on the shared socket (the server then sees a malformed frame
     # and drops the connection, which shows up as retries).
     test.assertEqual(c.create_accounts([usd(71), usd(72)]), ['ok', 'ok'])
-    before = c.lookup_accounts([71])[0]['debits_posted']
+    before = c.lookup_accounts([71])[0].debits_posted
     retries_before = c.retries
     errors = []
     results = []
@@ -52,7 +52,7 @@ def large_frames_from_64_threads(test, c, first_id):
     test.assertEqual(errors, [])
     test.assertEqual(results, ['ok'] * (64 * 3 * 64))
     test.assertEqual(c.retries - retries_before, 0, 'frames were interleaved: the connection was dropped and calls retried')
-    test.assertEqual(c.lookup_accounts([71])[0]['debits_posted'], before + 64 * 3 * 64)
+    test.assertEqual(c.lookup_accounts([71])[0].debits_posted, before + 64 * 3 * 64)
 
 
 class ServerTests(unittest.TestCase):
@@ -87,23 +87,23 @@ class ServerTests(unittest.TestCase):
         self.assertEqual(c.submit([transfer(100, 1, 2, 999)]), ['existsWithDifferentFields'])
         accounts = c.lookup_accounts([1, 2, 404])
         self.assertIsNone(accounts[2])
-        self.assertGreaterEqual(accounts[0]['debits_posted'], 300)
+        self.assertGreaterEqual(accounts[0].debits_posted, 300)
         entries = c.lookup_entries([100, 404])
-        self.assertEqual((entries[0]['id'], entries[0]['metadata'], entries[0]['postings'][0]), (100, b'order-9', (1, 250, 'debit')))
+        self.assertEqual((entries[0].id, entries[0].metadata, entries[0].postings[0]), (100, b'order-9', (1, 250, 'debit')))
         self.assertIsNone(entries[1])
         page = c.history(2, limit=1)
-        self.assertEqual(len(page['items']), 1)
-        self.assertIsNotNone(page['next_cursor'])
-        rest = c.history(2, after=page['next_cursor'], limit=1000)
-        first = page['items'][0]
-        self.assertEqual(first['credits_posted_change'], first['credits_posted'])
-        as_of = c.balance_as_of(2, first['timestamp'])
-        self.assertEqual(as_of['credits_posted'], first['credits_posted'])
-        total = sum(i['credits_posted_change'] for i in page['items'] + rest['items'])
-        self.assertEqual(total, c.lookup_accounts([2])[0]['credits_posted'])
+        self.assertEqual(len(page.items), 1)
+        self.assertIsNotNone(page.next_cursor)
+        rest = c.history(2, after=page.next_cursor, limit=1000)
+        first = page.items[0]
+        self.assertEqual(first.credits_posted_change, first.credits_posted)
+        as_of = c.balance_as_of(2, first.timestamp)
+        self.assertEqual(as_of.credits_posted, first.credits_posted)
+        total = sum(i.credits_posted_change for i in page.items + rest.items)
+        self.assertEqual(total, c.lookup_accounts([2])[0].credits_posted)
         status = c.status()
-        self.assertEqual(status['accounts'], 3)
-        self.assertGreaterEqual(status['last_lsn'], 1)
+        self.assertEqual(status.accounts, 3)
+        self.assertGreaterEqual(status.last_lsn, 1)
 
     def test_result_codes_and_holds(self):
         c = self.client
@@ -114,10 +114,10 @@ class ServerTests(unittest.TestCase):
         self.assertEqual(c.submit([dict(id=203, postings=[(1, 5, 'debit'), (2, 4, 'credit')])]), ['unbalanced'])
         # A hold, partially posted, then a second settlement is refused.
         self.assertEqual(c.submit([transfer(210, 2, 1, 40, kind='pending')]), ['ok'])
-        self.assertEqual(c.lookup_accounts([2])[0]['debits_pending'], 40)
+        self.assertEqual(c.lookup_accounts([2])[0].debits_pending, 40)
         self.assertEqual(c.submit([dict(id=211, kind='postPending', pending_id=210, postings=[(2, 30, 'debit'), (1, 30, 'credit')])]), ['ok'])
         self.assertEqual(c.submit([dict(id=212, kind='voidPending', pending_id=210)]), ['pendingAlreadyPosted'])
-        self.assertEqual(c.lookup_accounts([2])[0]['debits_pending'], 0)
+        self.assertEqual(c.lookup_accounts([2])[0].debits_pending, 0)
 
     def test_refusals(self):
         with self.assertRaises(LedgerError) as caught:
@@ -128,11 +128,11 @@ class ServerTests(unittest.TestCase):
             wrong.status()
         self.assertEqual(caught.exception.status, 'unauthenticated')
         # The connection that got malformedBody is still served.
-        self.assertEqual(self.client.status()['accounts'], 3)
+        self.assertEqual(self.client.status().accounts, 3)
 
     def test_pipelined_threads(self):
         c = self.client
-        before = c.lookup_accounts([1])[0]['debits_posted']
+        before = c.lookup_accounts([1])[0].debits_posted
         results = []
         lock = threading.Lock()
 
@@ -147,7 +147,7 @@ class ServerTests(unittest.TestCase):
         for t in threads:
             t.join()
         self.assertEqual(results, ['ok'] * 400)
-        self.assertEqual(c.lookup_accounts([1])[0]['debits_posted'], before + 400)
+        self.assertEqual(c.lookup_accounts([1])[0].debits_posted, before + 400)
 
     def test_closed_port_is_reported_at_once_as_connection_refused(self):
         lonely = self.make_client('dev', bytes(32), port=1, deadline_s=10)
@@ -174,7 +174,7 @@ class RestartTests(unittest.TestCase):
         t.join()
         self.assertEqual(results, [['exists', 'ok']])
         self.assertGreater(c.retries, 0)
-        self.assertEqual(c.lookup_accounts([1])[0]['debits_posted'], 10)
+        self.assertEqual(c.lookup_accounts([1])[0].debits_posted, 10)
         c.close()
         second.owns_directory = True
         self.assertEqual(second.stop(), 0)
@@ -193,7 +193,7 @@ class TLSTests(unittest.TestCase):
             try:
                 c = self.make_client('dev', server.secret, port=server.port, tls_ca_file=cert, tls_server_name='localhost')
                 self.assertEqual(c.create_accounts([usd(1)]), ['ok'])
-                self.assertEqual(c.status()['accounts'], 1)
+                self.assertEqual(c.status().accounts, 1)
                 large_frames_from_64_threads(self, c, first_id=700_000)
                 c.close()
                 with self.assertRaises(DeadlineExceeded):

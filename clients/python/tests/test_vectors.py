@@ -23,7 +23,7 @@ class VectorTests(unittest.TestCase):
     def test_events(self):
         self.assertEqual(p.entry_event(**ENTRY), read_vector('event-entry-posted.hex'))
         entry, size = p.decode_entry_event(read_vector('event-entry-posted.hex'))
-        self.assertEqual((entry['id'], entry['postings'], entry['metadata'], size), (1001, ENTRY['postings'], b'gw:ch_42', 152))
+        self.assertEqual((entry.id, entry.postings, entry.metadata, size), (1001, ENTRY['postings'], b'gw:ch_42', 152))
         self.assertEqual(p.account_event(id=2, ledger=840, code=1, flags=1), read_vector('event-create-account.hex'))
         self.assertEqual(p.close_account_event(2), read_vector('event-close-account.hex'))
 

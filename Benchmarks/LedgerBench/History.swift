@@ -52,12 +52,16 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
         var batch = EventBatch()
         func append(_ event: @autoclosure () -> Void) throws {
             event()
-            if batch.eventCount == 4_096 { _ = try ledger.submitAndWait(batch); batch = EventBatch() }
+            if batch.eventCount == 4_096 {
+                _ = try ledger.submitAndWait(batch)
+                batch = EventBatch()
+            }
         }
         try append(batch.append(NewAccount(id: fundingAccount, ledger: 840, code: 1)))
         for id in 1...accounts { try append(batch.append(NewAccount(id: UInt128(id), ledger: 840, code: 2, flags: .debitsMustNotExceedCredits))) }
         for id in 1...accounts {
-            try append(batch.append(NewEntry(id: UInt128(id) << 64, postings: [.debit(fundingAccount, 1_000_000_000_000), .credit(UInt128(id), 1_000_000_000_000)])))
+            try append(
+                batch.append(NewEntry(id: UInt128(id) << 64, postings: [.debit(fundingAccount, 1_000_000_000_000), .credit(UInt128(id), 1_000_000_000_000)])))
         }
         _ = try ledger.submitAndWait(batch)
         var generator = Generator(accounts: accounts)
@@ -95,9 +99,12 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
     let segBytes = directoryBytes(segments, suffix: ".seg")
     let idxBytes = directoryBytes(segments, suffix: ".idx")
     let events = Double(config.entries)
-    print(String(format: "on disk, hot: segments %.0f MiB (%.1f bytes/entry), month indexes %.0f MiB (%.1f bytes/entry), WAL files %.0f MiB, snapshots %.0f MiB",
-                 Double(segBytes) / 1_048_576, Double(segBytes) / events, Double(idxBytes) / 1_048_576, Double(idxBytes) / events,
-                 Double(directoryBytes(config.directory, suffix: ".log")) / 1_048_576, Double(directoryBytes(config.directory + "/snapshots", suffix: ".snap")) / 1_048_576))
+    print(
+        String(
+            format: "on disk, hot: segments %.0f MiB (%.1f bytes/entry), month indexes %.0f MiB (%.1f bytes/entry), WAL files %.0f MiB, snapshots %.0f MiB",
+            Double(segBytes) / 1_048_576, Double(segBytes) / events, Double(idxBytes) / 1_048_576, Double(idxBytes) / events,
+            Double(directoryBytes(config.directory, suffix: ".log")) / 1_048_576,
+            Double(directoryBytes(config.directory + "/snapshots", suffix: ".snap")) / 1_048_576))
 
     // Recovery from the snapshot plus the tail.
     var openSeconds: [Double] = []
@@ -108,9 +115,11 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
         openSeconds.append(Double(now() - t0) / 1e9)
         if run < config.runs - 1 { try ledger.close() }
     }
-    print(String(format: "recovery (snapshot at LSN %llu, %llu WAL records replayed after it): median %.2f s; runs %@; peak RSS %.0f MiB",
-                 ledger.recovery.snapshotLSN, ledger.recovery.recordsReplayed, openSeconds.sorted()[openSeconds.count / 2],
-                 openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", "), Double(peakRSSBytes()) / 1_048_576))
+    print(
+        String(
+            format: "recovery (snapshot at LSN %llu, %llu WAL records replayed after it): median %.2f s; runs %@; peak RSS %.0f MiB",
+            ledger.recovery.snapshotLSN, ledger.recovery.recordsReplayed, openSeconds.sorted()[openSeconds.count / 2],
+            openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", "), Double(peakRSSBytes()) / 1_048_576))
 
     // The first query of each sealed month in a process recomputes the month's
     // SHA-256 root before answering (data safety, issue 10); the second is a
@@ -135,9 +144,12 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
             month = month.next
         }
         let monthBytes = Double(segBytes) / Double(months)
-        print(String(format: "first query of a sealed month (%@page cache, root of ~%.0f MiB checked): median %.0f ms, max %.0f ms (%.0f MB/s); the second query of the same month: median %.2f ms",
-                     cold ? "cold " : "warm ", monthBytes / 1_048_576, firstMs.sorted()[firstMs.count / 2], firstMs.max() ?? 0,
-                     monthBytes / 1e6 / (firstMs.sorted()[firstMs.count / 2] / 1e3), secondMs.sorted()[secondMs.count / 2]))
+        print(
+            String(
+                format:
+                    "first query of a sealed month (%@page cache, root of ~%.0f MiB checked): median %.0f ms, max %.0f ms (%.0f MB/s); the second query of the same month: median %.2f ms",
+                cold ? "cold " : "warm ", monthBytes / 1_048_576, firstMs.sorted()[firstMs.count / 2], firstMs.max() ?? 0,
+                monthBytes / 1e6 / (firstMs.sorted()[firstMs.count / 2] / 1e3), secondMs.sorted()[secondMs.count / 2]))
         if ProcessInfo.processInfo.environment["LEDGERBENCH_FIRST_QUERIES_ONLY"] != nil { return }
     }
 
@@ -181,18 +193,26 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
     let lz4Seconds = Double(now() - t0) / 1e9
     _ = try ledger.restore(month: firstMonth)
     if let r = lz4.first {
-        print(String(format: "archive lz4 0 (month %@): %.2fx, %.0f MB/s input", r.month.description, Double(r.segmentBytes) / Double(r.archiveBytes), Double(r.segmentBytes) / 1e6 / lz4Seconds))
+        print(
+            String(
+                format: "archive lz4 0 (month %@): %.2fx, %.0f MB/s input", r.month.description, Double(r.segmentBytes) / Double(r.archiveBytes),
+                Double(r.segmentBytes) / 1e6 / lz4Seconds))
     }
     t0 = now()
     let zstd = try ledger.archive(before: lastMonth, codec: .zstd, level: 3)
     let zstdSeconds = Double(now() - t0) / 1e9
     let inBytes = zstd.reduce(0) { $0 + $1.segmentBytes }
     let outBytes = zstd.reduce(0) { $0 + $1.archiveBytes }
-    print(String(format: "archive zstd 3 (%d months): %.2fx (%.0f MiB -> %.0f MiB), %.0f MB/s input (check, compress and round trip on 2 threads, write, fsync, read back)",
-                 zstd.count, Double(inBytes) / Double(outBytes), Double(inBytes) / 1_048_576, Double(outBytes) / 1_048_576, Double(inBytes) / 1e6 / zstdSeconds))
+    print(
+        String(
+            format:
+                "archive zstd 3 (%d months): %.2fx (%.0f MiB -> %.0f MiB), %.0f MB/s input (check, compress and round trip on 2 threads, write, fsync, read back)",
+            zstd.count, Double(inBytes) / Double(outBytes), Double(inBytes) / 1_048_576, Double(outBytes) / 1_048_576, Double(inBytes) / 1e6 / zstdSeconds))
     let archivedEntries = zstd.reduce(0) { $0 + $1.recordCount }
-    print(String(format: "on disk, archived: %.1f bytes/entry in the archive, plus %.1f bytes/entry of month index",
-                 Double(outBytes) / Double(archivedEntries), Double(idxBytes) / events))
+    print(
+        String(
+            format: "on disk, archived: %.1f bytes/entry in the archive, plus %.1f bytes/entry of month index",
+            Double(outBytes) / Double(archivedEntries), Double(idxBytes) / events))
     try queries("archived (zstd 3, 32 KiB frames)", months: 0...(months - 2))
     try ledger.close()
 
@@ -202,9 +222,11 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
     let verifySeconds = Double(now() - t0) / 1e9
     precondition(report.passed, "verify failed: \(report.problems.prefix(3))")
     let archiveBytes = directoryBytes(segments, suffix: ".arc") + directoryBytes(segments, suffix: ".seg")
-    print(String(format: "verify: %.1f s, %.0f entries/s, %.0f MB/s of segment data as stored (%.0f MB/s decompressed); peak RSS %.0f MiB",
-                 verifySeconds, events / verifySeconds, Double(archiveBytes) / 1e6 / verifySeconds, Double(segBytes) / 1e6 / verifySeconds,
-                 Double(peakRSSBytes()) / 1_048_576))
+    print(
+        String(
+            format: "verify: %.1f s, %.0f entries/s, %.0f MB/s of segment data as stored (%.0f MB/s decompressed); peak RSS %.0f MiB",
+            verifySeconds, events / verifySeconds, Double(archiveBytes) / 1e6 / verifySeconds, Double(segBytes) / 1e6 / verifySeconds,
+            Double(peakRSSBytes()) / 1_048_576))
 }
 
 /// `LedgerBench archive-phases --dir D` (after `history` built D): times
@@ -221,7 +243,9 @@ func runArchivePhases(_ config: Config) throws {
     for (month, _) in try SegmentFiles.months(storage: storage, layout: layout).dropLast() {
         var t0 = now()
         let file = try storage.openFile(layout.segmentPath(month), create: false)
-        _ = try SegmentArchiver.forEachSealedRecord(file: file, directoryID: meta.directoryID) { _, _ in } sealBytes: { _ in }
+        _ = try SegmentArchiver.forEachSealedRecord(file: file, directoryID: meta.directoryID) { _, _ in
+        } sealBytes: { _ in
+        }
         file.close()
         totals.scan += Double(now() - t0) / 1e9
         t0 = now()
@@ -234,6 +258,9 @@ func runArchivePhases(_ config: Config) throws {
         try storage.removeFile(layout.archivePath(month))
     }
     let mb = Double(totals.bytes) / 1e6
-    print(String(format: "archive phases over %.0f MB: streaming check alone %.0f MB/s; write (check + compress zstd 3 and a round trip on %d threads + write + fsync) %.0f MB/s; read back and check frame CRCs %.0f MB/s",
-                 mb, mb / totals.scan, SegmentArchiver.compressionThreads, mb / totals.write, mb / totals.check))
+    print(
+        String(
+            format:
+                "archive phases over %.0f MB: streaming check alone %.0f MB/s; write (check + compress zstd 3 and a round trip on %d threads + write + fsync) %.0f MB/s; read back and check frame CRCs %.0f MB/s",
+            mb, mb / totals.scan, SegmentArchiver.compressionThreads, mb / totals.write, mb / totals.check))
 }

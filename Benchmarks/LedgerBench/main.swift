@@ -33,7 +33,10 @@ struct Config {
 func parse() -> Config {
     var config = Config()
     var args = CommandLine.arguments.dropFirst()
-    if let first = args.first, !first.hasPrefix("--") { config.mode = first; args = args.dropFirst() }
+    if let first = args.first, !first.hasPrefix("--") {
+        config.mode = first
+        args = args.dropFirst()
+    }
     var iterator = args.makeIterator()
     while let flag = iterator.next() {
         guard let value = iterator.next() else { fatalError("\(flag) needs a value") }
@@ -67,13 +70,19 @@ func freshLedger(_ config: Config, accounts: Int) throws -> Ledger {
     batch.append(NewAccount(id: fundingAccount, ledger: 840, code: 1))
     for id in 1...accounts {
         batch.append(NewAccount(id: UInt128(id), ledger: 840, code: 2, flags: .debitsMustNotExceedCredits))
-        if batch.eventCount == Limits.batchEventsMax { _ = try ledger.submitAndWait(batch); batch = EventBatch() }
+        if batch.eventCount == Limits.batchEventsMax {
+            _ = try ledger.submitAndWait(batch)
+            batch = EventBatch()
+        }
     }
     if batch.eventCount > 0 { _ = try ledger.submitAndWait(batch) }
     batch = EventBatch()
     for id in 1...accounts {
         batch.append(NewEntry(id: UInt128(id) << 64, postings: [.debit(fundingAccount, 1_000_000_000_000), .credit(UInt128(id), 1_000_000_000_000)]))
-        if batch.eventCount == Limits.batchEventsMax { _ = try ledger.submitAndWait(batch); batch = EventBatch() }
+        if batch.eventCount == Limits.batchEventsMax {
+            _ = try ledger.submitAndWait(batch)
+            batch = EventBatch()
+        }
     }
     if batch.eventCount > 0 { _ = try ledger.submitAndWait(batch) }
     return ledger
@@ -156,9 +165,11 @@ func finish(_ ledger: Ledger, _ counter: Counter, start: UInt64, directory: Stri
     let elapsed = Double(now() - start) / 1e9
     try ledger.close()
     let latencies = counter.latenciesNs.sorted()
-    return (Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
-            Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
-            walBytesPerEvent(directory))
+    return (
+        Double(counter.entries) / elapsed, Double(latencies[latencies.count / 2]) / 1e6,
+        Double(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]) / 1e6,
+        walBytesPerEvent(directory)
+    )
 }
 
 /// Batches of `batchSize`, pre-generated, submitted by 4 threads so the
@@ -266,7 +277,10 @@ func report(_ name: String, _ config: Config, _ run: () throws -> RunResult) thr
     for index in 0..<config.runs {
         let r = try run()
         rates.append(r.rate)
-        print(String(format: "%@ run %d: %.0f entries/s, latency p50 %.2f ms p99 %.2f ms, %.1f WAL bytes/entry", name, index + 1, r.rate, r.p50Ms, r.p99Ms, r.bytesPerEntry))
+        print(
+            String(
+                format: "%@ run %d: %.0f entries/s, latency p50 %.2f ms p99 %.2f ms, %.1f WAL bytes/entry", name, index + 1, r.rate, r.p50Ms, r.p99Ms,
+                r.bytesPerEntry))
     }
     let median = rates.sorted()[rates.count / 2]
     print(String(format: "%@ median of %d runs: %.0f entries/s (peak RSS so far %.0f MiB)", name, config.runs, median, Double(peakRSSBytes()) / 1_048_576))
@@ -347,8 +361,15 @@ case "recovery":
     let entries = Double(config.entries + 2 * config.accounts)
     let openMedian = openSeconds.sorted()[openSeconds.count / 2]
     let verifyMedian = verifySeconds.sorted()[verifySeconds.count / 2]
-    print(String(format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries, Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian, openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
-    print(String(format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian, Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    print(
+        String(
+            format: "recovery of %.0f events (WAL files %.0f MiB preallocated, segments %.0f MiB): median %.2f s (%.0f events/s); runs %@", entries,
+            Double(walBytes) / 1_048_576, Double(segmentBytes) / 1_048_576, openMedian, entries / openMedian,
+            openSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    print(
+        String(
+            format: "verify: median %.2f s (%.0f events/s, %.0f MB/s of segment data); runs %@", verifyMedian, entries / verifyMedian,
+            Double(segmentBytes) / 1e6 / verifyMedian, verifySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
 case "open-rss":
     // Opens an existing directory (--dir) in this fresh process and reports
     // the time and memory it takes: the resident-window bound, measured.
@@ -356,7 +377,10 @@ case "open-rss":
     let ledger = try Ledger.open(at: config.directory)
     let openSeconds = Double(now() - t0) / 1e9
     let (entries, accounts) = try ledger.read { ($0.entryCount, $0.accountCount) }
-    print(String(format: "open: %.2f s; %d accounts, %d entry records resident; peak RSS %.0f MiB", openSeconds, accounts, entries, Double(peakRSSBytes()) / 1_048_576))
+    print(
+        String(
+            format: "open: %.2f s; %d accounts, %d entry records resident; peak RSS %.0f MiB", openSeconds, accounts, entries,
+            Double(peakRSSBytes()) / 1_048_576))
     try ledger.close()
 case "verify":
     // Times `verify` of an existing directory (--dir), --runs times.
@@ -368,8 +392,10 @@ case "verify":
         seconds.append(Double(now() - t0) / 1e9)
     }
     let median = seconds.sorted()[seconds.count / 2]
-    print(String(format: "verify: median %.2f s over %d runs, %d segment records (%.0f records/s), passed %@", median, config.runs, report!.segmentRecords,
-                 Double(report!.segmentRecords) / median, report!.passed ? "yes" : "no"))
+    print(
+        String(
+            format: "verify: median %.2f s over %d runs, %d segment records (%.0f records/s), passed %@", median, config.runs, report!.segmentRecords,
+            Double(report!.segmentRecords) / median, report!.passed ? "yes" : "no"))
 case "archive-phases":
     try runArchivePhases(config)
 case "history":

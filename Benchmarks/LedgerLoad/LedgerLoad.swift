@@ -29,7 +29,8 @@ struct LedgerLoad: AsyncParsableCommand {
     @Option(help: "Seconds of measured load (after a 1 s warm-up).") var seconds = 10.0
     @Option(help: "Open loop: offered entries per second over all connections.") var rate: Double?
     @Option(help: "Output label.") var label = ""
-    @Option(help: "Instead of load: open this many authenticated connections, hold them for --seconds, and report the server's RSS (--server-pid).") var holdConnections: Int?
+    @Option(help: "Instead of load: open this many authenticated connections, hold them for --seconds, and report the server's RSS (--server-pid).")
+    var holdConnections: Int?
     @Option(help: "The server's pid, for --hold-connections.") var serverPID: Int32?
     @Flag(help: "Closed loop on blocking sockets, one thread per connection, one request in flight (RawLoad.swift), not LedgerClient.") var raw = false
 
@@ -50,7 +51,8 @@ struct LedgerLoad: AsyncParsableCommand {
         let (counted, histogram, elapsedNs): (Int, Histogram<UInt64>, UInt64)
         if raw {
             guard rate == nil, inFlight == 1 else { throw ValidationError("--raw is a closed loop with one request in flight per connection") }
-            (counted, histogram, elapsedNs) = try RawLoad.run(port: port, keyID: keyID, secret: secretBytes, connections: connections, run: run, seconds: seconds)
+            (counted, histogram, elapsedNs) = try RawLoad.run(
+                port: port, keyID: keyID, secret: secretBytes, connections: connections, run: run, seconds: seconds)
         } else if let rate {
             (counted, histogram, elapsedNs) = try await run.openLoop(clients, rate: rate, seconds: seconds)
         } else {
@@ -58,8 +60,10 @@ struct LedgerLoad: AsyncParsableCommand {
         }
         let perSecond = Double(counted) / (Double(elapsedNs) / 1e9)
         let p = { (q: Double) in String(format: "%.2f", Double(histogram.valueAtPercentile(q)) / 1_000) }
-        print("\(label.isEmpty ? "" : label + ": ")connections \(connections) batch \(batch) in-flight \(inFlight) hot \(hot) \(rate.map { "offered \(Int($0))/s " } ?? "")"
-            + "entries/s \(Int(perSecond)) requests \(histogram.totalCount) latency ms p50 \(p(50)) p99 \(p(99)) p99.9 \(p(99.9)) max \(String(format: "%.2f", Double(histogram.max) / 1_000))")
+        print(
+            "\(label.isEmpty ? "" : label + ": ")connections \(connections) batch \(batch) in-flight \(inFlight) hot \(hot) \(rate.map { "offered \(Int($0))/s " } ?? "")"
+                + "entries/s \(Int(perSecond)) requests \(histogram.totalCount) latency ms p50 \(p(50)) p99 \(p(99)) p99.9 \(p(99.9)) max \(String(format: "%.2f", Double(histogram.max) / 1_000))"
+        )
         for client in clients { await client.close() }
     }
 
@@ -84,7 +88,9 @@ struct LedgerLoad: AsyncParsableCommand {
         let status = try await clients[0].status()
         try await Task.sleep(for: .seconds(seconds))
         let after = rss()
-        print("\(label.isEmpty ? "" : label + ": ")held \(count) connections (server counts \(status.connections)); server RSS \(before >> 20) MiB before, \(after >> 20) MiB with them open: \((after - before) / max(count, 1)) bytes per connection")
+        print(
+            "\(label.isEmpty ? "" : label + ": ")held \(count) connections (server counts \(status.connections)); server RSS \(before >> 20) MiB before, \(after >> 20) MiB with them open: \((after - before) / max(count, 1)) bytes per connection"
+        )
         for client in clients { await client.close() }
     }
 

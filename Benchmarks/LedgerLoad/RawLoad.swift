@@ -19,11 +19,14 @@ enum RawLoad {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             guard connected == 0 else { throw LedgerError(.io, "connect: errno \(errno)") }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let (status, _) = try roundTrip(Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: HelloRequest(keyID: keyID, secret: secret).encoded()))
+            let (status, _) = try roundTrip(
+                Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: HelloRequest(keyID: keyID, secret: secret).encoded()))
             guard status == 0 else { throw LedgerError(.io, "hello refused: status \(status)") }
         }
         deinit { close(fd) }

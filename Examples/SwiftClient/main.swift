@@ -12,8 +12,9 @@ let secretHex = environment["LEDGER_SECRET"] ?? ""
 let secret = stride(from: 0, to: secretHex.count - 1, by: 2).compactMap {
     UInt8(secretHex.dropFirst($0).prefix(2), radix: 16)
 }
-let client = LedgerClient(LedgerClientConfiguration(
-    port: Int(environment["LEDGER_PORT"] ?? "") ?? 7380, keyID: environment["LEDGER_KEY_ID"] ?? "dev", secret: secret))
+let client = LedgerClient(
+    LedgerClientConfiguration(
+        port: Int(environment["LEDGER_PORT"] ?? "") ?? 7380, keyID: environment["LEDGER_KEY_ID"] ?? "dev", secret: secret))
 do {
     print(try await client.createAccounts([NewAccount(id: 1, ledger: 1), NewAccount(id: 2, ledger: 1)]))
     print(try await client.submit([NewEntry(id: 1001, postings: [.debit(1, 2500), .credit(2, 2500)])]))

@@ -47,7 +47,9 @@ final class ClientConnection: @unchecked Sendable {
 
     /// Sends one request frame and waits for the reply with its id, or
     /// fails with `deadlineExceeded` at `deadline` (a late reply is dropped).
-    func request(operation: ProtocolOperation, requestID: UInt64, body: [UInt8], deadline: ContinuousClock.Instant) async throws -> (header: FrameHeader, body: [UInt8]) {
+    func request(operation: ProtocolOperation, requestID: UInt64, body: [UInt8], deadline: ContinuousClock.Instant) async throws -> (
+        header: FrameHeader, body: [UInt8]
+    ) {
         let frame = Frame.encode(operation: operation.rawValue, requestID: requestID, body: body)
         let promise = channel.eventLoop.makePromise(of: ReplyFrame.self)
         let router = handler

@@ -222,7 +222,7 @@ public actor LedgerClient {
                 connection = try await connected(deadline: deadline)
             } catch let error as LedgerClientError where error != .connectionClosed {
                 throw error
-            } catch where !everConnected && Self.isConnectionRefused(error) {
+            } catch  where !everConnected && Self.isConnectionRefused(error) {
                 throw LedgerClientError.connectionRefused("\(configuration.host):\(configuration.port)")
             } catch {
                 continue  // refused (a restarting server), reset, timed out: try again until the deadline
@@ -265,7 +265,9 @@ public actor LedgerClient {
 
     /// ECONNREFUSED, as NIO reports it (one per address tried).
     static func isConnectionRefused(_ error: any Error) -> Bool {
-        if let error = error as? NIOConnectionError { return !error.connectionErrors.isEmpty && error.connectionErrors.allSatisfy { isConnectionRefused($0.error) } }
+        if let error = error as? NIOConnectionError {
+            return !error.connectionErrors.isEmpty && error.connectionErrors.allSatisfy { isConnectionRefused($0.error) }
+        }
         if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
         return false
     }

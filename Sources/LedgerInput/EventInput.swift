@@ -13,12 +13,16 @@ public enum EventInput {
         let node = try StrictJSONParser.parse(line)
         guard case .object = node else { throw InputError("not a JSON object") }
         if let account = node["createAccount"] {
-            guard node.keys == ["createAccount"] else { throw InputError("a createAccount line holds nothing else (found \(node.keys.filter { $0 != "createAccount" }.joined(separator: ", ")))") }
+            guard node.keys == ["createAccount"] else {
+                throw InputError("a createAccount line holds nothing else (found \(node.keys.filter { $0 != "createAccount" }.joined(separator: ", ")))")
+            }
             guard case .object = account else { throw InputError("createAccount must be an object") }
             return .createAccount(try parseAccount(account))
         }
         if let id = node["closeAccount"] {
-            guard node.keys == ["closeAccount"] else { throw InputError("a closeAccount line holds nothing else (found \(node.keys.filter { $0 != "closeAccount" }.joined(separator: ", ")))") }
+            guard node.keys == ["closeAccount"] else {
+                throw InputError("a closeAccount line holds nothing else (found \(node.keys.filter { $0 != "closeAccount" }.joined(separator: ", ")))")
+            }
             return .closeAccount(try uint128(id, "closeAccount"))
         }
         return .createEntry(try parseEntry(node))

@@ -70,9 +70,15 @@ public struct StrictJSONParser {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
         default: throw error("unexpected character")
         }
@@ -106,7 +112,10 @@ public struct StrictJSONParser {
             fields.append((key, try value(depth: depth + 1)))
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
             guard bytes[position] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
             position += 1
             return .object(fields)
@@ -126,7 +135,10 @@ public struct StrictJSONParser {
             items.append(try value(depth: depth + 1))
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
             guard bytes[position] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
             position += 1
             return .array(items)
@@ -221,7 +233,9 @@ public struct StrictJSONParser {
         let lead = bytes[position]
         let (count, minimum): (Int, UInt32)
         switch lead {
-        case 0x00...0x7F: position += 1; return Unicode.Scalar(lead)
+        case 0x00...0x7F:
+            position += 1
+            return Unicode.Scalar(lead)
         case 0xC2...0xDF: (count, minimum) = (2, 0x80)
         case 0xE0...0xEF: (count, minimum) = (3, 0x800)
         case 0xF0...0xF4: (count, minimum) = (4, 0x10000)

@@ -212,9 +212,10 @@ public enum EventBatchReader {
     public static func decode(_ p: UnsafeRawBufferPointer, at o: Int) -> Event {
         switch p[o] {
         case EventFormat.kindCreateAccount:
-            return .createAccount(NewAccount(
-                id: _LE.u128(p, o + 16), ledger: _LE.u32(p, o + 4), code: _LE.u16(p, o + 8),
-                flags: AccountFlags(rawValue: _LE.u16(p, o + 2)), userData: _LE.u128(p, o + 32)))
+            return .createAccount(
+                NewAccount(
+                    id: _LE.u128(p, o + 16), ledger: _LE.u32(p, o + 4), code: _LE.u16(p, o + 8),
+                    flags: AccountFlags(rawValue: _LE.u16(p, o + 2)), userData: _LE.u128(p, o + 32)))
         case EventFormat.kindCloseAccount:
             return .closeAccount(_LE.u128(p, o + 16))
         case EventFormat.kindExpireHold:
@@ -226,14 +227,16 @@ public enum EventBatchReader {
             postings.reserveCapacity(postingCount)
             var offset = o + EventFormat.entryHeaderBytes
             for _ in 0..<postingCount {
-                postings.append(Posting(
-                    accountID: _LE.u128(p, offset), amount: _LE.u128(p, offset + 16), side: Side(rawValue: p[offset + 32])))
+                postings.append(
+                    Posting(
+                        accountID: _LE.u128(p, offset), amount: _LE.u128(p, offset + 16), side: Side(rawValue: p[offset + 32])))
                 offset += EventFormat.postingBytes
             }
-            return .createEntry(NewEntry(
-                id: _LE.u128(p, o + 16), kind: EntryKind(rawValue: p[o + 1]), postings: postings,
-                pendingID: _LE.u128(p, o + 32), timeoutSeconds: _LE.u32(p, o + 8), code: _LE.u16(p, o + 2),
-                userData: _LE.u128(p, o + 48), metadata: Array(p[offset..<(offset + metadataBytes)])))
+            return .createEntry(
+                NewEntry(
+                    id: _LE.u128(p, o + 16), kind: EntryKind(rawValue: p[o + 1]), postings: postings,
+                    pendingID: _LE.u128(p, o + 32), timeoutSeconds: _LE.u32(p, o + 8), code: _LE.u16(p, o + 2),
+                    userData: _LE.u128(p, o + 48), metadata: Array(p[offset..<(offset + metadataBytes)])))
         }
     }
 }

@@ -51,7 +51,9 @@ public struct FrameHeader: Sendable, Equatable {
         guard Wire.u16(p, 4) == ProtocolFormat.version else {
             throw ProtocolError(.unsupportedVersion, "protocol version \(Wire.u16(p, 4))", echoOperation: operation, echoRequestID: requestID)
         }
-        guard Wire.u16(p, 26) == 0 else { throw ProtocolError(.malformedFrame, "reserved header bytes are not zero", echoOperation: operation, echoRequestID: requestID) }
+        guard Wire.u16(p, 26) == 0 else {
+            throw ProtocolError(.malformedFrame, "reserved header bytes are not zero", echoOperation: operation, echoRequestID: requestID)
+        }
         let bodyBytes = Int(Wire.u32(p, 16))
         guard bodyBytes <= ProtocolFormat.frameBodyBytesMax else {
             throw ProtocolError(

@@ -28,8 +28,9 @@ public struct StatusBody: Sendable, Equatable {
     public static func decode(_ body: [UInt8]) throws -> StatusBody {
         guard body.count == 40 else { throw ProtocolError(.malformedBody, "status of \(body.count) bytes") }
         return body.withUnsafeBytes { p in
-            StatusBody(lastLSN: Wire.u64(p, 0), accounts: Wire.u64(p, 8), residentEntries: Wire.u64(p, 16), uptimeNs: Wire.u64(p, 24),
-                       connections: Wire.u32(p, 32), queueDepth: Wire.u32(p, 36))
+            StatusBody(
+                lastLSN: Wire.u64(p, 0), accounts: Wire.u64(p, 8), residentEntries: Wire.u64(p, 16), uptimeNs: Wire.u64(p, 24),
+                connections: Wire.u32(p, 32), queueDepth: Wire.u32(p, 36))
         }
     }
 }
@@ -65,7 +66,8 @@ public struct HistoryQuery: Sendable, Equatable {
                 throw ProtocolError(.malformedBody, "history query of \(p.count) bytes, or a limit outside 1...\(ProtocolFormat.historyItemsMax)")
             }
             let after = Wire.u64(p, 32)
-            return HistoryQuery(account: Wire.u128(p, 0), fromNs: Wire.u64(p, 16), toNs: Wire.u64(p, 24), afterNs: after == 0 ? nil : after, limit: Int(Wire.u32(p, 40)))
+            return HistoryQuery(
+                account: Wire.u128(p, 0), fromNs: Wire.u64(p, 16), toNs: Wire.u64(p, 24), afterNs: after == 0 ? nil : after, limit: Int(Wire.u32(p, 40)))
         }
     }
 }
@@ -96,7 +98,9 @@ public enum HistoryPageBody {
             out.append(kindCode(item.kind))
             out += [UInt8](repeating: 0, count: 7)
             Wire.append(&out, item.id)
-            for v in [item.balances.debitsPosted, item.balances.creditsPosted, item.balances.debitsPending, item.balances.creditsPending] { Wire.append(&out, v) }
+            for v in [item.balances.debitsPosted, item.balances.creditsPosted, item.balances.debitsPending, item.balances.creditsPending] {
+                Wire.append(&out, v)
+            }
             Wire.append(&out, item.debitsPostedDelta)
             Wire.append(&out, item.creditsPostedDelta)
             Wire.append(&out, UInt128(bitPattern: item.debitsPendingDelta))
@@ -120,7 +124,8 @@ public enum HistoryPageBody {
                 var balances = AccountBalances()
                 (balances.debitsPosted, balances.creditsPosted, balances.debitsPending, balances.creditsPending) =
                     (Wire.u128(p, o + 40), Wire.u128(p, o + 56), Wire.u128(p, o + 72), Wire.u128(p, o + 88))
-                var item = HistoryItem(id: Wire.u128(p, o + 24), kind: kinds[Int(p[o + 16])], timestamp: Wire.u64(p, o), lsn: Wire.u64(p, o + 8), balances: balances)
+                var item = HistoryItem(
+                    id: Wire.u128(p, o + 24), kind: kinds[Int(p[o + 16])], timestamp: Wire.u64(p, o), lsn: Wire.u64(p, o + 8), balances: balances)
                 item.debitsPostedDelta = Wire.u128(p, o + 104)
                 item.creditsPostedDelta = Wire.u128(p, o + 120)
                 item.debitsPendingDelta = Int128(bitPattern: Wire.u128(p, o + 136))

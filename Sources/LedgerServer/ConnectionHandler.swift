@@ -49,7 +49,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             reply(context, error, operation: header?.operation ?? error.echoOperation ?? 0, requestID: header?.requestID ?? error.echoRequestID ?? 0)
         case .frame(let header, _) where header.status != 0:
             // The status field is the server's to set; a request carries 0.
-            reply(context, ProtocolError(.malformedBody, "a request's status field must be 0, not \(header.status)"), operation: header.operation, requestID: header.requestID)
+            reply(
+                context, ProtocolError(.malformedBody, "a request's status field must be 0, not \(header.status)"), operation: header.operation,
+                requestID: header.requestID)
         case .frame(let header, let body):
             handle(context, header, body)
         }
@@ -67,10 +69,14 @@ final class ConnectionHandler: ChannelInboundHandler {
             return reply(context, ProtocolError(.unauthenticated, "send hello first"), operation: header.operation, requestID: header.requestID)
         }
         guard !metrics.isStopping else {
-            return reply(context, ProtocolError(.shuttingDown, "the server is stopping; retry on its successor"), operation: header.operation, requestID: header.requestID)
+            return reply(
+                context, ProtocolError(.shuttingDown, "the server is stopping; retry on its successor"), operation: header.operation,
+                requestID: header.requestID)
         }
         guard inFlight < limits.inFlightMax else {
-            return reply(context, ProtocolError(.tooManyInFlight, "\(limits.inFlightMax) requests are unanswered"), operation: header.operation, requestID: header.requestID)
+            return reply(
+                context, ProtocolError(.tooManyInFlight, "\(limits.inFlightMax) requests are unanswered"), operation: header.operation,
+                requestID: header.requestID)
         }
         do {
             switch operation {
@@ -90,9 +96,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .lookupEntries:
                 let ids = try IDListBody.decode(body)
                 query(context, header) { ledger in
-                    EntryListBody.encode(try ids.map { id in
-                        try ledger.lookup(entryID: id).map { EntryListBody.Row(timestamp: $0.timestamp, lsn: $0.lsn, entry: $0.entry) }
-                    })
+                    EntryListBody.encode(
+                        try ids.map { id in
+                            try ledger.lookup(entryID: id).map { EntryListBody.Row(timestamp: $0.timestamp, lsn: $0.lsn, entry: $0.entry) }
+                        })
                 }
             case .accountHistory:
                 let q = try HistoryQuery.decode(body)
@@ -107,8 +114,10 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let metrics = self.metrics
                 query(context, header) { ledger in
                     let s = try ledger.status()
-                    return StatusBody(lastLSN: s.lastLSN, accounts: UInt64(s.accounts), residentEntries: UInt64(s.residentEntries),
-                                      uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: UInt32(s.queueDepthBatches)).encoded()
+                    return StatusBody(
+                        lastLSN: s.lastLSN, accounts: UInt64(s.accounts), residentEntries: UInt64(s.residentEntries),
+                        uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: UInt32(s.queueDepthBatches)
+                    ).encoded()
                 }
             }
         } catch let error as ProtocolError {
@@ -179,7 +188,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 // Entry rows vary in size (up to 6 KiB each): a lookup of many
                 // large entries can outgrow a frame. Refused, never truncated.
                 guard bytes.count <= ProtocolFormat.frameBodyBytesMax else {
-                    throw ProtocolError(.malformedBody, "the reply would be \(bytes.count) bytes, over frameBodyBytesMax (\(ProtocolFormat.frameBodyBytesMax)); ask for fewer ids")
+                    throw ProtocolError(
+                        .malformedBody,
+                        "the reply would be \(bytes.count) bytes, over frameBodyBytesMax (\(ProtocolFormat.frameBodyBytesMax)); ask for fewer ids")
                 }
                 return bytes
             }

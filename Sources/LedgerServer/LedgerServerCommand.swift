@@ -44,7 +44,9 @@ struct LedgerServerCommand: ParsableCommand {
         guard (1...86_400).contains(idleTimeoutSeconds) else { throw ValidationError("--idle-timeout-seconds must be 1...86400") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
         guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
-        if let snapshotIntervalMiB { guard (0...1_048_576).contains(snapshotIntervalMiB) else { throw ValidationError("--snapshot-interval-mib must be 0...1048576") } }
+        if let snapshotIntervalMiB {
+            guard (0...1_048_576).contains(snapshotIntervalMiB) else { throw ValidationError("--snapshot-interval-mib must be 0...1048576") }
+        }
         guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
     }
 
@@ -71,7 +73,8 @@ struct LedgerServerCommand: ParsableCommand {
             guard createDevKey else { throw ValidationError("no API keys file at \(keysPath); pass --create-dev-key to make one") }
             let (line, secret) = APIKeys.generate(keyID: "dev")
             FileManager.default.createFile(atPath: keysPath, contents: Data((line + "\n").utf8), attributes: [.posixPermissions: 0o600])
-            FileHandle.standardOutput.write(Data("development API key (shown once; only its salted hash is stored in \(keysPath)): key id 'dev', secret \(APIKeys.hex(secret))\n".utf8))
+            FileHandle.standardOutput.write(
+                Data("development API key (shown once; only its salted hash is stored in \(keysPath)): key id 'dev', secret \(APIKeys.hex(secret))\n".utf8))
         }
         let keys = try APIKeys.load(path: keysPath)
         let tls = tlsCertificate.isEmpty ? nil : try ServerTLS.context(certificatePath: tlsCertificate, privateKeyPath: tlsPrivateKey)
@@ -84,7 +87,8 @@ struct LedgerServerCommand: ParsableCommand {
         let ledger = try Ledger.open(at: dataDirectory, options: options)
         let directoryID = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dataDirectory)).directoryID
         let server = LedgerTCPServer(ledger: ledger, telemetry: telemetry, logger: logger, threads: threads)
-        let limits = ServerLimits(maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID)
+        let limits = ServerLimits(
+            maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID)
         if !noMetrics {
             let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort)
             FileHandle.standardOutput.write(Data("metrics on http://\(metricsHost):\(metricsBound)/metrics\n".utf8))

@@ -58,7 +58,9 @@ final class LedgerTCPServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(), maximumBufferSize: ProtocolFormat.headerBytes + ProtocolFormat.frameBodyBytesMax + 65_536))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(ledger: ledger, coalescer: coalescerOf[ObjectIdentifier(channel.eventLoop)]!, keys: keys, limits: limits, metrics: metrics, telemetry: telemetry, rateLimiter: rateLimiter, logger: logger))
+                        ConnectionHandler(
+                            ledger: ledger, coalescer: coalescerOf[ObjectIdentifier(channel.eventLoop)]!, keys: keys, limits: limits, metrics: metrics,
+                            telemetry: telemetry, rateLimiter: rateLimiter, logger: logger))
                 }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()

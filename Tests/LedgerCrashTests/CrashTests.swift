@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Kills a real writer process with SIGKILL at random moments and checks,
@@ -50,8 +51,10 @@ import Testing
     static func runAndKill(directory: String, idPrefix: Int, batchSize: Int, delayMs: Int, duringRecovery: Bool) throws -> [UInt128] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ledgerctlPath)
-        process.arguments = ["stress", "--data-dir", directory, "--accounts", "50", "--batch-size", String(batchSize),
-                             "--threads", "4", "--id-prefix", String(idPrefix)]
+        process.arguments = [
+            "stress", "--data-dir", directory, "--accounts", "50", "--batch-size", String(batchSize),
+            "--threads", "4", "--id-prefix", String(idPrefix),
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Real processes killed inside sealing and inside archival or restore.
@@ -77,9 +78,11 @@ import Testing
         for cycle in 0..<Self.cycles {
             let point = points[Int.random(in: 0..<points.count, using: &rng)]
             let (output, died, _) = try Self.run(
-                ["stress", "--data-dir", directory, "--accounts", "40", "--batch-size", String(Int.random(in: batchSizes, using: &rng)),
-                 "--threads", "2", "--id-prefix", String(cycle + 1), "--clock-start-ns", String(start), "--clock-anchor-ns", String(anchor),
-                 "--clock-warp", String(clockWarp)],
+                [
+                    "stress", "--data-dir", directory, "--accounts", "40", "--batch-size", String(Int.random(in: batchSizes, using: &rng)),
+                    "--threads", "2", "--id-prefix", String(cycle + 1), "--clock-start-ns", String(start), "--clock-anchor-ns", String(anchor),
+                    "--clock-warp", String(clockWarp),
+                ],
                 crashAt: "\(point):\(Int.random(in: counts, using: &rng))", killAfterMs: 15_000)
             diedAtPoint += died ? 1 : 0
             allAcked.formUnion(Self.acknowledged(output))
@@ -97,22 +100,28 @@ import Testing
 
     @Test func killedWhileSealingLosesNoAcknowledgedEntry() throws {
         // A month of engine time every ~130 ms of wall time.
-        guard let outcome = try Self.stressKillCycles(
-            name: "seal", walFileBytes: 1 << 20, points: CrashPoints.sealing, counts: 1...2, batchSizes: 1...16, clockWarp: 20_000_000)
+        guard
+            let outcome = try Self.stressKillCycles(
+                name: "seal", walFileBytes: 1 << 20, points: CrashPoints.sealing, counts: 1...2, batchSizes: 1...16, clockWarp: 20_000_000)
         else { return }
         #expect(outcome.report.sealedMonths.count >= 3, "months did not roll: \(outcome.report.sealedMonths.count) sealed")
         #expect(outcome.diedAtPoint >= Self.cycles / 2, "only \(outcome.diedAtPoint) of \(Self.cycles) processes died inside sealing")
-        print("seal crash test: \(Self.cycles) kills, \(outcome.diedAtPoint) at a sealing crash point, \(outcome.acknowledged) acknowledged, \(outcome.report.sealedMonths.count) months sealed")
+        print(
+            "seal crash test: \(Self.cycles) kills, \(outcome.diedAtPoint) at a sealing crash point, \(outcome.acknowledged) acknowledged, \(outcome.report.sealedMonths.count) months sealed"
+        )
     }
 
     @Test func killedWhileSnapshottingOrCompactingLosesNoAcknowledgedEntry() throws {
         // 64 KiB WAL files: automatic snapshots every 4 files (256 KiB of WAL), many per run.
-        guard let outcome = try Self.stressKillCycles(
-            name: "snapshot", walFileBytes: 64 << 10, points: CrashPoints.snapshotting, counts: 1...1, batchSizes: 32...128, clockWarp: 2_000_000)
+        guard
+            let outcome = try Self.stressKillCycles(
+                name: "snapshot", walFileBytes: 64 << 10, points: CrashPoints.snapshotting, counts: 1...1, batchSizes: 32...128, clockWarp: 2_000_000)
         else { return }
         #expect(outcome.report.snapshotFiles >= 1 && outcome.report.replayStartLSN > 0, "snapshots and compaction never happened")
         #expect(outcome.diedAtPoint >= Self.cycles * 3 / 4, "only \(outcome.diedAtPoint) of \(Self.cycles) died at a snapshot or compaction crash point")
-        print("snapshot crash test: \(Self.cycles) kills, \(outcome.diedAtPoint) at a crash point, \(outcome.acknowledged) acknowledged, \(outcome.report.snapshotFiles) snapshots, replay from LSN \(outcome.report.replayStartLSN)")
+        print(
+            "snapshot crash test: \(Self.cycles) kills, \(outcome.diedAtPoint) at a crash point, \(outcome.acknowledged) acknowledged, \(outcome.report.snapshotFiles) snapshots, replay from LSN \(outcome.report.replayStartLSN)"
+        )
     }
 
     @Test func killedWhileArchivingOrRestoringLeavesEveryMonthReadable() throws {
@@ -154,7 +163,10 @@ import Testing
                 let both = forms.first { $0.month == month }!.form == .both
                 arguments = ["restore", "--data-dir", directory, "--month", month.description]
                 // Restoring a month left in both forms skips the writing steps.
-                let points = both ? ["archive.compared", "restore.archiveRemoved"] : ["restore.segmentWritten", "restore.renamed", "archive.compared", "restore.archiveRemoved"]
+                let points =
+                    both
+                    ? ["archive.compared", "restore.archiveRemoved"]
+                    : ["restore.segmentWritten", "restore.renamed", "archive.compared", "restore.archiveRemoved"]
                 crashAt = points[Int.random(in: 0..<points.count, using: &rng)] + ":1"
             } else {
                 let codec = Bool.random(using: &rng) ? "zstd" : "lz4"

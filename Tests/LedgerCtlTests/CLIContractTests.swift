@@ -66,7 +66,9 @@ import Testing
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Ctl.ledgerctlPath)
             process.arguments = ["post", "--data-dir", dir]
-            let out = Pipe(), err = Pipe(), inp = Pipe()
+            let out = Pipe()
+            let err = Pipe()
+            let inp = Pipe()
             (process.standardOutput, process.standardError, process.standardInput) = (out, err, inp)
             try process.run()
             inp.fileHandleForWriting.write(Data(Array(#"{"id":"100",\#(postings)}"#.utf8) + [0x0A] + line))
@@ -80,12 +82,15 @@ import Testing
         // Nothing was posted, not even the valid first line.
         #expect(try Ctl.run(["lookup", "100", "--data-dir", dir]).status == 1)
         // What the grammar allows: decimal and 0x strings, small integers, escapes, UTF-8.
-        let good = try Ctl.run(["post", "--data-dir", dir], input: #"""
-            {"id":"0x65","metadata":"caf\u00e9 ☕ \ud83d\ude00",\#(postings)}
-            {"id":102,"code":7,\#(postings)}
-            """#)
+        let good = try Ctl.run(
+            ["post", "--data-dir", dir],
+            input: #"""
+                {"id":"0x65","metadata":"caf\u00e9 ☕ \ud83d\ude00",\#(postings)}
+                {"id":102,"code":7,\#(postings)}
+                """#)
         #expect(good.status == 0, "\(good.stderr)")
-        #expect(good.stdout.contains(#"{"line":1,"id":"101","result":"ok"}"#) && good.stdout.contains(#"{"line":2,"id":"102","result":"ok"}"#), "\(good.stdout)")
+        #expect(
+            good.stdout.contains(#"{"line":1,"id":"101","result":"ok"}"#) && good.stdout.contains(#"{"line":2,"id":"102","result":"ok"}"#), "\(good.stdout)")
     }
 
     /// On a full disk every line still gets a result line: the applied ones
@@ -110,7 +115,9 @@ import Testing
         #expect(try Ctl.run(["init", "--data-dir", dir, "--wal-file-mib", "1"]).status == 0)
         for id in 1...2 { try Ctl.run(["account", "create", "--id", "\(id)", "--ledger", "840", "--data-dir", dir]) }
         let count = 30_000
-        let lines = (1...count).map { #"{"id":"\#(1_000 + $0)","metadata":"order-\#($0)-padding-padding-padding","postings":[{"account":"1","debit":"1"},{"account":"2","credit":"1"}]}"# }
+        let lines = (1...count).map {
+            #"{"id":"\#(1_000 + $0)","metadata":"order-\#($0)-padding-padding-padding","postings":[{"account":"1","debit":"1"},{"account":"2","credit":"1"}]}"#
+        }
         let post = try Ctl.run(["post", "--batch-size", "500", "--data-dir", dir], input: lines.joined(separator: "\n"))
         #expect(post.status == 3, "\(post.stderr)")
         let results = post.stdout.split(separator: "\n")

@@ -93,12 +93,16 @@ import Testing
         let dir = try Ctl.freshDirectory()
         for id in 1...4 { try Ctl.run(["account", "create", "--id", "\(id)", "--ledger", "840", "--data-dir", dir]) }
         let max = String(UInt128.max)
-        let post = try Ctl.run(["post", "--data-dir", dir], input: """
-            {"id":"10","postings":[{"account":"1","debit":"\(max)"},{"account":"2","credit":"\(max)"}]}
-            {"id":"11","postings":[{"account":"3","debit":"1"},{"account":"4","credit":"1"}]}
-            """)
+        let post = try Ctl.run(
+            ["post", "--data-dir", dir],
+            input: """
+                {"id":"10","postings":[{"account":"1","debit":"\(max)"},{"account":"2","credit":"\(max)"}]}
+                {"id":"11","postings":[{"account":"3","debit":"1"},{"account":"4","credit":"1"}]}
+                """)
         #expect(post.status == 0, "\(post.stderr)")
-        #expect(post.stdout.contains(#"{"line":1,"id":"10","result":"ok"}"#) && post.stdout.contains(#"{"line":2,"id":"11","result":"ledgerTotalOverflow"}"#), "\(post.stdout)")
+        #expect(
+            post.stdout.contains(#"{"line":1,"id":"10","result":"ok"}"#) && post.stdout.contains(#"{"line":2,"id":"11","result":"ledgerTotalOverflow"}"#),
+            "\(post.stdout)")
         let verify = try Ctl.run(["verify", "--data-dir", dir])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let digest = try Ctl.run(["digest", "--data-dir", dir])
@@ -151,7 +155,8 @@ import Testing
             #expect(output.status == 0, "\(arguments): \(output.stderr)")
         }
         // A write is refused with exit 3, naming the read-only file system.
-        let post = try Ctl.run(["post", "--data-dir", mountPoint], input: #"{"id":"900","postings":[{"account":"1","debit":"1"},{"account":"2","credit":"1"}]}"#)
+        let post = try Ctl.run(
+            ["post", "--data-dir", mountPoint], input: #"{"id":"900","postings":[{"account":"1","debit":"1"},{"account":"2","credit":"1"}]}"#)
         #expect(post.status == 3 && post.stderr.contains("Read-only file system"), "\(post.stderr)")
     }
 

@@ -22,7 +22,9 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ledgerctlPath)
         process.arguments = arguments
-        let out = Pipe(), err = Pipe(), inp = Pipe()
+        let out = Pipe()
+        let err = Pipe()
+        let inp = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = inp
@@ -46,18 +48,21 @@ import Testing
         let dir = try Self.freshDirectory()
         try Self.run(["account", "create", "--id", "1", "--ledger", "840", "--data-dir", dir])
         try Self.run(["account", "create", "--id", "2", "--ledger", "840", "--flags", "debits-must-not-exceed-credits", "--data-dir", dir])
-        let post = try Self.run(["post", "--data-dir", dir], input: """
-            {"id":"10","postings":[{"account":"1","debit":"700"},{"account":"2","credit":"700"}]}
-            {"id":"11","postings":[{"account":"2","debit":"900"},{"account":"1","credit":"900"}]}
-            {"id":"10","postings":[{"account":"1","debit":"700"},{"account":"2","credit":"700"}]}
-            """)
+        let post = try Self.run(
+            ["post", "--data-dir", dir],
+            input: """
+                {"id":"10","postings":[{"account":"1","debit":"700"},{"account":"2","credit":"700"}]}
+                {"id":"11","postings":[{"account":"2","debit":"900"},{"account":"1","credit":"900"}]}
+                {"id":"10","postings":[{"account":"1","debit":"700"},{"account":"2","credit":"700"}]}
+                """)
         #expect(post.status == 0)
-        #expect(post.stdout == """
-            {"line":1,"id":"10","result":"ok"}
-            {"line":2,"id":"11","result":"exceedsCredits"}
-            {"line":3,"id":"10","result":"exists"}
+        #expect(
+            post.stdout == """
+                {"line":1,"id":"10","result":"ok"}
+                {"line":2,"id":"11","result":"exceedsCredits"}
+                {"line":3,"id":"10","result":"exists"}
 
-            """)
+                """)
         let balance = try Self.run(["balance", "2", "--json", "--data-dir", dir])
         #expect(balance.status == 0)
         #expect(balance.stdout.contains("\"creditsPosted\":\"700\""))
@@ -71,10 +76,12 @@ import Testing
         let dir = try Self.freshDirectory()
         try Self.run(["account", "create", "--id", "1", "--ledger", "840", "--data-dir", dir])
         try Self.run(["account", "create", "--id", "2", "--ledger", "840", "--data-dir", dir])
-        let bad = try Self.run(["post", "--data-dir", dir], input: """
-            {"id":"20","postings":[{"account":"1","debit":"5"},{"account":"2","credit":"5"}]}
-            {"id":"21","postings":[{"account":"1","debit":"-5"}]}
-            """)
+        let bad = try Self.run(
+            ["post", "--data-dir", dir],
+            input: """
+                {"id":"20","postings":[{"account":"1","debit":"5"},{"account":"2","credit":"5"}]}
+                {"id":"21","postings":[{"account":"1","debit":"-5"}]}
+                """)
         #expect(bad.status == 2)
         #expect(bad.stdout.isEmpty)
         #expect(bad.stderr == "ledgerctl: error: line 2: debit '-5' is not an unsigned 128-bit integer (decimal digits, or 0x and hex digits)\n")
@@ -108,7 +115,8 @@ import Testing
         let dir = try Self.freshDirectory()
         try Self.run(["account", "create", "--id", "1", "--ledger", "840", "--data-dir", dir])
         try Self.run(["account", "create", "--id", "2", "--ledger", "840", "--data-dir", dir])
-        try Self.run(["post", "--data-dir", dir], input: #"{"id":"30","metadata":"order:o_1","postings":[{"account":"1","debit":"5"},{"account":"2","credit":"5"}]}"#)
+        try Self.run(
+            ["post", "--data-dir", dir], input: #"{"id":"30","metadata":"order:o_1","postings":[{"account":"1","debit":"5"},{"account":"2","credit":"5"}]}"#)
         let inspect = try Self.run(["inspect", "wal", "--json", "--events", "--data-dir", dir])
         #expect(inspect.status == 0)
         let lines = inspect.stdout.split(separator: "\n")

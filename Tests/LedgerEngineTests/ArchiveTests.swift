@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Archival: sealed months compressed into frames stay queryable and
@@ -80,7 +81,9 @@ import Testing
         let path = Self.layout.archivePath(months[1])
         disk.corrupt(path, at: frame.archiveOffset + frame.compressedBytes / 2)
         let problems = try SealVerifyTests.problems(disk)
-        #expect(problems.contains { $0.file == path && $0.offset == frame.archiveOffset && $0.kind == "archive corruption" && $0.message.contains("frame 2") }, "\(problems)")
+        #expect(
+            problems.contains { $0.file == path && $0.offset == frame.archiveOffset && $0.kind == "archive corruption" && $0.message.contains("frame 2") },
+            "\(problems)")
         // The engine refuses to answer from the damaged frame, naming it too.
         #expect(throws: LedgerError.self) { _ = try Self.archive(disk, months[1]).decompressed(2) }
     }
@@ -204,7 +207,8 @@ extension ArchiveTests {
 
         // Our archiver: same frames, same header fields apart from its own compressed sizes.
         try disk.removeFile(layout.archivePath(november))
-        let result = try SegmentArchiver.writeArchive(storage: disk, layout: layout, month: november, directoryID: directoryID, codec: codec, level: level, frameBytesTarget: 4096)
+        let result = try SegmentArchiver.writeArchive(
+            storage: disk, layout: layout, month: november, directoryID: directoryID, codec: codec, level: level, frameBytesTarget: 4096)
         #expect(result.frameCount == 2 && result.segmentBytes == segment.count && result.recordCount == 1)
         let ours = try ArchivedSegmentFile(storage: disk, path: layout.archivePath(november), expectedDirectoryID: directoryID)
         #expect(ours.frames.map(\.segmentOffset) == reader.frames.map(\.segmentOffset) && ours.frames.map(\.segmentBytes) == reader.frames.map(\.segmentBytes))

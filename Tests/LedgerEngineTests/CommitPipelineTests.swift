@@ -1,4 +1,5 @@
 import Testing
+
 @testable import LedgerEngine
 
 /// The commit pipeline's decisions, without threads: batches are names,

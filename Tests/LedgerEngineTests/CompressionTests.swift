@@ -1,5 +1,6 @@
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 @Suite struct CompressionTests {

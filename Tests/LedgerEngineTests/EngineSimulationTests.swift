@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// A randomized whole-engine simulation: the real engine on the SimulatedDisk
@@ -80,7 +81,8 @@ import Testing
             for account in 1...accountCount {
                 guard let state = try ledger.account(id: UInt128(account)) else { return "after \(what): account \(account) lost" }
                 guard state.debitsPosted == model.debits[account], state.creditsPosted == model.credits[account] else {
-                    return "after \(what): account \(account) has \(state.debitsPosted)/\(state.creditsPosted), the model \(model.debits[account])/\(model.credits[account])"
+                    return
+                        "after \(what): account \(account) has \(state.debitsPosted)/\(state.creditsPosted), the model \(model.debits[account])/\(model.credits[account])"
                 }
             }
             return nil

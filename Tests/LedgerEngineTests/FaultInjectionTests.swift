@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Each fault the storage interface can inject, and what the engine must do.
@@ -10,8 +11,16 @@ import Testing
     final class LogLines: @unchecked Sendable {
         let lock = NSLock()
         var lines: [String] = []
-        func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
-        var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+        func append(_ line: String) {
+            lock.lock()
+            lines.append(line)
+            lock.unlock()
+        }
+        var all: [String] {
+            lock.lock()
+            defer { lock.unlock() }
+            return lines
+        }
     }
 
     static func options(_ log: LogLines = LogLines(), pipelined: Bool = false) -> Ledger.Options {
@@ -187,14 +196,17 @@ import Testing
         bytes[firstEntry + 104 + 16] &+= 1
         bytes.withUnsafeMutableBytes { p in
             let record = UnsafeMutableRawBufferPointer(rebasing: p[offset..<(offset + WALFormat.recordBytes(payloadBytes: payloadBytes))])
-            let crc = WALRecordHeader.seal(record, payloadBytes: payloadBytes, type: WALFormat.recordTypeGroup, lsn: lsn, previousCRC: previousCRC, epochSeed: header.epochSeed)
+            let crc = WALRecordHeader.seal(
+                record, payloadBytes: payloadBytes, type: WALFormat.recordTypeGroup, lsn: lsn, previousCRC: previousCRC, epochSeed: header.epochSeed)
             // The next record chains the CRC: keep it consistent too, so only
             // the SHA-256 chain can notice.
             let next = offset + WALFormat.recordBytes(payloadBytes: payloadBytes)
             let nextPayload = Int(p.loadUnaligned(fromByteOffset: next, as: UInt32.self))
             let nextLSN = p.loadUnaligned(fromByteOffset: next + 8, as: UInt64.self)
             let nextType = p[next + 4]
-            WALRecordHeader.seal(UnsafeMutableRawBufferPointer(rebasing: p[next..<(next + WALFormat.recordBytes(payloadBytes: nextPayload))]), payloadBytes: nextPayload, type: nextType, lsn: nextLSN, previousCRC: crc, epochSeed: header.epochSeed)
+            WALRecordHeader.seal(
+                UnsafeMutableRawBufferPointer(rebasing: p[next..<(next + WALFormat.recordBytes(payloadBytes: nextPayload))]), payloadBytes: nextPayload,
+                type: nextType, lsn: nextLSN, previousCRC: crc, epochSeed: header.epochSeed)
         }
         let file = try disk.openFile(path, create: false)
         try file.write(bytes, at: 0)

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// The vectors in Specs/vectors were written by an independent Python

@@ -1,5 +1,6 @@
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// IDTable carries idempotency: every id ever accepted must be found, with its

@@ -1,5 +1,6 @@
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// The per-ledger total limit (`ledgerTotalOverflow`): every sum over a

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Recovery reconciles the WAL with what is derived from it (segments,
@@ -146,7 +147,8 @@ import Testing
         edit(&machine)
         try disk.removeFile(path)
         try SnapshotStore.write(
-            machine, lsn: header.lsn, chainHead: chainHead ?? header.chainHead, directoryID: directoryID, storage: disk, layout: DataDirectoryLayout(root: root))
+            machine, lsn: header.lsn, chainHead: chainHead ?? header.chainHead, directoryID: directoryID, storage: disk, layout: DataDirectoryLayout(root: root)
+        )
         header = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID).0  // it loads: only a cross-check can tell
     }
 
@@ -203,7 +205,11 @@ import Testing
         event[64 + 16] &+= 1
         event[104 + 16] &+= 1
         var record = [UInt8](repeating: 0, count: SegmentFormat.recordHeaderBytes + event.count)
-        _ = event.withUnsafeBytes { e in record.withUnsafeMutableBytes { SegmentRecordHeader.encode(event: e, lsn: header.lsn, timestamp: header.timestamp, seed: scan.header.recordSeed, into: $0) } }
+        _ = event.withUnsafeBytes { e in
+            record.withUnsafeMutableBytes {
+                SegmentRecordHeader.encode(event: e, lsn: header.lsn, timestamp: header.timestamp, seed: scan.header.recordSeed, into: $0)
+            }
+        }
         let file = try disk.openFile(path, create: false)
         try file.write(record, at: offset)
         try file.sync()
@@ -232,7 +238,9 @@ import Testing
                 Issue.record("\(query) answered from an altered sealed month")
             } catch let error as LedgerError {
                 #expect(error.code == .corruption && error.path == path, "\(query): \(error)")
-                #expect(error.message.contains("2026-10") && error.message.contains("month root") && error.message.contains("ledgerctl verify"), "\(query): \(error)")
+                #expect(
+                    error.message.contains("2026-10") && error.message.contains("month root") && error.message.contains("ledgerctl verify"),
+                    "\(query): \(error)")
             }
         }
     }

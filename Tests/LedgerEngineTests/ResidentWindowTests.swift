@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// The resident window: entry records older than the previous month of
@@ -31,10 +32,10 @@ import Testing
         var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(try Self.submit(ledger, [usd(1), usd(2), usd(3)]) == [.ok, .ok, .ok])
         // September: 300 transfers, a hold left open (no timeout), one posted, one voided.
-        var september_ids: [UInt128] = []
+        var septemberIDs: [UInt128] = []
         for i in 0..<300 {
             let id = UInt128(10_000 + i)
-            september_ids.append(id)
+            septemberIDs.append(id)
             #expect(try Self.submit(ledger, [transfer(id, from: 1, to: 2, 5)]) == [.ok])
             clock.advance(Self.day / 20)
         }
@@ -53,7 +54,7 @@ import Testing
         #expect(windowStart == UTCMonth(year: 2026, month: 10).startNs)
         #expect(resident <= 4 && resident < residentBefore, "September's records left memory: \(resident) of \(residentBefore) resident")
 
-        try Self.expectOldIDsKnown(ledger, september_ids, "engine open")
+        try Self.expectOldIDsKnown(ledger, septemberIDs, "engine open")
         #expect(ledger.evicted.foundOnDisk > 0, "the duplicates were found on disk")
         // A settled hold from September cannot be settled again; the open one can.
         #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 603, kind: .postPending, postings: [], pendingID: 502))]) == [.pendingSettledLongAgo])
@@ -66,7 +67,7 @@ import Testing
         ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(try (1...3).map { try ledger.account(id: UInt128($0)) } == balances)
         #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (try ledger.read { $0.entryCount }, windowStart))
-        try Self.expectOldIDsKnown(ledger, september_ids, "recovered from the WAL")
+        try Self.expectOldIDsKnown(ledger, septemberIDs, "recovered from the WAL")
         // And from a snapshot, which holds only the resident records.
         try ledger.snapshot()
         let residentAtSnapshot = try ledger.read { $0.entryCount }
@@ -74,8 +75,8 @@ import Testing
         ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(ledger.recovery.snapshotLSN > 0)
         #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (residentAtSnapshot, windowStart))
-        try Self.expectOldIDsKnown(ledger, september_ids, "recovered from a snapshot")
-        #expect(try ledger.missingEntries(september_ids).isEmpty)
+        try Self.expectOldIDsKnown(ledger, septemberIDs, "recovered from a snapshot")
+        #expect(try ledger.missingEntries(septemberIDs).isEmpty)
         try ledger.close()
         let report = try Verifier.verify(at: Self.root, storage: disk)
         #expect(report.passed, "\(report.problems)")

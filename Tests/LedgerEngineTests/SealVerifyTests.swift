@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// `verify` recomputes every sealed month from its records: one test per
@@ -56,7 +57,11 @@ import Testing
         let amountOffset = record.offset + SegmentFormat.recordHeaderBytes + EventFormat.entryHeaderBytes + 16
         bytes[amountOffset] &+= 1
         let seed = try SegmentFileHeader.decode(Array(bytes[0..<SegmentFormat.fileHeaderUsedBytes]), path: path).recordSeed
-        let crc = bytes.withUnsafeBytes { SegmentRecordHeader.computeCRC(UnsafeRawBufferPointer(rebasing: $0[record.offset..<(record.offset + record.header.recordBytes)]), eventBytes: record.header.eventBytes, seed: seed) }
+        let crc = bytes.withUnsafeBytes {
+            SegmentRecordHeader.computeCRC(
+                UnsafeRawBufferPointer(rebasing: $0[record.offset..<(record.offset + record.header.recordBytes)]), eventBytes: record.header.eventBytes,
+                seed: seed)
+        }
         try Self.overwrite(disk, path, at: amountOffset, with: [bytes[amountOffset]])
         try Self.overwrite(disk, path, at: record.offset + 28, with: (0..<4).map { UInt8(truncatingIfNeeded: crc >> (8 * $0)) })
         let problems = try Self.problems(disk)
@@ -96,9 +101,10 @@ import Testing
         // open rebuilds it), still named with its offset.
         let report = try Verifier.verify(at: Self.root, storage: disk)
         #expect(report.passed, "\(report.problems)")
-        #expect(report.problems.contains {
-            $0.file == path && $0.offset == MonthIndexFormat.headerBytes + 200 && $0.kind == "index differs from the segment" && $0.severity == .warning
-        }, "\(report.problems)")
+        #expect(
+            report.problems.contains {
+                $0.file == path && $0.offset == MonthIndexFormat.headerBytes + 200 && $0.kind == "index differs from the segment" && $0.severity == .warning
+            }, "\(report.problems)")
     }
 
     @Test func truncatedSealedMonthIsNamed() throws {

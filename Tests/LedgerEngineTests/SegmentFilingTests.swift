@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// The engine files every applied event into its month's segment, and after
@@ -12,8 +13,16 @@ import Testing
         let lock = NSLock()
         var nowNs: UInt64
         init(_ start: UInt64) { nowNs = start }
-        func read() -> UInt64 { lock.lock(); defer { lock.unlock() }; return nowNs }
-        func advance(_ ns: UInt64) { lock.lock(); nowNs += ns; lock.unlock() }
+        func read() -> UInt64 {
+            lock.lock()
+            defer { lock.unlock() }
+            return nowNs
+        }
+        func advance(_ ns: UInt64) {
+            lock.lock()
+            nowNs += ns
+            lock.unlock()
+        }
     }
 
     static func options(_ clock: Clock, pipelined: Bool = false) -> Ledger.Options {
@@ -92,7 +101,10 @@ import Testing
         try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
         var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         _ = try ledger.submitAndWait(EventBatch([usd(1), usd(2, flags: .debitsMustNotExceedCredits)]))
-        #expect(try ledger.submitAndWait(EventBatch([transfer(10, from: 1, to: 2, 100), transfer(20, from: 2, to: 1, 60, kind: .pending, timeout: 30)])) == [.ok, .ok])
+        #expect(
+            try ledger.submitAndWait(EventBatch([transfer(10, from: 1, to: 2, 100), transfer(20, from: 2, to: 1, 60, kind: .pending, timeout: 30)])) == [
+                .ok, .ok,
+            ])
         #expect(try ledger.account(id: 2)!.debitsPending == 60)
         clock.advance(31_000_000_000)
         // The next client batch is preceded by the expiry; funds are free again.
@@ -145,7 +157,9 @@ import Testing
                 // Account 11 is missing half the time; a third are holds that
                 // time out after 1 s, so expiry batches cross crashes too.
                 let pending = Int.random(in: 0..<3, using: &rng) == 0
-                return transfer(id, from: UInt128(Int.random(in: 1...10, using: &rng)), to: pending ? 3 : 11, 1, kind: pending ? .pending : .posted, timeout: pending ? 1 : 0)
+                return transfer(
+                    id, from: UInt128(Int.random(in: 1...10, using: &rng)), to: pending ? 3 : 11, 1, kind: pending ? .pending : .posted,
+                    timeout: pending ? 1 : 0)
             }
             guard let results = try? ledger.submitAndWait(EventBatch(events)) else { break }
             for (event, result) in zip(events, results) where result == .ok { acked.append(event.entryID) }
@@ -206,7 +220,9 @@ import Testing
         let lsn = original.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }
         let timestamp = original.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
         var forged = [UInt8](repeating: 0, count: original.count)
-        event.withUnsafeBytes { e in forged.withUnsafeMutableBytes { _ = SegmentRecordHeader.encode(event: e, lsn: lsn, timestamp: timestamp, seed: header.recordSeed, into: $0) } }
+        event.withUnsafeBytes { e in
+            forged.withUnsafeMutableBytes { _ = SegmentRecordHeader.encode(event: e, lsn: lsn, timestamp: timestamp, seed: header.recordSeed, into: $0) }
+        }
         let file = try disk.openFile(path, create: false)
         try file.write(forged, at: offsets[20])
         try file.sync()

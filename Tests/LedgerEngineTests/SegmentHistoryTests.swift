@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// History and balance-as-of from the segments agree with the engine's own
@@ -69,7 +70,8 @@ import Testing
             }
             // A time window returns exactly the items inside it.
             if items.count > 4 {
-                let window = try SegmentHistory.history(storage: disk, at: Self.root, account: account.id, fromNs: items[1].timestamp, toNs: items[3].timestamp, limit: .max)
+                let window = try SegmentHistory.history(
+                    storage: disk, at: Self.root, account: account.id, fromNs: items[1].timestamp, toNs: items[3].timestamp, limit: .max)
                 #expect(window == Array(items[1...3]))
                 #expect(try SegmentHistory.history(storage: disk, at: Self.root, account: account.id, limit: 2) == Array(items[0..<2]))
             }
@@ -77,7 +79,8 @@ import Testing
         #expect(sawExpiry, "seed \(seed): the workload never expired a hold")
         // Balance as of a past moment equals what the engine said then.
         for (time, account, then) in snapshots {
-            #expect(try SegmentHistory.balance(storage: disk, at: Self.root, account: account, asOfNs: time) == then, "seed \(seed) account \(account) at \(time)")
+            #expect(
+                try SegmentHistory.balance(storage: disk, at: Self.root, account: account, asOfNs: time) == then, "seed \(seed) account \(account) at \(time)")
         }
         #expect(try SegmentHistory.balance(storage: disk, at: Self.root, account: 1, asOfNs: 0) == AccountBalances())
     }

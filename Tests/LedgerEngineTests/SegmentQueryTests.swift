@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Indexed history, balance-as-of and lookup agree with the full-scan oracle
@@ -53,7 +54,9 @@ import Testing
             #expect(items.last?.balances == AccountBalances(try ledger.account(id: account)!), "\(context): account \(account) ends at its balance")
         }
         for sample in workload.samples {
-            #expect(try ledger.balance(account: sample.account, asOfNs: sample.timeNs) == sample.balances, "\(context): balance of \(sample.account) as of \(sample.timeNs)")
+            #expect(
+                try ledger.balance(account: sample.account, asOfNs: sample.timeNs) == sample.balances,
+                "\(context): balance of \(sample.account) as of \(sample.timeNs)")
         }
         #expect(try ledger.balance(account: 1, asOfNs: 0) == AccountBalances())
         for id in workload.appliedEntryIDs.shuffled(using: &rng).prefix(200) {
@@ -85,7 +88,9 @@ import Testing
         #expect(months.count >= 3, "seed \(seed): only \(months)")
         var previous: (UTCMonth, [UInt8])?
         for month in months.dropLast() {
-            let seal = try #require(try SegmentReader.readSeal(storage: disk, path: DataDirectoryLayout(root: Self.root).segmentPath(month), expectedDirectoryID: ledger.meta.directoryID))
+            let seal = try #require(
+                try SegmentReader.readSeal(
+                    storage: disk, path: DataDirectoryLayout(root: Self.root).segmentPath(month), expectedDirectoryID: ledger.meta.directoryID))
             #expect(seal.previousMonth == previous?.0 && seal.previousRoot == (previous?.1 ?? SegmentFiler.zeroRoot))
             #expect(seal.totals.allSatisfy { $0.debitsPosted == $0.creditsPosted })
             previous = (month, seal.monthRoot)
@@ -139,6 +144,14 @@ import Testing
 final class LogLines: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
-    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+    func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 @Suite struct SegmentTests {
@@ -57,7 +58,8 @@ import Testing
         root.update(recordBytes)
         let monthRoot = root.finish()
         let sealBytes = try FormatVectorTests.vector("segment-seal.hex")
-        var closing1 = AccountBalances(), closing2 = AccountBalances()
+        var closing1 = AccountBalances()
+        var closing2 = AccountBalances()
         (closing1.debitsPosted, closing1.debitsPending, closing2.creditsPosted, closing2.creditsPending) = (2500, 100, 2500, 100)
         let seal = SegmentSeal(
             recordCount: 1, firstLSN: 7, lastLSN: 7, firstTimestamp: 1_795_219_200_000_000_000, lastTimestamp: 1_795_219_200_000_000_000,

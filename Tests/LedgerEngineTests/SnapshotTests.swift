@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Snapshots bound recovery and the WAL: recovery replays only the tail
@@ -232,7 +233,9 @@ import Testing
         try disk.makeDirectory(layout.root)
         let (path, _) = try SnapshotStore.write(machine, lsn: 1, chainHead: chainHead, directoryID: directoryID, storage: disk, layout: layout)
         let written = disk.bytes(path)
-        #expect(written == bytes, "the snapshot differs from the vector (first difference at \((0..<min(written.count, bytes.count)).first { written[$0] != bytes[$0] } ?? -1))")
+        #expect(
+            written == bytes,
+            "the snapshot differs from the vector (first difference at \((0..<min(written.count, bytes.count)).first { written[$0] != bytes[$0] } ?? -1))")
         let (header, loaded) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
         #expect(header.lsn == 1 && header.chainHead == chainHead && header.entryCount == 1 && header.holdCount == 1)
         #expect(loaded.difference(from: machine) == nil)

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Each spec states one format version, the code's; every file kind has a
@@ -73,7 +74,9 @@ import Testing
         }
         try file.sync()
         let ledger = try Ledger.open(at: FaultInjectionTests.root, storage: disk, options: FaultInjectionTests.options())
-        #expect(ledger.recovery.indexRebuildReason?.contains("index format version 1 is not supported") == true, "\(String(describing: ledger.recovery.indexRebuildReason))")
+        #expect(
+            ledger.recovery.indexRebuildReason?.contains("index format version 1 is not supported") == true,
+            "\(String(describing: ledger.recovery.indexRebuildReason))")
         try ledger.close()
     }
 }

@@ -1,5 +1,6 @@
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// Generates random batches that exercise every result code path.
@@ -86,10 +87,12 @@ struct RandomWorkload {
 /// and re-derives every balance from the postings of accepted entries.
 struct BalanceModel {
     struct Balances: Equatable { var dp: UInt128 = 0, cp: UInt128 = 0, dq: UInt128 = 0, cq: UInt128 = 0 }
-    struct Hold { var postings: [Posting]; var expiresAt: UInt64 }
+    struct Hold {
+        var postings: [Posting]
+        var expiresAt: UInt64
+    }
     var balances: [UInt128: Balances] = [:]
     var holds: [UInt128: Hold] = [:]
-
 
     mutating func release(_ postings: [Posting]) {
         for p in postings {
@@ -115,7 +118,8 @@ struct BalanceModel {
                 for p in entry.postings {
                     if p.side == .debit { balances[p.accountID]!.dq += p.amount } else { balances[p.accountID]!.cq += p.amount }
                 }
-                holds[entry.id] = Hold(postings: entry.postings, expiresAt: entry.timeoutSeconds == 0 ? 0 : timestamp + UInt64(entry.timeoutSeconds) * 1_000_000_000)
+                holds[entry.id] = Hold(
+                    postings: entry.postings, expiresAt: entry.timeoutSeconds == 0 ? 0 : timestamp + UInt64(entry.timeoutSeconds) * 1_000_000_000)
             default:
                 let hold = holds.removeValue(forKey: entry.pendingID)!
                 release(hold.postings)

@@ -1,5 +1,6 @@
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 @Suite struct StateMachineTests {
@@ -117,7 +118,8 @@ import Testing
         _ = s.apply([transfer(201, from: 2, to: 1, 100, kind: .pending)])
         s.clock += 10 * 1_000_000_000
         #expect(s.machine.takeHoldsDue(atOrBefore: s.clock, limit: 10) == [200])
-        #expect(s.machine.apply(EventBatch([.expireHold(200), .expireHold(201), .expireHold(200)]), timestamp: s.clock) == [.ok, .holdNotDue, .pendingExpired])
+        #expect(
+            s.machine.apply(EventBatch([.expireHold(200), .expireHold(201), .expireHold(200)]), timestamp: s.clock) == [.ok, .holdNotDue, .pendingExpired])
         #expect(s.machine.account(id: 2)!.debitsPending == 100)
         // Clients cannot submit expiries.
         let bytes = EventBatch([.expireHold(201)]).bytes

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerEngine
 
 /// verify's one classification: errors for acknowledged data lost or altered
@@ -11,7 +12,9 @@ import Testing
 
     static func records(_ disk: SimulatedDisk) throws -> [(path: String, offset: Int, type: UInt8)] {
         var records: [(String, Int, UInt8)] = []
-        _ = try WALReader(storage: disk, layout: DataDirectoryLayout(root: Faults.root)).scan(mode: .recover) { records.append(($0.path, $0.offset, $0.header.type)) }
+        _ = try WALReader(storage: disk, layout: DataDirectoryLayout(root: Faults.root)).scan(mode: .recover) {
+            records.append(($0.path, $0.offset, $0.header.type))
+        }
         return records
     }
 

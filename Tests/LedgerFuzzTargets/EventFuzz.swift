@@ -2,6 +2,7 @@
 // and `ledgerctl post`'s JSON lines.
 
 import LedgerInput
+
 @testable import LedgerEngine
 
 enum EventFuzz {

@@ -4,6 +4,7 @@
 // auditor's `verify` must finish on every directory.
 
 import LedgerTestSupport
+
 @testable import LedgerEngine
 
 enum FileFuzz {

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import LedgerFuzzTargets
 import LedgerEngine
+import Testing
+
+@testable import LedgerFuzzTargets
 
 /// Every committed fuzz input (seeds, interesting inputs, and each crash the
 /// fuzzer found, under `regressions/`) runs through its target on every
@@ -49,7 +50,8 @@ import LedgerEngine
         #expect(scan.recordCount == 1 && scan.seal != nil)
         for codec in ["zstd", "lz4"] {
             let path = FileFuzz.layout.archivePath(FileFuzz.month)
-            let archive = try ArchivedSegmentFile(storage: FileFuzz.directory([(path, Self.seed(.archive, codec))]), path: path, expectedDirectoryID: FileFuzz.directoryID)
+            let archive = try ArchivedSegmentFile(
+                storage: FileFuzz.directory([(path, Self.seed(.archive, codec))]), path: path, expectedDirectoryID: FileFuzz.directoryID)
             #expect(try SegmentReader.scan(file: archive, expectedDirectoryID: FileFuzz.directoryID).recordCount == 1)
             archive.close()
         }

@@ -2,6 +2,7 @@ import Foundation
 import LedgerEngine
 import LedgerTestSupport
 import Testing
+
 @testable import LedgerProtocol
 
 /// The protocol vectors of Specs/vectors (written by generate.py, an
@@ -67,7 +68,8 @@ import Testing
         #expect(balanceHeader.operation == ProtocolOperation.balanceAsOf.rawValue)
         let (account, asOf) = try BalanceBodies.decodeQuery(balanceBody)
         #expect(account == 2 && asOf == 1_700_000_000_000_000_000)
-        #expect(Frame.encode(operation: ProtocolOperation.balanceAsOf.rawValue, requestID: 6, body: BalanceBodies.encodeQuery(account: 2, asOfNs: asOf)) == balance)
+        #expect(
+            Frame.encode(operation: ProtocolOperation.balanceAsOf.rawValue, requestID: 6, body: BalanceBodies.encodeQuery(account: 2, asOfNs: asOf)) == balance)
     }
 
     /// Replies round-trip (their layout is in the spec; the server writes them).
@@ -114,8 +116,11 @@ import Testing
         let crc = header.withUnsafeBytes { Wire.maskedCRC(UnsafeRawBufferPointer(rebasing: $0[0..<28])) }
         header.withUnsafeMutableBytes { p in for i in 0..<4 { p[28 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) } }
         // The header is intact, so the refusal echoes its operation and request id.
-        #expect(throws: ProtocolError(
-            .frameTooLarge, "body of \(ProtocolFormat.frameBodyBytesMax + 1) bytes; at most \(ProtocolFormat.frameBodyBytesMax)", echoOperation: 3, echoRequestID: 9)) {
+        #expect(
+            throws: ProtocolError(
+                .frameTooLarge, "body of \(ProtocolFormat.frameBodyBytesMax + 1) bytes; at most \(ProtocolFormat.frameBodyBytesMax)", echoOperation: 3,
+                echoRequestID: 9)
+        ) {
             try header.withUnsafeBytes { (p) throws in _ = try FrameHeader.decode(p) }
         }
         // Bodies: too many events, an event count that disagrees, an engine-only event kind.

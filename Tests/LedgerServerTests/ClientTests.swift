@@ -73,7 +73,9 @@ import Testing
         #expect(try await client.submit(NewEntry(id: 77, postings: [.debit(1, 5), .credit(2, 5)])) == .ok)
         first.kill()
         // Submitted while no server listens: retried until one is back on the same port.
-        async let retried = client.submit([NewEntry(id: 78, postings: [.debit(1, 5), .credit(2, 5)]), NewEntry(id: 77, postings: [.debit(1, 5), .credit(2, 5)])])
+        async let retried = client.submit([
+            NewEntry(id: 78, postings: [.debit(1, 5), .credit(2, 5)]), NewEntry(id: 77, postings: [.debit(1, 5), .credit(2, 5)]),
+        ])
         try await Task.sleep(for: .milliseconds(300))
         let second = try RunningServer(directory: first.directory, secret: first.secret, port: first.port)
         #expect(try await retried == [.ok, .exists], "id 77 was applied once, before the kill")
@@ -151,8 +153,10 @@ extension ClientTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
-                             "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+            "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()

@@ -57,7 +57,8 @@ import Testing
         for (secret, status) in [(Self.secret, ProtocolStatus.ok), ([UInt8](repeating: 8, count: 32), .unauthenticated)] {
             let fresh = try Self.channel(ledger)
             let hello = HelloRequest(keyID: "dev", secret: secret)
-            try fresh.writeInbound(fresh.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: hello.encoded())))
+            try fresh.writeInbound(
+                fresh.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: hello.encoded())))
             let answer = try #require(try Self.reply(fresh))
             #expect(answer.header.status == status.rawValue)
             #expect(fresh.isActive == (status == .ok))

@@ -18,11 +18,14 @@ final class RunningServer {
 
     /// `keysFile`: the API keys file to use instead of a development key.
     /// `directory` and `secret`: a directory a previous server made, and its key.
-    init(keysFile: String? = nil, directory: String? = nil, secret: [UInt8] = [], port: Int = 0, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    init(keysFile: String? = nil, directory: String? = nil, secret: [UInt8] = [], port: Int = 0, arguments: [String] = [], environment: [String: String] = [:])
+        throws
+    {
         self.directory = directory ?? NSTemporaryDirectory() + "ledger-server-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.secret = secret
         process.executableURL = URL(fileURLWithPath: Self.serverPath)
-        process.arguments = ["--data-dir", self.directory, "--port", "\(port)", "--in-flight-max", "16", "--metrics-port", "0"]
+        process.arguments =
+            ["--data-dir", self.directory, "--port", "\(port)", "--in-flight-max", "16", "--metrics-port", "0"]
             + (keysFile.map { ["--keys-file", $0] } ?? ["--create-dev-key"]) + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output

@@ -18,7 +18,9 @@ import Testing
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             guard connected == 0 else { throw LedgerError(.io, "connect: \(errno)") }
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -90,7 +92,12 @@ import Testing
         let accounts = try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)])))
         #expect(try ResultsBody.decode(accounts.body, eventCount: 2) == [.ok, .ok])
         // Pipelined: 10 submissions sent before any reply is read; replies match by id.
-        for i in 0..<10 { c.send(Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(100 + i), body: EventBatchBody.encode(EventBatch([transfer(UInt128(5_000 + i), from: 1, to: 2, 7)])))) }
+        for i in 0..<10 {
+            c.send(
+                Frame.encode(
+                    operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(100 + i),
+                    body: EventBatchBody.encode(EventBatch([transfer(UInt128(5_000 + i), from: 1, to: 2, 7)]))))
+        }
         var seen = Set<UInt64>()
         for _ in 0..<10 {
             let (header, body) = try #require(try c.reply())
@@ -110,9 +117,11 @@ import Testing
         // History, balance as of, entry lookups: from the segments.
         let history = try HistoryPageBody.decode(try c.request(.accountHistory, 203, HistoryQuery(account: 1, limit: 4).encoded()).body)
         #expect(history.items.count == 4 && history.nextCursor != nil && history.items.allSatisfy { $0.debitsPostedDelta == 7 })
-        let rest = try HistoryPageBody.decode(try c.request(.accountHistory, 204, HistoryQuery(account: 1, afterNs: history.nextCursor, limit: 100).encoded()).body)
+        let rest = try HistoryPageBody.decode(
+            try c.request(.accountHistory, 204, HistoryQuery(account: 1, afterNs: history.nextCursor, limit: 100).encoded()).body)
         #expect(rest.items.count == 6 && rest.items.last?.balances.debitsPosted == 70)
-        let asOf = try BalanceBodies.decodeBalances(try c.request(.balanceAsOf, 205, BalanceBodies.encodeQuery(account: 2, asOfNs: history.items[1].timestamp)).body)
+        let asOf = try BalanceBodies.decodeBalances(
+            try c.request(.balanceAsOf, 205, BalanceBodies.encodeQuery(account: 2, asOfNs: history.items[1].timestamp)).body)
         #expect(asOf.creditsPosted == 14)
         let entries = try EntryListBody.decode(try c.request(.lookupEntries, 206, IDListBody.encode([5_003, 404])).body, count: 2)
         #expect(entries[0]?.entry.id == 5_003 && entries[0]?.entry.postings.first?.amount == 7 && entries[1] == nil)
@@ -150,7 +159,8 @@ import Testing
         huge.send(header)
         #expect(try huge.reply()?.header.status == ProtocolStatus.malformedFrame.rawValue)
         // A body checksum mismatch: refused, the connection stays usable.
-        var damaged = Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: 6, body: EventBatchBody.encode(EventBatch([transfer(1, from: 1, to: 2, 1)])))
+        var damaged = Frame.encode(
+            operation: ProtocolOperation.submitEntries.rawValue, requestID: 6, body: EventBatchBody.encode(EventBatch([transfer(1, from: 1, to: 2, 1)])))
         damaged[damaged.count - 1] ^= 1
         good.send(damaged)
         #expect(try good.reply()?.header.status == ProtocolStatus.bodyChecksumMismatch.rawValue)
@@ -159,7 +169,8 @@ import Testing
         #expect(try truncated.hello(secret: server.secret).header.status == 0)
         truncated.send(Array(Frame.encode(operation: 3, requestID: 7, body: EventBatchBody.encode(EventBatch([transfer(42, from: 1, to: 2, 1)]))).prefix(40)))
         // The good client is still served, and nothing was written by the refused requests.
-        #expect(try ResultsBody.decode(try good.request(.createAccounts, 8, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(
+            try ResultsBody.decode(try good.request(.createAccounts, 8, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         let accounts = try AccountListBody.decode(try good.request(.lookupAccounts, 9, IDListBody.encode([1, 2])).body, count: 2)
         #expect(accounts[0]?.debitsPosted == 0 && accounts[1]?.creditsPosted == 0, "a refused request changed nothing")
         #expect(server.stop() == 0)
@@ -182,12 +193,14 @@ extension ServerEndToEndTests {
         let limitedSecret = [UInt8](repeating: 1, count: 32)
         let freeSecret = [UInt8](repeating: 2, count: 32)
         let keysFile = NSTemporaryDirectory() + "ledger-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try (line("limited", limitedSecret, rate: 10) + "\n" + line("free", freeSecret, rate: nil) + "\n").write(toFile: keysFile, atomically: true, encoding: .utf8)
+        try (line("limited", limitedSecret, rate: 10) + "\n" + line("free", freeSecret, rate: nil) + "\n").write(
+            toFile: keysFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: keysFile) }
         let server = try RunningServer(keysFile: keysFile)
         let free = try Connection(port: server.port)
         #expect(try free.hello(secret: freeSecret, keyID: "free").header.status == 0)
-        #expect(try ResultsBody.decode(try free.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(
+            try ResultsBody.decode(try free.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         let limited = try Connection(port: server.port)
         #expect(try limited.hello(secret: limitedSecret, keyID: "limited").header.status == 0)
         let eight = { (base: UInt128) in EventBatchBody.encode(EventBatch((0..<8).map { transfer(base + UInt128($0), from: 1, to: 2, 1) })) }
@@ -229,7 +242,8 @@ extension ServerEndToEndTests {
         let server = try RunningServer()
         let good = try Connection(port: server.port)
         #expect(try good.hello(secret: server.secret).header.status == 0)
-        #expect(try ResultsBody.decode(try good.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(
+            try ResultsBody.decode(try good.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         var idle: [Connection] = []
         for i in 0..<1_000 {
             let c = try Connection(port: server.port)
@@ -244,7 +258,9 @@ extension ServerEndToEndTests {
             status = try StatusBody.decode(try good.request(.status, 3, []).body)
         }
         #expect(status.connections >= 1_001, "\(status.connections) connections counted")
-        #expect(try ResultsBody.decode(try good.request(.submitEntries, 4, EventBatchBody.encode(EventBatch([transfer(10, from: 1, to: 2, 5)]))).body, eventCount: 1) == [.ok])
+        #expect(
+            try ResultsBody.decode(
+                try good.request(.submitEntries, 4, EventBatchBody.encode(EventBatch([transfer(10, from: 1, to: 2, 5)]))).body, eventCount: 1) == [.ok])
 
         // The slow reader: lookups with 1 MiB replies, sent without reading.
         let slow = try Connection(port: server.port)
@@ -252,17 +268,24 @@ extension ServerEndToEndTests {
         let rssBefore = Self.residentBytes(server.process.processIdentifier)
         let lookup = IDListBody.encode([UInt128](repeating: 1, count: ProtocolFormat.idsPerRequestMax))
         var sent = 0
-        while sent < 600, slow.trySend(Frame.encode(operation: ProtocolOperation.lookupAccounts.rawValue, requestID: UInt64(10 + sent), body: lookup)) { sent += 1 }
+        while sent < 600, slow.trySend(Frame.encode(operation: ProtocolOperation.lookupAccounts.rawValue, requestID: UInt64(10 + sent), body: lookup)) {
+            sent += 1
+        }
         #expect(sent < 600, "the server never stopped reading a client that does not read (\(sent) requests of 1 MiB replies taken)")
         let rssAfter = Self.residentBytes(server.process.processIdentifier)
         #expect(rssAfter - rssBefore < 160 * 1024 * 1024, "server RSS grew \((rssAfter - rssBefore) >> 20) MiB for one slow reader")
         // Others are still served meanwhile.
-        #expect(try ResultsBody.decode(try good.request(.submitEntries, 5, EventBatchBody.encode(EventBatch([transfer(11, from: 1, to: 2, 5)]))).body, eventCount: 1) == [.ok])
+        #expect(
+            try ResultsBody.decode(
+                try good.request(.submitEntries, 5, EventBatchBody.encode(EventBatch([transfer(11, from: 1, to: 2, 5)]))).body, eventCount: 1) == [.ok])
         idle.removeAll()
 
         // A reply that would outgrow a frame is refused, and the server stays up.
-        let big = NewEntry(id: 12, postings: (0..<64).flatMap { _ in [Posting.debit(1, 1), Posting.credit(2, 1)] }, metadata: [UInt8](repeating: 7, count: Limits.entryMetadataBytesMax))
-        #expect(try ResultsBody.decode(try good.request(.submitEntries, 6, EventBatchBody.encode(EventBatch([.createEntry(big)]))).body, eventCount: 1) == [.ok])
+        let big = NewEntry(
+            id: 12, postings: (0..<64).flatMap { _ in [Posting.debit(1, 1), Posting.credit(2, 1)] },
+            metadata: [UInt8](repeating: 7, count: Limits.entryMetadataBytesMax))
+        #expect(
+            try ResultsBody.decode(try good.request(.submitEntries, 6, EventBatchBody.encode(EventBatch([.createEntry(big)]))).body, eventCount: 1) == [.ok])
         let tooBig = try good.request(.lookupEntries, 7, IDListBody.encode([UInt128](repeating: 12, count: 700)))  // 700 rows of 6,232 bytes: 4.36 MB)
         #expect(tooBig.header.status == ProtocolStatus.malformedBody.rawValue)
         let accounts = try AccountListBody.decode(try good.request(.lookupAccounts, 8, IDListBody.encode([1, 2])).body, count: 2)
@@ -279,9 +302,11 @@ extension ServerEndToEndTests {
         #expect(server.metricsPort > 0, "no metrics port printed")
         let c = try Connection(port: server.port)
         #expect(try c.hello(secret: server.secret).header.status == 0)
-        #expect(try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(
+            try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         let entries = EventBatch([transfer(10, from: 1, to: 2, 5), transfer(10, from: 1, to: 2, 5), transfer(11, from: 1, to: 99, 5)])
-        #expect(try ResultsBody.decode(try c.request(.submitEntries, 3, EventBatchBody.encode(entries)).body, eventCount: 3) == [.ok, .exists, .accountNotFound])
+        #expect(
+            try ResultsBody.decode(try c.request(.submitEntries, 3, EventBatchBody.encode(entries)).body, eventCount: 3) == [.ok, .exists, .accountNotFound])
         #expect(try c.request(.balanceAsOf, 4, [1]).header.status == ProtocolStatus.malformedBody.rawValue)
 
         let http = try Connection(port: server.metricsPort)
@@ -307,7 +332,13 @@ extension ServerEndToEndTests {
     static func header(version: UInt16 = 1, operation: UInt16, requestID: UInt64, bodyBytes: UInt32) -> [UInt8] {
         var out = Array("LDGP".utf8)
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
-        put(version); put(operation); put(requestID); put(bodyBytes); put(UInt32(0)); put(UInt16(0)); put(UInt16(0))
+        put(version)
+        put(operation)
+        put(requestID)
+        put(bodyBytes)
+        put(UInt32(0))
+        put(UInt16(0))
+        put(UInt16(0))
         put(Checksum.mask(out.withUnsafeBytes { Checksum.crc32c($0) }))
         return out
     }
@@ -319,7 +350,8 @@ extension ServerEndToEndTests {
         let server = try RunningServer()
         let c = try Connection(port: server.port)
         #expect(try c.hello(secret: server.secret).header.status == 0)
-        #expect(try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(
+            try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         // Unknown operation: refused, the connection stays.
         c.send(Frame.encode(operation: 99, requestID: 3, body: []))
         #expect(try c.reply()?.header.status == ProtocolStatus.unknownOperation.rawValue)
@@ -327,7 +359,11 @@ extension ServerEndToEndTests {
 
         // More than inFlightMax (16 here) submissions in one write: the excess is refused, not applied.
         var burst: [UInt8] = []
-        for i in 0..<40 { burst += Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(100 + i), body: EventBatchBody.encode(EventBatch([transfer(UInt128(1_000 + i), from: 1, to: 2, 1)]))) }
+        for i in 0..<40 {
+            burst += Frame.encode(
+                operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(100 + i),
+                body: EventBatchBody.encode(EventBatch([transfer(UInt128(1_000 + i), from: 1, to: 2, 1)])))
+        }
         c.send(burst)
         var accepted: [UInt128] = []
         var refused: [UInt128] = []
@@ -365,9 +401,11 @@ extension ServerEndToEndTests {
         #expect(try large.reply() == nil)
         #expect(try c.request(.status, 202, []).header.status == 0, "the first client is still served")
         // A request whose status field is not 0: malformedBody, nothing applied, the connection stays.
-        c.send(Frame.encode(
-            operation: ProtocolOperation.submitEntries.rawValue, requestID: 203, body: EventBatchBody.encode(EventBatch([transfer(9_999, from: 1, to: 2, 1)])),
-            status: .busy))
+        c.send(
+            Frame.encode(
+                operation: ProtocolOperation.submitEntries.rawValue, requestID: 203,
+                body: EventBatchBody.encode(EventBatch([transfer(9_999, from: 1, to: 2, 1)])),
+                status: .busy))
         let statusReply = try #require(try c.reply())
         #expect(statusReply.header.status == ProtocolStatus.malformedBody.rawValue && statusReply.header.requestID == 203)
         #expect(try EntryListBody.decode(try c.request(.lookupEntries, 204, IDListBody.encode([9_999])).body, count: 1) == [nil])
@@ -384,12 +422,14 @@ extension ServerEndToEndTests {
         let server = try RunningServer()
         let c = try Connection(port: server.port)
         #expect(try c.hello(secret: server.secret).header.status == 0)
-        #expect(try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
+        #expect(
+            try ResultsBody.decode(try c.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
         let batches = 8
         var frames: [UInt8] = []
         for b in 0..<batches {
             let events = (0..<Limits.batchEventsMax).map { transfer(UInt128(1_000_000 * (b + 1) + $0), from: 1, to: 2, 1) }
-            frames += Frame.encode(operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(10 + b), body: EventBatchBody.encode(EventBatch(events)))
+            frames += Frame.encode(
+                operation: ProtocolOperation.submitEntries.rawValue, requestID: UInt64(10 + b), body: EventBatchBody.encode(EventBatch(events)))
         }
         let sender = LedgerEngine.Thread { c.send(frames) }
         sender.start()
@@ -420,17 +460,33 @@ extension ServerEndToEndTests {
         let server = try RunningServer()
         let setup = try Connection(port: server.port)
         #expect(try setup.hello(secret: server.secret).header.status == 0)
-        #expect(try ResultsBody.decode(try setup.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [.ok, .ok])
-        #expect(try ResultsBody.decode(try setup.request(.submitEntries, 3, EventBatchBody.encode(EventBatch([transfer(7, from: 1, to: 2, 1)]))).body, eventCount: 1) == [.ok])
+        #expect(
+            try ResultsBody.decode(try setup.request(.createAccounts, 2, EventBatchBody.encode(EventBatch([usd(1), usd(2)]))).body, eventCount: 2) == [
+                .ok, .ok,
+            ])
+        #expect(
+            try ResultsBody.decode(
+                try setup.request(.submitEntries, 3, EventBatchBody.encode(EventBatch([transfer(7, from: 1, to: 2, 1)]))).body, eventCount: 1) == [.ok])
         let connections = try (0..<4).map { _ in try Connection(port: server.port) }
         for c in connections { #expect(try c.hello(secret: server.secret).header.status == 0) }
         // Request (c, i): three entries; the expected results depend on (c + i) % 3.
         func request(_ c: Int, _ i: Int) -> (EventBatch, [ResultCode]) {
             let base = UInt128(100_000 * (c + 1) + 10 * i)
             switch (c + i) % 3 {
-            case 0: return (EventBatch([transfer(base, from: 1, to: 2, 1), transfer(base + 1, from: 1, to: 99, 1), transfer(base + 2, from: 1, to: 2, 1)]), [.ok, .accountNotFound, .ok])
-            case 1: return (EventBatch([transfer(7, from: 1, to: 2, 1), transfer(base, from: 1, to: 2, 1), transfer(base, from: 1, to: 2, 1)]), [.exists, .ok, .exists])
-            default: return (EventBatch([transfer(base, from: 1, to: 2, 1), transfer(base + 1, from: 1, to: 2, 1), transfer(base + 2, from: 1, to: 2, 2)]), [.ok, .ok, .ok])
+            case 0:
+                return (
+                    EventBatch([transfer(base, from: 1, to: 2, 1), transfer(base + 1, from: 1, to: 99, 1), transfer(base + 2, from: 1, to: 2, 1)]),
+                    [.ok, .accountNotFound, .ok]
+                )
+            case 1:
+                return (
+                    EventBatch([transfer(7, from: 1, to: 2, 1), transfer(base, from: 1, to: 2, 1), transfer(base, from: 1, to: 2, 1)]), [.exists, .ok, .exists]
+                )
+            default:
+                return (
+                    EventBatch([transfer(base, from: 1, to: 2, 1), transfer(base + 1, from: 1, to: 2, 1), transfer(base + 2, from: 1, to: 2, 2)]),
+                    [.ok, .ok, .ok]
+                )
             }
         }
         let perConnection = 12  // within --in-flight-max 16

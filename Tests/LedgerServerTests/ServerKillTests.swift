@@ -96,8 +96,9 @@ import Testing
             }
             #expect(missing.isEmpty, "cycle \(cycle): \(missing.count) acknowledged entries are missing, first \(missing.prefix(3))")
             let balances = try await checker.lookupAccounts([1, 2])
-            #expect(balances[0]?.debitsPosted == UInt128(found) && balances[1]?.creditsPosted == UInt128(found),
-                    "cycle \(cycle): \(found) entries of 1 found, balances \(String(describing: balances[0]?.debitsPosted))")
+            #expect(
+                balances[0]?.debitsPosted == UInt128(found) && balances[1]?.creditsPosted == UInt128(found),
+                "cycle \(cycle): \(found) entries of 1 found, balances \(String(describing: balances[0]?.debitsPosted))")
             #expect(found >= acknowledged.count)
             await checker.close()
         }

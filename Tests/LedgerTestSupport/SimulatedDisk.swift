@@ -316,7 +316,12 @@ public final class SimulatedFile: StorageFile {
         }
     }
 
-    public func size() throws -> Int { try locked { try disk.step(generation, path); return inode.current.count } }
+    public func size() throws -> Int {
+        try locked {
+            try disk.step(generation, path)
+            return inode.current.count
+        }
+    }
 
     public func map(size: Int) throws -> any StorageMapping {
         try locked {

@@ -6,8 +6,16 @@ public final class TestClock: @unchecked Sendable {
     let lock = NSLock()
     var nowNs: UInt64
     public init(_ start: UInt64) { nowNs = start }
-    public func read() -> UInt64 { lock.lock(); defer { lock.unlock() }; return nowNs }
-    public func advance(_ ns: UInt64) { lock.lock(); nowNs += ns; lock.unlock() }
+    public func read() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return nowNs
+    }
+    public func advance(_ ns: UInt64) {
+        lock.lock()
+        nowNs += ns
+        lock.unlock()
+    }
 }
 
 /// A payments workload spread over months through an injected clock:
@@ -46,7 +54,10 @@ public struct MultiMonthWorkload {
             let amount = UInt128(Int.random(in: 1...10_000, using: &rng))
             switch Int.random(in: 0..<10, using: &rng) {
             case 0, 1:
-                events.append(transfer(nextID, from: from, to: to, amount, kind: .pending, timeout: Bool.random(using: &rng) ? 0 : UInt32.random(in: 1...3, using: &rng) * 86_400))
+                events.append(
+                    transfer(
+                        nextID, from: from, to: to, amount, kind: .pending,
+                        timeout: Bool.random(using: &rng) ? 0 : UInt32.random(in: 1...3, using: &rng) * 86_400))
                 openHolds.append((nextID, amount, from, to))
             case 2 where !openHolds.isEmpty:
                 let hold = openHolds.remove(at: Int.random(in: 0..<openHolds.count, using: &rng))
@@ -54,7 +65,8 @@ public struct MultiMonthWorkload {
                 case 0: events.append(.createEntry(NewEntry(id: nextID, kind: .postPending, postings: [], pendingID: hold.id)))
                 case 1:
                     let part = UInt128.random(in: 1...hold.amount, using: &rng)
-                    events.append(.createEntry(NewEntry(id: nextID, kind: .postPending, postings: [.debit(hold.from, part), .credit(hold.to, part)], pendingID: hold.id)))
+                    events.append(
+                        .createEntry(NewEntry(id: nextID, kind: .postPending, postings: [.debit(hold.from, part), .credit(hold.to, part)], pendingID: hold.id)))
                 default: events.append(.createEntry(NewEntry(id: nextID, kind: .voidPending, postings: [], pendingID: hold.id)))
                 }
             case 3:

@@ -227,7 +227,8 @@ struct CommitPipeline<Batch, Read, Group> {
         }
         freeGroups.append(group)
         walBytesSinceSnapshot += payloadBytes
-        let snapshotDue = configuration.snapshotIntervalWALBytes > 0
+        let snapshotDue =
+            configuration.snapshotIntervalWALBytes > 0
             && walBytesSinceSnapshot >= max(configuration.snapshotIntervalWALBytes, lastSnapshotBytes)
         if snapshotDue {
             walBytesSinceSnapshot = 0
@@ -269,8 +270,10 @@ struct CommitPipeline<Batch, Read, Group> {
     /// caller fails the completions it holds itself (the group it was making
     /// durable) and everything returned.
     mutating func stop(because error: LedgerError) -> Stranded {
-        let stopped = stoppedError ?? LedgerError(
-            .stopped, "the engine stopped after a fatal error (\(error)); restart to recover from the log", path: error.path, offset: error.offset)
+        let stopped =
+            stoppedError
+            ?? LedgerError(
+                .stopped, "the engine stopped after a fatal error (\(error)); restart to recover from the log", path: error.path, offset: error.offset)
         phase = .stopped(stopped)
         let work = Array(queue[queueHead...])
         queue.removeAll()

@@ -57,7 +57,8 @@ extension Ledger {
         while true {
             // Room for the hold expiries that may precede each batch: at most
             // the holds that have a timeout.
-            let expiryReserve = WALFormat.batchHeaderBytes + 8
+            let expiryReserve =
+                WALFormat.batchHeaderBytes + 8
                 + min(Limits.expiriesPerBatchMax, machine.holdsWithTimeoutCount) * (EventFormat.expireHoldBytes + 1)
             guard awaitPipeline({ $0.takeWork(expiryReserveBytes: expiryReserve, batches: &batches, reads: &reads) }) == .took else { break }
             if !reads.isEmpty {

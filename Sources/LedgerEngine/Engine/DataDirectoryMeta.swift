@@ -45,7 +45,8 @@ public struct DataDirectoryMeta: Sendable, Equatable {
     static func missingError(storage: any Storage, layout: DataDirectoryLayout) throws -> LedgerError {
         let found = try ledgerFiles(storage: storage, layout: layout)
         guard !found.isEmpty else {
-            return LedgerError(.notInitialized, "not a ledger data directory (no ledger.meta and no ledger files); `ledgerctl init` creates one", path: layout.root)
+            return LedgerError(
+                .notInitialized, "not a ledger data directory (no ledger.meta and no ledger files); `ledgerctl init` creates one", path: layout.root)
         }
         return LedgerError(
             .corruption,

@@ -25,9 +25,10 @@ extension Ledger {
             for sealed in months {
                 try crashStopOnSyncFailure {
                     if sealed.form == .segment {
-                        results.append(try SegmentArchiver.writeArchive(
-                            storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID, codec: codec, level: level,
-                            frameBytesTarget: frameBytesTarget))
+                        results.append(
+                            try SegmentArchiver.writeArchive(
+                                storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID, codec: codec, level: level,
+                                frameBytesTarget: frameBytesTarget))
                         try SegmentArchiver.checkArchiveFrames(storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID)
                     } else {
                         try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID)

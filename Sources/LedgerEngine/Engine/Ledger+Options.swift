@@ -1,7 +1,7 @@
 // What a caller configures when opening a ledger, and the small values the
 // engine reports back (recovery, group commits, status).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Ledger {

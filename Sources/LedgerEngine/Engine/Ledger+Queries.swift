@@ -17,7 +17,9 @@ extension Ledger {
     func readSegments<T>(_ body: @escaping (SegmentFiler) throws -> T) throws -> T {
         let segments = self.segments
         return try read { _ in
-            Result { () throws(any Error) -> T in try body(segments) }.mapError { (error: any Error) -> any Error in (error as? LedgerError)?.withInvestigationHint() ?? error }
+            Result { () throws(any Error) -> T in try body(segments) }.mapError { (error: any Error) -> any Error in
+                (error as? LedgerError)?.withInvestigationHint() ?? error
+            }
         }.get()
     }
 

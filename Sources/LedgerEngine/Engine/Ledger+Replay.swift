@@ -25,7 +25,10 @@ extension Ledger {
                         // The snapshot is bound to the log: the chain head it
                         // recorded must be the one of the WAL record at its LSN.
                         if !anchorChain && afterLSN > 0 && record.header.lsn == afterLSN && WALGroupPayload.chainHash(record.payload) != chain.head {
-                            throw LedgerError(.corruption, "the snapshot at LSN \(afterLSN) records a SHA-256 chain head that differs from the WAL record at that LSN: the snapshot does not describe this log")
+                            throw LedgerError(
+                                .corruption,
+                                "the snapshot at LSN \(afterLSN) records a SHA-256 chain head that differs from the WAL record at that LSN: the snapshot does not describe this log"
+                            )
                         }
                         if anchorChain {
                             chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
@@ -63,7 +66,10 @@ extension Ledger {
         // the bytes that were committed, in this order.
         let expected = checkChainLink ? chain.next(lsn: record.header.lsn, payload: record.payload) : WALGroupPayload.chainHash(record.payload)
         guard WALGroupPayload.chainHash(record.payload) == expected else {
-            throw LedgerError(.corruption, "record LSN \(record.header.lsn): SHA-256 chain broken (the record's checksum is valid, so it was altered after it was written, or a record before it was)")
+            throw LedgerError(
+                .corruption,
+                "record LSN \(record.header.lsn): SHA-256 chain broken (the record's checksum is valid, so it was altered after it was written, or a record before it was)"
+            )
         }
         chain.advance(to: expected)
         do {

@@ -16,7 +16,7 @@
 // durability thread → the caller is completed. See CommitThreads.swift for
 // which thread owns what.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class Ledger: @unchecked Sendable {
@@ -90,8 +90,10 @@ public final class Ledger: @unchecked Sendable {
         guard batch.bytes.count <= Limits.batchBytesMax, WALFormat.groupHeaderBytes + payloadBytes <= groupPayloadBytesMax else {
             let limit = min(
                 Limits.batchBytesMax, groupPayloadBytesMax - WALFormat.groupHeaderBytes - WALFormat.batchHeaderBytes - WALFormat.align8(batch.eventCount))
-            completion(.failure(LedgerError(
-                .batchTooLarge, "batch of \(batch.bytes.count) bytes exceeds the limit (\(limit) bytes with this directory's WAL file size)")))
+            completion(
+                .failure(
+                    LedgerError(
+                        .batchTooLarge, "batch of \(batch.bytes.count) bytes exceeds the limit (\(limit) bytes with this directory's WAL file size)")))
             return
         }
         if case .rejected(let error) = enqueue(.batch((batch, completion), payloadBytes: payloadBytes)) { completion(.failure(error)) }
@@ -138,14 +140,15 @@ public final class Ledger: @unchecked Sendable {
         let done = ConditionLock()
         nonisolated(unsafe) var value: T?
         nonisolated(unsafe) var answered = false
-        let action = enqueue(.read({ state in
-            let result = state.map(body)
-            done.withLock {
-                value = result
-                answered = true
-                done.signal()
-            }
-        }))
+        let action = enqueue(
+            .read({ state in
+                let result = state.map(body)
+                done.withLock {
+                    value = result
+                    answered = true
+                    done.signal()
+                }
+            }))
         if case .rejected(let error) = action { throw error }
         let answer: T? = done.withLock {
             while !answered { done.wait() }

@@ -48,7 +48,8 @@ public final class LedgerReader {
         notPerformed += recovered.segments.repairsNotPerformed
         if recovered.segments.eventsNotFiled > 0 {
             notPerformed.append(
-                "segments: \(recovered.segments.eventsNotFiled) applied events of the WAL are not yet filed (not closed cleanly); history, balances as of a time and entry lookups refuse until a read-write open files them")
+                "segments: \(recovered.segments.eventsNotFiled) applied events of the WAL are not yet filed (not closed cleanly); history, balances as of a time and entry lookups refuse until a read-write open files them"
+            )
         }
         self.notPerformed = notPerformed
         for line in notPerformed { log("read-only: " + line) }

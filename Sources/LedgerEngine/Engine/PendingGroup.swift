@@ -2,7 +2,7 @@
 // alternate, so the next group is applied and encoded while the previous
 // one is written and synced; each owns its buffers, reused for every group.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Ledger {

@@ -89,7 +89,9 @@ extension Ledger {
             snapshotLSN = rebuilt.lastLSN
             rebuiltFromSegments = true
             report.rebuiltFromSegments = true
-            options.log("recovery: no usable snapshot and the WAL starts at LSN \(walFirstLSN); rebuilt the state from the segments (\(rebuilt.events) events through LSN \(rebuilt.lastLSN)); the SHA-256 chain is re-anchored at the WAL, and checked from there on")
+            options.log(
+                "recovery: no usable snapshot and the WAL starts at LSN \(walFirstLSN); rebuilt the state from the segments (\(rebuilt.events) events through LSN \(rebuilt.lastLSN)); the SHA-256 chain is re-anchored at the WAL, and checked from there on"
+            )
         }
         let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, readOnly: readOnly, log: options.log)
         segments.historyReadAhead = options.historyReadAhead
@@ -114,7 +116,9 @@ extension Ledger {
                 path: layout.root)
         }
         guard scan.lastLSN >= snapshotLSN else {
-            throw LedgerError(.corruption, "the snapshot at LSN \(snapshotLSN) is ahead of the WAL, which ends at LSN \(scan.lastLSN); investigate with `ledgerctl verify`", path: layout.root)
+            throw LedgerError(
+                .corruption, "the snapshot at LSN \(snapshotLSN) is ahead of the WAL, which ends at LSN \(scan.lastLSN); investigate with `ledgerctl verify`",
+                path: layout.root)
         }
         switch try segments.reconcile(walLastLSN: scan.lastLSN) {
         case .consistent:

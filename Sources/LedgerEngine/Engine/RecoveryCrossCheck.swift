@@ -20,9 +20,10 @@ extension Ledger {
             differingCount += 1
             guard differing.count < crossCheckAccountsNamedMax else { continue }
             let recovered = "debits \(account.debitsPosted)/\(account.debitsPending) credits \(account.creditsPosted)/\(account.creditsPending)"
-            let fromSegments = filed.map {
-                "debits \($0.balances.debitsPosted)/\($0.balances.debitsPending) credits \($0.balances.creditsPosted)/\($0.balances.creditsPending)"
-            } ?? "no such account"
+            let fromSegments =
+                filed.map {
+                    "debits \($0.balances.debitsPosted)/\($0.balances.debitsPending) credits \($0.balances.creditsPosted)/\($0.balances.creditsPending)"
+                } ?? "no such account"
             differing.append("account \(account.id): recovered \(recovered), segments \(fromSegments)")
         }
         guard differingCount > 0 else { return }

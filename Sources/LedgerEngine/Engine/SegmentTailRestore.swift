@@ -49,25 +49,34 @@ public enum SegmentTailRestore {
         options.log = log
         let recovered = try Ledger.recoverState(storage: storage, layout: layout, meta: meta, options: options, readOnly: true, segmentsBeyondWAL: .report)
         guard let beyond = recovered.segmentsBeyondWAL else {
-            throw LedgerError(.invalidInput, "nothing to restore: no segment holds synced records beyond the WAL's end (LSN \(recovered.scan.lastLSN))", path: layout.root)
+            throw LedgerError(
+                .invalidInput, "nothing to restore: no segment holds synced records beyond the WAL's end (LSN \(recovered.scan.lastLSN))", path: layout.root)
         }
         let scan = recovered.scan
         guard beyond.path == recovered.segments.current?.path, let fileHeader = scan.lastFileHeader else {
-            throw LedgerError(.corruption, "\(beyond.path) is a sealed month beyond the WAL's end; this command restores from the open month only. Nothing was changed; investigate with `ledgerctl verify`", path: beyond.path)
+            throw LedgerError(
+                .corruption,
+                "\(beyond.path) is a sealed month beyond the WAL's end; this command restores from the open month only. Nothing was changed; investigate with `ledgerctl verify`",
+                path: beyond.path)
         }
         let records = try recordsBeyond(scan.lastLSN, through: beyond.lastLSN, in: beyond.path, storage: storage)
         let payloads = try groupPayloads(records, chain: recovered.chain)
         let sealed = seal(payloads, firstLSN: scan.lastLSN + 1, previousCRC: scan.lastCRC, epochSeed: fileHeader.epochSeed)
         try checkReplay(sealed, payloads: payloads, recovered: recovered, path: scan.lastFilePath, at: scan.appendOffset)
         guard scan.appendOffset + sealed.count <= Int(fileHeader.fileBytes) else {
-            throw LedgerError(.noSpace, "the restored groups need \(sealed.count) bytes; \(scan.lastFilePath) has \(Int(fileHeader.fileBytes) - scan.appendOffset) after offset \(scan.appendOffset). Nothing was changed", path: scan.lastFilePath)
+            throw LedgerError(
+                .noSpace,
+                "the restored groups need \(sealed.count) bytes; \(scan.lastFilePath) has \(Int(fileHeader.fileBytes) - scan.appendOffset) after offset \(scan.appendOffset). Nothing was changed",
+                path: scan.lastFilePath)
         }
         // Checks done; from here on, writes.
         let file = try storage.openFile(scan.lastFilePath, create: false)
         defer { file.close() }
         let old = try file.readExactly(Int(fileHeader.fileBytes) - scan.appendOffset, at: scan.appendOffset)
         let oldEnd = (old.lastIndex { $0 != 0 } ?? -1) + 1
-        let chainMatches = damagedChainValue(old, epochSeed: fileHeader.epochSeed).map { value in payloads[0].withUnsafeBytes { WALGroupPayload.chainHash($0) } == value }
+        let chainMatches = damagedChainValue(old, epochSeed: fileHeader.epochSeed).map { value in
+            payloads[0].withUnsafeBytes { WALGroupPayload.chainHash($0) } == value
+        }
         var savedPath: String?
         if oldEnd > 0 {
             savedPath = try save(Array(old[0..<oldEnd]), walPath: scan.lastFilePath, offset: scan.appendOffset, layout: layout, storage: storage)
@@ -94,11 +103,17 @@ public enum SegmentTailRestore {
             if record.lsn == expected {
                 expected += 1
             } else if record.lsn != expected - 1 {
-                throw LedgerError(.corruption, "\(path) holds no event of LSN \(expected) (its events may all have been rejected): that group cannot be restored. Nothing was changed", path: path)
+                throw LedgerError(
+                    .corruption,
+                    "\(path) holds no event of LSN \(expected) (its events may all have been rejected): that group cannot be restored. Nothing was changed",
+                    path: path)
             }
         }
         guard expected == lastLSN + 1 else {
-            throw LedgerError(.corruption, "\(path) ends its records at LSN \(expected - 1), before its synced frontier's LSN \(lastLSN). Nothing was changed; investigate with `ledgerctl inspect segment`", path: path)
+            throw LedgerError(
+                .corruption,
+                "\(path) ends its records at LSN \(expected - 1), before its synced frontier's LSN \(lastLSN). Nothing was changed; investigate with `ledgerctl inspect segment`",
+                path: path)
         }
         return records
     }
@@ -125,7 +140,9 @@ public enum SegmentTailRestore {
                 $0 + WALGroupPayload.batchBytes(eventCount: $1.count, eventBytes: $1.reduce(0) { $0 + $1.event.count })
             }
             guard payloadBytes <= Limits.groupPayloadBytesMax else {
-                throw LedgerError(.invalidInput, "the group of LSN \(lsn) would be \(payloadBytes) bytes, above the limit \(Limits.groupPayloadBytesMax). Nothing was changed")
+                throw LedgerError(
+                    .invalidInput, "the group of LSN \(lsn) would be \(payloadBytes) bytes, above the limit \(Limits.groupPayloadBytesMax). Nothing was changed"
+                )
             }
             var payload = [UInt8](repeating: 0, count: payloadBytes)
             let value = payload.withUnsafeMutableBytes { p in
@@ -157,7 +174,8 @@ public enum SegmentTailRestore {
             var record = [UInt8](repeating: 0, count: WALFormat.recordBytes(payloadBytes: payload.count))
             record.replaceSubrange(WALFormat.recordHeaderBytes..<(WALFormat.recordHeaderBytes + payload.count), with: payload)
             previous = record.withUnsafeMutableBytes {
-                WALRecordHeader.seal($0, payloadBytes: payload.count, type: WALFormat.recordTypeGroup, lsn: firstLSN + UInt64(i), previousCRC: previous, epochSeed: epochSeed)
+                WALRecordHeader.seal(
+                    $0, payloadBytes: payload.count, type: WALFormat.recordTypeGroup, lsn: firstLSN + UInt64(i), previousCRC: previous, epochSeed: epochSeed)
             }
             out += record
         }
@@ -177,13 +195,17 @@ public enum SegmentTailRestore {
                 guard let header = WALRecordHeader.standalone(raw, at: position, epochSeed: recovered.scan.lastFileHeader!.epochSeed) else {
                     preconditionFailure("a record sealed here does not read back")
                 }
-                let body = UnsafeRawBufferPointer(rebasing: raw[(position + WALFormat.recordHeaderBytes)..<(position + WALFormat.recordHeaderBytes + payload.count)])
+                let body = UnsafeRawBufferPointer(
+                    rebasing: raw[(position + WALFormat.recordHeaderBytes)..<(position + WALFormat.recordHeaderBytes + payload.count)])
                 do {
                     try Ledger.replayRecord(
                         WALRecord(path: path, offset: offset + position, header: header, payload: body), into: &machine, chain: &chain, results: &results,
                         evicted: recovered.evicted)
                 } catch let error as LedgerError {
-                    throw LedgerError(.corruption, "the segment's events do not replay onto the WAL's state (\(error.message)). Nothing was changed; investigate with `ledgerctl verify`", path: path)
+                    throw LedgerError(
+                        .corruption,
+                        "the segment's events do not replay onto the WAL's state (\(error.message)). Nothing was changed; investigate with `ledgerctl verify`",
+                        path: path)
                 }
                 position += WALFormat.recordBytes(payloadBytes: payload.count)
             }

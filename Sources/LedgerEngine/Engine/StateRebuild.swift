@@ -57,7 +57,8 @@ enum StateRebuild {
             defer { file.close() }
             _ = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
                 guard record.header.timestamp > lastTimestamp, record.header.lsn >= heldLSN else {
-                    throw LedgerError(.corruption, "segment events go back in time; investigate with `ledgerctl verify`", path: file.path, offset: record.offset)
+                    throw LedgerError(
+                        .corruption, "segment events go back in time; investigate with `ledgerctl verify`", path: file.path, offset: record.offset)
                 }
                 lastTimestamp = record.header.timestamp
                 if record.header.lsn != heldLSN {

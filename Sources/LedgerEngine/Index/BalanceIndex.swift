@@ -105,7 +105,10 @@ public final class BalanceIndex {
     public var accountCount: Int { header.accountCount }
     public var slotCapacity: Int { header.slotCapacity }
 
-    private init(storage: any Storage, path: String, directoryID: [UInt8], file: any StorageFile, mapping: any StorageMapping, header: BalanceIndexFormat.Header, activeHeaderPage: Int) {
+    private init(
+        storage: any Storage, path: String, directoryID: [UInt8], file: any StorageFile, mapping: any StorageMapping, header: BalanceIndexFormat.Header,
+        activeHeaderPage: Int
+    ) {
         self.storage = storage
         self.path = path
         self.directoryID = directoryID
@@ -158,12 +161,13 @@ public final class BalanceIndex {
         case .failure(let reason): return .failure(reason)
         case .success(let (header, _)):
             let bytes = try file.readExactly(header.accountCount * BalanceIndexFormat.slotBytes, at: BalanceIndexFormat.slotsOffset)
-            return .success(bytes.withUnsafeBytes { raw in
-                (0..<header.accountCount).map { slot in
-                    let start = slot * BalanceIndexFormat.slotBytes
-                    return BalanceIndexFormat.decodeSlot(UnsafeRawBufferPointer(rebasing: raw[start..<(start + BalanceIndexFormat.slotBytes)]))
-                }
-            })
+            return .success(
+                bytes.withUnsafeBytes { raw in
+                    (0..<header.accountCount).map { slot in
+                        let start = slot * BalanceIndexFormat.slotBytes
+                        return BalanceIndexFormat.decodeSlot(UnsafeRawBufferPointer(rebasing: raw[start..<(start + BalanceIndexFormat.slotBytes)]))
+                    }
+                })
         }
     }
 
@@ -193,8 +197,11 @@ public final class BalanceIndex {
         }
         guard let (header, page) = best else {
             if Array(headers[0..<8]) == BalanceIndexFormat.legacyMagic {
-                return .failure(UnusableIndex(
-                    text: "index format version \(headers.withUnsafeBytes { _LE.u32($0, 8) }) is not supported (this build writes \(BalanceIndexFormat.version))"))
+                return .failure(
+                    UnusableIndex(
+                        text:
+                            "index format version \(headers.withUnsafeBytes { _LE.u32($0, 8) }) is not supported (this build writes \(BalanceIndexFormat.version))"
+                    ))
             }
             return .failure(UnusableIndex(text: "neither index header is valid"))
         }
@@ -234,7 +241,8 @@ public final class BalanceIndex {
         try storage.rename(temporary, to: layout.indexPath)
         try storage.syncDirectory(layout.root)
         let mapping = try file.map(size: size)
-        return BalanceIndex(storage: storage, path: layout.indexPath, directoryID: directoryID, file: file, mapping: mapping, header: header, activeHeaderPage: 0)
+        return BalanceIndex(
+            storage: storage, path: layout.indexPath, directoryID: directoryID, file: file, mapping: mapping, header: header, activeHeaderPage: 0)
     }
 
     /// The account in `slot` and its slot LSN, or nil when the slot's CRC fails.
@@ -250,7 +258,8 @@ public final class BalanceIndex {
         precondition(slot <= header.accountCount, "slot \(slot) skips past account count \(header.accountCount)")
         if slot >= header.slotCapacity { try grow(toAtLeast: slot + 1) }
         let start = BalanceIndexFormat.slotsOffset + slot * BalanceIndexFormat.slotBytes
-        BalanceIndexFormat.encodeSlot(account, lsn: lsn, into: UnsafeMutableRawBufferPointer(rebasing: mapping.bytes[start..<(start + BalanceIndexFormat.slotBytes)]))
+        BalanceIndexFormat.encodeSlot(
+            account, lsn: lsn, into: UnsafeMutableRawBufferPointer(rebasing: mapping.bytes[start..<(start + BalanceIndexFormat.slotBytes)]))
         if slot == header.accountCount { header.accountCount += 1 }
         dirtyLow = min(dirtyLow, slot)
         dirtyHigh = max(dirtyHigh, slot)

@@ -144,14 +144,18 @@ public struct ArchiveFrame: Sendable, Equatable {
                 guard let frame = decode(p, at: at), frame.segmentOffset == segmentOffset, frame.archiveOffset == archiveOffset,
                     frame.segmentBytes > 0, frame.compressedBytes > 0
                 else {
-                    throw LedgerError(.corruption, "archive frame index entry \(i) does not follow frame \(i - 1)", path: path, offset: header.frameIndexOffset + at)
+                    throw LedgerError(
+                        .corruption, "archive frame index entry \(i) does not follow frame \(i - 1)", path: path, offset: header.frameIndexOffset + at)
                 }
                 frames.append(frame)
                 segmentOffset += frame.segmentBytes
                 archiveOffset += frame.compressedBytes
             }
             guard segmentOffset == header.segmentBytes, archiveOffset == header.frameIndexOffset else {
-                throw LedgerError(.corruption, "archive frames cover \(segmentOffset) segment bytes and end at \(archiveOffset); the header says \(header.segmentBytes) and \(header.frameIndexOffset)", path: path, offset: header.frameIndexOffset)
+                throw LedgerError(
+                    .corruption,
+                    "archive frames cover \(segmentOffset) segment bytes and end at \(archiveOffset); the header says \(header.segmentBytes) and \(header.frameIndexOffset)",
+                    path: path, offset: header.frameIndexOffset)
             }
             return frames
         }

@@ -31,7 +31,9 @@ public final class ArchivedSegmentFile: ReadableFile {
             }
             let size = try file.size()
             guard size == header.fileBytes else {
-                throw LedgerError(.corruption, "archive is \(size) bytes; its header says \(header.fileBytes) (truncated or extended)", path: path, offset: min(size, header.fileBytes))
+                throw LedgerError(
+                    .corruption, "archive is \(size) bytes; its header says \(header.fileBytes) (truncated or extended)", path: path,
+                    offset: min(size, header.fileBytes))
             }
             frames = try ArchiveFrame.decodeIndex(
                 try file.readExactly(header.frameCount * ArchiveFormat.frameEntryBytes, at: header.frameIndexOffset), header: header, path: path)
@@ -87,7 +89,10 @@ public final class ArchivedSegmentFile: ReadableFile {
         let compressed = try file.readExactly(frame.compressedBytes, at: frame.archiveOffset)
         let bytes: [UInt8] = try compressed.withUnsafeBytes { raw in
             guard Checksum.mask(Checksum.crc32c(raw)) == frame.compressedCRC else {
-                throw LedgerError(.corruption, "archive frame \(i) (segment bytes \(frame.segmentOffset)..<\(frame.segmentOffset + frame.segmentBytes)) fails its CRC32C; run `ledgerctl verify`", path: path, offset: frame.archiveOffset)
+                throw LedgerError(
+                    .corruption,
+                    "archive frame \(i) (segment bytes \(frame.segmentOffset)..<\(frame.segmentOffset + frame.segmentBytes)) fails its CRC32C; run `ledgerctl verify`",
+                    path: path, offset: frame.archiveOffset)
             }
             do {
                 return try decompressor.decompress(raw, decompressedBytes: frame.segmentBytes)

@@ -111,7 +111,9 @@ public final class EvictedEntries: @unchecked Sendable {
                     guard let record = event.withUnsafeBytes({ LedgerStateMachine.coldRecord(event: $0, timestamp: header.timestamp) }),
                         event.withUnsafeBytes({ _LE.u128($0, 16) }) == id
                     else {
-                        throw LedgerError(.corruption, "the index of \(month.month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month.month), offset: offset)
+                        throw LedgerError(
+                            .corruption, "the index of \(month.month) points entry \(id) at a record that is not that entry",
+                            path: layout.segmentIndexPath(month.month), offset: offset)
                     }
                     found[id] = record
                     foundOnDisk += 1

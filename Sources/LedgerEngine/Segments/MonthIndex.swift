@@ -107,9 +107,10 @@ public struct MonthIndexBuilder: MonthIndexReading {
                 slot = t.summaries.count
                 t.monthSlotByStateSlot[stateSlot] = Int32(slot)
                 t.slotByID.insertNew(touch.accountID, Int32(slot))
-                t.summaries.append(MonthAccount(
-                    id: touch.accountID, ledger: touch.ledger, flags: touch.flags, opening: touch.before, closing: touch.before,
-                    eventCount: 0, eventRefStart: slot, checkpointStart: slot))
+                t.summaries.append(
+                    MonthAccount(
+                        id: touch.accountID, ledger: touch.ledger, flags: touch.flags, opening: touch.before, closing: touch.before,
+                        eventCount: 0, eventRefStart: slot, checkpointStart: slot))
                 t.refs.append([])
                 t.checkpoints.append([])
             }

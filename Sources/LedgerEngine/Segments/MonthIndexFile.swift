@@ -152,7 +152,8 @@ public final class MonthIndexFile: MonthIndexReading {
             let h = try file.readExactly(MonthIndexFormat.headerBytes, at: 0)
             let fields: [Int]? = h.withUnsafeBytes { p in
                 guard Array(p[0..<8]) == MonthIndexFormat.magic,
-                    Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(MonthIndexFormat.headerBytes - 4)]))) == _LE.u32(p, MonthIndexFormat.headerBytes - 4),
+                    Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(MonthIndexFormat.headerBytes - 4)])))
+                        == _LE.u32(p, MonthIndexFormat.headerBytes - 4),
                     _LE.u32(p, 8) == MonthIndexFormat.version, _LE.u32(p, 12) == UInt32(MonthIndexFormat.headerBytes),
                     _LE.u32(p, 16) == UInt32(month.number), _LE.u32(p, 20) == UInt32(MonthIndexFormat.blockBytes),
                     Array(p[24..<40]) == directoryID, _LE.u32(p, 120) == UInt32(MonthIndex.checkpointInterval)
@@ -160,7 +161,10 @@ public final class MonthIndexFile: MonthIndexReading {
                 return (0..<6).map { _LE.size(p, 72 + 8 * $0) } + (0..<7).map { _LE.size(p, 128 + 8 * $0) }
             }
             if Array(h[0..<8]) == BalanceIndexFormat.legacyMagic {
-                throw LedgerError(.unsupportedVersion, "month index format version 1 is not supported (this build writes \(MonthIndexFormat.version)); it is rebuilt from the segment", path: path, offset: 8)
+                throw LedgerError(
+                    .unsupportedVersion,
+                    "month index format version 1 is not supported (this build writes \(MonthIndexFormat.version)); it is rebuilt from the segment", path: path,
+                    offset: 8)
             }
             guard let fields else { throw LedgerError(.corruption, "index header is damaged or belongs elsewhere", path: path, offset: 0) }
             monthRoot = Array(h[40..<72])
@@ -168,7 +172,9 @@ public final class MonthIndexFile: MonthIndexReading {
                 throw LedgerError(.corruption, "index was built for another version of \(month) (month root differs)", path: path, offset: 40)
             }
             (recordCount, accountCount, refCount, checkpointCount, entryCount, bloomBlocks) = (fields[0], fields[1], fields[2], fields[3], fields[4], fields[5])
-            (accountsOffset, refsOffset, checkpointsOffset, entriesOffset, bloomOffset, crcsOffset) = (fields[6], fields[7], fields[8], fields[9], fields[10], fields[11])
+            (accountsOffset, refsOffset, checkpointsOffset, entriesOffset, bloomOffset, crcsOffset) = (
+                fields[6], fields[7], fields[8], fields[9], fields[10], fields[11]
+            )
             let blockCount = (crcsOffset - MonthIndexFormat.headerBytes + MonthIndexFormat.blockBytes - 1) / MonthIndexFormat.blockBytes
             guard accountsOffset == MonthIndexFormat.headerBytes, refsOffset == accountsOffset + accountCount * MonthIndexFormat.accountBytes,
                 checkpointsOffset == refsOffset + refCount * MonthIndexFormat.eventRefBytes,
@@ -240,7 +246,8 @@ public final class MonthIndexFile: MonthIndexReading {
     public func eventRefs(of account: MonthAccount, _ range: Range<Int>) throws -> [AccountEventRef] {
         precondition(range.lowerBound >= 0 && range.upperBound <= account.eventCount, "event range \(range)")
         guard !range.isEmpty else { return [] }
-        let bytes = try read(refsOffset + (account.eventRefStart + range.lowerBound) * MonthIndexFormat.eventRefBytes, range.count * MonthIndexFormat.eventRefBytes)
+        let bytes = try read(
+            refsOffset + (account.eventRefStart + range.lowerBound) * MonthIndexFormat.eventRefBytes, range.count * MonthIndexFormat.eventRefBytes)
         let refs = bytes.withUnsafeBytes { p in
             (0..<range.count).map { i in
                 let o = i * MonthIndexFormat.eventRefBytes
@@ -248,7 +255,8 @@ public final class MonthIndexFile: MonthIndexReading {
             }
         }
         guard refs.allSatisfy({ $0.pendingPosition.isValid }) else {
-            throw LedgerError(.corruption, "index event reference names a month outside \(UTCMonth.years); run `ledgerctl verify`", path: path, offset: refsOffset)
+            throw LedgerError(
+                .corruption, "index event reference names a month outside \(UTCMonth.years); run `ledgerctl verify`", path: path, offset: refsOffset)
         }
         return refs
     }

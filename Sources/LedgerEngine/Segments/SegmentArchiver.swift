@@ -66,7 +66,8 @@ public enum SegmentArchiver {
                     // then needs only its CRCs checked (checkArchiveFrames).
                     let back = try frame.withUnsafeBytes { try decompressor.decompress($0, decompressedBytes: inputs[i].count) }
                     guard back == inputs[i] else {
-                        throw LedgerError(.io, "the \(compressors[worker].codec) round trip of a frame changed its bytes (a compressor bug): nothing was archived")
+                        throw LedgerError(
+                            .io, "the \(compressors[worker].codec) round trip of a frame changed its bytes (a compressor bug): nothing was archived")
                     }
                     return frame
                 }
@@ -81,15 +82,14 @@ public enum SegmentArchiver {
         storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8], codec: CompressionCodec, level: Int,
         frameBytesTarget: Int = ArchiveFormat.frameBytesTargetDefault
     ) throws -> ArchiveResult {
-        precondition(codec.levels.contains(level), "level \(level) outside \(codec.levels)")
-        precondition(ArchiveFormat.frameBytesTargetRange.contains(frameBytesTarget), "frame target \(frameBytesTarget)")
+        precondition(
+            codec.levels.contains(level) && ArchiveFormat.frameBytesTargetRange.contains(frameBytesTarget), "level \(level), frame target \(frameBytesTarget)")
         let segment = try storage.openFile(layout.segmentPath(month), create: false)
         defer { segment.close() }
         let temporary = layout.archiveTemporaryPath(month)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
         let out = try storage.openFile(temporary, create: true)
         defer { out.close() }
-
         var frames: [ArchiveFrame] = []
         var archiveOffset = ArchiveFormat.headerBytes
         var frameStart = 0
@@ -106,9 +106,10 @@ public enum SegmentArchiver {
             var chunk: [UInt8] = []
             chunk.reserveCapacity(compressed.reduce(0) { $0 + $1.count })
             for (segment, frame) in zip(cut, compressed) {
-                frames.append(ArchiveFrame(
-                    segmentOffset: frameStart, segmentBytes: segment.count, archiveOffset: archiveOffset + chunk.count, compressedBytes: frame.count,
-                    compressedCRC: frame.withUnsafeBytes { Checksum.mask(Checksum.crc32c($0)) }))
+                frames.append(
+                    ArchiveFrame(
+                        segmentOffset: frameStart, segmentBytes: segment.count, archiveOffset: archiveOffset + chunk.count, compressedBytes: frame.count,
+                        compressedCRC: frame.withUnsafeBytes { Checksum.mask(Checksum.crc32c($0)) }))
                 frameStart += segment.count
                 chunk.append(contentsOf: frame)
             }
@@ -177,7 +178,9 @@ public enum SegmentArchiver {
         var next = 0  // the first frame not yet checked
         while next < archive.frames.count {
             var last = next
-            while last + 1 < archive.frames.count && archive.frames[last + 1].archiveOffset + archive.frames[last + 1].compressedBytes - offset <= readWindowBytes { last += 1 }
+            while last + 1 < archive.frames.count
+                && archive.frames[last + 1].archiveOffset + archive.frames[last + 1].compressedBytes - offset <= readWindowBytes
+            { last += 1 }
             let end = archive.frames[last].archiveOffset + archive.frames[last].compressedBytes
             let window = try file.readExactly(end - offset, at: offset)
             try window.withUnsafeBytes { raw in
@@ -185,7 +188,8 @@ public enum SegmentArchiver {
                     let frame = archive.frames[i]
                     let bytes = UnsafeRawBufferPointer(rebasing: raw[(frame.archiveOffset - offset)..<(frame.archiveOffset - offset + frame.compressedBytes)])
                     guard Checksum.mask(Checksum.crc32c(bytes)) == frame.compressedCRC else {
-                        throw LedgerError(.corruption, "archive frame \(i) reads back with another CRC32C than was written", path: archive.path, offset: frame.archiveOffset)
+                        throw LedgerError(
+                            .corruption, "archive frame \(i) reads back with another CRC32C than was written", path: archive.path, offset: frame.archiveOffset)
                     }
                 }
             }
@@ -211,7 +215,8 @@ public enum SegmentArchiver {
         }
         let segmentBytes = try durableEnd(of: segment)
         guard segmentBytes == archive.header.segmentBytes else {
-            throw LedgerError(.corruption, "the archive of \(month) holds \(archive.header.segmentBytes) bytes; the segment \(segmentBytes)", path: archive.path, offset: 40)
+            throw LedgerError(
+                .corruption, "the archive of \(month) holds \(archive.header.segmentBytes) bytes; the segment \(segmentBytes)", path: archive.path, offset: 40)
         }
         var offset = 0
         while offset < segmentBytes {
@@ -248,9 +253,12 @@ public enum SegmentArchiver {
         CrashPoints.reached("restore.segmentWritten")
         try out.sync()
         // The restored file must be a valid sealed month with the same root.
-        let checked = try forEachSealedRecord(file: out, directoryID: directoryID) { _, _ in } sealBytes: { _ in }
+        let checked = try forEachSealedRecord(file: out, directoryID: directoryID) { _, _ in
+        } sealBytes: { _ in
+        }
         guard checked.seal.monthRoot == archive.header.monthRoot else {
-            throw LedgerError(.corruption, "the archive of \(month) decompresses to a month with another root than its header names", path: archive.path, offset: 64)
+            throw LedgerError(
+                .corruption, "the archive of \(month) decompresses to a month with another root than its header names", path: archive.path, offset: 64)
         }
         try storage.rename(temporary, to: layout.segmentPath(month))
         CrashPoints.reached("restore.renamed")

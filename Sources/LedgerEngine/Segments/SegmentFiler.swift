@@ -78,7 +78,9 @@ public final class SegmentFiler {
             let file = try SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID)
             defer { file.close() }
             if form == .both {
-                log("segments: \(month) has both a segment and an archive (an archival or restore was interrupted); reading the segment. Run `ledgerctl archive` or `ledgerctl restore` again to finish")
+                log(
+                    "segments: \(month) has both a segment and an archive (an archival or restore was interrupted); reading the segment. Run `ledgerctl archive` or `ledgerctl restore` again to finish"
+                )
             }
             if let seal = try SegmentReader.readSeal(file: file, expectedDirectoryID: directoryID) {
                 try link(seal, month: month, path: file.path)
@@ -112,7 +114,8 @@ public final class SegmentFiler {
             }
             if let seal = writer.seal {  // sealed, but its frontier was not yet written
                 if !indexIsUsable(month, root: seal.monthRoot) { try writeIndexUnlessReadOnly(index, root: seal.monthRoot, recordCount: writer.recordCount) }
-                sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: .segment))
+                sealedMonths.append(
+                    SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: .segment))
                 continue
             }
             guard i == months.count - 1 else {
@@ -168,7 +171,8 @@ public final class SegmentFiler {
         }
     }
 
-    private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: inout MonthIndexBuilder, path: @autoclosure () -> String) throws {
+    private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: inout MonthIndexBuilder, path: @autoclosure () -> String) throws
+    {
         do {
             try index.add(event: event, offset: offset, timestamp: timestamp, state: &state)
         } catch let error as LedgerError {
@@ -270,12 +274,15 @@ public final class SegmentFiler {
     ) throws -> SegmentSeal {
         let totals = index.totals.sorted { $0.ledger < $1.ledger }
         for total in totals where total.debitsPosted != total.creditsPosted {
-            throw LedgerError(.corruption, "ledger \(total.ledger) moved \(total.debitsPosted) in debits but \(total.creditsPosted) in credits during \(index.month)")
+            throw LedgerError(
+                .corruption, "ledger \(total.ledger) moved \(total.debitsPosted) in debits but \(total.creditsPosted) in credits during \(index.month)")
         }
         return SegmentSeal(
             recordCount: UInt64(recordCount), firstLSN: first.0, lastLSN: last.0, firstTimestamp: first.1, lastTimestamp: last.1,
             previousMonth: previousMonth, previousRoot: previousRoot, monthRoot: monthRoot, totals: totals,
-            accounts: index.sortedAccounts().map { SegmentAccount(id: $0.summary.id, ledger: $0.summary.ledger, flags: $0.summary.flags, balances: $0.summary.closing) },
+            accounts: index.sortedAccounts().map {
+                SegmentAccount(id: $0.summary.id, ledger: $0.summary.ledger, flags: $0.summary.flags, balances: $0.summary.closing)
+            },
             holds: state.holds.sorted { $0.key < $1.key }.map { (id: $0.key, hold: $0.value) })
     }
 
@@ -283,7 +290,9 @@ public final class SegmentFiler {
     /// month's queries then refuse, naming the file) and reports it.
     private func writeIndexUnlessReadOnly(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
         guard !readOnly else {
-            repairsNotPerformed.append("\(layout.segmentIndexPath(index.month)): missing or damaged; not rebuilt (queries of \(index.month) refuse until a read-write open rebuilds it)")
+            repairsNotPerformed.append(
+                "\(layout.segmentIndexPath(index.month)): missing or damaged; not rebuilt (queries of \(index.month) refuse until a read-write open rebuilds it)"
+            )
             return
         }
         try writeIndex(index, root: root, recordCount: recordCount)

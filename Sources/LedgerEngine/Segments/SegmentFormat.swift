@@ -60,7 +60,9 @@ public struct SegmentFrontier: Sendable, Equatable {
             }
         }
         if let best { return best }
-        if invalid > 0 { throw LedgerError(.corruption, "no valid durable-frontier slot in the segment header", path: path, offset: SegmentFormat.frontierSlotOffsets[0]) }
+        if invalid > 0 {
+            throw LedgerError(.corruption, "no valid durable-frontier slot in the segment header", path: path, offset: SegmentFormat.frontierSlotOffsets[0])
+        }
         return (.empty, 1)  // the next write goes to slot 0
     }
 }

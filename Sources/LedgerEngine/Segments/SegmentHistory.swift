@@ -80,7 +80,8 @@ extension HistoryItem {
     /// What `event` did to `account`, applied to `balances`; nil when it does
     /// not touch the account. For a settlement, void or expiry, `hold` is the
     /// pending entry's postings (nil: the hold has none on this account).
-    static func effect(of event: Event, on account: UInt128, timestamp: UInt64, lsn: UInt64, balances: inout AccountBalances, hold: [Posting]?) -> HistoryItem? {
+    static func effect(of event: Event, on account: UInt128, timestamp: UInt64, lsn: UInt64, balances: inout AccountBalances, hold: [Posting]?) -> HistoryItem?
+    {
         func item(_ id: UInt128, _ kind: HistoryItem.Kind) -> HistoryItem {
             HistoryItem(id: id, kind: kind, timestamp: timestamp, lsn: lsn, balances: balances)
         }

@@ -118,11 +118,16 @@ extension SegmentFiler {
     /// passes the entry's timestamp from the state machine, if it knows the
     /// id, and the record is found by timestamp. Sealed months answer
     /// through their bloom filters and id tables.
-    public func lookup(entryID id: UInt128, openMonthTimestamp: UInt64?) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)? {
-        func found(_ month: UTCMonth, _ offset: Int, _ read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition) {
+    public func lookup(entryID id: UInt128, openMonthTimestamp: UInt64?) throws -> (timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition)?
+    {
+        func found(_ month: UTCMonth, _ offset: Int, _ read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> (
+            timestamp: UInt64, lsn: UInt64, entry: NewEntry, position: SegmentPosition
+        ) {
             let (header, event) = try read(offset)
             guard case .createEntry(let entry) = event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }), entry.id == id else {
-                throw LedgerError(.corruption, "the index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month), offset: offset)
+                throw LedgerError(
+                    .corruption, "the index of \(month) points entry \(id) at a record that is not that entry", path: layout.segmentIndexPath(month),
+                    offset: offset)
             }
             return (header.timestamp, header.lsn, entry, SegmentPosition(month: month, offset: offset))
         }
@@ -140,7 +145,9 @@ extension SegmentFiler {
 
     /// Balances of the account before its event `k` in this month: the
     /// nearest checkpoint (or the month's opening), then replay.
-    private func balancesBefore(event k: Int, of summary: MonthAccount, in index: any MonthIndexReading, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> AccountBalances {
+    private func balancesBefore(
+        event k: Int, of summary: MonthAccount, in index: any MonthIndexReading, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])
+    ) throws -> AccountBalances {
         let interval = MonthIndex.checkpointInterval
         let j = k / interval  // checkpoint j − 1 holds the balances after event j × interval − 1
         var balances = j == 0 ? summary.opening : try index.checkpoint(of: summary, j - 1)
@@ -152,16 +159,21 @@ extension SegmentFiler {
 
     /// Applies one of the account's events to `balances`; the history item,
     /// or nil for account creation and closing.
-    private func replay(_ ref: AccountEventRef, of summary: MonthAccount, in month: UTCMonth, balances: inout AccountBalances, read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])) throws -> HistoryItem? {
+    private func replay(
+        _ ref: AccountEventRef, of summary: MonthAccount, in month: UTCMonth, balances: inout AccountBalances,
+        read: (Int) throws -> (header: SegmentRecordHeader, event: [UInt8])
+    ) throws -> HistoryItem? {
         let (header, bytes) = try read(Int(ref.offset))
         guard header.timestamp == ref.timestamp else {
-            throw LedgerError(.corruption, "index of \(month) points at a record with another timestamp", path: layout.segmentIndexPath(month), offset: Int(ref.offset))
+            throw LedgerError(
+                .corruption, "index of \(month) points at a record with another timestamp", path: layout.segmentIndexPath(month), offset: Int(ref.offset))
         }
         let event = bytes.withUnsafeBytes { EventBatchReader.decode($0, at: 0) }
         var hold: [Posting]?
         if ref.pendingPosition != .none {
             guard let (_, readPending) = try self.month(ref.pendingPosition.month) else {
-                throw LedgerError(.corruption, "a settlement refers to month \(ref.pendingPosition.month), which has no segment", path: layout.segmentIndexPath(month))
+                throw LedgerError(
+                    .corruption, "a settlement refers to month \(ref.pendingPosition.month), which has no segment", path: layout.segmentIndexPath(month))
             }
             guard case .createEntry(let pending) = try readPending(ref.pendingPosition.offset).event.withUnsafeBytes({ EventBatchReader.decode($0, at: 0) }),
                 pending.kind == .pending

@@ -54,10 +54,12 @@ public enum SegmentReader {
         }
         let bytes = try file.readExactly(size, at: 0)
         let header = try SegmentFileHeader.decode(Array(bytes[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
-        guard bytes.withUnsafeBytes({ p in
-            _LE.isZero(p, SegmentFormat.fileHeaderUsedBytes, SegmentFormat.frontierSlotOffsets[0] - SegmentFormat.fileHeaderUsedBytes)
-                && _LE.isZero(p, 1024 + 32, 2048 - 1056) && _LE.isZero(p, 2048 + 32, SegmentFormat.fileHeaderBytes - 2080)
-        }) else {
+        guard
+            bytes.withUnsafeBytes({ p in
+                _LE.isZero(p, SegmentFormat.fileHeaderUsedBytes, SegmentFormat.frontierSlotOffsets[0] - SegmentFormat.fileHeaderUsedBytes)
+                    && _LE.isZero(p, 1024 + 32, 2048 - 1056) && _LE.isZero(p, 2048 + 32, SegmentFormat.fileHeaderBytes - 2080)
+            })
+        else {
             throw LedgerError(.corruption, "segment header page has unexpected non-zero bytes", path: path, offset: SegmentFormat.fileHeaderUsedBytes)
         }
         if let expectedDirectoryID, header.directoryID != expectedDirectoryID {
@@ -72,14 +74,18 @@ public enum SegmentReader {
         let seed = header.recordSeed
         (result.frontier, result.frontierSlot) = try bytes.withUnsafeBytes { try SegmentFrontier.read(headerPage: $0, seed: seed, path: path) }
         guard result.frontier.durableEndOffset <= size, result.frontier.durableEndOffset >= SegmentFormat.fileHeaderBytes else {
-            throw LedgerError(.corruption, "segment is \(size) bytes but its frontier says \(result.frontier.durableEndOffset) were synced", path: path, offset: size)
+            throw LedgerError(
+                .corruption, "segment is \(size) bytes but its frontier says \(result.frontier.durableEndOffset) were synced", path: path, offset: size)
         }
         try bytes.withUnsafeBytes { raw in
             var offset = SegmentFormat.fileHeaderBytes
             while offset + SegmentFormat.recordHeaderBytes <= raw.count {
                 guard let record = SegmentRecordHeader.standalone(raw, at: offset, seed: seed) else { break }
                 guard record.lsn >= result.lastLSN, record.timestamp > result.lastTimestamp else {
-                    throw LedgerError(.corruption, "record out of order: LSN \(record.lsn) timestamp \(record.timestamp) after LSN \(result.lastLSN) timestamp \(result.lastTimestamp)", path: path, offset: offset)
+                    throw LedgerError(
+                        .corruption,
+                        "record out of order: LSN \(record.lsn) timestamp \(record.timestamp) after LSN \(result.lastLSN) timestamp \(result.lastTimestamp)",
+                        path: path, offset: offset)
                 }
                 guard header.month.contains(record.timestamp) else {
                     throw LedgerError(.corruption, "record timestamp \(record.timestamp) lies outside \(header.month)", path: path, offset: offset)
@@ -92,7 +98,9 @@ public enum SegmentReader {
                 offset += record.recordBytes
             }
             if let seal = SegmentSeal.decode(UnsafeRawBufferPointer(rebasing: raw[offset...]), seed: seed) {
-                try check(seal, of: result, header: header, records: UnsafeRawBufferPointer(rebasing: raw[SegmentFormat.fileHeaderBytes..<offset]), path: path, offset: offset)
+                try check(
+                    seal, of: result, header: header, records: UnsafeRawBufferPointer(rebasing: raw[SegmentFormat.fileHeaderBytes..<offset]), path: path,
+                    offset: offset)
                 result.seal = seal
                 result.sealOffset = offset
                 offset += seal.encodedBytes
@@ -117,16 +125,22 @@ public enum SegmentReader {
     }
 
     /// A seal must describe the records before it and carry their root.
-    static func check(_ seal: SegmentSeal, of result: SegmentScanResult, header: SegmentFileHeader, records: UnsafeRawBufferPointer, path: String, offset: Int) throws {
+    static func check(_ seal: SegmentSeal, of result: SegmentScanResult, header: SegmentFileHeader, records: UnsafeRawBufferPointer, path: String, offset: Int)
+        throws
+    {
         guard seal.recordCount == UInt64(result.recordCount), seal.lastLSN == result.lastLSN, seal.lastTimestamp == result.lastTimestamp,
             result.recordCount > 0, seal.previousMonth == header.previousMonth, seal.previousRoot == header.previousRoot
         else {
-            throw LedgerError(.corruption, "seal record does not describe the records before it (count \(seal.recordCount), last LSN \(seal.lastLSN))", path: path, offset: offset)
+            throw LedgerError(
+                .corruption, "seal record does not describe the records before it (count \(seal.recordCount), last LSN \(seal.lastLSN))", path: path,
+                offset: offset)
         }
         let hasher = SegmentSeal.rootHasher(directoryID: header.directoryID, month: header.month, previousRoot: seal.previousRoot)
         hasher.update(records)
         guard hasher.finish() == seal.monthRoot else {
-            throw LedgerError(.corruption, "month root in the seal does not match the month's records (SHA-256): the month was altered after it was sealed", path: path, offset: offset + 96)
+            throw LedgerError(
+                .corruption, "month root in the seal does not match the month's records (SHA-256): the month was altered after it was sealed", path: path,
+                offset: offset + 96)
         }
     }
 
@@ -155,7 +169,9 @@ public enum SegmentReader {
         let sealBytesRaw = tail.withUnsafeBytes { _LE.u64($0, 0) }
         guard sealBytesRaw <= UInt64(end) else { return nil }
         let sealBytes = Int(sealBytesRaw)
-        guard sealBytes >= SegmentSeal.fixedBytes + SegmentSeal.tailBytes, sealBytes % 8 == 0, sealBytes <= end - SegmentFormat.fileHeaderBytes else { return nil }
+        guard sealBytes >= SegmentSeal.fixedBytes + SegmentSeal.tailBytes, sealBytes % 8 == 0, sealBytes <= end - SegmentFormat.fileHeaderBytes else {
+            return nil
+        }
         let bytes = try file.readExactly(sealBytes, at: end - sealBytes)
         return bytes.withUnsafeBytes { SegmentSeal.decode($0, seed: header.recordSeed) }
     }
@@ -171,7 +187,9 @@ public enum SegmentReader {
         let header = try SegmentFileHeader.decode(Array(headerPage[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
         let (frontier, _) = try headerPage.withUnsafeBytes { try SegmentFrontier.read(headerPage: $0, seed: header.recordSeed, path: path) }
         guard let seal = try readSeal(file: file, expectedDirectoryID: expectedDirectoryID) else {
-            throw LedgerError(.corruption, "\(month) is listed as sealed but its file holds no valid seal; run `ledgerctl verify`", path: path, offset: frontier.durableEndOffset)
+            throw LedgerError(
+                .corruption, "\(month) is listed as sealed but its file holds no valid seal; run `ledgerctl verify`", path: path,
+                offset: frontier.durableEndOffset)
         }
         let recordsEnd = frontier.durableEndOffset - seal.encodedBytes
         let hasher = SegmentSeal.rootHasher(directoryID: header.directoryID, month: header.month, previousRoot: seal.previousRoot)

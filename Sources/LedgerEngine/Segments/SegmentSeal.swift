@@ -122,8 +122,9 @@ public struct SegmentSeal: Sendable, Equatable {
         let accountCount = Int(_LE.u32(p, 132))
         let holdCount = Int(_LE.u32(p, 136))
         let holdPostingCount = Int(_LE.u32(p, 140))
-        guard fixedBytes + ledgerCount * ledgerBytes + accountCount * accountBytes + holdCount * holdBytes
-            + holdPostingCount * holdPostingBytes + tailBytes == total
+        guard
+            fixedBytes + ledgerCount * ledgerBytes + accountCount * accountBytes + holdCount * holdBytes
+                + holdPostingCount * holdPostingBytes + tailBytes == total
         else { return nil }
         let previousNumber = Int(_LE.u32(p, 56))
         guard previousNumber == 0 || UTCMonth(checkedNumber: previousNumber - 1) != nil else { return nil }
@@ -139,9 +140,10 @@ public struct SegmentSeal: Sendable, Equatable {
         }
         for _ in 0..<accountCount {
             guard _LE.u16(p, o + 22) == 0, _LE.u64(p, o + 24) == 0 else { return nil }
-            seal.accounts.append(SegmentAccount(
-                id: _LE.u128(p, o), ledger: _LE.u32(p, o + 16), flags: AccountFlags(rawValue: _LE.u16(p, o + 20)),
-                balances: Self.balances(p, o + 32)))
+            seal.accounts.append(
+                SegmentAccount(
+                    id: _LE.u128(p, o), ledger: _LE.u32(p, o + 16), flags: AccountFlags(rawValue: _LE.u16(p, o + 20)),
+                    balances: Self.balances(p, o + 32)))
             o += accountBytes
         }
         var postingsLeft = holdPostingCount

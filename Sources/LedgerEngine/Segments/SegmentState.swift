@@ -123,7 +123,10 @@ public struct SegmentState: Sendable {
         }
         for (slot, before) in touched {
             let account = accounts[Int(slot)]
-            touch(Touch(accountID: account.id, stateSlot: slot, ledger: account.ledger, flags: account.flags, pendingPosition: pendingPosition, before: before, after: account.balances))
+            touch(
+                Touch(
+                    accountID: account.id, stateSlot: slot, ledger: account.ledger, flags: account.flags, pendingPosition: pendingPosition, before: before,
+                    after: account.balances))
         }
     }
 
@@ -164,7 +167,9 @@ public struct SegmentState: Sendable {
                 if postingCount == 0 {
                     for posting in hold.postings { try post(posting, slot: try slot(of: posting.accountID), totals: &totals) }
                 } else {
-                    guard postingCount == hold.postings.count else { throw LedgerError(.corruption, "partial settlement of hold \(pendingID) names other postings") }
+                    guard postingCount == hold.postings.count else {
+                        throw LedgerError(.corruption, "partial settlement of hold \(pendingID) names other postings")
+                    }
                     for i in 0..<postingCount {
                         let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
                         let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
@@ -199,10 +204,12 @@ public struct SegmentState: Sendable {
     private mutating func post(_ posting: Posting, slot: Int32, totals: inout [LedgerTotals]) throws {
         markTouched(slot)
         let ledger = accounts[Int(slot)].ledger
-        let t = totals.firstIndex { $0.ledger == ledger } ?? {
-            totals.append(LedgerTotals(ledger: ledger))
-            return totals.count - 1
-        }()
+        let t =
+            totals.firstIndex { $0.ledger == ledger }
+            ?? {
+                totals.append(LedgerTotals(ledger: ledger))
+                return totals.count - 1
+            }()
         var overflow = false
         if posting.side == .debit {
             (accounts[Int(slot)].balances.debitsPosted, overflow) = accounts[Int(slot)].balances.debitsPosted.addingReportingOverflow(posting.amount)
@@ -234,10 +241,14 @@ public struct SegmentState: Sendable {
             let slot = try slot(of: posting.accountID)
             markTouched(slot)
             if posting.side == .debit {
-                guard accounts[Int(slot)].balances.debitsPending >= posting.amount else { throw LedgerError(.corruption, "hold release exceeds pending debits") }
+                guard accounts[Int(slot)].balances.debitsPending >= posting.amount else {
+                    throw LedgerError(.corruption, "hold release exceeds pending debits")
+                }
                 accounts[Int(slot)].balances.debitsPending -= posting.amount
             } else {
-                guard accounts[Int(slot)].balances.creditsPending >= posting.amount else { throw LedgerError(.corruption, "hold release exceeds pending credits") }
+                guard accounts[Int(slot)].balances.creditsPending >= posting.amount else {
+                    throw LedgerError(.corruption, "hold release exceeds pending credits")
+                }
                 accounts[Int(slot)].balances.creditsPending -= posting.amount
             }
         }

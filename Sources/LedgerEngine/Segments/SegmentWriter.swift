@@ -57,7 +57,8 @@ public final class SegmentWriter {
             let temporary = DataDirectoryLayout.temporaryPath(for: path)
             if storage.fileExists(temporary) { try storage.removeFile(temporary) }
             let created = try storage.openFile(temporary, create: true)
-            try created.write(SegmentFileHeader(month: month, directoryID: directoryID, previousMonth: previousMonth, previousRoot: previousRoot).encoded(), at: 0)
+            try created.write(
+                SegmentFileHeader(month: month, directoryID: directoryID, previousMonth: previousMonth, previousRoot: previousRoot).encoded(), at: 0)
             try created.sync()
             created.close()
             try storage.rename(temporary, to: path)
@@ -72,7 +73,8 @@ public final class SegmentWriter {
         let linked = try SegmentReader.readHeader(storage: storage, path: path)
         if linked.previousMonth != previousMonth || linked.previousRoot != previousRoot {
             throw LedgerError(
-                .corruption, "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
+                .corruption,
+                "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
                 path: path, offset: 40)
         }
         let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher) { record in

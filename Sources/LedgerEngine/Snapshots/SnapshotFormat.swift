@@ -61,7 +61,8 @@ public struct SnapshotHeader: Sendable, Equatable {
             }
             _LE.put(p, 152, residentSinceNs)
             _LE.put(p, 160, lastAppliedTimestamp)
-            _LE.put(p, SnapshotFormat.headerBytes - 4, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))))
+            _LE.put(
+                p, SnapshotFormat.headerBytes - 4, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))))
         }
         return bytes
     }
@@ -69,7 +70,8 @@ public struct SnapshotHeader: Sendable, Equatable {
     static func decode(_ bytes: [UInt8], path: String) throws -> SnapshotHeader {
         try bytes.withUnsafeBytes { p in
             guard p.count == SnapshotFormat.headerBytes, Array(p[0..<8]) == SnapshotFormat.magic,
-                Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))) == _LE.u32(p, SnapshotFormat.headerBytes - 4)
+                Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)])))
+                    == _LE.u32(p, SnapshotFormat.headerBytes - 4)
             else { throw LedgerError(.corruption, "snapshot header has a bad magic or checksum", path: path, offset: 0) }
             guard _LE.u32(p, 8) == SnapshotFormat.version else {
                 throw LedgerError(.unsupportedVersion, "snapshot format version \(_LE.u32(p, 8)) is not supported", path: path, offset: 8)

@@ -54,7 +54,9 @@ public enum SnapshotStore {
         let header = try SnapshotHeader.decode(try file.readExactly(SnapshotFormat.headerBytes, at: 0), path: path)
         guard header.directoryID == directoryID else { throw LedgerError(.corruption, "snapshot belongs to another data directory", path: path, offset: 32) }
         guard size == SnapshotFormat.headerBytes + header.bodyBytes else {
-            throw LedgerError(.corruption, "snapshot is \(size) bytes; its header says \(SnapshotFormat.headerBytes + header.bodyBytes)", path: path, offset: min(size, SnapshotFormat.headerBytes + header.bodyBytes))
+            throw LedgerError(
+                .corruption, "snapshot is \(size) bytes; its header says \(SnapshotFormat.headerBytes + header.bodyBytes)", path: path,
+                offset: min(size, SnapshotFormat.headerBytes + header.bodyBytes))
         }
         guard let fileLSN = path.split(separator: "/").last.flatMap({ DataDirectoryLayout.lsn(ofSnapshotFileName: String($0)) }), fileLSN == header.lsn else {
             throw LedgerError(.corruption, "snapshot name and header LSN \(header.lsn) disagree", path: path, offset: 16)
@@ -72,7 +74,9 @@ public enum SnapshotStore {
 
     /// The newest snapshot that loads, trying older ones when it does not;
     /// `log` gets one line per snapshot skipped and why.
-    static func loadNewest(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: (String) -> Void) throws -> (SnapshotHeader, LedgerStateMachine, String)? {
+    static func loadNewest(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: (String) -> Void) throws -> (
+        SnapshotHeader, LedgerStateMachine, String
+    )? {
         for (_, path) in try list(storage: storage, layout: layout).reversed() {
             do {
                 let (header, machine) = try load(path: path, storage: storage, directoryID: directoryID)

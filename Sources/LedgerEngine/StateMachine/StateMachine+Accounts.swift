@@ -19,7 +19,8 @@ extension LedgerStateMachine {
         }
         if let slot = accountSlotByID[id] {
             let existing = accounts[Int(slot)]
-            let same = existing.ledger == ledger && existing.code == code && existing.userData == userData
+            let same =
+                existing.ledger == ledger && existing.code == code && existing.userData == userData
                 && existing.flags.subtracting(.closed) == flags
             return same ? .exists : .existsWithDifferentFields
         }

@@ -51,8 +51,10 @@ extension LedgerStateMachine {
             result = settleHold(p, o, postingCount: postingCount, kind: kind, pendingID: pendingID, timestamp: timestamp)
         }
         if result == .ok {
-            entries.insertNew(id, EntryRecord(
-                fingerprint: fingerprint, timestamp: timestamp, kind: kind, holdState: kind == .pending ? .open : .notAHold))
+            entries.insertNew(
+                id,
+                EntryRecord(
+                    fingerprint: fingerprint, timestamp: timestamp, kind: kind, holdState: kind == .pending ? .open : .notAHold))
         }
         return result
     }
@@ -109,8 +111,9 @@ extension LedgerStateMachine {
             holdPostings.reserveCapacity(postingCount)
             postingOffset = o + EventFormat.entryHeaderBytes
             for index in 0..<postingCount {
-                holdPostings.append(HoldPosting(
-                    slot: scratchSlots[index], side: Side(rawValue: p[postingOffset + 32]), amount: _LE.u128(p, postingOffset + 16)))
+                holdPostings.append(
+                    HoldPosting(
+                        slot: scratchSlots[index], side: Side(rawValue: p[postingOffset + 32]), amount: _LE.u128(p, postingOffset + 16)))
                 postingOffset += EventFormat.postingBytes
             }
             openHolds[id] = OpenHold(expiresAtNs: expiresAtNs, postings: holdPostings)
@@ -187,7 +190,8 @@ extension LedgerStateMachine {
             }
             if posting {
                 let amount = partial ? _LE.u128(p, postingOffset + 16) : held.amount
-                let ok = debit
+                let ok =
+                    debit
                     ? Self.add(&scratchTouched[touchedIndex].debitsPosted, amount)
                     : Self.add(&scratchTouched[touchedIndex].creditsPosted, amount)
                 guard ok else { return .overflow }
@@ -220,7 +224,8 @@ extension LedgerStateMachine {
             if ledgerIndex == scratchLedgers.count {
                 scratchLedgers.append(LedgerSum(ledger: ledger, debits: 0, credits: 0))
             }
-            let ok = debit
+            let ok =
+                debit
                 ? Self.add(&scratchLedgers[ledgerIndex].debits, amount)
                 : Self.add(&scratchLedgers[ledgerIndex].credits, amount)
             guard ok else { return .overflow }

@@ -24,7 +24,9 @@ extension LedgerStateMachine {
             sum.cq &+= account.creditsPending
             sums[account.ledger] = sum
             if account.debitsPending != heldDebits[slot] || account.creditsPending != heldCredits[slot] {
-                problems.append("account \(account.id): pending \(account.debitsPending)/\(account.creditsPending) but open holds sum to \(heldDebits[slot])/\(heldCredits[slot])")
+                problems.append(
+                    "account \(account.id): pending \(account.debitsPending)/\(account.creditsPending) but open holds sum to \(heldDebits[slot])/\(heldCredits[slot])"
+                )
             }
             if account.flags.contains(.debitsMustNotExceedCredits) && Self.sumExceeds(account.debitsPosted, account.debitsPending, account.creditsPosted) {
                 problems.append("account \(account.id): debits exceed credits despite its flag")

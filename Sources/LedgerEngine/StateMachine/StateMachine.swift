@@ -12,7 +12,11 @@
 
 public struct EntryRecord: Sendable, Hashable {
     public enum HoldState: UInt8, Sendable {
-        case notAHold = 0, open = 1, posted = 2, voided = 3, expired = 4
+        case notAHold = 0
+        case open = 1
+        case posted = 2
+        case voided = 3
+        case expired = 4
         /// A pending entry evicted from memory (ResidentWindow.swift): its
         /// hold was settled or expired before the resident window. Only in
         /// `coldEntries`, never stored.

@@ -2,9 +2,9 @@
 // and nowhere else; sync failures are reported as `syncFailed` and never
 // retried.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 public struct POSIXStorage: Storage {

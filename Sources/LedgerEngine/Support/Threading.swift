@@ -2,7 +2,7 @@
 // WAL preparer must not run on Swift's cooperative pool (a blocking
 // fdatasync would pin one of its 2 threads here).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A mutex with a condition variable.
@@ -55,11 +55,13 @@ public final class Thread: @unchecked Sendable {
 
     public func start() {
         let retained = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&handle, nil, { context in
-            let thread = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
-            thread.body()
-            return nil
-        }, retained)
+        let created = pthread_create(
+            &handle, nil,
+            { context in
+                let thread = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
+                thread.body()
+                return nil
+            }, retained)
         precondition(created == 0, "pthread_create failed: \(created)")
     }
 

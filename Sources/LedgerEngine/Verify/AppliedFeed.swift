@@ -79,9 +79,10 @@ extension Verifier {
             var index = 0
             EventBatchReader.forEach(batch.events, eventCount: batch.eventCount) { offset, size in
                 if batch.results[index] == ResultCode.ok.rawValue {
-                    applied.append(AppliedEvent(
-                        timestamp: batch.timestamp + UInt64(index), lsn: record.header.lsn,
-                        fingerprint: Fingerprint.of(batch.events, offset: offset, count: size)))
+                    applied.append(
+                        AppliedEvent(
+                            timestamp: batch.timestamp + UInt64(index), lsn: record.header.lsn,
+                            fingerprint: Fingerprint.of(batch.events, offset: offset, count: size)))
                 }
                 index += 1
             }

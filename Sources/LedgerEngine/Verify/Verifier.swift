@@ -18,7 +18,9 @@
 public enum Verifier {
     /// Verifies the data directory at `path` (classified: see
     /// `VerifyReport.warningKinds`). `progress` may be called from two threads.
-    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: (@Sendable (VerifyProgress) -> Void)? = nil) throws -> VerifyReport {
+    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: (@Sendable (VerifyProgress) -> Void)? = nil) throws
+        -> VerifyReport
+    {
         var report = try verifyUnclassified(at: path, storage: storage, progress: progress)
         report.classify()
         return report

@@ -19,16 +19,21 @@ extension Verifier {
             // The state machine bounds these sums (`ledgerTotalOverflow`); a log
             // that passes the bound is reported, never trapped on.
             var fits = true
-            for (sum, amount) in [(\VerifyReport.LedgerTotals.debitsPosted, account.debitsPosted), (\.creditsPosted, account.creditsPosted),
-                                  (\.debitsPending, account.debitsPending), (\.creditsPending, account.creditsPending)] {
+            for (sum, amount) in [
+                (\VerifyReport.LedgerTotals.debitsPosted, account.debitsPosted), (\.creditsPosted, account.creditsPosted),
+                (\.debitsPending, account.debitsPending), (\.creditsPending, account.creditsPending),
+            ] {
                 let (value, overflow) = t[keyPath: sum].addingReportingOverflow(amount)
                 t[keyPath: sum] = value
                 fits = fits && !overflow
             }
             if !fits {
-                report.problems.append(.init(
-                    severity: .error, file: layout.root, offset: nil, kind: "ledger total overflow",
-                    message: "ledger \(account.ledger): a sum of its balances passes 2^128 - 1 at account \(account.id) (the engine rejects such entries with ledgerTotalOverflow)"))
+                report.problems.append(
+                    .init(
+                        severity: .error, file: layout.root, offset: nil, kind: "ledger total overflow",
+                        message:
+                            "ledger \(account.ledger): a sum of its balances passes 2^128 - 1 at account \(account.id) (the engine rejects such entries with ledgerTotalOverflow)"
+                    ))
             }
             totals[account.ledger] = t
         }
@@ -49,9 +54,10 @@ extension Verifier {
         report.problems += segmentReport.problems.filter { replay.logUsable || !comparedWithTheLog.contains($0.kind) }
         guard replay.logUsable else {
             _ = try? replay.fromSegments.get()
-            report.problems.append(.init(
-                severity: .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments checked alone",
-                message: "the WAL has errors (above), so the segments were checked on their own but not compared with the log"))
+            report.problems.append(
+                .init(
+                    severity: .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments checked alone",
+                    message: "the WAL has errors (above), so the segments were checked on their own but not compared with the log"))
             return
         }
         guard let fromSegments = try replay.fromSegments.get() else { return }
@@ -59,15 +65,19 @@ extension Verifier {
         for account in machine.accounts {
             let summed = fromSegments.account(account.id)
             if summed?.balances != AccountBalances(account) || summed?.flags != account.flags || summed?.ledger != account.ledger {
-                report.problems.append(.init(
-                    severity: .error, file: layout.segmentsDirectory, offset: nil, kind: "history does not sum to the balance",
-                    message: "account \(account.id): the segments sum to \(summed.map { "\($0.balances)" } ?? "no account"), the log to \(AccountBalances(account))"))
+                report.problems.append(
+                    .init(
+                        severity: .error, file: layout.segmentsDirectory, offset: nil, kind: "history does not sum to the balance",
+                        message:
+                            "account \(account.id): the segments sum to \(summed.map { "\($0.balances)" } ?? "no account"), the log to \(AccountBalances(account))"
+                    ))
             }
         }
         if fromSegments.accounts.count != machine.accountCount {
-            report.problems.append(.init(
-                severity: .error, file: layout.segmentsDirectory, offset: nil, kind: "history does not sum to the balance",
-                message: "the segments hold \(fromSegments.accounts.count) accounts, the log \(machine.accountCount)"))
+            report.problems.append(
+                .init(
+                    severity: .error, file: layout.segmentsDirectory, offset: nil, kind: "history does not sum to the balance",
+                    message: "the segments hold \(fromSegments.accounts.count) accounts, the log \(machine.accountCount)"))
         }
     }
 
@@ -77,29 +87,42 @@ extension Verifier {
         progress: (@Sendable (VerifyProgress) -> Void)?
     ) throws {
         guard replay.logUsable else {
-            report.problems.append(.init(severity: .warning, file: layout.indexPath, offset: nil, kind: "watchdog skipped", message: "the log could not be replayed to its end, so balances were not compared"))
+            report.problems.append(
+                .init(
+                    severity: .warning, file: layout.indexPath, offset: nil, kind: "watchdog skipped",
+                    message: "the log could not be replayed to its end, so balances were not compared"))
             return
         }
         let machine = replay.machine
         switch try BalanceIndex.readSlots(storage: storage, layout: layout, directoryID: directoryID, walLastLSN: replay.scan.lastLSN) {
         case .failure(let reason):
-            report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index unusable", message: "\(reason.text); the next open rebuilds it from the log"))
+            report.problems.append(
+                .init(
+                    severity: .error, file: layout.indexPath, offset: nil, kind: "index unusable",
+                    message: "\(reason.text); the next open rebuilds it from the log"))
         case .success(let slots):
             progress?(VerifyProgress(phase: "index", done: slots.count, total: slots.count))
             if slots.count != machine.accountCount {
-                report.problems.append(.init(severity: .error, file: layout.indexPath, offset: nil, kind: "index account count", message: "index holds \(slots.count) accounts, the log \(machine.accountCount)"))
+                report.problems.append(
+                    .init(
+                        severity: .error, file: layout.indexPath, offset: nil, kind: "index account count",
+                        message: "index holds \(slots.count) accounts, the log \(machine.accountCount)"))
             }
             for (slot, account) in machine.accounts.enumerated() where slot < slots.count {
                 report.indexSlotsChecked += 1
                 let offset = BalanceIndexFormat.slotsOffset + slot * BalanceIndexFormat.slotBytes
                 guard let (stored, _) = slots[slot] else {
-                    report.problems.append(.init(severity: .error, file: layout.indexPath, offset: offset, kind: "slot checksum", message: "slot \(slot) fails its checksum"))
+                    report.problems.append(
+                        .init(severity: .error, file: layout.indexPath, offset: offset, kind: "slot checksum", message: "slot \(slot) fails its checksum"))
                     continue
                 }
                 if stored != account {
-                    report.problems.append(.init(
-                        severity: .error, file: layout.indexPath, offset: offset, kind: "balance mismatch",
-                        message: "account \(account.id): index has debits \(stored.debitsPosted)/\(stored.debitsPending) credits \(stored.creditsPosted)/\(stored.creditsPending) (posted/pending), the log sums to debits \(account.debitsPosted)/\(account.debitsPending) credits \(account.creditsPosted)/\(account.creditsPending)"))
+                    report.problems.append(
+                        .init(
+                            severity: .error, file: layout.indexPath, offset: offset, kind: "balance mismatch",
+                            message:
+                                "account \(account.id): index has debits \(stored.debitsPosted)/\(stored.debitsPending) credits \(stored.creditsPosted)/\(stored.creditsPending) (posted/pending), the log sums to debits \(account.debitsPosted)/\(account.debitsPending) credits \(account.creditsPosted)/\(account.creditsPending)"
+                        ))
                 }
             }
         }

@@ -33,7 +33,8 @@ struct VerifyReplayStart {
                     start.lsn = header.lsn
                 }
             } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-                report.problems.append(.init(severity: .error, file: error.path ?? path, offset: error.offset, kind: "snapshot corruption", message: error.message))
+                report.problems.append(
+                    .init(severity: .error, file: error.path ?? path, offset: error.offset, kind: "snapshot corruption", message: error.message))
             }
         }
         if walFirstLSN > 1 && start.lsn == 0 {
@@ -50,22 +51,29 @@ struct VerifyReplayStart {
         do {
             rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-            report.problems.append(.init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
+            report.problems.append(
+                .init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
             return false
         }
         guard rebuilt.lastLSN + 1 >= walFirstLSN else {
-            report.problems.append(.init(
-                severity: .error, file: layout.root, offset: nil, kind: "history missing",
-                message: "the WAL starts at LSN \(walFirstLSN), no usable snapshot reaches it, and the segments end at LSN \(rebuilt.lastLSN), so the state cannot be rebuilt"))
+            report.problems.append(
+                .init(
+                    severity: .error, file: layout.root, offset: nil, kind: "history missing",
+                    message:
+                        "the WAL starts at LSN \(walFirstLSN), no usable snapshot reaches it, and the segments end at LSN \(rebuilt.lastLSN), so the state cannot be rebuilt"
+                ))
             return false
         }
         machine = rebuilt.machine
         lsn = rebuilt.lastLSN
         chainAnchored = false
         rebuiltFromSegments = true
-        report.problems.append(.init(
-            severity: .warning, file: layout.root, offset: nil, kind: "state rebuilt from segments",
-            message: "no usable snapshot reaches the WAL (which starts at LSN \(walFirstLSN)); the state was rebuilt from the segments through LSN \(rebuilt.lastLSN), and the SHA-256 chain is checked from the WAL's records on"))
+        report.problems.append(
+            .init(
+                severity: .warning, file: layout.root, offset: nil, kind: "state rebuilt from segments",
+                message:
+                    "no usable snapshot reaches the WAL (which starts at LSN \(walFirstLSN)); the state was rebuilt from the segments through LSN \(rebuilt.lastLSN), and the SHA-256 chain is checked from the WAL's records on"
+            ))
         return true
     }
 
@@ -73,7 +81,8 @@ struct VerifyReplayStart {
     /// months on disk, as the engine does (their damage, if any, is reported
     /// by the segment half). Nil when the sealed months cannot be read
     /// (reported).
-    mutating func evictedEntries(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], report: inout VerifyReport) throws -> EvictedEntries? {
+    mutating func evictedEntries(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], report: inout VerifyReport) throws -> EvictedEntries?
+    {
         let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: directoryID)
         for (month, form) in try SegmentFiles.months(storage: storage, layout: layout) {
             guard let file = try? SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID) else { continue }
@@ -87,7 +96,8 @@ struct VerifyReplayStart {
         do {
             try evicted.rebuildFilter(before: machine.residentSinceNs)
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-            report.problems.append(.init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
+            report.problems.append(
+                .init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
             return nil
         }
         return evicted

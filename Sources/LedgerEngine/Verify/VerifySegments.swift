@@ -64,7 +64,9 @@ struct SegmentCheck {
         do {
             file = try SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID)
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-            report.problems.append(.init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive corruption", message: error.message))
+            report.problems.append(
+                .init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive corruption", message: error.message)
+            )
             return false
         }
         defer { file.close() }
@@ -76,7 +78,8 @@ struct SegmentCheck {
         guard let (scan, first) = try scanRecords(file, form: form, index: &index, report: &report) else { return false }
         guard let seal = scan.seal else {
             if !isLast {
-                report.problems.append(.init(severity: .error, file: file.path, offset: nil, kind: "month not sealed", message: "\(month) is not sealed but later months exist"))
+                report.problems.append(
+                    .init(severity: .error, file: file.path, offset: nil, kind: "month not sealed", message: "\(month) is not sealed but later months exist"))
             }
             return true
         }
@@ -93,22 +96,27 @@ struct SegmentCheck {
         let appliedCount = feed.finalCount()
         let logClosedCleanly = feed.logClosedCleanly
         if !mismatch && cursor < appliedCount {
-            report.problems.append(.init(
-                severity: logClosedCleanly ? .error : .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments behind the log",
-                message: "the segments lack the last \(appliedCount - cursor) applied events"
-                    + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
+            report.problems.append(
+                .init(
+                    severity: logClosedCleanly ? .error : .warning, file: layout.segmentsDirectory, offset: nil, kind: "segments behind the log",
+                    message: "the segments lack the last \(appliedCount - cursor) applied events"
+                        + (logClosedCleanly ? " although the ledger was closed cleanly" : "; the next open re-files them from the WAL")))
         }
         return mismatch || cursor < appliedCount ? nil : state
     }
 
     private func checkBothForms(_ month: UTCMonth, report: inout VerifyReport) throws {
-        report.problems.append(.init(
-            severity: .warning, file: layout.archivePath(month), offset: nil, kind: "archival or restore interrupted",
-            message: "\(month) has both a segment and an archive; run `ledgerctl archive` or `ledgerctl restore --month \(month)` to finish"))
+        report.problems.append(
+            .init(
+                severity: .warning, file: layout.archivePath(month), offset: nil, kind: "archival or restore interrupted",
+                message: "\(month) has both a segment and an archive; run `ledgerctl archive` or `ledgerctl restore --month \(month)` to finish"))
         do {
             try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: month, directoryID: directoryID)
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-            report.problems.append(.init(severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive differs from the segment", message: error.message))
+            report.problems.append(
+                .init(
+                    severity: .error, file: error.path ?? layout.archivePath(month), offset: error.offset, kind: "archive differs from the segment",
+                    message: error.message))
         }
     }
 
@@ -116,9 +124,12 @@ struct SegmentCheck {
         guard let linked = try? SegmentReader.readHeader(file: file),
             linked.previousMonth != previous?.month || linked.previousRoot != (previous?.root ?? SegmentFiler.zeroRoot)
         else { return true }
-        report.problems.append(.init(
-            severity: .error, file: file.path, offset: 40, kind: "month chain broken",
-            message: "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the month before it on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing or was replaced)"))
+        report.problems.append(
+            .init(
+                severity: .error, file: file.path, offset: 40, kind: "month chain broken",
+                message:
+                    "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the month before it on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing or was replaced)"
+            ))
         return false
     }
 
@@ -146,13 +157,15 @@ struct SegmentCheck {
                 compareWithTheLog(record, path: path, report: &report)
             }
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
-            report.problems.append(.init(
-                severity: .error, file: error.path ?? path, offset: error.offset, kind: form == .archive ? "archive corruption" : "segment corruption",
-                message: error.message))
+            report.problems.append(
+                .init(
+                    severity: .error, file: error.path ?? path, offset: error.offset, kind: form == .archive ? "archive corruption" : "segment corruption",
+                    message: error.message))
             return nil
         }
         if let stateFailure {
-            report.problems.append(.init(severity: .error, file: path, offset: stateFailure.offset, kind: "segment history inconsistent", message: stateFailure.message))
+            report.problems.append(
+                .init(severity: .error, file: path, offset: stateFailure.offset, kind: "segment history inconsistent", message: stateFailure.message))
             return nil
         }
         return (scan, first)
@@ -164,9 +177,10 @@ struct SegmentCheck {
         let expected = applied.next()
         guard let expected, expected.timestamp == record.header.timestamp, expected.lsn == record.header.lsn, expected.fingerprint == fingerprint else {
             mismatch = true
-            report.problems.append(.init(
-                severity: .error, file: path, offset: record.offset, kind: "segment differs from the log",
-                message: "record (LSN \(record.header.lsn), timestamp \(record.header.timestamp)) is not the log's applied event #\(cursor)"))
+            report.problems.append(
+                .init(
+                    severity: .error, file: path, offset: record.offset, kind: "segment differs from the log",
+                    message: "record (LSN \(record.header.lsn), timestamp \(record.header.timestamp)) is not the log's applied event #\(cursor)"))
             return
         }
         cursor += 1
@@ -181,9 +195,10 @@ struct SegmentCheck {
                 index: index, state: state, recordCount: scan.recordCount, first: first ?? (0, 0), last: (scan.lastLSN, scan.lastTimestamp),
                 previousMonth: seal.previousMonth, previousRoot: seal.previousRoot, monthRoot: seal.monthRoot)
             if expected != seal {
-                report.problems.append(.init(
-                    severity: .error, file: path, offset: sealOffset, kind: "seal differs from the month",
-                    message: "the seal's totals, closing balances or open holds are not what the month's records sum to"))
+                report.problems.append(
+                    .init(
+                        severity: .error, file: path, offset: sealOffset, kind: "seal differs from the month",
+                        message: "the seal's totals, closing balances or open holds are not what the month's records sum to"))
             }
         } catch let error as LedgerError {
             report.problems.append(.init(severity: .error, file: path, offset: sealOffset, kind: "month unbalanced", message: error.message))
@@ -195,7 +210,8 @@ struct SegmentCheck {
     ) throws {
         let indexPath = layout.segmentIndexPath(month)
         guard storage.fileExists(indexPath) else {
-            report.problems.append(.init(severity: .warning, file: indexPath, offset: nil, kind: "index missing", message: "the next open rebuilds it from the segment"))
+            report.problems.append(
+                .init(severity: .warning, file: indexPath, offset: nil, kind: "index missing", message: "the next open rebuilds it from the segment"))
             return
         }
         let indexFile = try storage.openFileForReading(indexPath)
@@ -210,9 +226,10 @@ struct SegmentCheck {
         }
         if stored != rebuilt {
             let offset = (0..<min(stored.count, rebuilt.count)).first { stored[$0] != rebuilt[$0] } ?? min(stored.count, rebuilt.count)
-            report.problems.append(.init(
-                severity: .error, file: indexPath, offset: offset, kind: "index differs from the segment",
-                message: "the month index is not the index of its segment; delete the file and the next open rebuilds it"))
+            report.problems.append(
+                .init(
+                    severity: .error, file: indexPath, offset: offset, kind: "index differs from the segment",
+                    message: "the month index is not the index of its segment; delete the file and the next open rebuilds it"))
         }
     }
 }

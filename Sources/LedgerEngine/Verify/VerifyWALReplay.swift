@@ -61,7 +61,8 @@ extension Verifier {
             guard replayFailure == nil else { return }
             defer { compareSnapshots(start, at: record.header.lsn, report: &report) }
             do {
-                try Ledger.replayRecord(record, into: &start.machine, chain: &start.chain, results: &results, checkChainLink: start.chainAnchored, evicted: evicted)
+                try Ledger.replayRecord(
+                    record, into: &start.machine, chain: &start.chain, results: &results, checkChainLink: start.chainAnchored, evicted: evicted)
                 start.chainAnchored = true
                 if record.header.type == WALFormat.recordTypeGroup { report.chainLSN = record.header.lsn }
                 try collectApplied(record, into: &applied)
@@ -78,7 +79,8 @@ extension Verifier {
         walFinished = true
         segmentThread.join()
         return VerifyWALReplay(
-            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: segmentReport, fromSegments: fromSegmentsResult)
+            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: segmentReport, fromSegments: fromSegmentsResult
+        )
     }
 
     /// Every snapshot after the start must equal the replayed state at its LSN.
@@ -102,12 +104,14 @@ extension Verifier {
             report.problems.append(.init(severity: .error, file: problem.path, offset: problem.offset, kind: problem.kind, message: problem.message))
         }
         if let torn = scan.tornTailOffset {
-            report.problems.append(.init(
-                severity: .warning, file: scan.lastFilePath, offset: torn, kind: "torn tail",
-                message: "bytes after the last valid record were never acknowledged; the next open truncates them"))
+            report.problems.append(
+                .init(
+                    severity: .warning, file: scan.lastFilePath, offset: torn, kind: "torn tail",
+                    message: "bytes after the last valid record were never acknowledged; the next open truncates them"))
         }
         if let failure = replay.replayFailure {
-            report.problems.append(.init(severity: .error, file: failure.path ?? layout.root, offset: failure.offset, kind: "replay mismatch", message: failure.message))
+            report.problems.append(
+                .init(severity: .error, file: failure.path ?? layout.root, offset: failure.offset, kind: "replay mismatch", message: failure.message))
         }
     }
 }

@@ -24,9 +24,10 @@ public enum WALSearch {
                     defer { index += 1 }
                     guard batch.events[offset] == EventFormat.kindCreateEntry, _LE.u128(batch.events, offset + 16) == id else { return }
                     guard case .createEntry(let entry) = EventBatchReader.decode(batch.events, at: offset) else { return }
-                    found.append(FoundEntry(
-                        entry: entry, timestamp: batch.timestamp + UInt64(index), result: ResultCode(rawValue: batch.results[index]),
-                        lsn: record.header.lsn, path: record.path, offset: record.offset))
+                    found.append(
+                        FoundEntry(
+                            entry: entry, timestamp: batch.timestamp + UInt64(index), result: ResultCode(rawValue: batch.results[index]),
+                            lsn: record.header.lsn, path: record.path, offset: record.offset))
                 }
             }
         }

@@ -67,7 +67,8 @@ public struct WALFileHeader: Sendable, Equatable {
                 throw LedgerError(.corruption, "WAL file header has a bad magic or checksum; run `ledgerctl inspect wal`", path: path, offset: 0)
             }
             guard _LE.u32(p, 8) == UInt32(WALFormat.version) else {
-                throw LedgerError(.unsupportedVersion, "WAL format version \(_LE.u32(p, 8)) is not supported (this build reads \(WALFormat.version))", path: path, offset: 8)
+                throw LedgerError(
+                    .unsupportedVersion, "WAL format version \(_LE.u32(p, 8)) is not supported (this build reads \(WALFormat.version))", path: path, offset: 8)
             }
             guard _LE.u32(p, 12) == UInt32(WALFormat.fileHeaderBytes), _LE.u64(p, 52) == 0 else {
                 throw LedgerError(.corruption, "WAL file header has unexpected fields", path: path, offset: 12)

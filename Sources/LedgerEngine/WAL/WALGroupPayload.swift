@@ -113,7 +113,10 @@ public enum WALGroupPayload {
                     throw LedgerError(.corruption, "batch \(index): \(error.message)")
                 }
             }
-            try body(WALBatchView(timestamp: timestamp, eventCount: eventCount, events: events, results: UnsafeRawBufferPointer(rebasing: payload[resultsStart..<(resultsStart + eventCount)])))
+            try body(
+                WALBatchView(
+                    timestamp: timestamp, eventCount: eventCount, events: events,
+                    results: UnsafeRawBufferPointer(rebasing: payload[resultsStart..<(resultsStart + eventCount)])))
             offset = end
         }
         guard offset == payload.count else { throw LedgerError(.corruption, "\(payload.count - offset) trailing bytes in group payload") }

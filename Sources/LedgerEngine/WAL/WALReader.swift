@@ -153,11 +153,16 @@ struct WALScan {
         }
         let actualBytes = try file.size()
         guard header.firstLSN == firstLSN, Int(header.fileBytes) == actualBytes, actualBytes > WALFormat.fileHeaderBytes else {
-            try fail(path, 0, "bad file geometry", "name says first LSN \(firstLSN), header says \(header.firstLSN); header says \(header.fileBytes) bytes, file has \(actualBytes)")
+            try fail(
+                path, 0, "bad file geometry",
+                "name says first LSN \(firstLSN), header says \(header.firstLSN); header says \(header.fileBytes) bytes, file has \(actualBytes)")
             return nil
         }
         if !stopped && (header.firstLSN != expectedLSN || (!isFirst && header.chainSeed != previousCRC)) {
-            try fail(path, 0, "broken chain", "file starts at LSN \(header.firstLSN) with chain seed \(header.chainSeed); expected LSN \(expectedLSN) and seed \(previousCRC) (a WAL file is missing or foreign)")
+            try fail(
+                path, 0, "broken chain",
+                "file starts at LSN \(header.firstLSN) with chain seed \(header.chainSeed); expected LSN \(expectedLSN) and seed \(previousCRC) (a WAL file is missing or foreign)"
+            )
         }
         if isFirst { previousCRC = header.chainSeed }
         return header
@@ -174,9 +179,10 @@ struct WALScan {
                 !stopped, record.lsn == expectedLSN, record.previousCRC == previousCRC
             {
                 let payloadStart = offset + WALFormat.recordHeaderBytes
-                try visit(WALRecord(
-                    path: path, offset: offset, header: record,
-                    payload: UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + record.payloadBytes)])))
+                try visit(
+                    WALRecord(
+                        path: path, offset: offset, header: record,
+                        payload: UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + record.payloadBytes)])))
                 result.recordCount += 1
                 result.endsWithClose = record.type == WALFormat.recordTypeClose
                 expectedLSN += 1
@@ -202,7 +208,9 @@ struct WALScan {
     mutating func classifyEnd(_ raw: UnsafeRawBufferPointer, at end: Int, path: String, header: WALFileHeader, isLast: Bool) throws {
         guard !stopped else { return }
         if let later = WALReader.firstValidRecord(raw, from: end + 8, after: expectedLSN - 1, epochSeed: header.epochSeed) {
-            try fail(path, end, "corrupt record before valid data", "the record at \(end) is invalid but a valid record (LSN \(later.lsn)) follows at offset \(later.offset)")
+            try fail(
+                path, end, "corrupt record before valid data",
+                "the record at \(end) is invalid but a valid record (LSN \(later.lsn)) follows at offset \(later.offset)")
             return
         }
         guard isLast else {

@@ -7,7 +7,7 @@
 //   file prepared ahead of time (zeros, header, fdatasync, rename, fsync dir).
 // - After any write or sync error the writer is poisoned: the engine stops.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class WALWriter {
@@ -68,7 +68,9 @@ public final class WALWriter {
 
     /// Gives the prepared temporary file its header and final name.
     @discardableResult
-    static func install(storage: any Storage, layout: DataDirectoryLayout, fileBytes: Int, firstLSN: UInt64, chainSeed: UInt32) throws -> (any StorageFile, WALFileHeader) {
+    static func install(storage: any Storage, layout: DataDirectoryLayout, fileBytes: Int, firstLSN: UInt64, chainSeed: UInt32) throws -> (
+        any StorageFile, WALFileHeader
+    ) {
         var epoch = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in 0..<16 { epoch[i] = UInt8.random(in: 0...255, using: &rng) }

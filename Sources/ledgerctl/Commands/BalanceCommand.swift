@@ -33,7 +33,10 @@ struct BalanceCommand: ParsableCommand {
                     if json {
                         print(JSONValue.object([("id", .u128(id)), ("asOf", .string(String(time))), ("balances", balancesJSON(b))]).text)
                     } else {
-                        print(pad(String(id), 12) + "as of \(formatTime(time)): posted dr \(b.debitsPosted) cr \(b.creditsPosted), pending dr \(b.debitsPending) cr \(b.creditsPending)")
+                        print(
+                            pad(String(id), 12)
+                                + "as of \(formatTime(time)): posted dr \(b.debitsPosted) cr \(b.creditsPosted), pending dr \(b.debitsPending) cr \(b.creditsPending)"
+                        )
                     }
                 }
                 return
@@ -48,21 +51,30 @@ struct BalanceCommand: ParsableCommand {
             }
             var missing = false
             if !json {
-                print(pad("account", 12) + pad("ledger", 8) + pad("debits posted", 18) + pad("credits posted", 18) + pad("debits pending", 16) + pad("credits pending", 16) + "net (credits - debits posted)")
+                print(
+                    pad("account", 12) + pad("ledger", 8) + pad("debits posted", 18) + pad("credits posted", 18) + pad("debits pending", 16)
+                        + pad("credits pending", 16) + "net (credits - debits posted)")
             }
             for (id, account) in zip(parsed, accounts) {
                 guard let account else {
                     missing = true
-                    if json { print(JSONValue.object([("id", .u128(id)), ("error", .string("accountNotFound"))]).text) } else { print(pad(String(id), 12) + "not found") }
+                    if json {
+                        print(JSONValue.object([("id", .u128(id)), ("error", .string("accountNotFound"))]).text)
+                    } else {
+                        print(pad(String(id), 12) + "not found")
+                    }
                     continue
                 }
                 if json {
                     print(account.json.text)
                 } else {
-                    let net = account.creditsPosted >= account.debitsPosted
+                    let net =
+                        account.creditsPosted >= account.debitsPosted
                         ? String(account.creditsPosted - account.debitsPosted) : "-" + String(account.debitsPosted - account.creditsPosted)
-                    print(pad(String(id), 12) + pad(String(account.ledger), 8) + pad(String(account.debitsPosted), 18) + pad(String(account.creditsPosted), 18)
-                        + pad(String(account.debitsPending), 16) + pad(String(account.creditsPending), 16) + net + (account.flags.contains(.closed) ? " (closed)" : ""))
+                    print(
+                        pad(String(id), 12) + pad(String(account.ledger), 8) + pad(String(account.debitsPosted), 18) + pad(String(account.creditsPosted), 18)
+                            + pad(String(account.debitsPending), 16) + pad(String(account.creditsPending), 16) + net
+                            + (account.flags.contains(.closed) ? " (closed)" : ""))
                 }
             }
             if missing { throw ExitCode(1) }

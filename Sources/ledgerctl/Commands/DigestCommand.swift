@@ -14,11 +14,12 @@ struct DigestCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let report = try Verifier.verify(at: directory.dataDirectory)
-            print(JSONValue.object([
-                ("lsn", .string(String(report.chainLSN))), ("chain", .string(report.chainHead)),
-                ("months", .array(report.sealedMonths.map { .object([("month", .string($0.month)), ("root", .string($0.root))]) })),
-                ("verified", .bool(report.passed)),
-            ]).text)
+            print(
+                JSONValue.object([
+                    ("lsn", .string(String(report.chainLSN))), ("chain", .string(report.chainHead)),
+                    ("months", .array(report.sealedMonths.map { .object([("month", .string($0.month)), ("root", .string($0.root))]) })),
+                    ("verified", .bool(report.passed)),
+                ]).text)
             if !report.passed {
                 for problem in report.problems where problem.severity == .error { printError(problem.description) }
                 throw ExitCode(1)

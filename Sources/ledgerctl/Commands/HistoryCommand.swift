@@ -7,7 +7,9 @@ struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "An account's postings in time order with the balances after each (from the monthly segments).",
-        discussion: "Times are nanoseconds since the Unix epoch or ISO 8601 (2026-11-21T10:00:00Z). Reads the account's positions in the month indexes. When more items follow, the last line is the cursor to pass as --after.")
+        discussion:
+            "Times are nanoseconds since the Unix epoch or ISO 8601 (2026-11-21T10:00:00Z). Reads the account's positions in the month indexes. When more items follow, the last line is the cursor to pass as --after."
+    )
 
     @OptionGroup var directory: DataDirectoryOptions
     @Argument(help: "Account id.") var account: String
@@ -32,15 +34,19 @@ struct HistoryCommand: ParsableCommand {
             ledger.close()
             for item in page.items {
                 if json {
-                    print(JSONValue.object([
-                        ("id", .u128(item.id)), ("kind", .string(item.kind.rawValue)), ("timestamp", .string(String(item.timestamp))),
-                        ("lsn", .string(String(item.lsn))),
-                        ("debitsPostedDelta", .u128(item.debitsPostedDelta)), ("creditsPostedDelta", .u128(item.creditsPostedDelta)),
-                        ("debitsPendingDelta", .string(String(item.debitsPendingDelta))), ("creditsPendingDelta", .string(String(item.creditsPendingDelta))),
-                        ("balances", balancesJSON(item.balances)),
-                    ]).text)
+                    print(
+                        JSONValue.object([
+                            ("id", .u128(item.id)), ("kind", .string(item.kind.rawValue)), ("timestamp", .string(String(item.timestamp))),
+                            ("lsn", .string(String(item.lsn))),
+                            ("debitsPostedDelta", .u128(item.debitsPostedDelta)), ("creditsPostedDelta", .u128(item.creditsPostedDelta)),
+                            ("debitsPendingDelta", .string(String(item.debitsPendingDelta))),
+                            ("creditsPendingDelta", .string(String(item.creditsPendingDelta))),
+                            ("balances", balancesJSON(item.balances)),
+                        ]).text)
                 } else {
-                    print("\(formatTime(item.timestamp))  \(pad(item.kind.rawValue, 12))\(pad(String(item.id), 10))posted dr \(item.balances.debitsPosted) cr \(item.balances.creditsPosted)  pending dr \(item.balances.debitsPending) cr \(item.balances.creditsPending)")
+                    print(
+                        "\(formatTime(item.timestamp))  \(pad(item.kind.rawValue, 12))\(pad(String(item.id), 10))posted dr \(item.balances.debitsPosted) cr \(item.balances.creditsPosted)  pending dr \(item.balances.debitsPending) cr \(item.balances.creditsPending)"
+                    )
                 }
             }
             if let cursor = page.nextCursor { print(json ? JSONValue.object([("nextCursor", .string(String(cursor)))]).text : "next page: --after \(cursor)") }
@@ -49,8 +55,10 @@ struct HistoryCommand: ParsableCommand {
 }
 
 func balancesJSON(_ b: AccountBalances) -> JSONValue {
-    .object([("debitsPosted", .u128(b.debitsPosted)), ("creditsPosted", .u128(b.creditsPosted)),
-             ("debitsPending", .u128(b.debitsPending)), ("creditsPending", .u128(b.creditsPending))])
+    .object([
+        ("debitsPosted", .u128(b.debitsPosted)), ("creditsPosted", .u128(b.creditsPosted)),
+        ("debitsPending", .u128(b.debitsPending)), ("creditsPending", .u128(b.creditsPending)),
+    ])
 }
 
 /// Nanoseconds since the epoch, or ISO 8601 with an optional fraction.

@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import LedgerEngine
 
 struct InspectCommand: ParsableCommand {
@@ -30,7 +30,8 @@ struct InspectCommand: ParsableCommand {
                 defer { file.close() }
                 if let archive = file as? ArchivedSegmentFile {
                     let h = archive.header
-                    let line = "archive \(archive.path): \(h.codec) level \(h.level), \(h.frameCount) frames of ≥ \(h.frameBytesTarget) bytes, \(h.segmentBytes) segment bytes in \(h.fileBytes) (ratio \(String(format: "%.2f", Double(h.segmentBytes) / Double(h.fileBytes))))"
+                    let line =
+                        "archive \(archive.path): \(h.codec) level \(h.level), \(h.frameCount) frames of ≥ \(h.frameBytesTarget) bytes, \(h.segmentBytes) segment bytes in \(h.fileBytes) (ratio \(String(format: "%.2f", Double(h.segmentBytes) / Double(h.fileBytes))))"
                     if json { printWarning(line) } else { print(line) }
                 } else if form == .both {
                     printWarning("\(parsed) also has an archive (an archival or restore was interrupted); showing the segment")
@@ -41,21 +42,24 @@ struct InspectCommand: ParsableCommand {
                     shown += 1
                     let event = WAL.json(EventBatchReader.decode(record.event, at: 0))
                     if json {
-                        print(JSONValue.object([
-                            ("offset", .int(record.offset)), ("lsn", .string(String(record.header.lsn))),
-                            ("timestamp", .string(String(record.header.timestamp))), ("event", event),
-                        ]).text)
+                        print(
+                            JSONValue.object([
+                                ("offset", .int(record.offset)), ("lsn", .string(String(record.header.lsn))),
+                                ("timestamp", .string(String(record.header.timestamp))), ("event", event),
+                            ]).text)
                     } else {
                         print("@\(record.offset) LSN \(record.header.lsn) t=\(record.header.timestamp) \(event.text)")
                     }
                 }
-                let summary = "segment \(parsed): \(scan.recordCount) records, end \(scan.endOffset), durable frontier \(scan.frontier.durableEndOffset) (generation \(scan.frontier.generation), LSN \(scan.frontier.lastLSN))"
+                let summary =
+                    "segment \(parsed): \(scan.recordCount) records, end \(scan.endOffset), durable frontier \(scan.frontier.durableEndOffset) (generation \(scan.frontier.generation), LSN \(scan.frontier.lastLSN))"
                 if json { printWarning(summary) } else { print(summary) }
                 let link = "previous month \(scan.header.previousMonth.map { "\($0)" } ?? "none")"
                 if let seal = scan.seal {
                     let root = seal.monthRoot.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
                     let totals = seal.totals.map { "ledger \($0.ledger): \($0.debitsPosted) debited = \($0.creditsPosted) credited" }.joined(separator: "; ")
-                    let line = "sealed at \(scan.sealOffset ?? 0): \(link), LSN \(seal.firstLSN)–\(seal.lastLSN), \(seal.accounts.count) accounts touched, \(seal.holds.count) holds open at month end, \(totals); month root \(root)"
+                    let line =
+                        "sealed at \(scan.sealOffset ?? 0): \(link), LSN \(seal.firstLSN)–\(seal.lastLSN), \(seal.accounts.count) accounts touched, \(seal.holds.count) holds open at month end, \(totals); month root \(root)"
                     if json { printWarning(line) } else { print(line) }
                 } else {
                     let line = "open (not sealed), \(link)"
@@ -122,14 +126,17 @@ struct InspectCommand: ParsableCommand {
                 summary = "committedLSN=\(WALGroupPayload.committedLSN(record.payload)) batches=\(batches.count) events=\(eventTotal)"
             }
             if json {
-                print(JSONValue.object([
-                    ("lsn", .string(String(record.header.lsn))), ("type", .string(type)), ("file", .string(record.path)),
-                    ("offset", .int(record.offset)), ("payloadBytes", .int(record.header.payloadBytes)),
-                    ("crc", .string(String(record.header.crc, radix: 16))), ("batches", .array(batches)),
-                ]).text)
+                print(
+                    JSONValue.object([
+                        ("lsn", .string(String(record.header.lsn))), ("type", .string(type)), ("file", .string(record.path)),
+                        ("offset", .int(record.offset)), ("payloadBytes", .int(record.header.payloadBytes)),
+                        ("crc", .string(String(record.header.crc, radix: 16))), ("batches", .array(batches)),
+                    ]).text)
             } else {
                 let file = record.path.split(separator: "/").last.map(String.init) ?? record.path
-                print("LSN \(record.header.lsn) \(type) \(file)@\(record.offset) bytes=\(record.header.payloadBytes) crc=\(String(record.header.crc, radix: 16)) \(summary)")
+                print(
+                    "LSN \(record.header.lsn) \(type) \(file)@\(record.offset) bytes=\(record.header.payloadBytes) crc=\(String(record.header.crc, radix: 16)) \(summary)"
+                )
                 if events {
                     for batch in batches { print("  " + batch.text) }
                 }
@@ -139,7 +146,12 @@ struct InspectCommand: ParsableCommand {
         static func json(_ event: Event) -> JSONValue {
             switch event {
             case .createAccount(let a):
-                return .object([("createAccount", .object([("id", .u128(a.id)), ("ledger", .int(Int(a.ledger))), ("code", .int(Int(a.code))), ("flags", .int(Int(a.flags.rawValue)))]))])
+                return .object([
+                    (
+                        "createAccount",
+                        .object([("id", .u128(a.id)), ("ledger", .int(Int(a.ledger))), ("code", .int(Int(a.code))), ("flags", .int(Int(a.flags.rawValue)))])
+                    )
+                ])
             case .closeAccount(let id):
                 return .object([("closeAccount", .u128(id))])
             case .createEntry(let e):

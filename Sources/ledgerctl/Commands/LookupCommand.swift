@@ -6,7 +6,9 @@ struct LookupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookup",
         abstract: "Show an applied entry by id, from any month: postings, timestamp, LSN and its place in the segments.",
-        discussion: "Uses the month indexes (bloom filter, then the id table). --wal also lists every attempt with this id still in the WAL, rejected ones included, with their result codes.")
+        discussion:
+            "Uses the month indexes (bloom filter, then the id table). --wal also lists every attempt with this id still in the WAL, rejected ones included, with their result codes."
+    )
 
     @OptionGroup var directory: DataDirectoryOptions
     @OptionGroup var remote: RemoteOptions
@@ -22,30 +24,33 @@ struct LookupCommand: ParsableCommand {
                     printError("entry \(id) not found")
                     throw ExitCode(1)
                 }
-                print(JSONValue.object([
-                    ("entry", row.entry.json), ("timestamp", .string(String(row.timestamp))), ("result", .string("ok")), ("lsn", .string(String(row.lsn))),
-                ]).text)
+                print(
+                    JSONValue.object([
+                        ("entry", row.entry.json), ("timestamp", .string(String(row.timestamp))), ("result", .string("ok")), ("lsn", .string(String(row.lsn))),
+                    ]).text)
                 return
             }
             let ledger = try openReader(directory)
             let found = try ledger.lookup(entryID: entryID)
             ledger.close()
             if let found {
-                print(JSONValue.object([
-                    ("entry", found.entry.json), ("timestamp", .string(String(found.timestamp))), ("result", .string("ok")),
-                    ("lsn", .string(String(found.lsn))), ("month", .string(found.position.month.description)),
-                    ("segmentOffset", .int(found.position.offset)),
-                ]).text)
+                print(
+                    JSONValue.object([
+                        ("entry", found.entry.json), ("timestamp", .string(String(found.timestamp))), ("result", .string("ok")),
+                        ("lsn", .string(String(found.lsn))), ("month", .string(found.position.month.description)),
+                        ("segmentOffset", .int(found.position.offset)),
+                    ]).text)
             }
             var attempts = 0
             if wal {
                 for item in try WALSearch.findEntry(id: entryID, at: directory.dataDirectory) {
                     attempts += 1
-                    print(JSONValue.object([
-                        ("entry", item.entry.json), ("timestamp", .string(String(item.timestamp))),
-                        ("result", .string(item.result?.name ?? "unknown")), ("lsn", .string(String(item.lsn))),
-                        ("walFile", .string(item.path)), ("recordOffset", .int(item.offset)),
-                    ]).text)
+                    print(
+                        JSONValue.object([
+                            ("entry", item.entry.json), ("timestamp", .string(String(item.timestamp))),
+                            ("result", .string(item.result?.name ?? "unknown")), ("lsn", .string(String(item.lsn))),
+                            ("walFile", .string(item.path)), ("recordOffset", .int(item.offset)),
+                        ]).text)
                 }
             }
             if found == nil && attempts == 0 {

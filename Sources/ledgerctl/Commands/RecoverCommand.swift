@@ -20,12 +20,13 @@ struct RecoverCommand: ParsableCommand {
         try runReportingErrors {
             guard fromSegments else { throw InputError("recover needs --from-segments (the source of the restored groups)") }
             let report = try SegmentTailRestore.run(at: directory.dataDirectory, log: { printWarning($0) })
-            print(JSONValue.object([
-                ("restoredFromLSN", .string(String(report.lsns.lowerBound))), ("restoredThroughLSN", .string(String(report.lsns.upperBound))),
-                ("events", .int(report.events)), ("wal", .string(report.walPath)), ("offset", .int(report.offset)),
-                ("replacedBytesKeptIn", report.savedBytesPath.map { .string($0) } ?? .null),
-                ("chainMatchesDamagedRecord", report.chainMatchesDamagedRecord.map { .bool($0) } ?? .null),
-            ]).text)
+            print(
+                JSONValue.object([
+                    ("restoredFromLSN", .string(String(report.lsns.lowerBound))), ("restoredThroughLSN", .string(String(report.lsns.upperBound))),
+                    ("events", .int(report.events)), ("wal", .string(report.walPath)), ("offset", .int(report.offset)),
+                    ("replacedBytesKeptIn", report.savedBytesPath.map { .string($0) } ?? .null),
+                    ("chainMatchesDamagedRecord", report.chainMatchesDamagedRecord.map { .bool($0) } ?? .null),
+                ]).text)
         }
     }
 }

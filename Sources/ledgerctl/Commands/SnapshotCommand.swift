@@ -17,9 +17,10 @@ struct SnapshotCommand: ParsableCommand {
             let ledger = try openLedger(directory)
             let result = try ledger.snapshot()
             try ledger.close()
-            print(JSONValue.object([
-                ("lsn", .string(String(result.lsn))), ("path", .string(result.path)), ("walFilesDeleted", .int(result.walFilesDeleted)),
-            ]).text)
+            print(
+                JSONValue.object([
+                    ("lsn", .string(String(result.lsn))), ("path", .string(result.path)), ("walFilesDeleted", .int(result.walFilesDeleted)),
+                ]).text)
         }
     }
 }

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import LedgerEngine
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct VerifyCommand: ParsableCommand {
@@ -29,7 +30,9 @@ struct VerifyCommand: ParsableCommand {
                 print("state: \(report.accounts) accounts, \(report.entries) entries (in memory and in sealed months), \(report.openHolds) open holds")
                 for t in report.ledgers {
                     let balanced = t.debitsPosted == t.creditsPosted && t.debitsPending == t.creditsPending
-                    print("ledger \(t.ledger): debits posted \(t.debitsPosted) = credits posted \(t.creditsPosted), pending \(t.debitsPending) = \(t.creditsPending) \(balanced ? "balanced" : "UNBALANCED")")
+                    print(
+                        "ledger \(t.ledger): debits posted \(t.debitsPosted) = credits posted \(t.creditsPosted), pending \(t.debitsPending) = \(t.creditsPending) \(balanced ? "balanced" : "UNBALANCED")"
+                    )
                 }
                 print("chain: SHA-256 head \(report.chainHead) at LSN \(report.chainLSN)")
                 print("segments: \(report.segmentFiles) months, \(report.segmentRecords) records compared with the log")
@@ -53,22 +56,43 @@ struct VerifyCommand: ParsableCommand {
     static func json(_ report: VerifyReport) -> JSONValue {
         .object([
             ("passed", .bool(report.passed)),
-            ("wal", .object([("files", .int(report.walFiles)), ("records", .int(report.walRecords)), ("bytes", .int(report.walBytes)), ("lastLSN", .string(String(report.lastLSN)))])),
+            (
+                "wal",
+                .object([
+                    ("files", .int(report.walFiles)), ("records", .int(report.walRecords)), ("bytes", .int(report.walBytes)),
+                    ("lastLSN", .string(String(report.lastLSN))),
+                ])
+            ),
             ("accounts", .int(report.accounts)), ("entries", .int(report.entries)), ("openHolds", .int(report.openHolds)),
             ("indexSlotsChecked", .int(report.indexSlotsChecked)),
             ("chain", .object([("head", .string(report.chainHead)), ("lsn", .string(String(report.chainLSN)))])),
-            ("segments", .object([
-                ("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords)),
-                ("months", .array(report.monthForms.map { .object([("month", .string($0.month)), ("form", .string(Self.formName($0.form)))]) })),
-            ])),
-            ("ledgers", .array(report.ledgers.map { t in
-                .object([("ledger", .int(Int(t.ledger))), ("debitsPosted", .u128(t.debitsPosted)), ("creditsPosted", .u128(t.creditsPosted)),
-                         ("debitsPending", .u128(t.debitsPending)), ("creditsPending", .u128(t.creditsPending))])
-            })),
-            ("problems", .array(report.problems.map { p in
-                .object([("severity", .string(p.severity.rawValue)), ("file", .string(p.file)), ("offset", p.offset.map { .int($0) } ?? .null),
-                         ("kind", .string(p.kind)), ("message", .string(p.message))])
-            })),
+            (
+                "segments",
+                .object([
+                    ("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords)),
+                    ("months", .array(report.monthForms.map { .object([("month", .string($0.month)), ("form", .string(Self.formName($0.form)))]) })),
+                ])
+            ),
+            (
+                "ledgers",
+                .array(
+                    report.ledgers.map { t in
+                        .object([
+                            ("ledger", .int(Int(t.ledger))), ("debitsPosted", .u128(t.debitsPosted)), ("creditsPosted", .u128(t.creditsPosted)),
+                            ("debitsPending", .u128(t.debitsPending)), ("creditsPending", .u128(t.creditsPending)),
+                        ])
+                    })
+            ),
+            (
+                "problems",
+                .array(
+                    report.problems.map { p in
+                        .object([
+                            ("severity", .string(p.severity.rawValue)), ("file", .string(p.file)), ("offset", p.offset.map { .int($0) } ?? .null),
+                            ("kind", .string(p.kind)), ("message", .string(p.message)),
+                        ])
+                    })
+            ),
         ])
     }
 }

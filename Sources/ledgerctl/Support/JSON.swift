@@ -74,9 +74,17 @@ extension NewEntry {
                 fields.append(("metadataHex", .string(metadata.map { String(format: "%02x", $0) }.joined())))
             }
         }
-        fields.append(("postings", .array(postings.map { posting in
-            .object([("account", .u128(posting.accountID)), (posting.side == .debit ? "debit" : (posting.side == .credit ? "credit" : "side\(posting.side.rawValue)"), .u128(posting.amount))])
-        })))
+        fields.append(
+            (
+                "postings",
+                .array(
+                    postings.map { posting in
+                        .object([
+                            ("account", .u128(posting.accountID)),
+                            (posting.side == .debit ? "debit" : (posting.side == .credit ? "credit" : "side\(posting.side.rawValue)"), .u128(posting.amount)),
+                        ])
+                    })
+            ))
         return .object(fields)
     }
 }

@@ -25,10 +25,11 @@ struct RemoteOptions: ParsableArguments {
             throw InputError("--server must be HOST:PORT")
         }
         guard let secret, secret.count % 2 == 0, (32...256).contains(secret.count),
-            let bytes = Optional(stride(from: 0, to: secret.count, by: 2).compactMap({ i -> UInt8? in
-                let a = secret.index(secret.startIndex, offsetBy: i)
-                return UInt8(secret[a..<secret.index(a, offsetBy: 2)], radix: 16)
-            })), bytes.count * 2 == secret.count
+            let bytes = Optional(
+                stride(from: 0, to: secret.count, by: 2).compactMap({ i -> UInt8? in
+                    let a = secret.index(secret.startIndex, offsetBy: i)
+                    return UInt8(secret[a..<secret.index(a, offsetBy: 2)], radix: 16)
+                })), bytes.count * 2 == secret.count
         else { throw InputError("--server needs --secret (or $LEDGER_SECRET): the key's secret, 16 to 128 bytes in hex") }
         guard ProtocolFormat.keyIDBytes.contains(keyID.utf8.count) else { throw InputError("--key-id must be 1 to 64 bytes") }
         var configuration = LedgerClientConfiguration(host: String(server[..<colon]), port: port, keyID: keyID, secret: bytes)
@@ -75,12 +76,15 @@ struct StatusCommand: ParsableCommand {
         try runReportingErrors {
             let s = try withRemote(remote) { try await $0.status() }
             if json {
-                print(JSONValue.object([
-                    ("lastLSN", .string(String(s.lastLSN))), ("accounts", .int(Int(s.accounts))), ("residentEntries", .int(Int(s.residentEntries))),
-                    ("uptimeNs", .string(String(s.uptimeNs))), ("connections", .int(Int(s.connections))), ("queueDepth", .int(Int(s.queueDepth))),
-                ]).text)
+                print(
+                    JSONValue.object([
+                        ("lastLSN", .string(String(s.lastLSN))), ("accounts", .int(Int(s.accounts))), ("residentEntries", .int(Int(s.residentEntries))),
+                        ("uptimeNs", .string(String(s.uptimeNs))), ("connections", .int(Int(s.connections))), ("queueDepth", .int(Int(s.queueDepth))),
+                    ]).text)
             } else {
-                print("last LSN \(s.lastLSN), \(s.accounts) accounts, \(s.residentEntries) resident entries, \(s.connections) connections, queue depth \(s.queueDepth), up \(s.uptimeNs / 1_000_000_000) s")
+                print(
+                    "last LSN \(s.lastLSN), \(s.accounts) accounts, \(s.residentEntries) resident entries, \(s.connections) connections, queue depth \(s.queueDepth), up \(s.uptimeNs / 1_000_000_000) s"
+                )
             }
         }
     }

@@ -71,7 +71,7 @@ import Testing
         #expect(keptBytes, "the replaced WAL bytes were not kept")
         #expect(report.chainMatchesDamagedRecord != nil)
 
-        let log = Faults.LogLines()
+        let log = LogLines()
         let ledger = try Ledger.open(at: Self.root, storage: disk, options: Faults.options(log))
         #expect(ledger.recovery.lastLSN == walEnd + 1)
         #expect(try ledger.missingEntries(lost.map(\.entry.id)).isEmpty)
@@ -107,7 +107,7 @@ import Testing
         let older = try SegmentReader.scan(storage: disk, path: segment).frontier
         try #require(older.lastLSN <= walEnd && scan.lastLSN > walEnd, "older frontier \(older.lastLSN), segment \(scan.lastLSN), WAL \(walEnd)")
 
-        let log = Faults.LogLines()
+        let log = LogLines()
         var ledger = try Ledger.open(at: Self.root, storage: disk, options: Faults.options(log))
         #expect(log.all.contains { $0.contains("never-synced records") }, "\(log.all)")
         #expect(try SegmentReader.scan(storage: disk, path: segment).lastLSN <= walEnd)

@@ -36,3 +36,20 @@ public func usd(_ id: UInt128, flags: AccountFlags = []) -> Event {
 public func transfer(_ id: UInt128, from debit: UInt128, to credit: UInt128, _ amount: UInt128, kind: EntryKind = .posted, timeout: UInt32 = 0) -> Event {
     .createEntry(NewEntry(id: id, kind: kind, postings: [.debit(debit, amount), .credit(credit, amount)], timeoutSeconds: timeout))
 }
+
+/// Lines an engine logs (`Ledger.Options.log`), collected across threads.
+public final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    public init() {}
+    public func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+    public var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
+}

@@ -57,12 +57,12 @@ public struct EventBatch: Sendable, Hashable {
         let start = grow(EventFormat.createAccountBytes)
         bytes.withUnsafeMutableBytes { whole in
             let p = UnsafeMutableRawBufferPointer(rebasing: whole[start...])
-            p[0] = EventFormat.kindCreateAccount
-            _LE.put(p, 2, account.flags.rawValue)
-            _LE.put(p, 4, account.ledger)
-            _LE.put(p, 8, account.code)
-            _LE.put(p, 16, account.id)
-            _LE.put(p, 32, account.userData)
+            p[EventFormat.kindOffset] = EventFormat.kindCreateAccount
+            _LE.put(p, EventFormat.accountFlagsOffset, account.flags.rawValue)
+            _LE.put(p, EventFormat.accountLedgerOffset, account.ledger)
+            _LE.put(p, EventFormat.accountCodeOffset, account.code)
+            _LE.put(p, EventFormat.idOffset, account.id)
+            _LE.put(p, EventFormat.accountUserDataOffset, account.userData)
         }
         eventCount += 1
     }
@@ -71,8 +71,8 @@ public struct EventBatch: Sendable, Hashable {
         let start = grow(EventFormat.closeAccountBytes)
         bytes.withUnsafeMutableBytes { whole in
             let p = UnsafeMutableRawBufferPointer(rebasing: whole[start...])
-            p[0] = EventFormat.kindCloseAccount
-            _LE.put(p, 16, id)
+            p[EventFormat.kindOffset] = EventFormat.kindCloseAccount
+            _LE.put(p, EventFormat.idOffset, id)
         }
         eventCount += 1
     }
@@ -87,20 +87,20 @@ public struct EventBatch: Sendable, Hashable {
         let start = grow(size)
         bytes.withUnsafeMutableBytes { whole in
             let p = UnsafeMutableRawBufferPointer(rebasing: whole[start...])
-            p[0] = EventFormat.kindCreateEntry
-            p[1] = entry.kind.rawValue
-            _LE.put(p, 2, entry.code)
-            _LE.put(p, 4, UInt16(entry.postings.count))
-            _LE.put(p, 6, UInt16(entry.metadata.count))
-            _LE.put(p, 8, entry.timeoutSeconds)
-            _LE.put(p, 16, entry.id)
-            _LE.put(p, 32, entry.pendingID)
-            _LE.put(p, 48, entry.userData)
+            p[EventFormat.kindOffset] = EventFormat.kindCreateEntry
+            p[EventFormat.entryKindOffset] = entry.kind.rawValue
+            _LE.put(p, EventFormat.entryCodeOffset, entry.code)
+            _LE.put(p, EventFormat.entryPostingCountOffset, UInt16(entry.postings.count))
+            _LE.put(p, EventFormat.entryMetadataBytesOffset, UInt16(entry.metadata.count))
+            _LE.put(p, EventFormat.entryTimeoutSecondsOffset, entry.timeoutSeconds)
+            _LE.put(p, EventFormat.idOffset, entry.id)
+            _LE.put(p, EventFormat.entryPendingIDOffset, entry.pendingID)
+            _LE.put(p, EventFormat.entryUserDataOffset, entry.userData)
             var offset = EventFormat.entryHeaderBytes
             for posting in entry.postings {
-                _LE.put(p, offset, posting.accountID)
-                _LE.put(p, offset + 16, posting.amount)
-                p[offset + 32] = posting.side.rawValue
+                _LE.put(p, offset + EventFormat.postingAccountOffset, posting.accountID)
+                _LE.put(p, offset + EventFormat.postingAmountOffset, posting.amount)
+                p[offset + EventFormat.postingSideOffset] = posting.side.rawValue
                 offset += EventFormat.postingBytes
             }
             for (index, byte) in entry.metadata.enumerated() { p[offset + index] = byte }
@@ -148,8 +148,8 @@ public enum EventBatchReader {
             return EventFormat.closeAccountBytes
         case EventFormat.kindCreateEntry:
             guard remaining >= EventFormat.entryHeaderBytes else { return nil }
-            let postingCount = Int(_LE.u16(p, offset + 4))
-            let metadataBytes = Int(_LE.u16(p, offset + 6))
+            let postingCount = Int(_LE.u16(p, offset + EventFormat.entryPostingCountOffset))
+            let metadataBytes = Int(_LE.u16(p, offset + EventFormat.entryMetadataBytesOffset))
             // Structural caps: one above the semantic limits, so that the
             // semantic check can still answer tooManyPostings/metadataTooLong
             // while a hostile count cannot make an event huge.
@@ -214,29 +214,33 @@ public enum EventBatchReader {
         case EventFormat.kindCreateAccount:
             return .createAccount(
                 NewAccount(
-                    id: _LE.u128(p, o + 16), ledger: _LE.u32(p, o + 4), code: _LE.u16(p, o + 8),
-                    flags: AccountFlags(rawValue: _LE.u16(p, o + 2)), userData: _LE.u128(p, o + 32)))
+                    id: _LE.u128(p, o + EventFormat.idOffset), ledger: _LE.u32(p, o + EventFormat.accountLedgerOffset),
+                    code: _LE.u16(p, o + EventFormat.accountCodeOffset),
+                    flags: AccountFlags(rawValue: _LE.u16(p, o + EventFormat.accountFlagsOffset)), userData: _LE.u128(p, o + EventFormat.accountUserDataOffset))
+            )
         case EventFormat.kindCloseAccount:
-            return .closeAccount(_LE.u128(p, o + 16))
+            return .closeAccount(_LE.u128(p, o + EventFormat.idOffset))
         case EventFormat.kindExpireHold:
-            return .expireHold(_LE.u128(p, o + 16))
+            return .expireHold(_LE.u128(p, o + EventFormat.idOffset))
         default:
-            let postingCount = Int(_LE.u16(p, o + 4))
-            let metadataBytes = Int(_LE.u16(p, o + 6))
+            let postingCount = Int(_LE.u16(p, o + EventFormat.entryPostingCountOffset))
+            let metadataBytes = Int(_LE.u16(p, o + EventFormat.entryMetadataBytesOffset))
             var postings: [Posting] = []
             postings.reserveCapacity(postingCount)
             var offset = o + EventFormat.entryHeaderBytes
             for _ in 0..<postingCount {
                 postings.append(
                     Posting(
-                        accountID: _LE.u128(p, offset), amount: _LE.u128(p, offset + 16), side: Side(rawValue: p[offset + 32])))
+                        accountID: _LE.u128(p, offset + EventFormat.postingAccountOffset), amount: _LE.u128(p, offset + EventFormat.postingAmountOffset),
+                        side: Side(rawValue: p[offset + EventFormat.postingSideOffset])))
                 offset += EventFormat.postingBytes
             }
             return .createEntry(
                 NewEntry(
-                    id: _LE.u128(p, o + 16), kind: EntryKind(rawValue: p[o + 1]), postings: postings,
-                    pendingID: _LE.u128(p, o + 32), timeoutSeconds: _LE.u32(p, o + 8), code: _LE.u16(p, o + 2),
-                    userData: _LE.u128(p, o + 48), metadata: Array(p[offset..<(offset + metadataBytes)])))
+                    id: _LE.u128(p, o + EventFormat.idOffset), kind: EntryKind(rawValue: p[o + EventFormat.entryKindOffset]), postings: postings,
+                    pendingID: _LE.u128(p, o + EventFormat.entryPendingIDOffset), timeoutSeconds: _LE.u32(p, o + EventFormat.entryTimeoutSecondsOffset),
+                    code: _LE.u16(p, o + EventFormat.entryCodeOffset),
+                    userData: _LE.u128(p, o + EventFormat.entryUserDataOffset), metadata: Array(p[offset..<(offset + metadataBytes)])))
         }
     }
 }

@@ -10,6 +10,29 @@ public enum EventFormat {
     /// Client-facing validation refuses it (`EventBatch(validating:)`).
     public static let kindExpireHold: UInt8 = 4
 
+    // Field offsets within an event (Specs/data-model.md, "Event encoding").
+    /// Every kind: the kind byte at 0 and the event's id (account, entry or
+    /// hold) at 16.
+    public static let kindOffset = 0
+    public static let idOffset = 16
+    // createAccount
+    public static let accountFlagsOffset = 2  // u16
+    public static let accountLedgerOffset = 4  // u32
+    public static let accountCodeOffset = 8  // u16
+    public static let accountUserDataOffset = 32  // u128
+    // createEntry header
+    public static let entryKindOffset = 1  // u8
+    public static let entryCodeOffset = 2  // u16
+    public static let entryPostingCountOffset = 4  // u16
+    public static let entryMetadataBytesOffset = 6  // u16
+    public static let entryTimeoutSecondsOffset = 8  // u32
+    public static let entryPendingIDOffset = 32  // u128
+    public static let entryUserDataOffset = 48  // u128
+    // A posting, from its start (postings follow the entry header)
+    public static let postingAccountOffset = 0  // u128
+    public static let postingAmountOffset = 16  // u128
+    public static let postingSideOffset = 32  // u8
+
     public static let createAccountBytes = 48
     public static let closeAccountBytes = 32
     public static let expireHoldBytes = 32

@@ -121,7 +121,7 @@ public struct MonthIndexBuilder: MonthIndexReading {
             if t.summaries[slot].eventCount % MonthIndex.checkpointInterval == 0 { t.checkpoints[slot].append(touch.after) }
         }
         t.records.append((timestamp, UInt64(offset)))
-        if event[0] == EventFormat.kindCreateEntry { t.entries.append((_LE.u128(event, 16), UInt64(offset))) }
+        if event[0] == EventFormat.kindCreateEntry { t.entries.append((_LE.u128(event, EventFormat.idOffset), UInt64(offset))) }
     }
 
     public var accountCount: Int { t.summaries.count }

@@ -99,20 +99,23 @@ public struct SegmentState: Sendable {
     ) throws {
         touched.removeAll(keepingCapacity: true)
         var pendingPosition = SegmentPosition.none
-        switch p[0] {
+        switch p[EventFormat.kindOffset] {
         case EventFormat.kindCreateAccount:
-            let id = _LE.u128(p, 16)
+            let id = _LE.u128(p, EventFormat.idOffset)
             guard slotByID[id] == nil else { throw LedgerError(.corruption, "account \(id) is created twice") }
             let slot = Int32(accounts.count)
             slotByID.insertNew(id, slot)
-            accounts.append(SegmentAccount(id: id, ledger: _LE.u32(p, 4), flags: AccountFlags(rawValue: _LE.u16(p, 2)), balances: AccountBalances()))
+            accounts.append(
+                SegmentAccount(
+                    id: id, ledger: _LE.u32(p, EventFormat.accountLedgerOffset), flags: AccountFlags(rawValue: _LE.u16(p, EventFormat.accountFlagsOffset)),
+                    balances: AccountBalances()))
             touched.append((slot, AccountBalances()))
         case EventFormat.kindCloseAccount:
-            let slot = try slot(of: _LE.u128(p, 16))
+            let slot = try slot(of: _LE.u128(p, EventFormat.idOffset))
             markTouched(slot)
             accounts[Int(slot)].flags.insert(.closed)
         case EventFormat.kindExpireHold:
-            let id = _LE.u128(p, 16)
+            let id = _LE.u128(p, EventFormat.idOffset)
             guard let hold = holds.removeValue(forKey: id) else { throw LedgerError(.corruption, "expiry of hold \(id), which is not open") }
             pendingPosition = hold.position
             try release(hold)
@@ -134,16 +137,18 @@ public struct SegmentState: Sendable {
     /// hold. Returns the position of the pending entry it settles, if any.
     private mutating func applyEntry(_ p: UnsafeRawBufferPointer, position: SegmentPosition, totals: inout [LedgerTotals]) throws -> SegmentPosition {
         var pendingPosition = SegmentPosition.none
-        let id = _LE.u128(p, 16)
-        let kind = EntryKind(rawValue: p[1])
-        let postingCount = Int(_LE.u16(p, 4))
+        let id = _LE.u128(p, EventFormat.idOffset)
+        let kind = EntryKind(rawValue: p[EventFormat.entryKindOffset])
+        let postingCount = Int(_LE.u16(p, EventFormat.entryPostingCountOffset))
         switch kind {
         case .posted, .pending:
             var postings: [Posting] = []
             if kind == .pending { postings.reserveCapacity(postingCount) }
             for i in 0..<postingCount {
                 let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
-                let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
+                let posting = Posting(
+                    accountID: _LE.u128(p, o + EventFormat.postingAccountOffset), amount: _LE.u128(p, o + EventFormat.postingAmountOffset),
+                    side: Side(rawValue: p[o + EventFormat.postingSideOffset]))
                 let slot = try slot(of: posting.accountID)
                 if kind == .posted {
                     try post(posting, slot: slot, totals: &totals)
@@ -157,7 +162,7 @@ public struct SegmentState: Sendable {
                 holds[id] = SegmentHold(position: position, postings: postings)
             }
         case .postPending, .voidPending:
-            let pendingID = _LE.u128(p, 32)
+            let pendingID = _LE.u128(p, EventFormat.entryPendingIDOffset)
             guard let hold = holds.removeValue(forKey: pendingID) else {
                 throw LedgerError(.corruption, "settlement of hold \(pendingID), which is not open")
             }
@@ -172,7 +177,9 @@ public struct SegmentState: Sendable {
                     }
                     for i in 0..<postingCount {
                         let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
-                        let posting = Posting(accountID: _LE.u128(p, o), amount: _LE.u128(p, o + 16), side: Side(rawValue: p[o + 32]))
+                        let posting = Posting(
+                            accountID: _LE.u128(p, o + EventFormat.postingAccountOffset), amount: _LE.u128(p, o + EventFormat.postingAmountOffset),
+                            side: Side(rawValue: p[o + EventFormat.postingSideOffset]))
                         guard posting.accountID == hold.postings[i].accountID, posting.side == hold.postings[i].side,
                             posting.amount <= hold.postings[i].amount
                         else { throw LedgerError(.corruption, "partial settlement of hold \(pendingID) exceeds or differs from the hold") }

@@ -50,9 +50,9 @@ extension LedgerStateMachine {
         var ids: [UInt128] = []
         EventBatchReader.forEach(batch, eventCount: eventCount) { offset, _ in
             guard batch[offset] == EventFormat.kindCreateEntry else { return }
-            let id = _LE.u128(batch, offset + 16)
+            let id = _LE.u128(batch, offset + EventFormat.idOffset)
             if entries.find(id) == nil { ids.append(id) }
-            let pendingID = _LE.u128(batch, offset + 32)
+            let pendingID = _LE.u128(batch, offset + EventFormat.entryPendingIDOffset)
             if pendingID != 0 && entries.find(pendingID) == nil { ids.append(pendingID) }
         }
         return ids

@@ -6,11 +6,11 @@ extension LedgerStateMachine {
 
     @usableFromInline
     mutating func applyCreateAccount(_ p: UnsafeRawBufferPointer, _ o: Int, timestamp: UInt64) -> ResultCode {
-        let id = _LE.u128(p, o + 16)
-        let flags = AccountFlags(rawValue: _LE.u16(p, o + 2))
-        let ledger = _LE.u32(p, o + 4)
-        let code = _LE.u16(p, o + 8)
-        let userData = _LE.u128(p, o + 32)
+        let id = _LE.u128(p, o + EventFormat.idOffset)
+        let flags = AccountFlags(rawValue: _LE.u16(p, o + EventFormat.accountFlagsOffset))
+        let ledger = _LE.u32(p, o + EventFormat.accountLedgerOffset)
+        let code = _LE.u16(p, o + EventFormat.accountCodeOffset)
+        let userData = _LE.u128(p, o + EventFormat.accountUserDataOffset)
         guard id != 0 else { return .idMustNotBeZero }
         guard ledger != 0 else { return .ledgerMustNotBeZero }
         guard AccountFlags.clientSettable.isSuperset(of: flags) else { return .reservedFlag }
@@ -35,7 +35,7 @@ extension LedgerStateMachine {
 
     @usableFromInline
     mutating func applyCloseAccount(_ p: UnsafeRawBufferPointer, _ o: Int) -> ResultCode {
-        let id = _LE.u128(p, o + 16)
+        let id = _LE.u128(p, o + EventFormat.idOffset)
         guard id != 0 else { return .idMustNotBeZero }
         guard let slot = accountSlotByID[id] else { return .accountNotFound }
         let account = accounts[Int(slot)]

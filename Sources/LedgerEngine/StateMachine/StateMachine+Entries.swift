@@ -8,12 +8,12 @@ extension LedgerStateMachine {
 
     @usableFromInline
     mutating func applyEntry(_ p: UnsafeRawBufferPointer, _ o: Int, size: Int, timestamp: UInt64) -> ResultCode {
-        let kind = EntryKind(rawValue: p[o + 1])
-        let postingCount = Int(_LE.u16(p, o + 4))
-        let metadataBytes = Int(_LE.u16(p, o + 6))
-        let timeoutSeconds = _LE.u32(p, o + 8)
-        let id = _LE.u128(p, o + 16)
-        let pendingID = _LE.u128(p, o + 32)
+        let kind = EntryKind(rawValue: p[o + EventFormat.entryKindOffset])
+        let postingCount = Int(_LE.u16(p, o + EventFormat.entryPostingCountOffset))
+        let metadataBytes = Int(_LE.u16(p, o + EventFormat.entryMetadataBytesOffset))
+        let timeoutSeconds = _LE.u32(p, o + EventFormat.entryTimeoutSecondsOffset)
+        let id = _LE.u128(p, o + EventFormat.idOffset)
+        let pendingID = _LE.u128(p, o + EventFormat.entryPendingIDOffset)
 
         // 1. Field checks: no state is read.
         guard id != 0 else { return .idMustNotBeZero }
@@ -22,8 +22,8 @@ extension LedgerStateMachine {
         guard metadataBytes <= Limits.entryMetadataBytesMax else { return .metadataTooLong }
         var postingOffset = o + EventFormat.entryHeaderBytes
         for _ in 0..<postingCount {
-            guard _LE.u128(p, postingOffset + 16) != 0 else { return .amountMustNotBeZero }
-            guard Side(rawValue: p[postingOffset + 32]).isValid else { return .invalidSide }
+            guard _LE.u128(p, postingOffset + EventFormat.postingAmountOffset) != 0 else { return .amountMustNotBeZero }
+            guard Side(rawValue: p[postingOffset + EventFormat.postingSideOffset]).isValid else { return .invalidSide }
             postingOffset += EventFormat.postingBytes
         }
         let isNew = kind == .posted || kind == .pending
@@ -89,8 +89,8 @@ extension LedgerStateMachine {
         let pending = kind == .pending
         for index in 0..<postingCount {
             let slot = scratchSlots[index]
-            let amount = _LE.u128(p, postingOffset + 16)
-            let side = Side(rawValue: p[postingOffset + 32])
+            let amount = _LE.u128(p, postingOffset + EventFormat.postingAmountOffset)
+            let side = Side(rawValue: p[postingOffset + EventFormat.postingSideOffset])
             let touchedIndex = touchedIndex(for: slot)
             let ok: Bool
             switch (side == .debit, pending) {
@@ -113,7 +113,7 @@ extension LedgerStateMachine {
             for index in 0..<postingCount {
                 holdPostings.append(
                     HoldPosting(
-                        slot: scratchSlots[index], side: Side(rawValue: p[postingOffset + 32]), amount: _LE.u128(p, postingOffset + 16)))
+                        slot: scratchSlots[index], side: Side(rawValue: p[postingOffset + EventFormat.postingSideOffset]), amount: _LE.u128(p, postingOffset + EventFormat.postingAmountOffset)))
                 postingOffset += EventFormat.postingBytes
             }
             openHolds[id] = OpenHold(expiresAtNs: expiresAtNs, postings: holdPostings)
@@ -164,9 +164,9 @@ extension LedgerStateMachine {
             var postingOffset = o + EventFormat.entryHeaderBytes
             for held in hold.postings {
                 guard accounts[Int(held.slot)].id == _LE.u128(p, postingOffset),
-                    held.side.rawValue == p[postingOffset + 32]
+                    held.side.rawValue == p[postingOffset + EventFormat.postingSideOffset]
                 else { return .postingsDifferFromPending }
-                guard _LE.u128(p, postingOffset + 16) <= held.amount else { return .amountExceedsPending }
+                guard _LE.u128(p, postingOffset + EventFormat.postingAmountOffset) <= held.amount else { return .amountExceedsPending }
                 postingOffset += EventFormat.postingBytes
             }
             scratchSlots.removeAll(keepingCapacity: true)
@@ -189,7 +189,7 @@ extension LedgerStateMachine {
                 scratchTouched[touchedIndex].creditsPending -= held.amount
             }
             if posting {
-                let amount = partial ? _LE.u128(p, postingOffset + 16) : held.amount
+                let amount = partial ? _LE.u128(p, postingOffset + EventFormat.postingAmountOffset) : held.amount
                 let ok =
                     debit
                     ? Self.add(&scratchTouched[touchedIndex].debitsPosted, amount)
@@ -217,8 +217,8 @@ extension LedgerStateMachine {
         var postingOffset = o + EventFormat.entryHeaderBytes
         for index in 0..<postingCount {
             let ledger = accounts[Int(scratchSlots[index])].ledger
-            let amount = _LE.u128(p, postingOffset + 16)
-            let debit = p[postingOffset + 32] == Side.debit.rawValue
+            let amount = _LE.u128(p, postingOffset + EventFormat.postingAmountOffset)
+            let debit = p[postingOffset + EventFormat.postingSideOffset] == Side.debit.rawValue
             var ledgerIndex = 0
             while ledgerIndex < scratchLedgers.count && scratchLedgers[ledgerIndex].ledger != ledger { ledgerIndex += 1 }
             if ledgerIndex == scratchLedgers.count {

@@ -162,7 +162,7 @@ public struct LedgerStateMachine: Sendable {
                 guard let size = EventBatchReader.eventSize(batch, at: aheadOffset) else {
                     preconditionFailure("apply() called with an unvalidated batch: event \(aheadIndex) at \(aheadOffset)")
                 }
-                if batch[aheadOffset] == EventFormat.kindCreateEntry { entries.prefetch(_LE.u128(batch, aheadOffset + 16)) }
+                if batch[aheadOffset] == EventFormat.kindCreateEntry { entries.prefetch(_LE.u128(batch, aheadOffset + EventFormat.idOffset)) }
                 sizes[aheadIndex & ringMask] = size
                 aheadOffset += size
                 aheadIndex += 1
@@ -178,7 +178,7 @@ public struct LedgerStateMachine: Sendable {
                 switch batch[offset] {
                 case EventFormat.kindCreateAccount: result = applyCreateAccount(batch, offset, timestamp: eventTimestamp)
                 case EventFormat.kindCloseAccount: result = applyCloseAccount(batch, offset)
-                case EventFormat.kindExpireHold: result = applyExpireHold(_LE.u128(batch, offset + 16), timestamp: eventTimestamp)
+                case EventFormat.kindExpireHold: result = applyExpireHold(_LE.u128(batch, offset + EventFormat.idOffset), timestamp: eventTimestamp)
                 default: result = applyEntry(batch, offset, size: size, timestamp: eventTimestamp)
                 }
                 results.append(result)

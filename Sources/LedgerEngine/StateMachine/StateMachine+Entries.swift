@@ -113,7 +113,8 @@ extension LedgerStateMachine {
             for index in 0..<postingCount {
                 holdPostings.append(
                     HoldPosting(
-                        slot: scratchSlots[index], side: Side(rawValue: p[postingOffset + EventFormat.postingSideOffset]), amount: _LE.u128(p, postingOffset + EventFormat.postingAmountOffset)))
+                        slot: scratchSlots[index], side: Side(rawValue: p[postingOffset + EventFormat.postingSideOffset]),
+                        amount: _LE.u128(p, postingOffset + EventFormat.postingAmountOffset)))
                 postingOffset += EventFormat.postingBytes
             }
             openHolds[id] = OpenHold(expiresAtNs: expiresAtNs, postings: holdPostings)

@@ -63,6 +63,7 @@ extension Ledger {
             guard awaitPipeline({ $0.takeWork(expiryReserveBytes: expiryReserve, batches: &batches, reads: &reads) }) == .took else { break }
             if !reads.isEmpty {
                 guard case .run(let durable) = awaitPipeline({ $0.readsMayRun() }) else { preconditionFailure("awaited a wait") }
+                assert(!durable || lock.withLock { pipeline.durableSideOwner } == .applyThread, "reads while a group is handed off")
                 for read in reads { read(durable ? machine : nil) }
                 reads.removeAll(keepingCapacity: true)
             }
@@ -174,6 +175,9 @@ extension Ledger {
     /// Makes `group` durable, completes its callers and frees its buffer.
     /// False when it failed (the engine has stopped).
     private func makeDurableAndComplete(_ group: PendingGroup, inline: Bool) -> Bool {
+        assert(
+            lock.withLock { pipeline.durableSideOwner } == (inline ? .applyThread : .durabilityThread),
+            "the durable side is made durable by a thread that does not own it")
         do {
             try makeDurable(group)
         } catch let error as LedgerError {

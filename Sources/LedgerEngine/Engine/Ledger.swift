@@ -184,8 +184,8 @@ public final class Ledger: @unchecked Sendable {
         }
         if let stoppedError = stopReason { throw stoppedError }
         let payload = wal.payloadBuffer
-        _LE.put(payload, 0, wal.nextLSN - 1)
-        let lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: 8)
+        _LE.put(payload, WALFormat.closeLastGroupLSNOffset, wal.nextLSN - 1)
+        let lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: WALFormat.closePayloadBytes)
         try wal.sync()
         try segments.sync()
         try index.checkpoint(lsn: lsn)

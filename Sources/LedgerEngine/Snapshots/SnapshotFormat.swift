@@ -23,6 +23,67 @@ public enum SnapshotFormat {
     public static let retained = 2
 }
 
+/// The body records after the account slots (Specs/snapshot-format.md,
+/// "Body"): their field offsets, writers and readers side by side.
+enum SnapshotRecord {
+    // An entry (SnapshotFormat.entryBytes): id, fingerprint, timestamp,
+    // kind, hold state, 6 zero bytes.
+    static let entryIDOffset = 0  // u128
+    static let entryFingerprintOffset = 16  // u64
+    static let entryTimestampOffset = 24  // u64
+    static let entryKindOffset = 32  // u8
+    static let entryHoldStateOffset = 33  // u8
+    static let entryZeroOffset = 34  // 6 bytes
+    // An open hold (SnapshotFormat.holdBytes): id, expiry, posting count, 4 zero bytes.
+    static let holdIDOffset = 0  // u128
+    static let holdExpiresAtOffset = 16  // u64
+    static let holdPostingCountOffset = 24  // u32
+    // A hold posting (SnapshotFormat.holdPostingBytes): slot, side, 11 zero bytes, amount.
+    static let postingSlotOffset = 0  // u32
+    static let postingSideOffset = 4  // u8
+    static let postingAmountOffset = 16  // u128
+
+    /// `idLow` and `idHigh`: the id's halves as the id table stores them.
+    static func putEntry(_ p: UnsafeMutableRawBufferPointer, idLow: UInt64, idHigh: UInt64, _ record: EntryRecord) {
+        _LE.put(p, entryIDOffset, idLow)
+        _LE.put(p, entryIDOffset + 8, idHigh)
+        _LE.put(p, entryFingerprintOffset, record.fingerprint)
+        _LE.put(p, entryTimestampOffset, record.timestamp)
+        p[entryKindOffset] = record.kind.rawValue
+        p[entryHoldStateOffset] = record.holdState.rawValue
+    }
+
+    /// The entry and whether its kind, hold state and zero bytes are valid.
+    static func entry(_ p: UnsafeRawBufferPointer) -> (id: UInt128, record: EntryRecord, valid: Bool) {
+        let state = EntryRecord.HoldState(rawValue: p[entryHoldStateOffset])
+        let record = EntryRecord(
+            fingerprint: _LE.u64(p, entryFingerprintOffset), timestamp: _LE.u64(p, entryTimestampOffset),
+            kind: EntryKind(rawValue: p[entryKindOffset]), holdState: state ?? .notAHold)
+        return (_LE.u128(p, entryIDOffset), record, state != nil && p[entryKindOffset] <= 3 && _LE.isZero(p, entryZeroOffset, 6))
+    }
+
+    static func putHold(_ p: UnsafeMutableRawBufferPointer, id: UInt128, expiresAtNs: UInt64, postingCount: Int) {
+        _LE.put(p, holdIDOffset, id)
+        _LE.put(p, holdExpiresAtOffset, expiresAtNs)
+        _LE.put(p, holdPostingCountOffset, UInt32(postingCount))
+    }
+
+    static func hold(_ p: UnsafeRawBufferPointer) -> (id: UInt128, expiresAtNs: UInt64, postingCount: Int) {
+        (_LE.u128(p, holdIDOffset), _LE.u64(p, holdExpiresAtOffset), Int(_LE.u32(p, holdPostingCountOffset)))
+    }
+
+    static func putHoldPosting(_ p: UnsafeMutableRawBufferPointer, _ posting: HoldPosting) {
+        _LE.put(p, postingSlotOffset, UInt32(bitPattern: posting.slot))
+        p[postingSideOffset] = posting.side.rawValue
+        _LE.put(p, postingAmountOffset, posting.amount)
+    }
+
+    static func holdPosting(_ p: UnsafeRawBufferPointer) -> HoldPosting {
+        HoldPosting(
+            slot: Int32(bitPattern: _LE.u32(p, postingSlotOffset)), side: Side(rawValue: p[postingSideOffset]), amount: _LE.u128(p, postingAmountOffset))
+    }
+}
+
 /// What a snapshot header says.
 public struct SnapshotHeader: Sendable, Equatable {
     public var lsn: UInt64

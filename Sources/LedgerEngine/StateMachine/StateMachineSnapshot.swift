@@ -13,32 +13,15 @@ extension LedgerStateMachine {
         var entryCount = 0
         for bucket in entries.buckets where !bucket.isEmpty {
             entryCount += 1
-            try w.append(
-                { p in
-                    _LE.put(p, 0, bucket.low)
-                    _LE.put(p, 8, bucket.high)
-                    _LE.put(p, 16, bucket.value.fingerprint)
-                    _LE.put(p, 24, bucket.value.timestamp)
-                    p[32] = bucket.value.kind.rawValue
-                    p[33] = bucket.value.holdState.rawValue
-                }, bytes: SnapshotFormat.entryBytes)
+            try w.append({ SnapshotRecord.putEntry($0, idLow: bucket.low, idHigh: bucket.high, bucket.value) }, bytes: SnapshotFormat.entryBytes)
         }
         precondition(entryCount == entries.count, "entry table count")
         var holdPostings = 0
         for (id, hold) in openHolds {
             try w.append(
-                { p in
-                    _LE.put(p, 0, id)
-                    _LE.put(p, 16, hold.expiresAtNs)
-                    _LE.put(p, 24, UInt32(hold.postings.count))
-                }, bytes: SnapshotFormat.holdBytes)
+                { SnapshotRecord.putHold($0, id: id, expiresAtNs: hold.expiresAtNs, postingCount: hold.postings.count) }, bytes: SnapshotFormat.holdBytes)
             for posting in hold.postings {
-                try w.append(
-                    { p in
-                        _LE.put(p, 0, UInt32(bitPattern: posting.slot))
-                        p[4] = posting.side.rawValue
-                        _LE.put(p, 16, posting.amount)
-                    }, bytes: SnapshotFormat.holdPostingBytes)
+                try w.append({ SnapshotRecord.putHoldPosting($0, posting) }, bytes: SnapshotFormat.holdPostingBytes)
             }
             holdPostings += hold.postings.count
         }
@@ -69,27 +52,18 @@ extension LedgerStateMachine {
         while capacity * 3 < header.entryCount * 4 + 4 { capacity *= 2 }
         entries = IDTable(capacity: capacity, emptyValue: entries.emptyValue)
         for _ in 0..<header.entryCount {
-            let (id, record, valid) = try r.next(SnapshotFormat.entryBytes) { p -> (UInt128, EntryRecord, Bool) in
-                let state = EntryRecord.HoldState(rawValue: p[33])
-                return (
-                    _LE.u128(p, 0),
-                    EntryRecord(fingerprint: _LE.u64(p, 16), timestamp: _LE.u64(p, 24), kind: EntryKind(rawValue: p[32]), holdState: state ?? .notAHold),
-                    state != nil && p[32] <= 3 && _LE.isZero(p, 34, 6)
-                )
-            }
+            let (id, record, valid) = try r.next(SnapshotFormat.entryBytes) { SnapshotRecord.entry($0) }
             guard valid, id != 0, entries.find(id) == nil else { throw bad("entry \(id) is invalid or repeated") }
             entries.insertNew(id, record)
         }
         for _ in 0..<header.holdCount {
-            let (id, expiresAtNs, count) = try r.next(SnapshotFormat.holdBytes) { p in (_LE.u128(p, 0), _LE.u64(p, 16), Int(_LE.u32(p, 24))) }
+            let (id, expiresAtNs, count) = try r.next(SnapshotFormat.holdBytes) { SnapshotRecord.hold($0) }
             guard count >= 1, count <= Limits.entryPostingsMax, openHolds[id] == nil, entries[id]?.holdState == .open else {
                 throw bad("hold \(id) is invalid")
             }
             var postings: [HoldPosting] = []
             for _ in 0..<count {
-                let posting = try r.next(SnapshotFormat.holdPostingBytes) { p in
-                    HoldPosting(slot: Int32(bitPattern: _LE.u32(p, 0)), side: Side(rawValue: p[4]), amount: _LE.u128(p, 16))
-                }
+                let posting = try r.next(SnapshotFormat.holdPostingBytes) { SnapshotRecord.holdPosting($0) }
                 guard posting.slot >= 0, Int(posting.slot) < accounts.count, posting.side.isValid else { throw bad("hold \(id) names an unknown account slot") }
                 postings.append(posting)
             }

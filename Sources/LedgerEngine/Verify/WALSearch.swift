@@ -22,7 +22,7 @@ public enum WALSearch {
                 var index = 0
                 EventBatchReader.forEach(batch.events, eventCount: batch.eventCount) { offset, _ in
                     defer { index += 1 }
-                    guard batch.events[offset] == EventFormat.kindCreateEntry, _LE.u128(batch.events, offset + 16) == id else { return }
+                    guard batch.events[offset] == EventFormat.kindCreateEntry, _LE.u128(batch.events, offset + EventFormat.idOffset) == id else { return }
                     guard case .createEntry(let entry) = EventBatchReader.decode(batch.events, at: offset) else { return }
                     found.append(
                         FoundEntry(

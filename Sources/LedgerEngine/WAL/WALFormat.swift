@@ -15,6 +15,9 @@ public enum WALFormat {
     /// batch count, reserved, committed LSN, chain hash (version 2).
     public static let groupHeaderBytes = 48
     public static let batchHeaderBytes = 16
+    /// Close payload (type 2): the LSN of the last group record (u64 at 0).
+    public static let closePayloadBytes = 8
+    public static let closeLastGroupLSNOffset = 0
 
     @inlinable
     public static func align8(_ n: Int) -> Int { (n + 7) & ~7 }

@@ -2,17 +2,23 @@
 // EventBatch.swift); these structs are how tests, ledgerctl and clients build
 // them and how readers present them.
 
+/// An account's flags (Specs/data-model.md, "Accounts").
 public struct AccountFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// Posted and pending debits may never exceed posted credits (a wallet).
     public static let debitsMustNotExceedCredits = AccountFlags(rawValue: 1 << 0)
+    /// Posted and pending credits may never exceed posted debits.
     public static let creditsMustNotExceedDebits = AccountFlags(rawValue: 1 << 1)
+    /// Set by `closeAccount`: no new postings.
     public static let closed = AccountFlags(rawValue: 1 << 2)
     /// Bits a client may set in `createAccount`.
     public static let clientSettable: AccountFlags = [.debitsMustNotExceedCredits, .creditsMustNotExceedDebits]
+    /// Every bit that has a meaning; others are refused.
     public static let known: AccountFlags = [.debitsMustNotExceedCredits, .creditsMustNotExceedDebits, .closed]
 }
 
+/// The side of a posting: debit (1) or credit (2); other values are refused.
 public struct Side: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -28,6 +34,8 @@ public struct Side: RawRepresentable, Sendable, Hashable, CustomStringConvertibl
     }
 }
 
+/// What an entry does: post at once, hold funds (pending), or settle a
+/// hold by posting (all or part of) it or voiding it.
 public struct EntryKind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -46,8 +54,10 @@ public struct EntryKind: RawRepresentable, Sendable, Hashable, CustomStringConve
     }
 }
 
+/// One leg of an entry: an amount (minor units) on one side of one account.
 public struct Posting: Sendable, Hashable {
     public var accountID: UInt128
+    /// Minor units (cents), never zero.
     public var amount: UInt128
     public var side: Side
     public init(accountID: UInt128, amount: UInt128, side: Side) {
@@ -63,11 +73,16 @@ public struct Posting: Sendable, Hashable {
     }
 }
 
+/// A `createAccount` event.
 public struct NewAccount: Sendable, Hashable {
+    /// Idempotency key: creating the same account again answers `exists`.
     public var id: UInt128
+    /// The currency or asset; postings of one entry balance per ledger.
     public var ledger: UInt32
+    /// The caller's account type (free for the caller to define).
     public var code: UInt16
     public var flags: AccountFlags
+    /// The caller's reference (free for the caller to define).
     public var userData: UInt128
     public init(id: UInt128, ledger: UInt32, code: UInt16 = 0, flags: AccountFlags = [], userData: UInt128 = 0) {
         self.id = id
@@ -78,14 +93,23 @@ public struct NewAccount: Sendable, Hashable {
     }
 }
 
+/// A journal entry (`createEntry`): its postings must balance per ledger.
 public struct NewEntry: Sendable, Hashable {
+    /// Idempotency key: the same entry again answers `exists`.
     public var id: UInt128
     public var kind: EntryKind
+    /// 2 to `Limits.entryPostingsMax`; empty for a void or a full post of a hold.
     public var postings: [Posting]
+    /// The hold a `postPending` or `voidPending` settles; 0 otherwise.
     public var pendingID: UInt128
+    /// A pending entry's hold expires after this many seconds; 0: never.
     public var timeoutSeconds: UInt32
+    /// The caller's entry type (free for the caller to define).
     public var code: UInt16
+    /// The caller's reference (free for the caller to define).
     public var userData: UInt128
+    /// Up to `Limits.entryMetadataBytesMax` bytes kept with the entry (a
+    /// gateway charge id, an order number).
     public var metadata: [UInt8]
     public init(
         id: UInt128, kind: EntryKind = .posted, postings: [Posting], pendingID: UInt128 = 0,
@@ -102,6 +126,7 @@ public struct NewEntry: Sendable, Hashable {
     }
 }
 
+/// One event of a batch.
 public enum Event: Sendable, Hashable {
     case createAccount(NewAccount)
     case closeAccount(UInt128)
@@ -118,6 +143,7 @@ public struct Account: Sendable, Hashable {
     public var ledger: UInt32
     public var code: UInt16
     public var flags: AccountFlags
+    /// When the account was created (ns since the Unix epoch, assigned by the engine).
     public var timestamp: UInt64
     public var debitsPosted: UInt128 = 0
     public var creditsPosted: UInt128 = 0

@@ -3,9 +3,11 @@
 
 /// An encoded batch. `bytes` holds `eventCount` events back to back.
 public struct EventBatch: Sendable, Hashable {
+    /// The events, encoded back to back (Specs/data-model.md, "Event encoding").
     public var bytes: [UInt8]
     public var eventCount: Int
 
+    /// An empty batch; `append` adds events.
     public init() {
         bytes = []
         eventCount = 0

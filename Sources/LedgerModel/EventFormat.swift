@@ -1,6 +1,8 @@
 // Byte layout of events and batches. See Specs/data-model.md ("Event encoding"):
 // the tables there are normative; these constants mirror them.
+/// The event encoding's constants and field offsets.
 public enum EventFormat {
+    /// Bumped when the encoding or what replay gives changes.
     public static let version: UInt8 = 4
 
     public static let kindCreateAccount: UInt8 = 1

@@ -1,6 +1,7 @@
 // An account's history as queries return it: each event with what it did
 // to the account and the balances after it, a page at a time.
 
+/// One event in an account's history, with what it did to the account.
 public struct HistoryItem: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case posted, pending, postPending, voidPending, expireHold
@@ -24,6 +25,7 @@ public struct HistoryItem: Sendable, Equatable {
     }
 }
 
+/// An account's four balances (minor units).
 public struct AccountBalances: Sendable, Equatable {
     public var debitsPosted: UInt128 = 0
     public var creditsPosted: UInt128 = 0

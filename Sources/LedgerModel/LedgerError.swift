@@ -1,5 +1,8 @@
 // Operating errors: environmental failures and bad input. Programmer errors
 // trap instead (precondition/assert).
+
+/// What went wrong, in one line: a code, a message, and the file and offset
+/// when a file is at fault (corruption is always named by both).
 public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Code: String, Sendable {
         /// A syscall failed (errno in `errno`).

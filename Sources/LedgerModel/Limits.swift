@@ -1,5 +1,6 @@
 // Every limit of the engine, in one place. Each is documented in docs/operations.md
 // ("Limits") and asserted where it is used.
+/// The engine's limits (docs/operations.md, "Limits").
 public enum Limits {
     /// Events in one client batch (as TigerBeetle: fits its message size).
     public static let batchEventsMax = 8_189

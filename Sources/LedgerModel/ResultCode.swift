@@ -1,5 +1,8 @@
 // Per-event result codes. See Specs/data-model.md ("Result codes"): the table
 // there is normative, including the order in which checks run.
+/// The result of one event (Specs/data-model.md, "Result codes"): `ok`,
+/// `exists` (the same event was applied before: idempotent success), or why
+/// it was refused (the event changed nothing).
 public enum ResultCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case ok = 0
     case exists = 1

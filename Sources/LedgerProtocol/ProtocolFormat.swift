@@ -47,11 +47,20 @@ public enum ProtocolStatus: UInt16, Sendable, CaseIterable {
     case engineStopped = 12
     case unsupported = 13
     case internalError = 14
+    // 15-18 and 20 belong to replication (Specs/replication.md) and are not
+    // sent yet; their names are reserved here so every client knows them.
+    case notPrimary = 15
+    case diverged = 16
+    case needBaseBackup = 17
+    case notReplicated = 18
+    /// The key's role does not allow the operation.
+    case forbidden = 19
+    case behind = 20
 
     /// Whether the server closes the connection after replying.
     public var closesConnection: Bool {
         switch self {
-        case .malformedFrame, .unsupportedVersion, .unauthenticated, .frameTooLarge, .shuttingDown, .engineStopped: true
+        case .malformedFrame, .unsupportedVersion, .unauthenticated, .frameTooLarge, .shuttingDown, .engineStopped, .diverged, .needBaseBackup: true
         default: false
         }
     }

@@ -13,12 +13,27 @@ import Foundation
 import LedgerEngine
 import LedgerProtocol
 
+/// What a key may do (Specs/replication.md, "Key roles"). `client` keys
+/// post and read; `replication` keys may only stream the log (and ask for
+/// `status`); `admin` keys are reserved for operator commands.
+enum KeyRole: String, Sendable, CaseIterable {
+    case client, replication, admin
+
+    func allows(_ operation: ProtocolOperation) -> Bool {
+        switch operation {
+        case .hello, .status: true
+        case .createAccounts, .submitEntries, .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf: self == .client
+        }
+    }
+}
+
 struct APIKeys: Sendable {
     struct Key: Sendable {
         var salt: [UInt8]
         var hash: [UInt8]
         /// 0: unlimited.
         var eventsPerSecond: Int = 0
+        var role: KeyRole = .client
     }
 
     private(set) var keys: [String: Key] = [:]
@@ -31,16 +46,32 @@ struct APIKeys: Sendable {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var keys: [String: Key] = [:]
         for (number, line) in text.split(separator: "\n").enumerated() where !line.hasPrefix("#") && !line.isEmpty {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3 || fields.count == 4, ProtocolFormat.keyIDBytes.contains(fields[0].utf8.count),
-                let salt = hexBytes(fields[1]), salt.count == 16, let hash = hexBytes(fields[2]), hash.count == 32,
-                let rate = fields.count == 4 ? Int(fields[3]) : 0, rate >= 0, rate <= 100_000_000
-            else {
-                throw LedgerError(.invalidInput, "line \(number + 1) is not '<key id> <32 hex digits> <64 hex digits> [<events per second>]'", path: path)
+            guard let key = parse(line) else {
+                throw LedgerError(
+                    .invalidInput,
+                    "line \(number + 1) is not '<key id> <32 hex digits> <64 hex digits> [<events per second>] [role=client|replication|admin]'",
+                    path: path)
             }
-            keys[String(fields[0])] = Key(salt: salt, hash: hash, eventsPerSecond: rate)
+            guard keys[key.id] == nil else { throw LedgerError(.invalidInput, "line \(number + 1): key id '\(key.id)' appears twice", path: path) }
+            keys[key.id] = key.key
         }
         return APIKeys(keys: keys)
+    }
+
+    /// One line: id, salt, hash, then optionally a rate and a role, in that order.
+    private static func parse(_ line: Substring) -> (id: String, key: Key)? {
+        var fields = line.split(separator: " ")
+        var role = KeyRole.client
+        if let last = fields.last, last.hasPrefix("role=") {
+            guard let named = KeyRole(rawValue: String(last.dropFirst(5))) else { return nil }
+            role = named
+            fields.removeLast()
+        }
+        guard fields.count == 3 || fields.count == 4, ProtocolFormat.keyIDBytes.contains(fields[0].utf8.count),
+            let salt = hexBytes(fields[1]), salt.count == 16, let hash = hexBytes(fields[2]), hash.count == 32,
+            let rate = fields.count == 4 ? Int(fields[3]) : 0, rate >= 0, rate <= 100_000_000
+        else { return nil }
+        return (String(fields[0]), Key(salt: salt, hash: hash, eventsPerSecond: rate, role: role))
     }
 
     /// A new key: its file line and the secret (shown once, never stored).
@@ -52,6 +83,8 @@ struct APIKeys: Sendable {
     }
 
     func eventsPerSecond(keyID: String) -> Int { keys[keyID]?.eventsPerSecond ?? 0 }
+
+    func role(keyID: String) -> KeyRole { keys[keyID]?.role ?? .client }
 
     func verify(keyID: String, secret: [UInt8]) -> Bool {
         let key = keys[keyID]

@@ -4,8 +4,9 @@
 // event loop never blocks on disk or on the engine.
 //
 // Invariants: nothing but `hello` is served before the handshake succeeds;
-// at most `inFlightMax` requests are unanswered; an error reply means the
-// request changed nothing.
+// nothing the key's role does not allow is served (`forbidden`); at most
+// `inFlightMax` requests are unanswered; an error reply means the request
+// changed nothing.
 import Dispatch
 import LedgerEngine
 import LedgerProtocol
@@ -57,6 +58,20 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Why a request for `operation` is refused before it is read, if it is:
+    /// no handshake yet, a role that does not allow it, a stopping server,
+    /// too many requests unanswered.
+    private func refusal(of operation: ProtocolOperation) -> ProtocolError? {
+        guard let key = authenticatedKey else { return ProtocolError(.unauthenticated, "send hello first") }
+        let role = keys.role(keyID: key)
+        guard role.allows(operation) else {
+            return ProtocolError(.forbidden, "key '\(key)' has the \(role.rawValue) role, which does not allow \(operation)")
+        }
+        guard !metrics.isStopping else { return ProtocolError(.shuttingDown, "the server is stopping; retry on its successor") }
+        guard inFlight < limits.inFlightMax else { return ProtocolError(.tooManyInFlight, "\(limits.inFlightMax) requests are unanswered") }
+        return nil
+    }
+
     private func handle(_ context: ChannelHandlerContext, _ header: FrameHeader, _ buffer: ByteBuffer) {
         // Event batches are decoded straight from the receive buffer (one
         // copy of up to 4 MiB); the other bodies are small.
@@ -65,25 +80,15 @@ final class ConnectionHandler: ChannelInboundHandler {
             return reply(context, ProtocolError(.unknownOperation, "operation \(header.operation)"), operation: header.operation, requestID: header.requestID)
         }
         if operation == .hello { return hello(context, header, body) }
-        guard authenticatedKey != nil else {
-            return reply(context, ProtocolError(.unauthenticated, "send hello first"), operation: header.operation, requestID: header.requestID)
+        if let refusal = refusal(of: operation) {
+            return reply(context, refusal, operation: header.operation, requestID: header.requestID)
         }
-        guard !metrics.isStopping else {
-            return reply(
-                context, ProtocolError(.shuttingDown, "the server is stopping; retry on its successor"), operation: header.operation,
-                requestID: header.requestID)
-        }
-        guard inFlight < limits.inFlightMax else {
-            return reply(
-                context, ProtocolError(.tooManyInFlight, "\(limits.inFlightMax) requests are unanswered"), operation: header.operation,
-                requestID: header.requestID)
-        }
+        let key = authenticatedKey!  // refusal(of:) checked it
         do {
             switch operation {
             case .hello: preconditionFailure("handled above")
             case .createAccounts, .submitEntries:
                 let batch = try EventBatchBody.decode(buffer.readableBytesView, for: operation)
-                let key = authenticatedKey!
                 guard rateLimiter.take(batch.eventCount, keyID: key, perSecond: keys.eventsPerSecond(keyID: key)) else {
                     throw ProtocolError(.rateLimited, "key '\(key)' is limited to \(keys.eventsPerSecond(keyID: key)) events per second")
                 }

@@ -79,3 +79,76 @@ import Testing
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 }
+
+/// Key roles: a replication key may ask for `status` and nothing that posts or
+/// reads the ledger; a client key keeps every operation.
+@Suite struct KeyRoleTests {
+    static let secret = [UInt8](repeating: 7, count: 32)
+
+    static func channel(_ ledger: Ledger, role: KeyRole) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        let salt = [UInt8](repeating: 3, count: 16)
+        let keys = APIKeys(keys: ["k": .init(salt: salt, hash: APIKeys.hash(salt: salt, secret: secret), role: role)])
+        let limits = ServerLimits(maxConnections: 4, inFlightMax: 8, idleTimeoutSeconds: 60, directoryID: [UInt8](repeating: 0, count: 16))
+        let telemetry = ServerTelemetry()
+        let handler = ConnectionHandler(
+            ledger: ledger, coalescer: SubmissionCoalescer(loop: channel.eventLoop, ledger: ledger, telemetry: telemetry), keys: keys, limits: limits,
+            metrics: ServerMetrics(), telemetry: telemetry, rateLimiter: RateLimiter(), logger: Logger(label: "test"))
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7380)).wait()
+        let hello = HelloRequest(keyID: "k", secret: secret)
+        try channel.writeInbound(
+            channel.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: hello.encoded())))
+        #expect(try ConnectionHandlerTests.reply(channel)?.header.status == ProtocolStatus.ok.rawValue)
+        return channel
+    }
+
+    @Test func aReplicationKeyCannotPostOrReadAndTheRefusalChangesNothing() throws {
+        let path = temporaryDirectory()
+        try Ledger.initialize(at: path)
+        let ledger = try Ledger.open(at: path)
+        defer { try? ledger.close() }
+        let channel = try Self.channel(ledger, role: .replication)
+        var batch = EventBatch()
+        batch.append(NewAccount(id: 1, ledger: 1))
+        let requests: [(ProtocolOperation, [UInt8])] = [
+            (.createAccounts, EventBatchBody.encode(batch)), (.lookupAccounts, IDListBody.encode([1])),
+            (.balanceAsOf, BalanceBodies.encodeQuery(account: 1, asOfNs: 1)),
+        ]
+        for (index, (operation, body)) in requests.enumerated() {
+            try channel.writeInbound(channel.allocator.buffer(bytes: Frame.encode(operation: operation.rawValue, requestID: UInt64(2 + index), body: body)))
+            let refused = try #require(try ConnectionHandlerTests.reply(channel))
+            #expect(refused.header.status == ProtocolStatus.forbidden.rawValue, "\(operation)")
+            #expect(String(decoding: refused.body, as: UTF8.self).contains("replication role"))
+        }
+        #expect(channel.isActive, "forbidden keeps the connection open")
+        #expect(try ledger.account(id: 1) == nil)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test func everyRoleMayAskForStatusAndOnlyClientsMayPostOrRead() {
+        for role in KeyRole.allCases {
+            #expect(role.allows(.hello) && role.allows(.status))
+            for operation in [ProtocolOperation.createAccounts, .submitEntries, .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf] {
+                #expect(role.allows(operation) == (role == .client), "\(role) \(operation)")
+            }
+        }
+    }
+
+    @Test func theKeysFileTakesAnOptionalRateAndRoleAndRefusesAnythingElse() throws {
+        let salt = String(repeating: "ab", count: 16)
+        let hash = String(repeating: "cd", count: 32)
+        let path = temporaryDirectory() + "-keys"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let good = "a \(salt) \(hash)\nb \(salt) \(hash) 10\nc \(salt) \(hash) role=replication\nd \(salt) \(hash) 5 role=admin\n"
+        try good.write(toFile: path, atomically: true, encoding: .utf8)
+        let keys = try APIKeys.load(path: path)
+        #expect(keys.role(keyID: "a") == .client && keys.role(keyID: "c") == .replication && keys.role(keyID: "d") == .admin)
+        #expect(keys.eventsPerSecond(keyID: "b") == 10 && keys.eventsPerSecond(keyID: "d") == 5)
+        for bad in ["e \(salt) \(hash) role=root", "e \(salt) \(hash) role=replication 10", "a \(salt) \(hash)\na \(salt) \(hash)"] {
+            try (bad + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(throws: LedgerError.self, "\(bad)") { _ = try APIKeys.load(path: path) }
+        }
+    }
+}

@@ -17,7 +17,8 @@ export type ResultCode =
 export type Status =
   | 'ok' | 'malformedFrame' | 'bodyChecksumMismatch' | 'unsupportedVersion' | 'unauthenticated'
   | 'unknownOperation' | 'frameTooLarge' | 'malformedBody' | 'busy' | 'rateLimited'
-  | 'tooManyInFlight' | 'shuttingDown' | 'engineStopped' | 'unsupported' | 'internalError';
+  | 'tooManyInFlight' | 'shuttingDown' | 'engineStopped' | 'unsupported' | 'internalError'
+  | 'notPrimary' | 'diverged' | 'needBaseBackup' | 'notReplicated' | 'forbidden' | 'behind';
 
 export type EntryKind = 'posted' | 'pending' | 'postPending' | 'voidPending';
 

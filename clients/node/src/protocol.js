@@ -20,6 +20,7 @@ export const STATUSES = [
   'ok', 'malformedFrame', 'bodyChecksumMismatch', 'unsupportedVersion', 'unauthenticated',
   'unknownOperation', 'frameTooLarge', 'malformedBody', 'busy', 'rateLimited',
   'tooManyInFlight', 'shuttingDown', 'engineStopped', 'unsupported', 'internalError',
+  'notPrimary', 'diverged', 'needBaseBackup', 'notReplicated', 'forbidden', 'behind',
 ];
 
 // data-model.md, "Result codes".

@@ -25,6 +25,7 @@ STATUSES = [
     'ok', 'malformedFrame', 'bodyChecksumMismatch', 'unsupportedVersion', 'unauthenticated',
     'unknownOperation', 'frameTooLarge', 'malformedBody', 'busy', 'rateLimited',
     'tooManyInFlight', 'shuttingDown', 'engineStopped', 'unsupported', 'internalError',
+    'notPrimary', 'diverged', 'needBaseBackup', 'notReplicated', 'forbidden', 'behind',
 ]
 
 # data-model.md, "Result codes".

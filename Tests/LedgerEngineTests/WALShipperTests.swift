@@ -1,0 +1,121 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+@testable import LedgerEngine
+
+/// Log shipping's reading side: the messages, replayed into empty files,
+/// give back the primary's WAL files byte for byte.
+@Suite struct WALShipperTests {
+    /// A closed ledger whose WAL spans several 64 KiB files.
+    static func populated() throws -> (path: String, lastLSN: UInt64) {
+        let path = temporaryDirectory()
+        var options = Ledger.Options()
+        options.walFileBytes = 64 * 1024
+        options.snapshotIntervalWALBytes = 0
+        try Ledger.initialize(at: path, options: options)
+        let ledger = try Ledger.open(at: path, options: options)
+        _ = try ledger.submitAndWait(EventBatch((1...10).map { usd(UInt128($0)) }))
+        var id: UInt128 = 1_000
+        for round in 0..<400 {
+            var events: [Event] = []
+            for _ in 0..<(1 + round % 7) {
+                events.append(transfer(id, from: 1 + id % 10, to: 1 + (id + 1) % 10, 100 + id % 50))
+                id += 1
+            }
+            _ = try ledger.submitAndWait(EventBatch(events))
+        }
+        let lastLSN = try ledger.status().lastLSN
+        try ledger.close()
+        return (path, lastLSN + 1)  // the close record
+    }
+
+    /// Applies messages to in-memory files as a standby would write them.
+    static func replay(_ messages: [WALShipper.Message], into files: inout [UInt64: [UInt8]], current: inout UInt64, fileBytes: Int) {
+        for message in messages {
+            switch message {
+            case .walFile(let header):
+                let decoded = try! WALFileHeader.decode(header, path: "message")
+                current = decoded.firstLSN
+                files[current] = header + [UInt8](repeating: 0, count: fileBytes - header.count)
+            case .walRecords(_, let offset, let bytes):
+                files[current]!.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+            }
+        }
+    }
+
+    @Test func shippedMessagesRebuildEveryWALFileByteForByte() throws {
+        let (path, lastLSN) = try Self.populated()
+        let layout = DataDirectoryLayout(root: path)
+        let walFiles = try WALReader(storage: POSIXStorage(), layout: layout).walFiles()
+        #expect(walFiles.count >= 3, "the workload must roll WAL files")
+        var shipper = WALShipper(storage: POSIXStorage(), layout: layout, from: 1)
+        var files: [UInt64: [UInt8]] = [:]
+        var current: UInt64 = 0
+        var calls = 0
+        while shipper.nextLSN <= lastLSN {
+            let messages = try shipper.next(throughLSN: lastLSN, maxBytes: 16 * 1024)
+            #expect(!messages.isEmpty)
+            for case .walRecords(_, _, let bytes) in messages { #expect(bytes.count <= 16 * 1024 || messages.count == 1) }
+            Self.replay(messages, into: &files, current: &current, fileBytes: 64 * 1024)
+            calls += 1
+            guard calls < 10_000 else { break }
+        }
+        #expect(try shipper.next(throughLSN: lastLSN, maxBytes: 16 * 1024).isEmpty, "nothing beyond the durable LSN")
+        #expect(files.count == walFiles.count)
+        for (firstLSN, filePath) in walFiles {
+            let onDisk = try Array(Data(contentsOf: URL(fileURLWithPath: filePath)))
+            #expect(files[firstLSN] == onDisk, "\(filePath) differs from what was shipped")
+        }
+    }
+
+    @Test func shippingStopsAtTheDurableLSNAndResumesFromTheMiddleOfAFile() throws {
+        let (path, lastLSN) = try Self.populated()
+        let layout = DataDirectoryLayout(root: path)
+        var shipper = WALShipper(storage: POSIXStorage(), layout: layout, from: 1)
+        var shippedThrough: UInt64 = 0
+        for message in try shipper.next(throughLSN: 5, maxBytes: 1 << 20) {
+            if case .walRecords(let first, _, let bytes) = message {
+                #expect(first == 1)
+                shippedThrough = first + UInt64(Self.recordCount(bytes)) - 1
+            }
+        }
+        #expect(shippedThrough == 5 && shipper.nextLSN == 6)
+        // A standby that holds LSN 1...40 asks from 41: no file header unless
+        // 41 starts a file, and the first record is LSN 41.
+        var resumed = WALShipper(storage: POSIXStorage(), layout: layout, from: 41)
+        let messages = try resumed.next(throughLSN: lastLSN, maxBytes: 4096)
+        let startsFile = try WALReader(storage: POSIXStorage(), layout: layout).walFiles().contains { $0.firstLSN == 41 }
+        if case .walFile = messages.first { #expect(startsFile) } else { #expect(!startsFile) }
+        let records = messages.compactMap { message -> (UInt64, [UInt8])? in
+            if case .walRecords(let first, _, let bytes) = message { return (first, bytes) }
+            return nil
+        }
+        guard let (first, bytes) = records.first else {
+            Issue.record("no records shipped")
+            return
+        }
+        #expect(first == 41)
+        #expect(bytes.withUnsafeBytes { _LE.u64($0, 8) } == 41, "the bytes are the record of LSN 41")
+    }
+
+    @Test func aCompactedStartIsRefusedWithAClearError() throws {
+        let (path, _) = try Self.populated()
+        let layout = DataDirectoryLayout(root: path)
+        let files = try WALReader(storage: POSIXStorage(), layout: layout).walFiles()
+        try FileManager.default.removeItem(atPath: files[0].path)  // as compaction would
+        var shipper = WALShipper(storage: POSIXStorage(), layout: layout, from: 1)
+        #expect(throws: LedgerError.self) { _ = try shipper.next(throughLSN: 10, maxBytes: 4096) }
+    }
+
+    static func recordCount(_ bytes: [UInt8]) -> Int {
+        var count = 0
+        var offset = 0
+        while offset + WALFormat.recordHeaderBytes <= bytes.count {
+            let payload = bytes.withUnsafeBytes { Int(_LE.u32($0, offset)) }
+            offset += WALFormat.recordBytes(payloadBytes: payload)
+            count += 1
+        }
+        return count
+    }
+}

@@ -119,3 +119,66 @@ import Testing
         return count
     }
 }
+
+/// Log shipping's writing side: a standby directory made of the primary's
+/// `ledger.meta` and the mirrored WAL is the primary's ledger.
+@Suite struct WALMirrorTests {
+    static func standby(of primary: String) throws -> String {
+        let path = temporaryDirectory() + "-standby"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: primary + "/ledger.meta", toPath: path + "/ledger.meta")  // as a base backup would
+        return path
+    }
+
+    static func messages(_ primary: String, through lastLSN: UInt64) throws -> [WALShipper.Message] {
+        var shipper = WALShipper(storage: POSIXStorage(), layout: DataDirectoryLayout(root: primary), from: 1)
+        var all: [WALShipper.Message] = []
+        while shipper.nextLSN <= lastLSN { all += try shipper.next(throughLSN: lastLSN, maxBytes: 8 * 1024) }
+        return all
+    }
+
+    @Test func aMirroredWALIsByteIdenticalAndOpensToTheSameLedger() throws {
+        let (primary, lastLSN) = try WALShipperTests.populated()
+        let standby = try Self.standby(of: primary)
+        let mirror = try WALMirror(storage: POSIXStorage(), layout: DataDirectoryLayout(root: standby), scan: WALScanResult(), walFileBytes: 64 * 1024)
+        for message in try Self.messages(primary, through: lastLSN) { try mirror.apply(message) }
+        try mirror.sync()
+        #expect(mirror.nextLSN == lastLSN + 1)
+        let primaryFiles = try WALReader(storage: POSIXStorage(), layout: DataDirectoryLayout(root: primary)).walFiles()
+        let standbyFiles = try WALReader(storage: POSIXStorage(), layout: DataDirectoryLayout(root: standby)).walFiles()
+        #expect(primaryFiles.map(\.firstLSN) == standbyFiles.map(\.firstLSN))
+        for (a, b) in zip(primaryFiles, standbyFiles) {
+            #expect(FileManager.default.contentsEqual(atPath: a.path, andPath: b.path), "\(b.path) differs from \(a.path)")
+        }
+        // Recovery on the standby rebuilds the index and files the segments
+        // from the mirrored log: the same ledger.
+        let (p, s) = (try Ledger.open(at: primary), try Ledger.open(at: standby))
+        #expect(try s.status().lastLSN == p.status().lastLSN)
+        for id in 1...10 { #expect(try s.account(id: UInt128(id)) == p.account(id: UInt128(id))) }
+        #expect(try s.history(account: 3, limit: 1_000) == p.history(account: 3, limit: 1_000))
+        try p.close()
+        try s.close()
+        #expect(try Verifier.verify(at: standby).passed)
+    }
+
+    @Test func aDamagedOrOutOfOrderMessageIsRefusedBeforeAByteIsWritten() throws {
+        let (primary, lastLSN) = try WALShipperTests.populated()
+        let standby = try Self.standby(of: primary)
+        let mirror = try WALMirror(storage: POSIXStorage(), layout: DataDirectoryLayout(root: standby), scan: WALScanResult(), walFileBytes: 64 * 1024)
+        let messages = try Self.messages(primary, through: lastLSN)
+        try mirror.apply(messages[0])  // the first file
+        guard case .walRecords(let first, let offset, var bytes) = messages[1] else {
+            Issue.record("the second message is not records")
+            return
+        }
+        let filePath = DataDirectoryLayout(root: standby).walPath(firstLSN: 1)
+        let before = try Data(contentsOf: URL(fileURLWithPath: filePath))
+        bytes[WALFormat.recordHeaderBytes + 3] ^= 0x40  // a payload bit flipped in transit
+        #expect(throws: LedgerError.self) { try mirror.apply(.walRecords(firstLSN: first, offset: offset, bytes: bytes)) }
+        #expect(throws: LedgerError.self) { try mirror.apply(messages[2]) }  // a gap: LSNs after the missing ones
+        #expect(try Data(contentsOf: URL(fileURLWithPath: filePath)) == before, "nothing of a refused message was written")
+        #expect(mirror.nextLSN == 1)
+        try mirror.apply(messages[1])  // the undamaged message still applies
+        #expect(mirror.nextLSN > 1)
+    }
+}

@@ -75,6 +75,14 @@ public final class WALWriter {
         var rng = SystemRandomNumberGenerator()
         for i in 0..<16 { epoch[i] = UInt8.random(in: 0...255, using: &rng) }
         let header = WALFileHeader(fileBytes: UInt64(fileBytes), firstLSN: firstLSN, epoch: epoch, chainSeed: chainSeed)
+        return try install(storage: storage, layout: layout, header: header)
+    }
+
+    /// Gives the prepared temporary file `header` (a new one, or a
+    /// primary's, which a standby mirrors) and its final name; then syncs
+    /// the file and the directory.
+    static func install(storage: any Storage, layout: DataDirectoryLayout, header: WALFileHeader) throws -> (any StorageFile, WALFileHeader) {
+        let firstLSN = header.firstLSN
         let temporary = try storage.openFile(layout.walNextTemporaryPath, create: false)
         try temporary.write(header.encoded(), at: 0)
         try temporary.sync()

@@ -1,6 +1,6 @@
 // The wire protocol's constants, operations and statuses. Specs/protocol.md
 // is normative; the frame codec is in Frame.swift, the bodies in
-// Bodies.swift. Pure value code, no I/O: the server (SwiftNIO) and the
+// *Bodies.swift. Pure value code, no I/O: the server (SwiftNIO) and the
 // clients frame bytes with it.
 import LedgerModel
 
@@ -28,6 +28,9 @@ public enum ProtocolOperation: UInt16, Sendable, CaseIterable {
     case accountHistory = 6
     case balanceAsOf = 7
     case status = 8
+    /// Replication (Specs/replication.md); defined, not served yet (`unsupported`).
+    case replicate = 9
+    case standbyStatus = 10
 }
 
 /// A reply's status (Specs/protocol.md, "Status").

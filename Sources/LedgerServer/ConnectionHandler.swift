@@ -124,6 +124,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                         uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: UInt32(s.queueDepthBatches)
                     ).encoded()
                 }
+            case .replicate, .standbyStatus:
+                throw ProtocolError(.unsupported, "replication is specified (Specs/replication.md) but not served yet")
             }
         } catch let error as ProtocolError {
             reply(context, error, operation: header.operation, requestID: header.requestID)

@@ -268,3 +268,15 @@ write('protocol-balance-query.hex', frame(7, 6, balance_query), 'balanceAsOf req
 meta = b'LDGRMETA' + struct.pack('<II', 1, 65536) + bytes(range(0xf0, 0x100)) + bytes(28)
 meta += struct.pack('<I', mask(crc32c(meta)))
 write('ledger-meta.hex', meta, 'ledger.meta (version 1): WAL files of 65536 KiB, directory id f0..ff')
+
+# replication.md: the replicate request, each stream message and the
+# standby's status, each in a frame (operation 9 or 10, request id 7).
+replicate = wal_directory_id + struct.pack('<QQ', 1, 1) + chain1
+write('replication-replicate.hex', frame(9, 7, replicate), 'replicate request, id 7: directory f0..ff, timeline 1, last durable LSN 1, chain value of wal-chain-1.txt')
+def message(kind, body):
+    return struct.pack('<B3xI', kind, len(body)) + body
+write('replication-wal-file.hex', frame(9, 7, message(1, header)), 'stream message walFile to request 7: the header of wal-file-header.hex')
+write('replication-wal-records.hex', frame(9, 7, message(2, struct.pack('<QQ', 1, 4096) + record)), 'stream message walRecords to request 7: LSN 1 at offset 4096, the record of wal-record-group.hex')
+write('replication-heartbeat.hex', frame(9, 7, message(3, struct.pack('<QQB7x', 1, 1_700_000_000_000_000_000, 1))), 'stream message heartbeat to request 7: durable LSN 1, clock 1700000000000000000, reply requested')
+standby_status = struct.pack('<QQQQ', 1, 1, 1_700_000_000_000_000_001, 0)
+write('replication-standby-status.hex', frame(10, 7, standby_status), 'standbyStatus, request id 7: durable LSN 1, applied LSN 1, clock 1700000000000000001')

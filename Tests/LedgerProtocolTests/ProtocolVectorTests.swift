@@ -9,8 +9,9 @@ import Testing
 /// independent implementation) decode to what the spec says and re-encode
 /// byte for byte; damaged frames are refused with the status the spec gives.
 @Suite struct ProtocolVectorTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     static func vector(_ name: String) throws -> [UInt8] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("Specs/vectors/\(name)"), encoding: .utf8)
         return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.flatMap { $0.split(separator: " ") }.map { UInt8($0, radix: 16)! }
     }

@@ -127,11 +127,30 @@ import Testing
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    @Test func replicateIsForbiddenToClientKeysAndNotServedYetToReplicationKeys() throws {
+        let path = temporaryDirectory()
+        try Ledger.initialize(at: path)
+        let ledger = try Ledger.open(at: path)
+        defer { try? ledger.close() }
+        let request = ReplicateRequest(
+            directoryID: [UInt8](repeating: 0, count: 16), timeline: 1, lastDurableLSN: 0, chainValue: [UInt8](repeating: 0, count: 32))
+        for (role, status) in [(KeyRole.client, ProtocolStatus.forbidden), (.replication, .unsupported)] {
+            let channel = try Self.channel(ledger, role: role)
+            try channel.writeInbound(
+                channel.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.replicate.rawValue, requestID: 2, body: request.encoded())))
+            #expect(try ConnectionHandlerTests.reply(channel)?.header.status == status.rawValue, "\(role)")
+            _ = try channel.finish(acceptAlreadyClosed: true)
+        }
+    }
+
     @Test func everyRoleMayAskForStatusAndOnlyClientsMayPostOrRead() {
         for role in KeyRole.allCases {
             #expect(role.allows(.hello) && role.allows(.status))
             for operation in [ProtocolOperation.createAccounts, .submitEntries, .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf] {
                 #expect(role.allows(operation) == (role == .client), "\(role) \(operation)")
+            }
+            for operation in [ProtocolOperation.replicate, .standbyStatus] {
+                #expect(role.allows(operation) == (role == .replication), "\(role) \(operation)")
             }
         }
     }

@@ -19,6 +19,7 @@ DEFAULT_PORT = 7380
 OPERATIONS = {
     'hello': 1, 'createAccounts': 2, 'submitEntries': 3, 'lookupAccounts': 4,
     'lookupEntries': 5, 'accountHistory': 6, 'balanceAsOf': 7, 'status': 8,
+    'replicate': 9, 'standbyStatus': 10,
 }
 
 STATUSES = [
@@ -391,3 +392,65 @@ def decode_status(body: bytes) -> 'Status':
     lsn, accounts, resident, uptime, connections, queue = struct.unpack('<QQQQII', body)
     return Status(last_lsn=lsn, accounts=accounts, resident_entries=resident, uptime_ns=uptime,
                   connections=connections, queue_depth=queue)
+
+
+# --- replication (replication.md): a minimal stream reader for tests -------
+
+@dataclass(frozen=True)
+class WalFile:
+    header: bytes
+
+
+@dataclass(frozen=True)
+class WalRecords:
+    first_lsn: int
+    offset: int
+    records: bytes
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    durable_lsn: int
+    clock_ns: int
+    reply_requested: bool
+
+
+ReplicationMessage = Union[WalFile, WalRecords, Heartbeat]
+
+
+def encode_replicate(directory_id: bytes, timeline: int, last_durable_lsn: int, chain_value: bytes) -> bytes:
+    if len(directory_id) != 16 or len(chain_value) != 32:
+        raise ValueError('directory id of 16 bytes, chain value of 32')
+    return bytes(directory_id) + struct.pack('<QQ', timeline, last_durable_lsn) + bytes(chain_value)
+
+
+def decode_replication_message(body: bytes) -> ReplicationMessage:
+    if len(body) < 8:
+        raise ProtocolError('replication message of %d bytes' % len(body))
+    kind, zero1, zero2, zero3, n = struct.unpack_from('<BBBBI', body, 0)
+    payload = body[8:]
+    if zero1 or zero2 or zero3 or n != len(payload):
+        raise ProtocolError('replication message header')
+    if kind == 1 and n == 64:
+        return WalFile(header=payload)
+    if kind == 2 and n > 16 and (n - 16) % 8 == 0:
+        first_lsn, offset = struct.unpack_from('<QQ', payload, 0)
+        return WalRecords(first_lsn=first_lsn, offset=offset, records=payload[16:])
+    if kind == 3 and n == 24 and payload[16] <= 1 and not any(payload[17:]):
+        durable_lsn, clock_ns = struct.unpack_from('<QQ', payload, 0)
+        return Heartbeat(durable_lsn=durable_lsn, clock_ns=clock_ns, reply_requested=payload[16] == 1)
+    raise ProtocolError('replication message of type %d and %d bytes' % (kind, n))
+
+
+def encode_replication_message(message: ReplicationMessage) -> bytes:
+    if isinstance(message, WalFile):
+        kind, payload = 1, message.header
+    elif isinstance(message, WalRecords):
+        kind, payload = 2, struct.pack('<QQ', message.first_lsn, message.offset) + message.records
+    else:
+        kind, payload = 3, struct.pack('<QQB7x', message.durable_lsn, message.clock_ns, 1 if message.reply_requested else 0)
+    return struct.pack('<B3xI', kind, len(payload)) + payload
+
+
+def encode_standby_status(durable_lsn: int, applied_lsn: int, clock_ns: int) -> bytes:
+    return struct.pack('<QQQQ', durable_lsn, applied_lsn, clock_ns, 0)

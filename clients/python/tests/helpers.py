@@ -15,6 +15,11 @@ def read_vector(name):
         return bytes.fromhex(''.join(line for line in f if not line.startswith('#')))
 
 
+def read_vector_text(name):
+    with open(os.path.join(VECTORS, name)) as f:
+        return f.read().strip()
+
+
 class Server:
     def __init__(self, directory=None, port=0, arguments=()):
         self.path = os.environ.get('LEDGER_SERVER', os.path.join(ROOT, '.build', 'debug', 'LedgerServer'))

@@ -6,7 +6,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from ledger_client import protocol as p  # noqa: E402
-from helpers import read_vector  # noqa: E402
+from helpers import read_vector, read_vector_text  # noqa: E402
 
 SECRET = bytes(range(32))
 T = 1_700_000_000_000_000_000
@@ -48,6 +48,20 @@ class VectorTests(unittest.TestCase):
         self.assertEqual(p.decode_ids(p.encode_ids([1, 2])), [1, 2])
         self.roundtrip('protocol-history-query.hex', 6, 5, p.encode_history_query(2, from_ns=T, limit=100))
         self.roundtrip('protocol-balance-query.hex', 7, 6, p.encode_balance_query(2, T))
+
+    def test_replication(self):
+        chain = bytes.fromhex(read_vector_text('wal-chain-1.txt'))
+        self.roundtrip('replication-replicate.hex', 9, 7, p.encode_replicate(bytes(range(0xf0, 0x100)), 1, 1, chain))
+        expected = [
+            ('replication-wal-file.hex', p.WalFile(header=read_vector('wal-file-header.hex'))),
+            ('replication-wal-records.hex', p.WalRecords(first_lsn=1, offset=4096, records=read_vector('wal-record-group.hex'))),
+            ('replication-heartbeat.hex', p.Heartbeat(durable_lsn=1, clock_ns=T, reply_requested=True)),
+        ]
+        for name, message in expected:
+            body = p.decode_frame(read_vector(name))[3]
+            self.assertEqual(p.decode_replication_message(body), message)
+            self.roundtrip(name, 9, 7, p.encode_replication_message(message))
+        self.roundtrip('replication-standby-status.hex', 10, 7, p.encode_standby_status(1, 1, T + 1))
 
     def test_every_flipped_byte_is_refused(self):
         frame = read_vector('protocol-submit.hex')

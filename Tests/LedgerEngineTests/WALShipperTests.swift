@@ -182,3 +182,48 @@ import Testing
         #expect(mirror.nextLSN > 1)
     }
 }
+
+/// The primary's decision on a `replicate` request.
+@Suite struct ReplicationStartTests {
+    static func decide(_ path: String, durable: UInt64, directoryID: [UInt8]? = nil, lastLSN: UInt64, chain: [UInt8]) throws -> ReplicationStart {
+        let meta = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: path))
+        return try ReplicationStart.decide(
+            storage: POSIXStorage(), layout: DataDirectoryLayout(root: path), directoryID: meta.directoryID, durableLSN: durable,
+            standbyDirectoryID: directoryID ?? meta.directoryID, standbyLastLSN: lastLSN, standbyChainValue: chain)
+    }
+
+    @Test func aStandbyThatSharesTheHistoryStreamsOnAndAnyOtherIsRefused() throws {
+        let (path, lastLSN) = try WALShipperTests.populated()
+        let layout = DataDirectoryLayout(root: path)
+        var chains: [UInt64: [UInt8]] = [:]
+        var last = [UInt8](repeating: 0, count: 32)
+        _ = try WALReader(storage: POSIXStorage(), layout: layout).scan(mode: .verify) { record in
+            if record.header.type == WALFormat.recordTypeGroup { last = WALGroupPayload.chainHash(record.payload) }
+            chains[record.header.lsn] = last
+        }
+        #expect(try Self.decide(path, durable: lastLSN, lastLSN: 0, chain: [UInt8](repeating: 0, count: 32)) == .stream(fromLSN: 1))
+        #expect(try Self.decide(path, durable: lastLSN, lastLSN: 40, chain: chains[40]!) == .stream(fromLSN: 41))
+        // The close record at the end: the chain value is the last group's.
+        #expect(try Self.decide(path, durable: lastLSN, lastLSN: lastLSN, chain: chains[lastLSN - 1]!) == .stream(fromLSN: lastLSN + 1))
+        guard case .diverged = try Self.decide(path, durable: lastLSN, lastLSN: 40, chain: chains[39]!) else {
+            Issue.record("a standby with another chain value at its LSN was not refused")
+            return
+        }
+        guard case .diverged = try Self.decide(path, durable: lastLSN, lastLSN: lastLSN + 1, chain: chains[40]!) else {
+            Issue.record("a standby ahead of the primary was not refused")
+            return
+        }
+        guard case .diverged = try Self.decide(path, durable: lastLSN, directoryID: [UInt8](repeating: 9, count: 16), lastLSN: 40, chain: chains[40]!)
+        else {
+            Issue.record("a standby of another ledger was not refused")
+            return
+        }
+        let files = try WALReader(storage: POSIXStorage(), layout: layout).walFiles()
+        try FileManager.default.removeItem(atPath: files[0].path)  // as compaction would
+        guard case .needBaseBackup = try Self.decide(path, durable: lastLSN, lastLSN: 2, chain: chains[2]!) else {
+            Issue.record("a standby behind the compacted WAL was not sent to a base backup")
+            return
+        }
+        #expect(try Self.decide(path, durable: lastLSN, lastLSN: lastLSN - 1, chain: chains[lastLSN - 1]!) == .stream(fromLSN: lastLSN))
+    }
+}

@@ -14,11 +14,12 @@ import Testing
 @Suite struct ConnectionHandlerTests {
     static let secret = [UInt8](repeating: 7, count: 32)
 
-    /// A channel with the decoder and the handler over a fresh ledger.
-    static func channel(_ ledger: Ledger) throws -> EmbeddedChannel {
+    /// A channel with the decoder and the handler over `ledger`, connected;
+    /// the one key, "dev", has `role`.
+    static func channel(_ ledger: Ledger, role: KeyRole = .client) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         let salt = [UInt8](repeating: 3, count: 16)
-        let keys = APIKeys(keys: ["dev": .init(salt: salt, hash: APIKeys.hash(salt: salt, secret: secret))])
+        let keys = APIKeys(keys: ["dev": .init(salt: salt, hash: APIKeys.hash(salt: salt, secret: secret), role: role)])
         let limits = ServerLimits(maxConnections: 4, inFlightMax: 8, idleTimeoutSeconds: 60, directoryID: [UInt8](repeating: 0, count: 16))
         let telemetry = ServerTelemetry()
         let handler = ConnectionHandler(
@@ -83,21 +84,10 @@ import Testing
 /// Key roles: a replication key may ask for `status` and nothing that posts or
 /// reads the ledger; a client key keeps every operation.
 @Suite struct KeyRoleTests {
-    static let secret = [UInt8](repeating: 7, count: 32)
-
+    /// A connection authenticated with a key of `role`.
     static func channel(_ ledger: Ledger, role: KeyRole) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel()
-        let salt = [UInt8](repeating: 3, count: 16)
-        let keys = APIKeys(keys: ["k": .init(salt: salt, hash: APIKeys.hash(salt: salt, secret: secret), role: role)])
-        let limits = ServerLimits(maxConnections: 4, inFlightMax: 8, idleTimeoutSeconds: 60, directoryID: [UInt8](repeating: 0, count: 16))
-        let telemetry = ServerTelemetry()
-        let handler = ConnectionHandler(
-            ledger: ledger, coalescer: SubmissionCoalescer(loop: channel.eventLoop, ledger: ledger, telemetry: telemetry), keys: keys, limits: limits,
-            metrics: ServerMetrics(), telemetry: telemetry, rateLimiter: RateLimiter(), logger: Logger(label: "test"))
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7380)).wait()
-        let hello = HelloRequest(keyID: "k", secret: secret)
+        let channel = try ConnectionHandlerTests.channel(ledger, role: role)
+        let hello = HelloRequest(keyID: "dev", secret: ConnectionHandlerTests.secret)
         try channel.writeInbound(
             channel.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 1, body: hello.encoded())))
         #expect(try ConnectionHandlerTests.reply(channel)?.header.status == ProtocolStatus.ok.rawValue)

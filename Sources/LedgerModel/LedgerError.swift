@@ -35,6 +35,9 @@ public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
         case unsupportedVersion
         /// Invalid command-line or JSON input.
         case invalidInput
+        /// This data directory is a standby (it holds `standby.signal`):
+        /// writes go to its primary (Specs/replication.md).
+        case notPrimary
     }
 
     public var code: Code

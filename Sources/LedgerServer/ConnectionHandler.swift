@@ -235,6 +235,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard let error = error as? LedgerError else { return ProtocolError(.internalError, "\(error)") }
         switch error.code {
         case .queueFull: return ProtocolError(.busy, error.message)
+        case .notPrimary: return ProtocolError(.notPrimary, error.message)
         case .malformedBatch, .batchTooLarge, .invalidInput: return ProtocolError(.malformedBody, error.message)
         case .stopped, .syncFailed, .io, .noSpace, .corruption: return ProtocolError(.engineStopped, error.message)
         default: return ProtocolError(.internalError, error.description)

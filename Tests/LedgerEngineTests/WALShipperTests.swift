@@ -120,13 +120,19 @@ import Testing
     }
 }
 
-/// Log shipping's writing side: a standby directory made of the primary's
-/// `ledger.meta` and the mirrored WAL is the primary's ledger.
+/// Log shipping's writing side: a standby made of the primary's
+/// `ledger.meta` and first WAL file (as a base backup at LSN 0 would hold)
+/// mirrors and applies the stream, and is the primary's ledger.
 @Suite struct WALMirrorTests {
     static func standby(of primary: String) throws -> String {
         let path = temporaryDirectory() + "-standby"
+        let layout = DataDirectoryLayout(root: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: primary + "/ledger.meta", toPath: path + "/ledger.meta")  // as a base backup would
+        try FileManager.default.copyItem(atPath: primary + "/ledger.meta", toPath: layout.metaPath)
+        var first = try Data(contentsOf: URL(fileURLWithPath: DataDirectoryLayout(root: primary).walPath(firstLSN: 1)))
+        first.replaceSubrange(WALFormat.fileHeaderBytes..<first.count, with: Data(count: first.count - WALFormat.fileHeaderBytes))
+        try first.write(to: URL(fileURLWithPath: layout.walPath(firstLSN: 1)))
+        FileManager.default.createFile(atPath: layout.standbySignalPath, contents: Data())
         return path
     }
 
@@ -137,49 +143,76 @@ import Testing
         return all
     }
 
-    @Test func aMirroredWALIsByteIdenticalAndOpensToTheSameLedger() throws {
-        let (primary, lastLSN) = try WALShipperTests.populated()
-        let standby = try Self.standby(of: primary)
-        let mirror = try WALMirror(storage: POSIXStorage(), layout: DataDirectoryLayout(root: standby), scan: WALScanResult(), walFileBytes: 64 * 1024)
-        for message in try Self.messages(primary, through: lastLSN) { try mirror.apply(message) }
-        try mirror.sync()
-        #expect(mirror.nextLSN == lastLSN + 1)
+    static func walFilesEqual(_ primary: String, _ standby: String) throws {
         let primaryFiles = try WALReader(storage: POSIXStorage(), layout: DataDirectoryLayout(root: primary)).walFiles()
         let standbyFiles = try WALReader(storage: POSIXStorage(), layout: DataDirectoryLayout(root: standby)).walFiles()
         #expect(primaryFiles.map(\.firstLSN) == standbyFiles.map(\.firstLSN))
         for (a, b) in zip(primaryFiles, standbyFiles) {
             #expect(FileManager.default.contentsEqual(atPath: a.path, andPath: b.path), "\(b.path) differs from \(a.path)")
         }
-        // Recovery on the standby rebuilds the index and files the segments
-        // from the mirrored log: the same ledger.
-        let (p, s) = (try Ledger.open(at: primary), try Ledger.open(at: standby))
-        #expect(try s.status().lastLSN == p.status().lastLSN)
-        for id in 1...10 { #expect(try s.account(id: UInt128(id)) == p.account(id: UInt128(id))) }
-        #expect(try s.history(account: 3, limit: 1_000) == p.history(account: 3, limit: 1_000))
+    }
+
+    @Test func aStandbyMirrorsByteIdenticalFilesAndAppliesThemToTheSameLedger() throws {
+        let (primary, lastLSN) = try WALShipperTests.populated()
+        let standbyPath = try Self.standby(of: primary)
+        let standby = try Ledger.open(at: standbyPath)
+        #expect(standby.isStandby)
+        let messages = try Self.messages(primary, through: lastLSN)
+        for start in stride(from: 0, to: messages.count, by: 5) {
+            let applied = try standby.receive(Array(messages[start..<min(messages.count, start + 5)]))
+            #expect(applied == standby.lastLSN.current)
+        }
+        #expect(standby.lastLSN.current == lastLSN)
+        // Applied on the fly: reads on the open standby see the primary's ledger.
+        let p = try Ledger.open(at: primary)
+        for id in 1...10 { #expect(try standby.account(id: UInt128(id)) == p.account(id: UInt128(id))) }
+        #expect(try standby.history(account: 3, limit: 1_000) == p.history(account: 3, limit: 1_000))
+        #expect(try standby.replicationPosition().chainValue == p.replicationPosition().chainValue)
+        // Writes are refused, and closing adds no record of its own.
+        #expect(throws: LedgerError(.notPrimary, "this data directory is a standby: writes go to its primary")) {
+            _ = try standby.submitAndWait(EventBatch([usd(99)]))
+        }
+        try Self.walFilesEqual(primary, standbyPath)  // before the primary's close adds its record
+        try standby.close()
         try p.close()
-        try s.close()
-        #expect(try Verifier.verify(at: standby).passed)
+        #expect(try Verifier.verify(at: standbyPath).passed)
+        let reopened = try Ledger.open(at: standbyPath)
+        #expect(try reopened.status().lastLSN == lastLSN)
+        try reopened.close()
     }
 
     @Test func aDamagedOrOutOfOrderMessageIsRefusedBeforeAByteIsWritten() throws {
         let (primary, lastLSN) = try WALShipperTests.populated()
-        let standby = try Self.standby(of: primary)
-        let mirror = try WALMirror(storage: POSIXStorage(), layout: DataDirectoryLayout(root: standby), scan: WALScanResult(), walFileBytes: 64 * 1024)
+        let standbyPath = try Self.standby(of: primary)
+        let standby = try Ledger.open(at: standbyPath)
+        defer { try? standby.close() }
         let messages = try Self.messages(primary, through: lastLSN)
-        try mirror.apply(messages[0])  // the first file
+        try standby.receive([messages[0]])  // the first file: held already
         guard case .walRecords(let first, let offset, var bytes) = messages[1] else {
             Issue.record("the second message is not records")
             return
         }
-        let filePath = DataDirectoryLayout(root: standby).walPath(firstLSN: 1)
+        let filePath = DataDirectoryLayout(root: standbyPath).walPath(firstLSN: 1)
         let before = try Data(contentsOf: URL(fileURLWithPath: filePath))
-        bytes[WALFormat.recordHeaderBytes + 3] ^= 0x40  // a payload bit flipped in transit
-        #expect(throws: LedgerError.self) { try mirror.apply(.walRecords(firstLSN: first, offset: offset, bytes: bytes)) }
-        #expect(throws: LedgerError.self) { try mirror.apply(messages[2]) }  // a gap: LSNs after the missing ones
+        var flipped = bytes
+        flipped[WALFormat.recordHeaderBytes + 3] ^= 0x40  // a payload bit flipped in transit
+        #expect(throws: LedgerError.self) { try standby.receive([.walRecords(firstLSN: first, offset: offset, bytes: flipped)]) }
+        #expect(throws: LedgerError.self) { try standby.receive([messages[2]]) }  // a gap: LSNs after the missing ones
+        // A record whose CRC is valid but whose SHA-256 chain value is not the
+        // one that follows (re-sealed after the change, as an attacker would).
+        bytes = Array(bytes[0..<WALFormat.recordBytes(payloadBytes: bytes.withUnsafeBytes { Int(_LE.u32($0, 0)) })])  // the first record alone
+        bytes.withUnsafeMutableBytes { raw in
+            raw[WALFormat.recordHeaderBytes + HashChain.fieldOffset] ^= 1
+            let payloadBytes = Int(_LE.u32(UnsafeRawBufferPointer(raw), 0))
+            let header = try! WALFileHeader.decode(Array(before[0..<WALFormat.fileHeaderUsedBytes]), path: "test")
+            _ = WALRecordHeader.seal(
+                UnsafeMutableRawBufferPointer(rebasing: raw[0..<WALFormat.recordBytes(payloadBytes: payloadBytes)]), payloadBytes: payloadBytes,
+                type: WALFormat.recordTypeGroup, lsn: first, previousCRC: header.chainSeed, epochSeed: header.epochSeed)
+        }
+        #expect(throws: LedgerError.self) { try standby.receive([.walRecords(firstLSN: first, offset: offset, bytes: bytes)]) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: filePath)) == before, "nothing of a refused message was written")
-        #expect(mirror.nextLSN == 1)
-        try mirror.apply(messages[1])  // the undamaged message still applies
-        #expect(mirror.nextLSN > 1)
+        #expect(standby.lastLSN.current == 0)
+        #expect(try standby.receive([messages[1]]) > 0)  // the undamaged message still applies
     }
 }
 

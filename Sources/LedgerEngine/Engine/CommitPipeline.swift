@@ -226,7 +226,14 @@ struct CommitPipeline<Batch, Read, Group> {
             groupsInFlight -= 1
         }
         freeGroups.append(group)
-        walBytesSinceSnapshot += payloadBytes
+        let snapshotDue = walBytesWritten(payloadBytes)
+        return !inline || snapshotDue
+    }
+
+    /// `bytes` more of WAL are durable (a group, or a standby's mirrored
+    /// records); returns whether a snapshot became due (wake its thread).
+    mutating func walBytesWritten(_ bytes: Int) -> Bool {
+        walBytesSinceSnapshot += bytes
         let snapshotDue =
             configuration.snapshotIntervalWALBytes > 0
             && walBytesSinceSnapshot >= max(configuration.snapshotIntervalWALBytes, lastSnapshotBytes)
@@ -234,7 +241,7 @@ struct CommitPipeline<Batch, Read, Group> {
             walBytesSinceSnapshot = 0
             snapshotWanted = true
         }
-        return !inline || snapshotDue
+        return snapshotDue
     }
 
     // MARK: - Snapshot thread

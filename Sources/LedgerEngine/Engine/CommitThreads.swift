@@ -24,7 +24,10 @@
 import Dispatch
 
 extension Ledger {
-    typealias Pipeline = CommitPipeline<(EventBatch, Completion), (LedgerStateMachine?) -> Void, PendingGroup>
+    /// A read gets whether it runs against durable state (false after a
+    /// stop); it reads the state machine itself (`Ledger.read`), and on a
+    /// standby applies mirrored records the same way (Ledger+Standby.swift).
+    typealias Pipeline = CommitPipeline<(EventBatch, Completion), (Bool) -> Void, PendingGroup>
 
     func startThreads() {
         let apply = Thread { [self] in self.applyLoop() }
@@ -52,7 +55,7 @@ extension Ledger {
 
     func applyLoop() {
         var batches: [(EventBatch, Completion)] = []
-        var reads: [(LedgerStateMachine?) -> Void] = []
+        var reads: [(Bool) -> Void] = []
         batches.reserveCapacity(1024)
         while true {
             // Room for the hold expiries that may precede each batch: at most
@@ -64,7 +67,7 @@ extension Ledger {
             if !reads.isEmpty {
                 guard case .run(let durable) = awaitPipeline({ $0.readsMayRun() }) else { preconditionFailure("awaited a wait") }
                 assert(!durable || lock.withLock { pipeline.durableSideOwner } == .applyThread, "reads while a group is handed off")
-                for read in reads { read(durable ? machine : nil) }
+                for read in reads { read(durable) }
                 reads.removeAll(keepingCapacity: true)
             }
             if batches.isEmpty { continue }
@@ -206,6 +209,7 @@ extension Ledger {
             observe(GroupCommit(events: group.results.count, walPayloadBytes: group.payloadBytes, syncNs: DispatchTime.now().uptimeNanoseconds - syncStartNs))
         }
         chain.advance(to: chainValue)
+        lastLSN.advance(to: lsn)
         // Durable: now the index may claim this LSN.
         for (slot, account) in zip(group.changedSlots, group.changedAccounts) {
             try index.write(account, slot: Int(slot), lsn: lsn)
@@ -226,6 +230,7 @@ extension Ledger {
     /// the queued work.
     func stop(because error: LedgerError, failing completions: [Completion]) {
         evicted.fail(error)
+        lastLSN.close()
         options.log("engine stopped: \(error)")
         let stranded = lock.withLock {
             let stranded = pipeline.stop(because: error)
@@ -237,7 +242,7 @@ extension Ledger {
         for work in stranded.work {
             switch work {
             case .batch((_, let completion), _): completion(.failure(stranded.error))
-            case .read(let body): body(nil)
+            case .read(let body): body(false)
             }
         }
     }

@@ -30,6 +30,13 @@ public final class Ledger: @unchecked Sendable {
     /// the directory's WAL files are small (a record never spans files). A
     /// batch that cannot fit a group on its own is rejected (`batchTooLarge`).
     public let groupPayloadBytesMax: Int
+    /// A standby (the directory holds `standby.signal`): it applies a
+    /// primary's mirrored log (Ledger+Standby.swift) and refuses writes.
+    public let isStandby: Bool
+    /// The last durable LSN on a primary; the last applied (and durable)
+    /// one on a standby. Waited on by the replication stream and by reads
+    /// with a minimum LSN.
+    public let lastLSN: LSNWatch
 
     // Apply-thread state.
     var machine: LedgerStateMachine
@@ -60,6 +67,8 @@ public final class Ledger: @unchecked Sendable {
         meta = opened.meta
         self.directoryLock = directoryLock
         recovery = opened.report
+        isStandby = opened.storage.fileExists(opened.layout.standbySignalPath)
+        lastLSN = LSNWatch(lsn: opened.wal.nextLSN - 1)
         groupPayloadBytesMax = min(
             Limits.groupPayloadBytesMax, opened.meta.walFileBytes - WALFormat.fileHeaderBytes - WALFormat.recordHeaderBytes - 8)
         machine = opened.machine
@@ -86,6 +95,10 @@ public final class Ledger: @unchecked Sendable {
     /// `EventBatch.append`).
     public func submit(_ batch: EventBatch, completion: @escaping Completion) {
         precondition(batch.eventCount >= 1 && batch.eventCount <= Limits.batchEventsMax, "batch of \(batch.eventCount) events")
+        if isStandby {
+            completion(.failure(LedgerError(.notPrimary, "this data directory is a standby: writes go to its primary")))
+            return
+        }
         let payloadBytes = Self.batchPayloadBytes(batch)
         guard batch.bytes.count <= Limits.batchBytesMax, WALFormat.groupHeaderBytes + payloadBytes <= groupPayloadBytesMax else {
             let limit = min(
@@ -137,12 +150,20 @@ public final class Ledger: @unchecked Sendable {
 
     /// Runs `body` on the apply thread against durable state (no group in flight).
     public func read<T>(_ body: @escaping (LedgerStateMachine) -> T) throws -> T {
+        try onApplyThread { body(self.machine) }
+    }
+
+    /// Runs `body` on the apply thread between groups, with the state
+    /// machine and the durable side to itself; throws the stop reason
+    /// instead after a stop. (Not through `read`: an argument copy of the
+    /// machine would make every mutation in `body` copy its storage.)
+    func onApplyThread<T>(_ body: @escaping () -> T) throws -> T {
         let done = ConditionLock()
         nonisolated(unsafe) var value: T?
         nonisolated(unsafe) var answered = false
         let action = enqueue(
-            .read({ state in
-                let result = state.map(body)
+            .read({ durable in
+                let result = durable ? body() : nil
                 done.withLock {
                     value = result
                     answered = true
@@ -177,15 +198,21 @@ public final class Ledger: @unchecked Sendable {
             return threads
         }
         for thread in running { thread.join() }
+        lastLSN.close()
         defer {
             try? wal.finishPreparing()
             index.close()
             directoryLock.release()
         }
         if let stoppedError = stopReason { throw stoppedError }
-        let payload = wal.payloadBuffer
-        _LE.put(payload, WALFormat.closeLastGroupLSNOffset, wal.nextLSN - 1)
-        let lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: WALFormat.closePayloadBytes)
+        // A standby's WAL holds the primary's records only (byte-identical
+        // files): no close record of its own.
+        var lsn = wal.nextLSN - 1
+        if !isStandby {
+            let payload = wal.payloadBuffer
+            _LE.put(payload, WALFormat.closeLastGroupLSNOffset, wal.nextLSN - 1)
+            lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: WALFormat.closePayloadBytes)
+        }
         try wal.sync()
         try segments.sync()
         try index.checkpoint(lsn: lsn)

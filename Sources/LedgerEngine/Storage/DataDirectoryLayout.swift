@@ -10,6 +10,7 @@
 //   segments/YYYY-MM.arc     an archived sealed month (Specs/archive-format.md)
 //   segments/*.tmp           an archive or restore in progress (deleted at open)
 //   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
+//   standby.signal           present on a standby (Specs/replication.md)
 public struct DataDirectoryLayout: Sendable {
     public let root: String
 
@@ -22,6 +23,9 @@ public struct DataDirectoryLayout: Sendable {
     public var metaTemporaryPath: String { root + "/ledger.meta.tmp" }
     public var indexPath: String { root + "/balances.index" }
     public var walNextTemporaryPath: String { root + "/wal-next.tmp" }
+    /// Present while the directory is a standby: it mirrors a primary's
+    /// log and refuses writes until it is promoted.
+    public var standbySignalPath: String { root + "/standby.signal" }
 
     public static func walFileName(firstLSN: UInt64) -> String {
         let digits = String(firstLSN)
@@ -49,7 +53,8 @@ public struct DataDirectoryLayout: Sendable {
     /// files the engine does not own, such as the server's `api-keys`, are
     /// not). A directory holding any of these is never initialised over.
     public static func belongsToLedger(_ name: String) -> Bool {
-        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "balances.index" || name == "segments" || name == "snapshots" || name == "recovery"
+        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "standby.signal" || name == "balances.index" || name == "segments" || name == "snapshots"
+            || name == "recovery"
             || (name.hasPrefix("wal-") && (name.hasSuffix(".log") || name.hasSuffix(".tmp")))
     }
 

@@ -14,13 +14,15 @@ public final class WALWriter {
     let storage: any Storage
     let layout: DataDirectoryLayout
     public let fileBytes: Int
-    private var file: any StorageFile
-    private var header: WALFileHeader
-    private var epochSeed: UInt32
-    public private(set) var offset: Int
-    public private(set) var nextLSN: UInt64
-    public private(set) var previousCRC: UInt32
-    private let preparer: WALFilePreparer
+    // Internal, not private: a standby's writer also mirrors a primary's
+    // records (Replication/WALMirror.swift).
+    var file: any StorageFile
+    var header: WALFileHeader
+    var epochSeed: UInt32
+    public internal(set) var offset: Int
+    public internal(set) var nextLSN: UInt64
+    public internal(set) var previousCRC: UInt32
+    let preparer: WALFilePreparer
 
     /// Payload of the next record: the engine encodes into it directly.
     public let payloadBuffer: UnsafeMutableRawBufferPointer

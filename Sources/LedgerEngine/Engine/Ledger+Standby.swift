@@ -1,0 +1,106 @@
+// A standby's engine (Specs/replication.md): the directory holds
+// `standby.signal`, its writes are refused (`notPrimary`), and the primary's
+// log arrives as `WALShipper` messages, which `receive` mirrors and applies.
+//
+// Applying, on the apply thread between reads (it runs as a read of the
+// pipeline, so it owns the state machine and the durable side, and no
+// group is ever in flight on a standby), in this order: every message
+// checked and written into the WAL (WALMirror.swift: nothing of a message
+// that fails a check is written) → fdatasync → each record replayed with
+// the code recovery uses (every recorded result checked) → index slots
+// written with the record's LSN → events filed into the segments (sealing
+// and the month chain exactly as on the primary) → `lastLSN` advanced. A
+// failed fdatasync, or a record that does not replay as the log recorded
+// it, stops the engine (crash-stop); a restart recovers from the log,
+// which then names the record.
+
+extension Ledger {
+    /// Where this standby's log ends, as the `replicate` request presents it.
+    public struct ReplicationPosition: Sendable, Equatable {
+        public var directoryID: [UInt8]
+        /// The last durable (and applied) LSN.
+        public var lastLSN: UInt64
+        /// The SHA-256 chain value after the last group at or before `lastLSN`.
+        public var chainValue: [UInt8]
+    }
+
+    public func replicationPosition() throws -> ReplicationPosition {
+        try exclusively { ReplicationPosition(directoryID: self.meta.directoryID, lastLSN: self.wal.nextLSN - 1, chainValue: self.chain.head) }
+    }
+
+    /// Mirrors and applies a primary's messages in order; returns the last
+    /// LSN now durable and applied. A message that fails a check throws
+    /// `corruption` after the messages before it were made durable and
+    /// applied; nothing of it is written.
+    @discardableResult
+    public func receive(_ messages: [WALShipper.Message]) throws -> UInt64 {
+        precondition(isStandby, "receive on a primary")
+        return try exclusively { try self.mirrorAndApply(messages) }
+    }
+
+    /// Runs `body` on the apply thread with the state machine and the
+    /// durable side to itself (a read, between groups).
+    func exclusively<T>(_ body: @escaping () throws -> T) throws -> T {
+        try onApplyThread { Result { () throws(any Error) -> T in try body() } }.get()
+    }
+
+    private func mirrorAndApply(_ messages: [WALShipper.Message]) throws -> UInt64 {
+        var written: [([UInt8], [MirroredRecord])] = []
+        var refusal: (any Error)?
+        var mirroredChain = chain
+        for message in messages {
+            do {
+                let records = try wal.mirror(message, chain: &mirroredChain)
+                if case .walRecords(_, _, let bytes) = message { written.append((bytes, records)) }
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        if !written.isEmpty {
+            do {
+                try wal.sync()
+                var walBytes = 0
+                for (bytes, records) in written {
+                    try apply(records, in: bytes)
+                    walBytes += bytes.count
+                }
+                let snapshotDue = lock.withLock { pipeline.walBytesWritten(walBytes) }
+                if snapshotDue { lock.withLock { lock.broadcast() } }
+            } catch {
+                let stopError = error as? LedgerError ?? LedgerError(.io, "\(error)")
+                stop(because: stopError, failing: [])
+                throw stopError
+            }
+            precondition(chain == mirroredChain, "the applied chain head differs from the mirrored one")
+            lastLSN.advance(to: wal.nextLSN - 1)
+        }
+        if let refusal { throw refusal }
+        return wal.nextLSN - 1
+    }
+
+    /// Replays records already durable in the WAL: state machine, index,
+    /// segments (the order in the header).
+    private func apply(_ records: [MirroredRecord], in bytes: [UInt8]) throws {
+        var results: [ResultCode] = []
+        try bytes.withUnsafeBytes { raw in
+            for mirrored in records {
+                let record = WALRecord(
+                    path: "replicated record", offset: mirrored.offsetInBytes, header: mirrored.header,
+                    payload: UnsafeRawBufferPointer(rebasing: raw[mirrored.payloadRange]))
+                // The mirror checked the SHA-256 link before writing.
+                try Self.replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: false, evicted: evicted)
+                guard record.header.type == WALFormat.recordTypeGroup else { continue }
+                let lsn = record.header.lsn
+                for slot in machine.takeChangedSlots() { try index.write(machine.accounts[Int(slot)], slot: Int(slot), lsn: lsn) }
+                try segments.file(groupPayload: record.payload, lsn: lsn)
+                groupsSinceCheckpoint += 1
+                if groupsSinceCheckpoint >= options.indexCheckpointGroups {
+                    try segments.sync()
+                    try index.checkpoint(lsn: lsn)
+                    groupsSinceCheckpoint = 0
+                }
+            }
+        }
+    }
+}

@@ -20,8 +20,8 @@ public struct FrameHeader: Sendable, Equatable {
         self.status = status
     }
 
-    public func encoded() -> [UInt8] {
-        precondition(bodyBytes >= 0 && bodyBytes <= ProtocolFormat.frameBodyBytesMax, "body of \(bodyBytes) bytes")
+    public func encoded(bodyBytesMax: Int = ProtocolFormat.frameBodyBytesMax) -> [UInt8] {
+        precondition(bodyBytes >= 0 && bodyBytes <= bodyBytesMax, "body of \(bodyBytes) bytes")
         var out = ProtocolFormat.magic
         out.reserveCapacity(ProtocolFormat.headerBytes)
         Wire.append(&out, ProtocolFormat.version)
@@ -38,8 +38,9 @@ public struct FrameHeader: Sendable, Equatable {
 
     /// Decodes and checks a header. Errors carry the reply's status:
     /// `malformedFrame` (magic, reserved bytes, header CRC),
-    /// `unsupportedVersion`, `frameTooLarge`.
-    public static func decode(_ p: UnsafeRawBufferPointer) throws -> FrameHeader {
+    /// `unsupportedVersion`, `frameTooLarge` (over `bodyBytesMax`: larger
+    /// only for a standby reading its replication stream).
+    public static func decode(_ p: UnsafeRawBufferPointer, bodyBytesMax: Int = ProtocolFormat.frameBodyBytesMax) throws -> FrameHeader {
         precondition(p.count >= ProtocolFormat.headerBytes, "a header is \(ProtocolFormat.headerBytes) bytes")
         guard Array(p[0..<4]) == ProtocolFormat.magic else { throw ProtocolError(.malformedFrame, "bad magic") }
         guard Wire.maskedCRC(UnsafeRawBufferPointer(rebasing: p[0..<28])) == Wire.u32(p, 28) else {
@@ -55,9 +56,8 @@ public struct FrameHeader: Sendable, Equatable {
             throw ProtocolError(.malformedFrame, "reserved header bytes are not zero", echoOperation: operation, echoRequestID: requestID)
         }
         let bodyBytes = Int(Wire.u32(p, 16))
-        guard bodyBytes <= ProtocolFormat.frameBodyBytesMax else {
-            throw ProtocolError(
-                .frameTooLarge, "body of \(bodyBytes) bytes; at most \(ProtocolFormat.frameBodyBytesMax)", echoOperation: operation, echoRequestID: requestID)
+        guard bodyBytes <= bodyBytesMax else {
+            throw ProtocolError(.frameTooLarge, "body of \(bodyBytes) bytes; at most \(bodyBytesMax)", echoOperation: operation, echoRequestID: requestID)
         }
         return FrameHeader(operation: Wire.u16(p, 6), requestID: Wire.u64(p, 8), bodyBytes: bodyBytes, bodyCRC: Wire.u32(p, 20), status: Wire.u16(p, 24))
     }
@@ -71,9 +71,12 @@ public struct FrameHeader: Sendable, Equatable {
 
 /// A whole frame in one array (for clients, tests and error replies).
 public enum Frame {
-    public static func encode(operation: UInt16, requestID: UInt64, body: [UInt8], status: ProtocolStatus = .ok) -> [UInt8] {
+    public static func encode(
+        operation: UInt16, requestID: UInt64, body: [UInt8], status: ProtocolStatus = .ok, bodyBytesMax: Int = ProtocolFormat.frameBodyBytesMax
+    ) -> [UInt8] {
         let crc = body.withUnsafeBytes { Wire.maskedCRC($0) }
-        return FrameHeader(operation: operation, requestID: requestID, bodyBytes: body.count, bodyCRC: crc, status: status.rawValue).encoded() + body
+        return FrameHeader(operation: operation, requestID: requestID, bodyBytes: body.count, bodyCRC: crc, status: status.rawValue).encoded(
+            bodyBytesMax: bodyBytesMax) + body
     }
 
     /// An error reply: the status and a message for people (truncated to

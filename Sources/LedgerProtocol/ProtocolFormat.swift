@@ -10,6 +10,14 @@ public enum ProtocolFormat {
     public static let headerBytes = 32
     /// A 4 MiB event batch plus its 8-byte header, rounded up to 64.
     public static let frameBodyBytesMax = 4_194_368
+    /// Frames of the replication stream (primary → standby, only after the
+    /// standby sent `replicate`): the largest WAL record (16 MiB + 32) plus
+    /// the message and `walRecords` headers, rounded up (Specs/replication.md).
+    public static let replicationFrameBodyBytesMax = 16_777_280
+    /// Stream bytes a primary sends beyond a standby's acknowledged durable
+    /// LSN before it waits (a slow standby falls behind on the primary's
+    /// disk, never in its memory).
+    public static let replicationWindowBytes = 8 << 20
     public static let idsPerRequestMax = Limits.batchEventsMax
     public static let historyItemsMax = 1_000
     public static let inFlightMaxDefault = 64

@@ -17,18 +17,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = InboundFrame
     typealias OutboundOut = ByteBuffer
 
-    private let ledger: Ledger
+    let ledger: Ledger
     private let keys: APIKeys
     private let limits: ServerLimits
-    private let logger: Logger
+    let logger: Logger
     private let metrics: ServerMetrics
     private let telemetry: ServerTelemetry
     private let coalescer: SubmissionCoalescer
     private let rateLimiter: RateLimiter
-    private var authenticatedKey: String?
+    private(set) var authenticatedKey: String?
     private var inFlight = 0
+    /// Set once a `replicate` was accepted: the connection is a replication
+    /// connection from then on (Specs/replication.md).
+    var replication: ReplicationSender?
+    var replicationStarting = false
+    /// The request id of the accepted `replicate` (status frames carry it).
+    var replicationRequestID: UInt64?
     /// Blocking engine reads (lookups, status) run here, off the event loop.
-    private static let readQueue = DispatchQueue(label: "ledger.reads", attributes: .concurrent)
+    static let readQueue = DispatchQueue(label: "ledger.reads", attributes: .concurrent)
 
     init(
         ledger: Ledger, coalescer: SubmissionCoalescer, keys: APIKeys, limits: ServerLimits, metrics: ServerMetrics, telemetry: ServerTelemetry,
@@ -84,10 +90,17 @@ final class ConnectionHandler: ChannelInboundHandler {
             return reply(context, refusal, operation: header.operation, requestID: header.requestID)
         }
         let key = authenticatedKey!  // refusal(of:) checked it
+        if (replication != nil || replicationStarting) && operation != .standbyStatus {
+            let error = ProtocolError(.malformedBody, "a replication connection carries only standbyStatus after replicate")
+            reply(context, error, operation: header.operation, requestID: header.requestID)
+            return context.close(promise: nil)
+        }
         do {
             switch operation {
             case .hello: preconditionFailure("handled above")
             case .createAccounts, .submitEntries:
+                // The body names the primary, so a client can follow it.
+                if ledger.isStandby { throw ProtocolError(.notPrimary, limits.primaryAddress ?? "") }
                 let batch = try EventBatchBody.decode(buffer.readableBytesView, for: operation)
                 guard rateLimiter.take(batch.eventCount, keyID: key, perSecond: keys.eventsPerSecond(keyID: key)) else {
                     throw ProtocolError(.rateLimited, "key '\(key)' is limited to \(keys.eventsPerSecond(keyID: key)) events per second")
@@ -124,8 +137,13 @@ final class ConnectionHandler: ChannelInboundHandler {
                         uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: UInt32(s.queueDepthBatches)
                     ).encoded()
                 }
-            case .replicate, .standbyStatus:
-                throw ProtocolError(.unsupported, "replication is specified (Specs/replication.md) but not served yet")
+            case .replicate:
+                try startReplication(context, header, try ReplicateRequest.decode(body))
+            case .standbyStatus:
+                guard let replication, header.requestID == replicationRequestID else {
+                    throw ProtocolError(.malformedBody, "standbyStatus outside a replication stream")
+                }
+                replication.standbyReported(try StandbyStatus.decode(body))
             }
         } catch let error as ProtocolError {
             reply(context, error, operation: header.operation, requestID: header.requestID)
@@ -242,7 +260,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, operation: UInt16, requestID: UInt64) {
+    func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, operation: UInt16, requestID: UInt64) {
         telemetry.refused(error.status)
         write(context, Frame.error(error, operation: operation, requestID: requestID))
         // shuttingDown: the stop closes every connection once the accepted
@@ -255,6 +273,11 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func write(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        replication?.stop()
+        context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

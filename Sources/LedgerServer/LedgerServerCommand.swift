@@ -36,6 +36,10 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(help: "PEM certificate chain: with --tls-private-key, the protocol port speaks TLS 1.2+ only (default: plain TCP).")
     var tlsCertificate: String = env("TLS_CERTIFICATE") ?? ""
     @Option(help: "PEM private key for --tls-certificate.") var tlsPrivateKey: String = env("TLS_PRIVATE_KEY") ?? ""
+    @Option(help: "Run as a standby of this primary (HOST:PORT): the data directory must come from `ledgerctl basebackup`.")
+    var standbyOf: String? = env("STANDBY_OF")
+    @Option(help: "With --standby-of: a file holding the replication key as '<key id> <secret hex>' (or $LEDGER_REPLICATION_KEY='<key id>:<secret hex>').")
+    var replicationKeyFile: String? = env("REPLICATION_KEY_FILE")
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -65,7 +69,7 @@ struct LedgerServerCommand: ParsableCommand {
         logger.logLevel = .info
         let layout = DataDirectoryLayout(root: dataDirectory)
         let keysPath = keysFile ?? layout.apiKeysPath
-        if !FileManager.default.fileExists(atPath: layout.metaPath) {
+        if !FileManager.default.fileExists(atPath: layout.metaPath) && standbyOf == nil {
             try Ledger.initialize(at: dataDirectory)
             logger.info("created data directory", metadata: ["path": "\(dataDirectory)"])
         }
@@ -84,11 +88,13 @@ struct LedgerServerCommand: ParsableCommand {
         let telemetry = ServerTelemetry()
         options.groupCommitted = { telemetry.groupCommitted($0) }
         options.snapshotIntervalWALBytes = (snapshotIntervalMiB ?? Int(env("SNAPSHOT_INTERVAL_MIB") ?? "")).map { $0 * 1024 * 1024 }
+        let standby = try StandbySetup(standbyOf: standbyOf, keyFile: replicationKeyFile, layout: layout)
         let ledger = try Ledger.open(at: dataDirectory, options: options)
         let directoryID = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dataDirectory)).directoryID
         let server = LedgerTCPServer(ledger: ledger, telemetry: telemetry, logger: logger, threads: threads)
         let limits = ServerLimits(
-            maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID)
+            maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID,
+            primaryAddress: standbyOf)
         if !noMetrics {
             let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort)
             FileHandle.standardOutput.write(Data("metrics on http://\(metricsHost):\(metricsBound)/metrics\n".utf8))
@@ -96,6 +102,8 @@ struct LedgerServerCommand: ParsableCommand {
         let bound = try server.start(host: host, port: port, keys: keys, limits: limits, tls: tls)
         // Unbuffered, so a supervisor or test reading the pipe sees it at once.
         FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS)")\n".utf8))
+        let receiver = standby.primary.map { StandbyReceiver(ledger: ledger, primary: $0, logger: logger) }
+        receiver?.start()
 
         // SIGTERM / SIGINT: stop accepting, finish what the engine holds, checkpoint, exit 0.
         let stopped = DispatchSemaphore(value: 0)
@@ -109,6 +117,7 @@ struct LedgerServerCommand: ParsableCommand {
         }
         stopped.wait()
         logger.info("stopping")
+        receiver?.stop()
         try server.stop()
         logger.info("stopped cleanly")
     }

@@ -8,6 +8,8 @@ struct ServerLimits: Sendable {
     var inFlightMax: Int
     var idleTimeoutSeconds: Int64
     var directoryID: [UInt8]
+    /// On a standby: its primary (`host:port`), the body of `notPrimary`.
+    var primaryAddress: String? = nil
 }
 
 /// What every connection shares: the connection count, the requests in

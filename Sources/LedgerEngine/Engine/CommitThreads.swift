@@ -26,7 +26,7 @@ import Dispatch
 extension Ledger {
     /// A read gets whether it runs against durable state (false after a
     /// stop); it reads the state machine itself (`Ledger.read`), and on a
-    /// standby applies mirrored records the same way (Ledger+Standby.swift).
+    /// standby applies mirrored records the same way (Ledger+Replication.swift).
     typealias Pipeline = CommitPipeline<(EventBatch, Completion), (Bool) -> Void, PendingGroup>
 
     func startThreads() {

@@ -31,7 +31,7 @@ public final class Ledger: @unchecked Sendable {
     /// batch that cannot fit a group on its own is rejected (`batchTooLarge`).
     public let groupPayloadBytesMax: Int
     /// A standby (the directory holds `standby.signal`): it applies a
-    /// primary's mirrored log (Ledger+Standby.swift) and refuses writes.
+    /// primary's mirrored log (Ledger+Replication.swift) and refuses writes.
     public let isStandby: Bool
     /// The last durable LSN on a primary; the last applied (and durable)
     /// one on a standby. Waited on by the replication stream and by reads

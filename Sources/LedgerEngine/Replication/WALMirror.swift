@@ -15,7 +15,7 @@
 // acknowledges them, so whatever a crash leaves after the synced end is a
 // torn tail that recovery truncates and the primary sends again. Replaying
 // the records (every recorded result) is the applying side's job
-// (Ledger+Standby.swift).
+// (Ledger+Replication.swift).
 
 extension WALWriter {
     /// A primary's message, as `WALShipper` cuts it.

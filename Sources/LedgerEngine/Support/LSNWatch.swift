@@ -13,6 +13,8 @@ public final class LSNWatch: @unchecked Sendable {
     public init(lsn: UInt64) { self.lsn = lsn }
 
     public var current: UInt64 { condition.withLock { lsn } }
+    /// The ledger closed or stopped: the LSN will not move again.
+    public var isClosed: Bool { condition.withLock { closed } }
 
     /// Moves the LSN forward (never back) and wakes the waiters.
     func advance(to newLSN: UInt64) {

@@ -1,4 +1,7 @@
-// A standby's engine (Specs/replication.md): the directory holds
+// Replication in the engine (Specs/replication.md). On a primary: the
+// handshake's decision (`replicationStart`) and a shipper over its WAL.
+//
+// A standby's engine: the directory holds
 // `standby.signal`, its writes are refused (`notPrimary`), and the primary's
 // log arrives as `WALShipper` messages, which `receive` mirrors and applies.
 //
@@ -15,6 +18,22 @@
 // which then names the record.
 
 extension Ledger {
+    /// The primary's decision on a standby's `replicate` request. Runs
+    /// between groups (no record half-written at the WAL's end while the
+    /// kept WAL is read back); a handshake is rare.
+    public func replicationStart(standbyDirectoryID: [UInt8], standbyLastLSN: UInt64, standbyChainValue: [UInt8]) throws -> ReplicationStart {
+        precondition(!isStandby, "replicationStart on a standby")
+        return try exclusively {
+            try ReplicationStart.decide(
+                storage: self.storage, layout: self.layout, directoryID: self.meta.directoryID, durableLSN: self.wal.nextLSN - 1,
+                standbyDirectoryID: standbyDirectoryID, standbyLastLSN: standbyLastLSN, standbyChainValue: standbyChainValue)
+        }
+    }
+
+    /// Ships this WAL from `lsn` on; call `next(throughLSN:)` with at most
+    /// `lastLSN.current` (what is durable).
+    public func shipper(from lsn: UInt64) -> WALShipper { WALShipper(storage: storage, layout: layout, from: lsn) }
+
     /// Where this standby's log ends, as the `replicate` request presents it.
     public struct ReplicationPosition: Sendable, Equatable {
         public var directoryID: [UInt8]

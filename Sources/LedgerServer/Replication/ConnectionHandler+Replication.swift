@@ -1,0 +1,56 @@
+// A `replicate` request on a connection (Specs/replication.md, checks 1-6):
+// the role was checked before dispatch; here, that this server is a
+// primary, the timeline, and the engine's decision on the standby's
+// history. Accepted, the connection becomes a replication connection whose
+// stream a `ReplicationSender` writes; refused, the terminal status is the
+// only reply and the connection closes (`diverged`, `needBaseBackup`) or
+// stays open (`notPrimary`).
+import LedgerEngine
+import LedgerProtocol
+import NIOCore
+
+extension ConnectionHandler {
+    func startReplication(_ context: ChannelHandlerContext, _ header: FrameHeader, _ request: ReplicateRequest) throws {
+        guard !ledger.isStandby else { throw ProtocolError(.notPrimary, "this server is a standby; replicate from its primary") }
+        guard request.timeline == 1 else {
+            throw ProtocolError(.diverged, "the standby is on timeline \(request.timeline); this primary knows only timeline 1 (take a new base backup)")
+        }
+        replicationStarting = true
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let ledger = self.ledger
+        let logger = self.logger
+        let keyID = authenticatedKey ?? "?"
+        Self.readQueue.async {
+            let decision = Result {
+                try ledger.replicationStart(
+                    standbyDirectoryID: request.directoryID, standbyLastLSN: request.lastDurableLSN, standbyChainValue: request.chainValue)
+            }
+            loop.execute {
+                let (handler, context) = bound.value
+                switch decision {
+                case .success(.stream) where !context.channel.isActive:
+                    return  // the standby left meanwhile
+                case .success(.stream(let fromLSN)):
+                    logger.info("replication: streaming to a standby", metadata: ["key": "\(keyID)", "fromLSN": "\(fromLSN)"])
+                    let sender = ReplicationSender(ledger: ledger, channel: context.channel, requestID: header.requestID, fromLSN: fromLSN, logger: logger)
+                    handler.replicationRequestID = header.requestID
+                    handler.replication = sender
+                    sender.start()
+                case .success(.diverged(let why)):
+                    handler.refuseReplication(context, ProtocolError(.diverged, why), header)
+                case .success(.needBaseBackup(let why)):
+                    handler.refuseReplication(context, ProtocolError(.needBaseBackup, why), header)
+                case .failure(let error):
+                    handler.refuseReplication(context, Self.protocolError(error), header)
+                }
+            }
+        }
+    }
+
+    private func refuseReplication(_ context: ChannelHandlerContext, _ error: ProtocolError, _ header: FrameHeader) {
+        logger.warning("replication: refused a standby", metadata: ["status": "\(error.status)", "reason": "\(error.message)"])
+        reply(context, error, operation: header.operation, requestID: header.requestID)
+        context.close(promise: nil)
+    }
+}

@@ -44,6 +44,9 @@ let package = Package(
         .target(name: "LedgerInput", dependencies: ["LedgerModel"], path: "Sources/LedgerInput"),
         // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
         .target(name: "LedgerProtocol", dependencies: ["LedgerModel"], path: "Sources/LedgerProtocol"),
+        // Replication streams read by a blocking thread (a standby's receiver,
+        // `ledgerctl basebackup`): a socket and the frames on it.
+        .target(name: "LedgerStream", dependencies: ["LedgerProtocol"], path: "Sources/LedgerStream"),
         // The Swift client: async/await, pipelining, gathering, deadlines, retries.
         .target(
             name: "LedgerClient",
@@ -58,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "LedgerServer",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol",
+                "LedgerEngine", "LedgerProtocol", "LedgerStream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "ledgerctl",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol", "LedgerClient", "LedgerInput",
+                "LedgerEngine", "LedgerProtocol", "LedgerClient", "LedgerInput", "LedgerStream",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ledgerctl"

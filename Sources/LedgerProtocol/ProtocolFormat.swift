@@ -39,6 +39,7 @@ public enum ProtocolOperation: UInt16, Sendable, CaseIterable {
     /// Replication (Specs/replication.md); defined, not served yet (`unsupported`).
     case replicate = 9
     case standbyStatus = 10
+    case baseBackup = 11
 }
 
 /// A reply's status (Specs/protocol.md, "Status").

@@ -43,6 +43,17 @@ public enum ReplicationMessage: Sendable, Equatable {
     /// at `offset` in the current file.
     case walRecords(firstLSN: UInt64, offset: UInt64, records: [UInt8])
     case heartbeat(durableLSN: UInt64, clockNs: UInt64, replyRequested: Bool)
+    /// Base backup: the image's size (the bytes `backupData` will carry)
+    /// and number of files, first.
+    case backupStart(imageBytes: UInt64, fileCount: UInt64)
+    /// Base backup: a file of the image starts (its path relative to the
+    /// data directory); `copyBytes` follow in `backupData`, then the file is
+    /// extended with zeros to `totalBytes`.
+    case backupFile(name: String, copyBytes: UInt64, totalBytes: UInt64)
+    /// Base backup: bytes of the current file at `offset`.
+    case backupData(offset: UInt64, bytes: [UInt8])
+    /// Base backup: the image is complete.
+    case backupEnd(snapshotLSN: UInt64, lastLSN: UInt64)
 
     public static let headerBytes = 8
     static let walFileHeaderBytes = 64
@@ -61,6 +72,27 @@ public enum ReplicationMessage: Sendable, Equatable {
             Wire.append(&b, durableLSN)
             Wire.append(&b, clockNs)
             (type, body) = (3, b + [replyRequested ? 1 : 0] + [UInt8](repeating: 0, count: 7))
+        case .backupFile(let name, let copyBytes, let totalBytes):
+            precondition(Self.isValidBackupName(name), "backup file name \(name)")
+            var b: [UInt8] = []
+            Wire.append(&b, copyBytes)
+            Wire.append(&b, totalBytes)
+            Wire.append(&b, UInt16(name.utf8.count))
+            (type, body) = (5, b + [UInt8](repeating: 0, count: 6) + Array(name.utf8))
+        case .backupData(let offset, let bytes):
+            var b: [UInt8] = []
+            Wire.append(&b, offset)
+            (type, body) = (6, b + bytes)
+        case .backupEnd(let snapshotLSN, let lastLSN):
+            var b: [UInt8] = []
+            Wire.append(&b, snapshotLSN)
+            Wire.append(&b, lastLSN)
+            (type, body) = (7, b)
+        case .backupStart(let imageBytes, let fileCount):
+            var b: [UInt8] = []
+            Wire.append(&b, imageBytes)
+            Wire.append(&b, fileCount)
+            (type, body) = (4, b)
         }
         var out: [UInt8] = [type, 0, 0, 0]
         Wire.append(&out, UInt32(body.count))
@@ -83,8 +115,35 @@ public enum ReplicationMessage: Sendable, Equatable {
         case 3:
             guard body.count == 24, body[16] <= 1, body[17...].allSatisfy({ $0 == 0 }) else { throw bad("heartbeat malformed") }
             return body.withUnsafeBytes { .heartbeat(durableLSN: Wire.u64($0, 0), clockNs: Wire.u64($0, 8), replyRequested: body[16] == 1) }
+        case 4:
+            guard body.count == 16 else { throw bad("backupStart of \(body.count) bytes") }
+            return body.withUnsafeBytes { .backupStart(imageBytes: Wire.u64($0, 0), fileCount: Wire.u64($0, 8)) }
+        case 5:
+            guard body.count > 24, body[18..<24].allSatisfy({ $0 == 0 }) else { throw bad("backupFile malformed") }
+            let (copyBytes, totalBytes, nameBytes) = body.withUnsafeBytes { (Wire.u64($0, 0), Wire.u64($0, 8), Int(Wire.u16($0, 16))) }
+            let name = String(decoding: body[24...], as: UTF8.self)
+            guard nameBytes == body.count - 24, copyBytes <= totalBytes, isValidBackupName(name) else { throw bad("backupFile name or sizes invalid") }
+            return .backupFile(name: name, copyBytes: copyBytes, totalBytes: totalBytes)
+        case 6:
+            guard body.count > 8 else { throw bad("backupData of \(body.count) bytes") }
+            return .backupData(offset: body.withUnsafeBytes { Wire.u64($0, 0) }, bytes: Array(body[8...]))
+        case 7:
+            guard body.count == 16 else { throw bad("backupEnd of \(body.count) bytes") }
+            return body.withUnsafeBytes { .backupEnd(snapshotLSN: Wire.u64($0, 0), lastLSN: Wire.u64($0, 8)) }
         default:
             throw bad("unknown type \(bytes[0])")
+        }
+    }
+
+    /// A backup file's name: 1 to 255 bytes of `A-Z a-z 0-9 . _ -`, in at
+    /// most one directory (`segments/…`, `snapshots/…`), never `.` or `..`:
+    /// a hostile primary cannot make `basebackup` write outside its target.
+    public static func isValidBackupName(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...255).contains(name.utf8.count), (1...2).contains(parts.count) else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part != "." && part != ".."
+                && part.utf8.allSatisfy { c in (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D }
         }
     }
 }

@@ -23,7 +23,7 @@ enum KeyRole: String, Sendable, CaseIterable {
         switch operation {
         case .hello, .status: true
         case .createAccounts, .submitEntries, .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf: self == .client
-        case .replicate, .standbyStatus: self == .replication
+        case .replicate, .standbyStatus, .baseBackup: self == .replication
         }
     }
 }

@@ -139,6 +139,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             case .replicate:
                 try startReplication(context, header, try ReplicateRequest.decode(body))
+            case .baseBackup:
+                guard body.isEmpty else { throw ProtocolError(.malformedBody, "baseBackup takes an empty body") }
+                try startBaseBackup(context, header)
             case .standbyStatus:
                 guard let replication, header.requestID == replicationRequestID else {
                     throw ProtocolError(.malformedBody, "standbyStatus outside a replication stream")

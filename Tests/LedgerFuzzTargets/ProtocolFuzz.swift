@@ -16,10 +16,10 @@ enum ProtocolFuzz {
         decodeBody(operation, reply: header.status != 0, body)
     }
 
-    /// First byte: the operation (1...8); second: request (even) or reply
+    /// First byte: the operation (1...11); second: request (even) or reply
     /// (odd); the rest is the body.
     static func bodies(_ input: [UInt8]) {
-        guard input.count >= 2, let operation = ProtocolOperation(rawValue: UInt16(input[0] % 10) + 1) else { return }
+        guard input.count >= 2, let operation = ProtocolOperation(rawValue: UInt16(input[0] % 11) + 1) else { return }
         decodeBody(operation, reply: input[1] & 1 == 1, Array(input.dropFirst(2)))
     }
 
@@ -70,7 +70,9 @@ enum ProtocolFuzz {
             if let status = try? StatusBody.decode(body) { require(status.encoded() == body, "status body re-encodes differently") }
         case (.replicate, false):
             if let request = try? ReplicateRequest.decode(body) { require(request.encoded() == body, "replicate request re-encodes differently") }
-        case (.replicate, true):
+        case (.baseBackup, false):
+            break  // a baseBackup request has no body
+        case (.replicate, true), (.baseBackup, true):
             if let message = try? ReplicationMessage.decode(body) { require(message.encoded() == body, "replication message re-encodes differently") }
         case (.standbyStatus, _):
             if let status = try? StandbyStatus.decode(body) { require(status.encoded() == body, "standby status re-encodes differently") }

@@ -17,6 +17,7 @@
 import Dispatch
 import LedgerEngine
 import LedgerProtocol
+import LedgerStream
 import Logging
 
 final class StandbyReceiver: @unchecked Sendable {
@@ -70,18 +71,12 @@ final class StandbyReceiver: @unchecked Sendable {
         }
     }
 
-    /// Raised by a frame with a non-zero status from the primary.
-    struct Terminal: Error {
-        var status: ProtocolStatus?
-        var message: String
-    }
-
     private func run() {
         var backoffMs = 100
         while !condition.withLock({ stopping }) {
             do {
                 try connectAndStream()
-            } catch let terminal as Terminal where terminal.needsOperator {
+            } catch let terminal as StreamRefused where terminal.needsOperator {
                 return halt("the primary refused this standby (\(terminal.status.map { "\($0)" } ?? "?")): \(terminal.message)")
             } catch let error as LedgerError {
                 return halt("the engine refused the stream: \(error)")
@@ -107,65 +102,54 @@ final class StandbyReceiver: @unchecked Sendable {
     }
 
     private func connectAndStream() throws {
-        let socket = try BlockingSocket(host: primary.host, port: primary.port, timeoutMs: Self.readTimeoutMs)
+        let connection = try StreamConnection(
+            host: primary.host, port: primary.port, keyID: primary.keyID, secret: primary.secret, timeoutMs: Self.readTimeoutMs)
         let proceed = condition.withLock {
-            self.socket = socket
+            socket = connection.socket
             return !stopping
         }
         guard proceed else { return }
-        try socket.writeAll(Frame.encode(operation: ProtocolOperation.hello.rawValue, requestID: 0, body: HelloRequest(keyID: primary.keyID, secret: primary.secret).encoded()))
-        _ = try readFrame(socket)
         let position = try ledger.replicationPosition()
         let request = ReplicateRequest(directoryID: position.directoryID, timeline: 1, lastDurableLSN: position.lastLSN, chainValue: position.chainValue)
-        try socket.writeAll(Frame.encode(operation: ProtocolOperation.replicate.rawValue, requestID: Self.requestID, body: request.encoded()))
+        try connection.send(operation: .replicate, requestID: Self.requestID, body: request.encoded())
         logger.info("replication: connected to the primary", metadata: ["primary": "\(primary.host):\(primary.port)", "fromLSN": "\(position.lastLSN + 1)"])
-        try stream(socket)
+        try stream(connection)
     }
 
-    private func stream(_ socket: BlockingSocket) throws {
+    private func stream(_ connection: StreamConnection) throws {
         var lastStatusNs: UInt64 = 0
         while !condition.withLock({ stopping }) {
             var messages: [WALShipper.Message] = []
             var replyRequested = false
             var bytes = 0
             repeat {
-                let body = try readFrame(socket)
+                let body = try connection.readFrame(bodyBytesMax: ProtocolFormat.replicationFrameBodyBytesMax).body
                 bytes += body.count
                 switch try ReplicationMessage.decode(body) {
                 case .walFile(let header): messages.append(.walFile(header: header))
                 case .walRecords(let firstLSN, let offset, let records):
-                    guard offset <= UInt64(Int.max) else { throw Terminal(status: nil, message: "record offset \(offset)") }
+                    guard offset <= UInt64(Int.max) else { throw StreamRefused(status: nil, message: "record offset \(offset)") }
                     messages.append(.walRecords(firstLSN: firstLSN, offset: Int(offset), bytes: records))
                 case .heartbeat(let durableLSN, _, let reply):
                     condition.withLock { primaryDurable = max(primaryDurable, durableLSN) }
                     replyRequested = replyRequested || reply
+                case .backupStart, .backupFile, .backupData, .backupEnd:
+                    throw StreamRefused(status: nil, message: "a base backup message in a replication stream")
                 }
-            } while bytes < Self.receiveBytesMax && socket.hasBytesReady()
+            } while bytes < Self.receiveBytesMax && connection.socket.hasBytesReady()
             condition.withLock { if currentState == .connecting { currentState = .streaming } }
             let applied = messages.isEmpty ? ledger.lastLSN.current : try ledger.receive(messages)
             let now = DispatchTime.now().uptimeNanoseconds
             if !messages.isEmpty || replyRequested || now - lastStatusNs >= Self.statusIntervalNs {
                 let status = StandbyStatus(durableLSN: applied, appliedLSN: applied, clockNs: wallClockNs())
-                try socket.writeAll(Frame.encode(operation: ProtocolOperation.standbyStatus.rawValue, requestID: Self.requestID, body: status.encoded()))
+                try connection.send(operation: .standbyStatus, requestID: Self.requestID, body: status.encoded())
                 lastStatusNs = now
             }
         }
     }
-
-    /// One frame's body; a non-zero status is `Terminal`.
-    private func readFrame(_ socket: BlockingSocket) throws -> [UInt8] {
-        let headerBytes = try socket.readExactly(ProtocolFormat.headerBytes)
-        let header = try headerBytes.withUnsafeBytes { try FrameHeader.decode($0, bodyBytesMax: ProtocolFormat.replicationFrameBodyBytesMax) }
-        let body = try socket.readExactly(header.bodyBytes)
-        try body.withUnsafeBytes { try header.checkBody($0) }
-        guard header.status == 0 else {
-            throw Terminal(status: ProtocolStatus(rawValue: header.status), message: String(decoding: body, as: UTF8.self))
-        }
-        return body
-    }
 }
 
-extension StandbyReceiver.Terminal {
+extension StreamRefused {
     /// Statuses no retry can fix.
     var needsOperator: Bool {
         switch status {

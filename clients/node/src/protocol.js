@@ -14,7 +14,7 @@ export const NO_END = (1n << 64n) - 1n;
 export const OPERATIONS = {
   hello: 1, createAccounts: 2, submitEntries: 3, lookupAccounts: 4,
   lookupEntries: 5, accountHistory: 6, balanceAsOf: 7, status: 8,
-  replicate: 9, standbyStatus: 10,
+  replicate: 9, standbyStatus: 10, baseBackup: 11,
 };
 
 export const STATUSES = [

@@ -19,7 +19,7 @@ DEFAULT_PORT = 7380
 OPERATIONS = {
     'hello': 1, 'createAccounts': 2, 'submitEntries': 3, 'lookupAccounts': 4,
     'lookupEntries': 5, 'accountHistory': 6, 'balanceAsOf': 7, 'status': 8,
-    'replicate': 9, 'standbyStatus': 10,
+    'replicate': 9, 'standbyStatus': 10, 'baseBackup': 11,
 }
 
 STATUSES = [

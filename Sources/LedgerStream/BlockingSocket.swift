@@ -1,4 +1,5 @@
-// A blocking TCP connection for the standby's receiver thread: connect with
+// A blocking TCP connection for a thread that reads a stream (a standby's
+// receiver, `ledgerctl basebackup`): connect with
 // a timeout, read exactly n bytes, write all, wait for readability. Thin
 // wrappers over the syscalls; every failure is a `SocketError` naming the
 // call. Plain TCP only (the stream over TLS is not built yet: see
@@ -7,16 +8,16 @@
     import Glibc
 #endif
 
-struct SocketError: Error, CustomStringConvertible {
-    var description: String
+public struct SocketError: Error, CustomStringConvertible {
+    public var description: String
 }
 
-final class BlockingSocket {
+public final class BlockingSocket {
     private let fd: Int32
 
     /// Connects to `host:port` (names resolved), with TCP_NODELAY and
     /// `timeoutMs` on every later read and write.
-    init(host: String, port: Int, timeoutMs: Int) throws {
+    public init(host: String, port: Int, timeoutMs: Int) throws {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -49,9 +50,9 @@ final class BlockingSocket {
     deinit { close(fd) }
 
     /// Shuts the connection down (a blocked read on another thread returns).
-    func shutDown() { shutdown(fd, Int32(SHUT_RDWR)) }
+    public func shutDown() { shutdown(fd, Int32(SHUT_RDWR)) }
 
-    func writeAll(_ bytes: [UInt8]) throws {
+    public func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -62,7 +63,7 @@ final class BlockingSocket {
     }
 
     /// Reads exactly `count` bytes; throws on end of stream or timeout.
-    func readExactly(_ count: Int) throws -> [UInt8] {
+    public func readExactly(_ count: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
@@ -76,7 +77,7 @@ final class BlockingSocket {
     }
 
     /// Whether bytes can be read now (without blocking).
-    func hasBytesReady() -> Bool {
+    public func hasBytesReady() -> Bool {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return poll(&poller, 1, 0) > 0
     }

@@ -143,7 +143,9 @@ public enum ReplicationMessage: Sendable, Equatable {
         guard (1...255).contains(name.utf8.count), (1...2).contains(parts.count) else { return false }
         return parts.allSatisfy { part in
             !part.isEmpty && part != "." && part != ".."
-                && part.utf8.allSatisfy { c in (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D }
+                && part.utf8.allSatisfy { c in
+                    (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
+                }
         }
     }
 }

@@ -1,3 +1,9 @@
+import Dispatch
+import LedgerEngine
+import LedgerProtocol
+import Logging
+import NIOCore
+
 // The primary's side of one replication connection (Specs/replication.md):
 // after the handshake accepted a standby, a thread of its own reads the WAL
 // from the standby's next LSN (WALShipper: only durable records, byte for
@@ -13,11 +19,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import Dispatch
-import LedgerEngine
-import LedgerProtocol
-import Logging
-import NIOCore
 
 final class ReplicationSender: @unchecked Sendable {
     private let ledger: Ledger

@@ -35,7 +35,9 @@ struct StandbySetup {
     static func replicationKey(file: String?) throws -> (String, [UInt8]) {
         let text: String
         if let file {
-            guard let contents = FileManager.default.contents(atPath: file) else { throw LedgerError(.invalidInput, "cannot read the replication key file", path: file) }
+            guard let contents = FileManager.default.contents(atPath: file) else {
+                throw LedgerError(.invalidInput, "cannot read the replication key file", path: file)
+            }
             text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: " ", with: ":")
         } else if let value = ProcessInfo.processInfo.environment["LEDGER_REPLICATION_KEY"] {
             text = value

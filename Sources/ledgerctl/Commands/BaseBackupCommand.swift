@@ -40,7 +40,8 @@ struct BaseBackupCommand: ParsableCommand {
                 for problem in report.problems where problem.severity == .error { printError(problem.description) }
                 throw ExitCode(1)
             }
-            print("base backup of \(remote.server!) in \(to): \(writer.bytesWritten) bytes, verified; start it with LedgerServer --standby-of \(remote.server!)")
+            print(
+                "base backup of \(remote.server!) in \(to): \(writer.bytesWritten) bytes, verified; start it with LedgerServer --standby-of \(remote.server!)")
         }
     }
 

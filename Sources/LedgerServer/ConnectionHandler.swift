@@ -90,11 +90,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             return reply(context, refusal, operation: header.operation, requestID: header.requestID)
         }
         let key = authenticatedKey!  // refusal(of:) checked it
-        if (replication != nil || replicationStarting) && operation != .standbyStatus {
-            let error = ProtocolError(.malformedBody, "a replication connection carries only standbyStatus after replicate")
-            reply(context, error, operation: header.operation, requestID: header.requestID)
-            return context.close(promise: nil)
-        }
+        if isReplicationConnection && operation != .standbyStatus { return refuseOnReplicationConnection(context, header) }
         do {
             switch operation {
             case .hello: preconditionFailure("handled above")
@@ -137,16 +133,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                         uptimeNs: metrics.uptimeNs, connections: UInt32(metrics.connections), queueDepth: UInt32(s.queueDepthBatches)
                     ).encoded()
                 }
-            case .replicate:
-                try startReplication(context, header, try ReplicateRequest.decode(body))
-            case .baseBackup:
-                guard body.isEmpty else { throw ProtocolError(.malformedBody, "baseBackup takes an empty body") }
-                try startBaseBackup(context, header)
-            case .standbyStatus:
-                guard let replication, header.requestID == replicationRequestID else {
-                    throw ProtocolError(.malformedBody, "standbyStatus outside a replication stream")
-                }
-                replication.standbyReported(try StandbyStatus.decode(body))
+            case .replicate, .standbyStatus, .baseBackup:
+                try handleReplication(context, header, operation, body)
             }
         } catch let error as ProtocolError {
             reply(context, error, operation: header.operation, requestID: header.requestID)

@@ -10,6 +10,33 @@ import LedgerProtocol
 import NIOCore
 
 extension ConnectionHandler {
+    var isReplicationConnection: Bool { replication != nil || replicationStarting }
+
+    /// After `replicate` or `baseBackup`, a connection carries nothing else
+    /// but `standbyStatus`.
+    func refuseOnReplicationConnection(_ context: ChannelHandlerContext, _ header: FrameHeader) {
+        let error = ProtocolError(.malformedBody, "a replication connection carries only standbyStatus after replicate")
+        reply(context, error, operation: header.operation, requestID: header.requestID)
+        context.close(promise: nil)
+    }
+
+    func handleReplication(_ context: ChannelHandlerContext, _ header: FrameHeader, _ operation: ProtocolOperation, _ body: [UInt8]) throws {
+        switch operation {
+        case .replicate:
+            try startReplication(context, header, try ReplicateRequest.decode(body))
+        case .standbyStatus:
+            guard let replication, header.requestID == replicationRequestID else {
+                throw ProtocolError(.malformedBody, "standbyStatus outside a replication stream")
+            }
+            replication.standbyReported(try StandbyStatus.decode(body))
+        case .baseBackup:
+            guard body.isEmpty else { throw ProtocolError(.malformedBody, "baseBackup takes an empty body") }
+            try startBaseBackup(context, header)
+        default:
+            preconditionFailure("\(operation) is not a replication operation")
+        }
+    }
+
     func startReplication(_ context: ChannelHandlerContext, _ header: FrameHeader, _ request: ReplicateRequest) throws {
         guard !ledger.isStandby else { throw ProtocolError(.notPrimary, "this server is a standby; replicate from its primary") }
         guard request.timeline == 1 else {

@@ -117,20 +117,39 @@ import Testing
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
-    @Test func replicateIsForbiddenToClientKeysAndNotServedYetToReplicationKeys() throws {
+    /// The next reply, running the loop while an answer computed off it
+    /// (a handshake decision) is on its way.
+    static func awaitReply(_ channel: EmbeddedChannel) throws -> (header: FrameHeader, body: [UInt8])? {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            channel.embeddedEventLoop.run()
+            if let reply = try ConnectionHandlerTests.reply(channel) { return reply }
+            usleep(1_000)
+        }
+        return nil
+    }
+
+    @Test func replicationIsForbiddenToClientKeysAndAStrangerOrAStrayStatusIsRefused() throws {
         let path = temporaryDirectory()
         try Ledger.initialize(at: path)
         let ledger = try Ledger.open(at: path)
         defer { try? ledger.close() }
-        let request = ReplicateRequest(
-            directoryID: [UInt8](repeating: 0, count: 16), timeline: 1, lastDurableLSN: 0, chainValue: [UInt8](repeating: 0, count: 32))
-        for (role, status) in [(KeyRole.client, ProtocolStatus.forbidden), (.replication, .unsupported)] {
+        let stranger = ReplicateRequest(
+            directoryID: [UInt8](repeating: 7, count: 16), timeline: 1, lastDurableLSN: 0, chainValue: [UInt8](repeating: 0, count: 32))
+        let cases: [(KeyRole, ProtocolOperation, [UInt8], ProtocolStatus)] = [
+            (.client, .replicate, stranger.encoded(), .forbidden), (.client, .baseBackup, [], .forbidden),
+            (.replication, .replicate, stranger.encoded(), .diverged),
+            (.replication, .standbyStatus, StandbyStatus(durableLSN: 1, appliedLSN: 1, clockNs: 1).encoded(), .malformedBody),
+            (.replication, .baseBackup, [1], .malformedBody),
+        ]
+        for (role, operation, body, status) in cases {
             let channel = try Self.channel(ledger, role: role)
-            try channel.writeInbound(
-                channel.allocator.buffer(bytes: Frame.encode(operation: ProtocolOperation.replicate.rawValue, requestID: 2, body: request.encoded())))
-            #expect(try ConnectionHandlerTests.reply(channel)?.header.status == status.rawValue, "\(role)")
+            try channel.writeInbound(channel.allocator.buffer(bytes: Frame.encode(operation: operation.rawValue, requestID: 2, body: body)))
+            let reply = try Self.awaitReply(channel)
+            #expect(reply?.header.status == status.rawValue, "\(role) \(operation): \(String(decoding: reply?.body ?? [], as: UTF8.self))")
             _ = try channel.finish(acceptAlreadyClosed: true)
         }
+        #expect(try ledger.status().lastLSN == 0, "nothing was written")
     }
 
     @Test func everyRoleMayAskForStatusAndOnlyClientsMayPostOrRead() {
@@ -139,7 +158,7 @@ import Testing
             for operation in [ProtocolOperation.createAccounts, .submitEntries, .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf] {
                 #expect(role.allows(operation) == (role == .client), "\(role) \(operation)")
             }
-            for operation in [ProtocolOperation.replicate, .standbyStatus] {
+            for operation in [ProtocolOperation.replicate, .standbyStatus, .baseBackup] {
                 #expect(role.allows(operation) == (role == .replication), "\(role) \(operation)")
             }
         }

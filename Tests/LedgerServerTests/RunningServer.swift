@@ -29,7 +29,10 @@ final class RunningServer {
             + (keysFile.map { ["--keys-file", $0] } ?? ["--create-dev-key"]) + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // The server's log, kept beside its directory for a failing test to show.
+        let logPath = self.directory + ".log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
         try process.run()
         var text = ""
         let deadline = Date().addingTimeInterval(60)
@@ -41,7 +44,10 @@ final class RunningServer {
             if line.hasPrefix("metrics on"), let p = line.split(separator: ":").last?.split(separator: "/").first { self.metricsPort = Int(p) ?? 0 }
             if let range = line.range(of: "secret ") { self.secret = APIKeysHex.bytes(String(line[range.upperBound...])) }
         }
-        guard self.port > 0 else { throw LedgerError(.io, "LedgerServer did not start: \(text)") }
+        guard self.port > 0 else {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw LedgerError(.io, "LedgerServer did not start (running: \(process.isRunning)): \(text) \(log.suffix(2_000))")
+        }
     }
 
     /// SIGTERM, wait, and remove the directory; the exit status.
@@ -58,5 +64,8 @@ final class RunningServer {
         process.waitUntilExit()
     }
 
-    func removeDirectory() { try? FileManager.default.removeItem(atPath: directory) }
+    func removeDirectory() {
+        try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: directory + ".log")
+    }
 }

@@ -18,16 +18,14 @@
 // which then names the record.
 
 extension Ledger {
-    /// The primary's decision on a standby's `replicate` request. Runs
-    /// between groups (no record half-written at the WAL's end while the
-    /// kept WAL is read back); a handshake is rare.
+    /// The primary's decision on a standby's `replicate` request. Reads
+    /// only durable records (never rewritten) beside the writer: commits go
+    /// on meanwhile.
     public func replicationStart(standbyDirectoryID: [UInt8], standbyLastLSN: UInt64, standbyChainValue: [UInt8]) throws -> ReplicationStart {
         precondition(!isStandby, "replicationStart on a standby")
-        return try exclusively {
-            try ReplicationStart.decide(
-                storage: self.storage, layout: self.layout, directoryID: self.meta.directoryID, durableLSN: self.wal.nextLSN - 1,
-                standbyDirectoryID: standbyDirectoryID, standbyLastLSN: standbyLastLSN, standbyChainValue: standbyChainValue)
-        }
+        return try ReplicationStart.decide(
+            storage: storage, layout: layout, directoryID: meta.directoryID, durableLSN: lastLSN.current, standbyDirectoryID: standbyDirectoryID,
+            standbyLastLSN: standbyLastLSN, standbyChainValue: standbyChainValue)
     }
 
     /// Ships this WAL from `lsn` on; call `next(throughLSN:)` with at most

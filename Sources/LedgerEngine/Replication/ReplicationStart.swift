@@ -41,24 +41,54 @@ public enum ReplicationStart: Equatable, Sendable {
     }
 
     /// The chain value after the last group record at or before `lsn`
-    /// (nil when the kept WAL has none). Reads the kept WAL once, checking
-    /// every CRC (a handshake is rare; the WAL kept is a few files): a close
-    /// record has no chain value, so the value is the last group's before it.
+    /// (nil when the kept WAL has none). Reads only the file holding `lsn`
+    /// (and earlier ones while they hold no group), record by record with
+    /// every CRC checked; records at or below the durable LSN are never
+    /// rewritten, so this runs beside the writer. A close record has no
+    /// chain value: the value is the last group's before it.
     static func chainValue(through lsn: UInt64, storage: any Storage, layout: DataDirectoryLayout) throws -> [UInt8]? {
-        var value: [UInt8]?
-        var found = false
-        let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify) { record in
-            guard record.header.lsn <= lsn else { return }
-            if record.header.type == WALFormat.recordTypeGroup && record.payload.count >= WALFormat.groupHeaderBytes {
-                value = WALGroupPayload.chainHash(record.payload)
-            }
-            found = found || record.header.lsn == lsn
+        let files = try WALReader(storage: storage, layout: layout).walFiles()
+        guard var index = files.lastIndex(where: { $0.firstLSN <= lsn }) else { return nil }
+        var mustReach: UInt64? = lsn
+        while index >= 0 {
+            if let value = try lastGroupChainValue(in: files[index].path, storage: storage, through: lsn, mustReach: mustReach) { return value }
+            mustReach = nil
+            index -= 1
         }
-        guard found, scan.problems.isEmpty else {
+        return nil
+    }
+
+    private static func lastGroupChainValue(in path: String, storage: any Storage, through lsn: UInt64, mustReach: UInt64?) throws -> [UInt8]? {
+        let file = try open(path, storage: storage)
+        defer { file.handle.close() }
+        var value: [UInt8]?
+        var offset = WALFormat.fileHeaderBytes
+        var at = file.header.firstLSN
+        while at <= lsn, offset + WALFormat.recordHeaderBytes <= Int(file.header.fileBytes) {
+            let payloadBytes = try file.handle.readExactly(4, at: offset).withUnsafeBytes { Int(_LE.u32($0, 0)) }
+            guard payloadBytes <= WALFormat.recordPayloadBytesMax, offset + WALFormat.recordBytes(payloadBytes: payloadBytes) <= Int(file.header.fileBytes)
+            else { break }
+            let record = try file.handle.readExactly(WALFormat.recordBytes(payloadBytes: payloadBytes), at: offset)
+            guard let header = record.withUnsafeBytes({ WALRecordHeader.standalone($0, at: 0, epochSeed: file.header.epochSeed) }), header.lsn == at
+            else { break }
+            if header.type == WALFormat.recordTypeGroup && payloadBytes >= WALFormat.groupHeaderBytes {
+                value = record.withUnsafeBytes {
+                    WALGroupPayload.chainHash(UnsafeRawBufferPointer(rebasing: $0[WALFormat.recordHeaderBytes..<(WALFormat.recordHeaderBytes + payloadBytes)]))
+                }
+            }
+            offset += record.count
+            at += 1
+        }
+        if let mustReach, at <= mustReach {
             throw LedgerError(
-                .corruption,
-                "LSN \(lsn) cannot be read back from the WAL (\(scan.problems.first?.description ?? "missing")); investigate with `ledgerctl verify`")
+                .corruption, "LSN \(mustReach) cannot be read back from the WAL (it ends at LSN \(at - 1)); investigate with `ledgerctl verify`", path: path,
+                offset: offset)
         }
         return value
+    }
+
+    private static func open(_ path: String, storage: any Storage) throws -> (handle: any ReadableFile, header: WALFileHeader) {
+        let handle = try storage.openFileForReading(path)
+        return (handle, try WALFileHeader.decode(try handle.readExactly(WALFormat.fileHeaderUsedBytes, at: 0), path: path))
     }
 }

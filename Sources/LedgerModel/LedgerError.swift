@@ -38,6 +38,10 @@ public struct LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
         /// This data directory is a standby (it holds `standby.signal`):
         /// writes go to its primary (Specs/replication.md).
         case notPrimary
+        /// Synchronous commit: durable on the primary, but the standbys'
+        /// acknowledgments did not arrive before a shutdown or stop; the
+        /// outcome is unknown (retry with the same ids).
+        case notReplicated
     }
 
     public var code: Code

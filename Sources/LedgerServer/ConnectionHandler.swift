@@ -21,7 +21,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let keys: APIKeys
     private let limits: ServerLimits
     let logger: Logger
-    private let metrics: ServerMetrics
+    let metrics: ServerMetrics
     private let telemetry: ServerTelemetry
     private let coalescer: SubmissionCoalescer
     private let rateLimiter: RateLimiter
@@ -245,6 +245,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch error.code {
         case .queueFull: return ProtocolError(.busy, error.message)
         case .notPrimary: return ProtocolError(.notPrimary, error.message)
+        case .notReplicated: return ProtocolError(.notReplicated, error.message)
         case .malformedBatch, .batchTooLarge, .invalidInput: return ProtocolError(.malformedBody, error.message)
         case .stopped, .syncFailed, .io, .noSpace, .corruption: return ProtocolError(.engineStopped, error.message)
         default: return ProtocolError(.internalError, error.description)

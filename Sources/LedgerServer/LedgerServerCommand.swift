@@ -40,6 +40,8 @@ struct LedgerServerCommand: ParsableCommand {
     var standbyOf: String? = env("STANDBY_OF")
     @Option(help: "With --standby-of: a file holding the replication key as '<key id> <secret hex>' (or $LEDGER_REPLICATION_KEY='<key id>:<secret hex>').")
     var replicationKeyFile: String? = env("REPLICATION_KEY_FILE")
+    @Option(help: "Synchronous commit: answer a write only once it is durable here and on this many standbys (0: here only).")
+    var synchronousStandbys: Int = Int(env("SYNCHRONOUS_STANDBYS") ?? "") ?? 0
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -51,6 +53,7 @@ struct LedgerServerCommand: ParsableCommand {
         if let snapshotIntervalMiB {
             guard (0...1_048_576).contains(snapshotIntervalMiB) else { throw ValidationError("--snapshot-interval-mib must be 0...1048576") }
         }
+        guard (0...16).contains(synchronousStandbys) else { throw ValidationError("--synchronous-standbys must be 0...16") }
         guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
     }
 
@@ -87,6 +90,7 @@ struct LedgerServerCommand: ParsableCommand {
         options.log = { engineLogger.info("\($0)") }
         let telemetry = ServerTelemetry()
         options.groupCommitted = { telemetry.groupCommitted($0) }
+        options.synchronousStandbys = synchronousStandbys
         options.snapshotIntervalWALBytes = (snapshotIntervalMiB ?? Int(env("SNAPSHOT_INTERVAL_MIB") ?? "")).map { $0 * 1024 * 1024 }
         let standby = try StandbySetup(standbyOf: standbyOf, keyFile: replicationKeyFile, layout: layout)
         let ledger = try Ledger.open(at: dataDirectory, options: options)
@@ -103,6 +107,7 @@ struct LedgerServerCommand: ParsableCommand {
         // Unbuffered, so a supervisor or test reading the pipe sees it at once.
         FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS)")\n".utf8))
         let receiver = standby.primary.map { StandbyReceiver(ledger: ledger, primary: $0, logger: logger) }
+        if let receiver { server.metrics.replication.standby(receiver) }
         receiver?.start()
 
         // SIGTERM / SIGINT: stop accepting, finish what the engine holds, checkpoint, exit 0.

@@ -105,7 +105,7 @@ final class ServerTelemetry: @unchecked Sendable {
         connections.record(metrics.connections)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
-        return buffer
+        return buffer + Array(metrics.replication.exposition(ledger: ledger).utf8)
     }
 }
 

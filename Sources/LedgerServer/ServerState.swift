@@ -18,6 +18,8 @@ struct ServerLimits: Sendable {
 final class ServerMetrics: @unchecked Sendable {
     private let lock = ConditionLock()
     private let startedNs = DispatchTime.now().uptimeNanoseconds
+    /// The standbys streaming from this server, or its own stream on a standby.
+    let replication = ReplicationRegistry()
     private var connectionCount = 0
 
     var uptimeNs: UInt64 { DispatchTime.now().uptimeNanoseconds - startedNs }

@@ -212,6 +212,58 @@ import Testing
         #expect(try Self.ledgerctl(["verify", "--data-dir", standbyPath]).status == 0)
         #expect(primary.stop(keepDirectory: true) == 0)
     }
+
+    static func scrape(_ server: RunningServer) throws -> String {
+        let http = try ServerEndToEndTests.Connection(port: server.metricsPort)
+        http.send(Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        var text = ""
+        while let chunk = http.receiveSome() { text += String(decoding: chunk, as: UTF8.self) }
+        return text
+    }
+
+    /// debitsPosted of account 1, read offline from a stopped directory.
+    static func offlineDebits(_ directory: String) throws -> UInt128? {
+        let (status, output) = try ledgerctl(["balance", "1", "--json", "--data-dir", directory])
+        guard status == 0, let range = output.range(of: #""debitsPosted":"?([0-9]+)"#, options: .regularExpression) else { return nil }
+        return UInt128(output[range].filter(\.isNumber))
+    }
+
+    @Test func withASynchronousStandbyWritesWaitForItAndEveryAcknowledgedEntryIsOnItsDisk() async throws {
+        let keys = try Keys()
+        let primary = try RunningServer(keysFile: keys.path, arguments: ["--synchronous-standbys", "1"])
+        defer { primary.removeDirectory() }
+        // No standby yet: the write is durable here but not answered.
+        let impatient = Self.client(primary, keys, deadlineMs: 1_000)
+        let accounts = [NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]
+        await #expect(throws: LedgerClientError.self) { _ = try await impatient.createAccounts(accounts) }
+        await impatient.close()
+        let waiting = try Self.scrape(primary)
+        #expect(waiting.contains("ledger_synchronous_standbys{kind=\"connected\"} 0"), "\(waiting.suffix(800))")
+        #expect(waiting.contains("ledger_synchronous_waiting_groups 1"))
+        let standbyPath = try Self.baseBackup(of: primary, keys)
+        var standby = try Self.startStandby(standbyPath, of: primary, keys)
+        defer { standby.removeDirectory() }
+        let client = Self.client(primary, keys)
+        let retried = try await client.createAccounts(accounts)  // the same ids: applied once, now replicated
+        #expect(retried.allSatisfy { $0 == .ok || $0 == .exists }, "\(retried)")
+        let streaming = try Self.scrape(primary)
+        #expect(streaming.contains("ledger_synchronous_standbys{kind=\"connected\"} 1") && streaming.contains("ledger_synchronous_waiting_groups 0"))
+        #expect(streaming.contains("ledger_replication_standby_lsn{standby=\"repl\",kind=\"durable\"}"))
+        #expect(try Self.scrape(standby).contains("ledger_standby_streaming 1"))
+        // Acknowledged means durable on the standby: kill it right after.
+        let acknowledged = await Self.load(primary, keys, idBase: 1_000_000, lanes: 3, largeBatch: 500).cancelAfter(milliseconds: 1_500)
+        standby.kill()
+        #expect(acknowledged.count > 500)
+        let onStandby = try Self.offlineDebits(standbyPath)
+        #expect(
+            (onStandby ?? 0) >= UInt128(acknowledged.count), "the standby holds \(String(describing: onStandby)) of \(acknowledged.count) acknowledged entries")
+        // Restarted, it catches up and the primary answers again.
+        standby = try Self.startStandby(standbyPath, of: primary, keys)
+        #expect(try await client.submit(NewEntry(id: 99, postings: [.debit(1, 1), .credit(2, 1)])) == .ok)
+        await client.close()
+        #expect(standby.stop(keepDirectory: true) == 0)
+        #expect(primary.stop(keepDirectory: true) == 0)
+    }
 }
 
 extension Task where Failure == Never {

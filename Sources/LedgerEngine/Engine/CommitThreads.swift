@@ -181,23 +181,25 @@ extension Ledger {
         assert(
             lock.withLock { pipeline.durableSideOwner } == (inline ? .applyThread : .durabilityThread),
             "the durable side is made durable by a thread that does not own it")
+        let lsn: UInt64
         do {
-            try makeDurable(group)
+            lsn = try makeDurable(group)
         } catch let error as LedgerError {
             stop(because: error, failing: group.members.map(\.completion))
             return false
         } catch {
             preconditionFailure("non-LedgerError from makeDurable: \(error)")
         }
-        group.complete()
+        if options.synchronousStandbys == 0 { group.complete() } else { awaitStandbys(group, lsn: lsn) }
         lock.withLock {
             if pipeline.groupDurable(group, payloadBytes: group.payloadBytes, inline: inline) { lock.broadcast() }
         }
         return true
     }
 
-    /// Writes, syncs, indexes and files one group (the order in the header).
-    private func makeDurable(_ group: PendingGroup) throws {
+    /// Writes, syncs, indexes and files one group (the order in the header);
+    /// returns its LSN.
+    private func makeDurable(_ group: PendingGroup) throws -> UInt64 {
         let lsn = wal.nextLSN
         // Every earlier record is durable: that is what the committed LSN says.
         let chainValue = WALGroupPayload.seal(group.payload, lsn: lsn, committedLSN: lsn - 1, chain: chain)
@@ -221,6 +223,7 @@ extension Ledger {
             try index.checkpoint(lsn: lsn)
             groupsSinceCheckpoint = 0
         }
+        return lsn
     }
 
     // MARK: - Crash-stop
@@ -231,6 +234,7 @@ extension Ledger {
     func stop(because error: LedgerError, failing completions: [Completion]) {
         evicted.fail(error)
         lastLSN.close()
+        failUnreplicated(because: "the engine stopped (\(error))")
         options.log("engine stopped: \(error)")
         let stranded = lock.withLock {
             let stranded = pipeline.stop(because: error)

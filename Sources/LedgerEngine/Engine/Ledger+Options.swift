@@ -29,6 +29,10 @@ extension Ledger {
         /// fdatasync returned (for metrics; must be quick and must not call
         /// the engine).
         public var groupCommitted: (@Sendable (GroupCommit) -> Void)?
+        /// Synchronous commit: callers are answered once their group is
+        /// durable here and on this many standbys (`standbyAcknowledged`);
+        /// 0: as soon as it is durable here (SynchronousCommit.swift).
+        public var synchronousStandbys = 0
         public init() {}
     }
 

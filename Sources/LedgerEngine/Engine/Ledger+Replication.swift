@@ -121,3 +121,39 @@ extension Ledger {
         }
     }
 }
+
+// MARK: - Synchronous commit (primary)
+
+extension Ledger {
+    /// A group durable here waits for the standbys (its results copied: the
+    /// group's buffers are reused at once).
+    func awaitStandbys(_ group: PendingGroup, lsn: UInt64) {
+        let waiters = group.members.map { ($0.completion, Array(group.results[$0.resultStart..<($0.resultStart + $0.eventCount)])) }
+        let ready = syncLock.withLock { synchronous.groupDurable(lsn: lsn, waiters: waiters) }
+        for (completion, results) in ready { completion(.success(results)) }
+    }
+
+    /// A standby (by replication key id) reports `durableLSN` durable on
+    /// its disk: answers the groups now durable on enough standbys.
+    public func standbyAcknowledged(_ id: String, durableLSN: UInt64) {
+        let ready = syncLock.withLock { synchronous.standbyAcknowledged(id, durableLSN: durableLSN) }
+        for (completion, results) in ready { completion(.success(results)) }
+    }
+
+    /// A standby's stream ended: it counts again once it reports.
+    public func standbyDisconnected(_ id: String) { syncLock.withLock { synchronous.standbyDisconnected(id) } }
+
+    /// What synchronous commit waits for (nil reason: nothing waits).
+    public var synchronousCommitState: (required: Int, connected: Int, waitingGroups: Int, reason: String?) {
+        syncLock.withLock { (synchronous.required, synchronous.standbys.count, synchronous.waitingGroups, synchronous.waitReason) }
+    }
+
+    /// Answers every waiting group `notReplicated` (a close or a stop).
+    func failUnreplicated(because why: String) {
+        let waiting = syncLock.withLock { synchronous.drain() }
+        guard !waiting.isEmpty else { return }
+        let error = LedgerError(
+            .notReplicated, "durable on the primary but not acknowledged by the synchronous standbys before \(why); retry with the same ids")
+        for (completion, _) in waiting { completion(.failure(error)) }
+    }
+}

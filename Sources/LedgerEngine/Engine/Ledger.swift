@@ -59,6 +59,9 @@ public final class Ledger: @unchecked Sendable {
     let snapshotLock = ConditionLock()
     /// One archival or restore at a time.
     let archiveLock = ConditionLock()
+    /// Synchronous commit: groups durable here waiting for standbys.
+    let syncLock = ConditionLock()
+    var synchronous: SynchronousCommit<(Completion, [ResultCode])>
 
     init(opened: consuming Opened, lock directoryLock: any StorageLock) {
         storage = opened.storage
@@ -78,6 +81,7 @@ public final class Ledger: @unchecked Sendable {
         index = opened.index
         segments = opened.segments
         chain = opened.chain
+        synchronous = SynchronousCommit(required: opened.options.synchronousStandbys)
         pipeline = Pipeline(
             configuration: .init(
                 groupPayloadBytesMax: groupPayloadBytesMax, inlineGroupPayloadBytesMax: opened.options.inlineGroupPayloadBytesMax,
@@ -199,6 +203,7 @@ public final class Ledger: @unchecked Sendable {
         }
         for thread in running { thread.join() }
         lastLSN.close()
+        failUnreplicated(because: "the primary is closing")
         defer {
             try? wal.finishPreparing()
             index.close()

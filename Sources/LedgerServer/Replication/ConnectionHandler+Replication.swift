@@ -60,7 +60,9 @@ extension ConnectionHandler {
                     return  // the standby left meanwhile
                 case .success(.stream(let fromLSN)):
                     logger.info("replication: streaming to a standby", metadata: ["key": "\(keyID)", "fromLSN": "\(fromLSN)"])
-                    let sender = ReplicationSender(ledger: ledger, channel: context.channel, requestID: header.requestID, fromLSN: fromLSN, logger: logger)
+                    let sender = ReplicationSender(
+                        ledger: ledger, channel: context.channel, requestID: header.requestID, keyID: keyID, fromLSN: fromLSN,
+                        registry: handler.metrics.replication, logger: logger)
                     handler.replicationRequestID = header.requestID
                     handler.replication = sender
                     sender.start()

@@ -24,23 +24,28 @@ final class ReplicationSender: @unchecked Sendable {
     private let ledger: Ledger
     private let channel: any Channel
     private let requestID: UInt64
+    let keyID: String
     private let logger: Logger
+    private let registry: ReplicationRegistry
     private let condition = ConditionLock()
     // Guarded by `condition`.
     private var acknowledged = StandbyStatus(durableLSN: 0, appliedLSN: 0, clockNs: 0)
     private var stopped = false
     private var sentLSN: UInt64
-    /// Sent and not yet acknowledged durable: (last LSN of a message, its bytes).
-    private var unacknowledged: [(lsn: UInt64, bytes: Int)] = []
+    /// Sent and not yet acknowledged durable: (last LSN of a message, its
+    /// bytes, when it was sent).
+    private var unacknowledged: [(lsn: UInt64, bytes: Int, sentNs: UInt64)] = []
     private var unacknowledgedBytes = 0
     private var shipper: WALShipper
 
     static let heartbeatIntervalNs: UInt64 = 1_000_000_000
 
-    init(ledger: Ledger, channel: any Channel, requestID: UInt64, fromLSN: UInt64, logger: Logger) {
+    init(ledger: Ledger, channel: any Channel, requestID: UInt64, keyID: String, fromLSN: UInt64, registry: ReplicationRegistry, logger: Logger) {
         self.ledger = ledger
         self.channel = channel
         self.requestID = requestID
+        self.keyID = keyID
+        self.registry = registry
         self.logger = logger
         self.sentLSN = fromLSN - 1
         self.shipper = ledger.shipper(from: fromLSN)
@@ -48,17 +53,36 @@ final class ReplicationSender: @unchecked Sendable {
         acknowledged.appliedLSN = fromLSN - 1
     }
 
-    /// What the standby has reported, and how far the stream has gone.
-    var progress: (sent: UInt64, standby: StandbyStatus) { condition.withLock { (sentLSN, acknowledged) } }
-
-    func start() { Thread { [self] in self.run() }.startDetached() }
-
-    /// The connection closed or the server stops: the thread ends.
-    func stop() {
+    /// What the standby has reported, how far the stream has gone, the
+    /// bytes sent beyond its durable LSN and how long the oldest of them
+    /// has waited (0 when none wait).
+    var progress: (sent: UInt64, standby: StandbyStatus, unacknowledgedBytes: Int, lagNs: UInt64) {
         condition.withLock {
-            stopped = true
-            condition.broadcast()
+            let oldest = unacknowledged.first.map { DispatchTime.now().uptimeNanoseconds - $0.sentNs } ?? 0
+            return (sentLSN, acknowledged, unacknowledgedBytes, oldest)
         }
+    }
+
+    /// Counts the standby (synchronous commit, metrics) and starts the thread.
+    func start() {
+        registry.added(self)
+        ledger.standbyAcknowledged(keyID, durableLSN: acknowledged.durableLSN)
+        Thread { [self] in self.run() }.startDetached()
+    }
+
+    /// The connection closed or the server stops: the thread ends and the
+    /// standby no longer counts.
+    func stop() {
+        let first = condition.withLock {
+            defer {
+                stopped = true
+                condition.broadcast()
+            }
+            return !stopped
+        }
+        guard first else { return }
+        ledger.standbyDisconnected(keyID)
+        registry.removed(self)
     }
 
     /// A `standbyStatus` arrived: frees the window up to its durable LSN.
@@ -72,6 +96,7 @@ final class ReplicationSender: @unchecked Sendable {
             }
             condition.broadcast()
         }
+        ledger.standbyAcknowledged(keyID, durableLSN: status.durableLSN)
     }
 
     private var isStopped: Bool { condition.withLock { stopped } }
@@ -114,7 +139,7 @@ final class ReplicationSender: @unchecked Sendable {
             case .walRecords(let firstLSN, let offset, let bytes):
                 send(.walRecords(firstLSN: firstLSN, offset: UInt64(offset), records: bytes))
                 condition.withLock {
-                    unacknowledged.append((shipper.nextLSN - 1, bytes.count))
+                    unacknowledged.append((shipper.nextLSN - 1, bytes.count, DispatchTime.now().uptimeNanoseconds))
                     unacknowledgedBytes += bytes.count
                     sentLSN = shipper.nextLSN - 1
                 }

@@ -43,6 +43,7 @@ final class StandbyReceiver: @unchecked Sendable {
     private var stopping = false
     private var socket: BlockingSocket?
     private var primaryDurable: UInt64 = 0
+    private var appliedRecords: UInt64 = 0
 
     /// Silence from the primary longer than this (it heartbeats every
     /// second) ends the connection; the receiver reconnects.
@@ -58,8 +59,11 @@ final class StandbyReceiver: @unchecked Sendable {
     }
 
     var state: State { condition.withLock { currentState } }
-    /// The primary's durable LSN, as its last heartbeat said.
-    var primaryDurableLSN: UInt64 { condition.withLock { primaryDurable } }
+    /// For the metrics: streaming or not, the primary's durable LSN as its
+    /// last heartbeat said, and the records applied since start.
+    var progress: (streaming: Bool, primaryDurableLSN: UInt64, appliedRecords: UInt64) {
+        condition.withLock { (currentState == .streaming, primaryDurable, appliedRecords) }
+    }
 
     func start() { Thread { [self] in self.run() }.startDetached() }
 
@@ -138,7 +142,12 @@ final class StandbyReceiver: @unchecked Sendable {
                 }
             } while bytes < Self.receiveBytesMax && connection.socket.hasBytesReady()
             condition.withLock { if currentState == .connecting { currentState = .streaming } }
-            let applied = messages.isEmpty ? ledger.lastLSN.current : try ledger.receive(messages)
+            let before = ledger.lastLSN.current
+            let applied = messages.isEmpty ? before : try ledger.receive(messages)
+            condition.withLock {
+                appliedRecords += applied - before
+                primaryDurable = max(primaryDurable, applied)
+            }
             let now = DispatchTime.now().uptimeNanoseconds
             if !messages.isEmpty || replyRequested || now - lastStatusNs >= Self.statusIntervalNs {
                 let status = StandbyStatus(durableLSN: applied, appliedLSN: applied, clockNs: wallClockNs())

@@ -8,7 +8,7 @@ SWIFT_TEST_FLAGS ?=
 
 SERVER_DATA_DIR ?= ./data
 
-.PHONY: deps build run demo test test-clients lint format soak fuzz fuzz-smoke bench clean
+.PHONY: deps build run demo demo-replication test test-clients lint format soak fuzz fuzz-smoke bench clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -33,6 +33,10 @@ run: build
 # The payments demo through ledgerctl on a fresh directory, ending with verify.
 demo: build
 	DATA_DIR=$(DATA_DIR) LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl scripts/demo.sh
+
+# A primary and a standby on loopback: posts, then both digests and the lag.
+demo-replication: build
+	BIN=$$(swift build --show-bin-path) scripts/demo-replication.sh
 
 # The server tests run on their own, one at a time: their clients live on
 # Swift's cooperative pool (2 threads on 2 cores), which the long synchronous

@@ -42,6 +42,10 @@ struct LedgerServerCommand: ParsableCommand {
     var replicationKeyFile: String? = env("REPLICATION_KEY_FILE")
     @Option(help: "Synchronous commit: answer a write only once it is durable here and on this many standbys (0: here only).")
     var synchronousStandbys: Int = Int(env("SYNCHRONOUS_STANDBYS") ?? "") ?? 0
+    @Option(
+        name: .customLong("max-slot-wal-keep-mib"),
+        help: "WAL MiB a replication slot may keep from compaction before it is invalidated (its standby then needs a new base backup).")
+    var maxSlotWALKeepMiB: Int = Int(env("MAX_SLOT_WAL_KEEP_MIB") ?? "") ?? 1_024
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -54,6 +58,7 @@ struct LedgerServerCommand: ParsableCommand {
             guard (0...1_048_576).contains(snapshotIntervalMiB) else { throw ValidationError("--snapshot-interval-mib must be 0...1048576") }
         }
         guard (0...16).contains(synchronousStandbys) else { throw ValidationError("--synchronous-standbys must be 0...16") }
+        guard (0...1_048_576).contains(maxSlotWALKeepMiB) else { throw ValidationError("--max-slot-wal-keep-mib must be 0...1048576") }
         guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
     }
 
@@ -91,6 +96,7 @@ struct LedgerServerCommand: ParsableCommand {
         let telemetry = ServerTelemetry()
         options.groupCommitted = { telemetry.groupCommitted($0) }
         options.synchronousStandbys = synchronousStandbys
+        options.maxSlotWALKeepBytes = maxSlotWALKeepMiB << 20
         options.snapshotIntervalWALBytes = (snapshotIntervalMiB ?? Int(env("SNAPSHOT_INTERVAL_MIB") ?? "")).map { $0 * 1024 * 1024 }
         let standby = try StandbySetup(standbyOf: standbyOf, keyFile: replicationKeyFile, layout: layout)
         let ledger = try Ledger.open(at: dataDirectory, options: options)

@@ -278,5 +278,17 @@ def message(kind, body):
 write('replication-wal-file.hex', frame(9, 7, message(1, header)), 'stream message walFile to request 7: the header of wal-file-header.hex')
 write('replication-wal-records.hex', frame(9, 7, message(2, struct.pack('<QQ', 1, 4096) + record)), 'stream message walRecords to request 7: LSN 1 at offset 4096, the record of wal-record-group.hex')
 write('replication-heartbeat.hex', frame(9, 7, message(3, struct.pack('<QQB7x', 1, 1_700_000_000_000_000_000, 1))), 'stream message heartbeat to request 7: durable LSN 1, clock 1700000000000000000, reply requested')
+# base backup (operation 11): start, a file, its data, the end.
+write('replication-backup-start.hex', frame(11, 7, message(4, struct.pack('<QQ', 123_456, 5))), 'base backup message backupStart to request 7: image of 123456 bytes in 5 files')
+backup_name = b'segments/2026-11.seg'
+write('replication-backup-file.hex', frame(11, 7, message(5, struct.pack('<QQH6x', 4_160, 4_160, len(backup_name)) + backup_name)), 'base backup message backupFile to request 7: segments/2026-11.seg, 4160 bytes copied of 4160')
+write('replication-backup-data.hex', frame(11, 7, message(6, struct.pack('<Q', 4_096) + bytes(range(64)))), 'base backup message backupData to request 7: bytes 00..3f at offset 4096')
+write('replication-backup-end.hex', frame(11, 7, message(7, struct.pack('<QQ', 2, 41))), 'base backup message backupEnd to request 7: snapshot LSN 2, last LSN 41')
+# replication.md, "The slots file": two slots, repl at 41 and old at 7 (invalidated).
+def slot(key, lsn, flags):
+    return struct.pack('<QII', lsn, flags, len(key)) + key + bytes(64 - len(key)) + bytes(8)
+slots = b'LDGRSLOT' + struct.pack('<II', 1, 2) + slot(b'repl', 41, 0) + slot(b'old', 7, 1)
+slots += struct.pack('<I', mask(crc32c(slots)))
+write('replication-slots.hex', slots, 'replication-slots (version 1): repl at LSN 41; old at LSN 7, invalidated')
 standby_status = struct.pack('<QQQQ', 1, 1, 1_700_000_000_000_000_001, 0)
 write('replication-standby-status.hex', frame(10, 7, standby_status), 'standbyStatus, request id 7: durable LSN 1, applied LSN 1, clock 1700000000000000001')

@@ -38,6 +38,25 @@ import Testing
         #expect(try ReplicationMessage.decode(heartbeat).encoded() == heartbeat)
     }
 
+    @Test func baseBackupMessages() throws {
+        let expected: [(String, ReplicationMessage)] = [
+            ("replication-backup-start.hex", .backupStart(imageBytes: 123_456, fileCount: 5)),
+            ("replication-backup-file.hex", .backupFile(name: "segments/2026-11.seg", copyBytes: 4_160, totalBytes: 4_160)),
+            ("replication-backup-data.hex", .backupData(offset: 4_096, bytes: Array(0..<64))),
+            ("replication-backup-end.hex", .backupEnd(snapshotLSN: 2, lastLSN: 41)),
+        ]
+        for (name, message) in expected {
+            let body = try Self.frame(name, operation: .baseBackup)
+            #expect(try ReplicationMessage.decode(body) == message, "\(name)")
+            #expect(message.encoded() == body, "\(name)")
+        }
+        // A name that would leave the target directory, or is not one a
+        // data directory holds, never decodes.
+        for name in ["../x", "segments/../../etc", "/etc/passwd", "a/b/c", "", ".", "seg ments", "é"] {
+            #expect(!ReplicationMessage.isValidBackupName(name), "\(name)")
+        }
+    }
+
     @Test func standbyStatus() throws {
         let body = try Self.frame("replication-standby-status.hex", operation: .standbyStatus)
         let status = try StandbyStatus.decode(body)

@@ -52,6 +52,7 @@ extension Ledger {
         var evicted: EvictedEntries
         var chain: HashChain
         var report: RecoveryReport
+        var slots: [ReplicationSlot]
     }
 
     /// Recovers the state and brings every file in line with it (the crash-safe
@@ -79,7 +80,7 @@ extension Ledger {
             options: options, report: &report)
         return Opened(
             storage: storage, layout: layout, options: options, meta: meta, machine: machine, wal: wal, index: index, segments: segments,
-            evicted: recovered.evicted, chain: recovered.chain, report: report)
+            evicted: recovered.evicted, chain: recovered.chain, report: report, slots: try ReplicationSlotsFile.read(storage: storage, layout: layout))
     }
 
     /// Makes the balance index equal the replayed state at `lastLSN`: keeps

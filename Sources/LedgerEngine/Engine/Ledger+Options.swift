@@ -33,6 +33,9 @@ extension Ledger {
         /// durable here and on this many standbys (`standbyAcknowledged`);
         /// 0: as soon as it is durable here (SynchronousCommit.swift).
         public var synchronousStandbys = 0
+        /// WAL a replication slot may keep from compaction before it is
+        /// invalidated (ReplicationSlots.swift); 0: slots keep nothing.
+        public var maxSlotWALKeepBytes = 1 << 30
         public init() {}
     }
 

@@ -136,6 +136,7 @@ extension Ledger {
     /// A standby (by replication key id) reports `durableLSN` durable on
     /// its disk: answers the groups now durable on enough standbys.
     public func standbyAcknowledged(_ id: String, durableLSN: UInt64) {
+        advanceSlot(id, lsn: durableLSN)
         let ready = syncLock.withLock { synchronous.standbyAcknowledged(id, durableLSN: durableLSN) }
         for (completion, results) in ready { completion(.success(results)) }
     }

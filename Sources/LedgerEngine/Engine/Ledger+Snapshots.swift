@@ -39,7 +39,7 @@ extension Ledger {
                 // newest snapshot can fall back to it; with one snapshot, all stays.
                 let retained = try SnapshotStore.list(storage: storage, layout: layout)
                 let fallbackLSN = retained.count >= SnapshotFormat.retained ? retained[retained.count - SnapshotFormat.retained].lsn : 0
-                let deleted = try compactWAL(through: min(fallbackLSN, filedLSN))
+                let deleted = try compactWAL(through: try slotsCompactionLimit(through: min(fallbackLSN, filedLSN)))
                 options.log("snapshot: wrote \(path) (LSN \(lsn)); deleted \(deleted) WAL files")
                 return SnapshotResult(lsn: lsn, path: path, walFilesDeleted: deleted)
             } catch let error as LedgerError where error.code == .syncFailed || error.code == .io || error.code == .noSpace {

@@ -62,6 +62,10 @@ public final class Ledger: @unchecked Sendable {
     /// Synchronous commit: groups durable here waiting for standbys.
     let syncLock = ConditionLock()
     var synchronous: SynchronousCommit<(Completion, [ResultCode])>
+    /// Replication slots (ReplicationSlots.swift), as on disk plus the LSNs
+    /// acknowledged since; guarded by `slotsLock`.
+    let slotsLock = ConditionLock()
+    var slots: [ReplicationSlot]
 
     init(opened: consuming Opened, lock directoryLock: any StorageLock) {
         storage = opened.storage
@@ -82,6 +86,7 @@ public final class Ledger: @unchecked Sendable {
         segments = opened.segments
         chain = opened.chain
         synchronous = SynchronousCommit(required: opened.options.synchronousStandbys)
+        slots = opened.slots
         pipeline = Pipeline(
             configuration: .init(
                 groupPayloadBytesMax: groupPayloadBytesMax, inlineGroupPayloadBytesMax: opened.options.inlineGroupPayloadBytesMax,

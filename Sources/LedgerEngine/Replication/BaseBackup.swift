@@ -52,7 +52,9 @@ extension Ledger {
         do {
             try files.append(whole(layout.metaPath, name: "ledger.meta"))
             try files.append(whole(snapshotPath, name: "snapshots/" + snapshotPath.split(separator: "/").last!))
-            for name in try storage.listDirectory(layout.segmentsDirectory).sorted() where !DataDirectoryLayout.isTemporary(name) {
+            // A ledger that has filed nothing yet has no segments directory.
+            let months = storage.fileExists(layout.segmentsDirectory) ? try storage.listDirectory(layout.segmentsDirectory) : []
+            for name in months.sorted() where !DataDirectoryLayout.isTemporary(name) {
                 let path = layout.segmentsDirectory + "/" + name
                 if DataDirectoryLayout.month(ofSegmentFileName: name) != nil {
                     try files.append(segmentPrefix(path, name: "segments/" + name))

@@ -11,6 +11,7 @@
 //   segments/*.tmp           an archive or restore in progress (deleted at open)
 //   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
 //   standby.signal           present on a standby (Specs/replication.md)
+//   replication-slots        the primary's replication slots (Specs/replication.md)
 public struct DataDirectoryLayout: Sendable {
     public let root: String
 
@@ -26,6 +27,8 @@ public struct DataDirectoryLayout: Sendable {
     /// Present while the directory is a standby: it mirrors a primary's
     /// log and refuses writes until it is promoted.
     public var standbySignalPath: String { root + "/standby.signal" }
+    /// The primary's replication slots (Specs/replication.md).
+    public var replicationSlotsPath: String { root + "/replication-slots" }
 
     public static func walFileName(firstLSN: UInt64) -> String {
         let digits = String(firstLSN)
@@ -53,7 +56,8 @@ public struct DataDirectoryLayout: Sendable {
     /// files the engine does not own, such as the server's `api-keys`, are
     /// not). A directory holding any of these is never initialised over.
     public static func belongsToLedger(_ name: String) -> Bool {
-        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "standby.signal" || name == "balances.index" || name == "segments" || name == "snapshots"
+        name == "ledger.meta" || name == "ledger.meta.tmp" || name == "standby.signal" || name == "replication-slots" || name == "balances.index"
+            || name == "segments" || name == "snapshots"
             || name == "recovery"
             || (name.hasPrefix("wal-") && (name.hasSuffix(".log") || name.hasSuffix(".tmp")))
     }

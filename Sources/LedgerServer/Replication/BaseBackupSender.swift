@@ -13,7 +13,7 @@ extension ConnectionHandler {
     func startBaseBackup(_ context: ChannelHandlerContext, _ header: FrameHeader) throws {
         guard !ledger.isStandby else { throw ProtocolError(.notPrimary, "this server is a standby; take the base backup from its primary") }
         replicationStarting = true  // nothing else is served on this connection
-        let sender = BaseBackupSender(ledger: ledger, channel: context.channel, requestID: header.requestID, logger: logger)
+        let sender = BaseBackupSender(ledger: ledger, channel: context.channel, requestID: header.requestID, keyID: authenticatedKey ?? "?", logger: logger)
         Thread { sender.run() }.startDetached()
     }
 }
@@ -22,6 +22,7 @@ struct BaseBackupSender: @unchecked Sendable {
     let ledger: Ledger
     let channel: any Channel
     let requestID: UInt64
+    let keyID: String
     let logger: Logger
 
     static let chunkBytes = 1 << 20
@@ -31,6 +32,8 @@ struct BaseBackupSender: @unchecked Sendable {
         do {
             let manifest = try ledger.baseBackupManifest()
             defer { manifest.close() }
+            // The slot keeps the WAL after the image until the standby streams.
+            try ledger.createSlot(keyID, lsn: manifest.lastLSN)
             logger.info(
                 "base backup: streaming", metadata: ["files": "\(manifest.files.count)", "bytes": "\(manifest.totalBytes)", "lastLSN": "\(manifest.lastLSN)"])
             var unflushed = 0

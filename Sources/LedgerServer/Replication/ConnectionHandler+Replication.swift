@@ -42,16 +42,24 @@ extension ConnectionHandler {
         guard request.timeline == 1 else {
             throw ProtocolError(.diverged, "the standby is on timeline \(request.timeline); this primary knows only timeline 1 (take a new base backup)")
         }
+        let keyID = authenticatedKey ?? "?"
+        if let slot = ledger.slot(keyID), slot.invalidated {
+            throw ProtocolError(
+                .needBaseBackup,
+                "the replication slot of key '\(keyID)' was invalidated (it passed --max-slot-wal-keep-mib at LSN \(slot.lsn)); take a new base backup")
+        }
         replicationStarting = true
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let ledger = self.ledger
         let logger = self.logger
-        let keyID = authenticatedKey ?? "?"
         Self.readQueue.async {
-            let decision = Result {
-                try ledger.replicationStart(
+            let decision = Result { () throws -> ReplicationStart in
+                let start = try ledger.replicationStart(
                     standbyDirectoryID: request.directoryID, standbyLastLSN: request.lastDurableLSN, standbyChainValue: request.chainValue)
+                // A standby streaming under a key without a slot gets one.
+                if case .stream(let fromLSN) = start, ledger.slot(keyID) == nil { try ledger.createSlot(keyID, lsn: fromLSN - 1) }
+                return start
             }
             loop.execute {
                 let (handler, context) = bound.value

@@ -415,7 +415,32 @@ class Heartbeat:
     reply_requested: bool
 
 
-ReplicationMessage = Union[WalFile, WalRecords, Heartbeat]
+@dataclass(frozen=True)
+class BackupStart:
+    image_bytes: int
+    file_count: int
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    name: str
+    copy_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class BackupData:
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class BackupEnd:
+    snapshot_lsn: int
+    last_lsn: int
+
+
+ReplicationMessage = Union[WalFile, WalRecords, Heartbeat, BackupStart, BackupFile, BackupData, BackupEnd]
 
 
 def encode_replicate(directory_id: bytes, timeline: int, last_durable_lsn: int, chain_value: bytes) -> bytes:
@@ -439,6 +464,18 @@ def decode_replication_message(body: bytes) -> ReplicationMessage:
     if kind == 3 and n == 24 and payload[16] <= 1 and not any(payload[17:]):
         durable_lsn, clock_ns = struct.unpack_from('<QQ', payload, 0)
         return Heartbeat(durable_lsn=durable_lsn, clock_ns=clock_ns, reply_requested=payload[16] == 1)
+    if kind == 4 and n == 16:
+        image_bytes, file_count = struct.unpack_from('<QQ', payload, 0)
+        return BackupStart(image_bytes=image_bytes, file_count=file_count)
+    if kind == 5 and n > 24 and not any(payload[18:24]):
+        copy_bytes, total_bytes, name_bytes = struct.unpack_from('<QQH', payload, 0)
+        if name_bytes == n - 24 and copy_bytes <= total_bytes:
+            return BackupFile(name=payload[24:].decode('ascii'), copy_bytes=copy_bytes, total_bytes=total_bytes)
+    if kind == 6 and n > 8:
+        return BackupData(offset=struct.unpack_from('<Q', payload, 0)[0], data=payload[8:])
+    if kind == 7 and n == 16:
+        snapshot_lsn, last_lsn = struct.unpack_from('<QQ', payload, 0)
+        return BackupEnd(snapshot_lsn=snapshot_lsn, last_lsn=last_lsn)
     raise ProtocolError('replication message of type %d and %d bytes' % (kind, n))
 
 
@@ -447,8 +484,17 @@ def encode_replication_message(message: ReplicationMessage) -> bytes:
         kind, payload = 1, message.header
     elif isinstance(message, WalRecords):
         kind, payload = 2, struct.pack('<QQ', message.first_lsn, message.offset) + message.records
-    else:
+    elif isinstance(message, Heartbeat):
         kind, payload = 3, struct.pack('<QQB7x', message.durable_lsn, message.clock_ns, 1 if message.reply_requested else 0)
+    elif isinstance(message, BackupStart):
+        kind, payload = 4, struct.pack('<QQ', message.image_bytes, message.file_count)
+    elif isinstance(message, BackupFile):
+        name = message.name.encode('ascii')
+        kind, payload = 5, struct.pack('<QQH6x', message.copy_bytes, message.total_bytes, len(name)) + name
+    elif isinstance(message, BackupData):
+        kind, payload = 6, struct.pack('<Q', message.offset) + message.data
+    else:
+        kind, payload = 7, struct.pack('<QQ', message.snapshot_lsn, message.last_lsn)
     return struct.pack('<B3xI', kind, len(payload)) + payload
 
 

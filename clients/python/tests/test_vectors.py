@@ -62,6 +62,15 @@ class VectorTests(unittest.TestCase):
             self.assertEqual(p.decode_replication_message(body), message)
             self.roundtrip(name, 9, 7, p.encode_replication_message(message))
         self.roundtrip('replication-standby-status.hex', 10, 7, p.encode_standby_status(1, 1, T + 1))
+        for name, backup in [
+            ('replication-backup-start.hex', p.BackupStart(image_bytes=123_456, file_count=5)),
+            ('replication-backup-file.hex', p.BackupFile(name='segments/2026-11.seg', copy_bytes=4_160, total_bytes=4_160)),
+            ('replication-backup-data.hex', p.BackupData(offset=4_096, data=bytes(range(64)))),
+            ('replication-backup-end.hex', p.BackupEnd(snapshot_lsn=2, last_lsn=41)),
+        ]:
+            body = p.decode_frame(read_vector(name))[3]
+            self.assertEqual(p.decode_replication_message(body), backup)
+            self.roundtrip(name, 11, 7, p.encode_replication_message(backup))
 
     def test_every_flipped_byte_is_refused(self):
         frame = read_vector('protocol-submit.hex')

@@ -264,6 +264,52 @@ import Testing
         #expect(standby.stop(keepDirectory: true) == 0)
         #expect(primary.stop(keepDirectory: true) == 0)
     }
+
+    @Test func aStandbyPastItsSlotCapIsToldToTakeANewBaseBackupAndRecoversThroughOne() async throws {
+        let keys = try Keys()
+        // Small WAL files and frequent snapshots, so compaction runs; a slot
+        // may keep no WAL at all.
+        let directory = temporaryDirectory() + "-primary"
+        #expect(try Self.ledgerctl(["init", "--data-dir", directory, "--wal-file-mib", "1"]).status == 0)
+        let primary = try RunningServer(
+            keysFile: keys.path, directory: directory, arguments: ["--snapshot-interval-mib", "1", "--max-slot-wal-keep-mib", "0"])
+        defer { primary.removeDirectory() }
+        let client = Self.client(primary, keys)
+        #expect(try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
+        let standbyPath = try Self.baseBackup(of: primary, keys)
+        defer { try? FileManager.default.removeItem(atPath: standbyPath) }
+        // The standby stays down while the primary writes several WAL files
+        // and compacts past the slot.
+        var id: UInt128 = 1_000_000
+        for _ in 0..<12 {
+            #expect(try await client.submit(Self.entries(from: id, count: 2_000)).allSatisfy { $0 == .ok })
+            id += 2_000
+        }
+        var standby = try Self.startStandby(standbyPath, of: primary, keys)
+        let deadline = Date().addingTimeInterval(30)
+        var log = ""
+        while Date() < deadline && !log.contains("needBaseBackup") {
+            try await Task.sleep(for: .milliseconds(100))
+            log = (try? String(contentsOfFile: standbyPath + ".log", encoding: .utf8)) ?? ""
+        }
+        #expect(log.contains("needBaseBackup") && log.contains("invalidated"), "the standby's log: \(log.suffix(1_000))")
+        #expect(try Self.scrape(standby).contains("ledger_standby_streaming 0"))
+        #expect(standby.stop(keepDirectory: true) == 0)
+        // A new base backup under the same key makes the slot valid again.
+        let fresh = try Self.baseBackup(of: primary, keys)
+        standby = try Self.startStandby(fresh, of: primary, keys)
+        defer { standby.removeDirectory() }
+        let standbyClient = Self.client(standby, keys)
+        try await Self.waitForCatchUp(standbyClient, client)
+        #expect(try await standbyClient.lookupAccounts([1]) == client.lookupAccounts([1]))
+        await standbyClient.close()
+        await client.close()
+        #expect(standby.stop(keepDirectory: true) == 0)
+        #expect(primary.stop(keepDirectory: true) == 0)
+        // Offline, the slot is listed valid again, at the new standby's LSN.
+        let (status, slots) = try Self.ledgerctl(["slots", "--data-dir", primary.directory, "--json"])
+        #expect(status == 0 && slots.contains("\"key\":\"repl\"") && slots.contains("\"valid\":true"), "\(slots)")
+    }
 }
 
 extension Task where Failure == Never {

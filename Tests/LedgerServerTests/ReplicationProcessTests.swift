@@ -158,8 +158,19 @@ import Testing
         let ids = Array(acknowledged.prefix(4_096))
         #expect(try await standbyClient.lookupEntries(ids).allSatisfy { $0 != nil })
         #expect(try await standbyClient.history(HistoryQuery(account: 1, limit: 1_000)) == client.history(HistoryQuery(account: 1, limit: 1_000)))
-        // Writes are refused on the standby, naming the primary.
-        await #expect(throws: LedgerClientError.self) { _ = try await standbyClient.createAccounts([NewAccount(id: 3, ledger: 840, code: 1)]) }
+        // Writes are refused on the standby, naming the primary...
+        await #expect(throws: LedgerClientError.refused(.notPrimary, "127.0.0.1:\(primary.port)")) {
+            _ = try await standbyClient.createAccounts([NewAccount(id: 3, ledger: 840, code: 1)])
+        }
+        // ...which a cluster client, given the standby first, follows.
+        var clusterConfiguration = LedgerClientConfiguration(keyID: "dev", secret: keys.clientSecret)
+        clusterConfiguration.deadlineMs = 30_000
+        let cluster = LedgerCluster(addresses: ["127.0.0.1:\(standby.port)", "127.0.0.1:\(primary.port)"], configuration: clusterConfiguration)
+        #expect(try await cluster.createAccounts([NewAccount(id: 3, ledger: 840, code: 1)]) == [.ok])
+        #expect(await cluster.primary == "127.0.0.1:\(primary.port)")
+        try await Self.waitForCatchUp(standbyClient, client)
+        #expect(try await cluster.lookupAccounts([3], from: .standby)[0]?.id == 3)
+        await cluster.close()
         await standbyClient.close()
         await client.close()
         #expect(standby.stop(keepDirectory: true) == 0)

@@ -157,6 +157,21 @@ export class Client {
   close(): void;
 }
 
+/** A primary and its standbys: writes follow `notPrimary`, reads go to standbys. */
+export class Cluster {
+  /** `host:port` addresses, the presumed primary first; options apply to every address. */
+  constructor(addresses: string[], options: Omit<ClientOptions, 'host' | 'port'>);
+  addresses: string[];
+  primary: string;
+  write<T>(call: (client: Client) => Promise<T>): Promise<T>;
+  read<T>(call: (client: Client) => Promise<T>, target?: 'standby' | 'primary'): Promise<T>;
+  createAccounts(accounts: NewAccount[]): Promise<ResultCode[]>;
+  submit(entries: NewEntry[]): Promise<ResultCode[]>;
+  lookupAccounts(ids: U128[], target?: 'standby' | 'primary'): Promise<(Account | null)[]>;
+  status(target?: 'standby' | 'primary'): Promise<ServerStatus>;
+  close(): void;
+}
+
 export namespace protocol {
   const VERSION: number;
   const HEADER_BYTES: number;

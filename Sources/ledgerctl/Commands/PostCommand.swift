@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerEngine
+import LedgerClient
 import LedgerInput
 
 struct PostCommand: ParsableCommand {
@@ -73,12 +74,13 @@ struct PostCommand: ParsableCommand {
             let batch = EventBatch(chunk.map(\.event))
             let results: [ResultCode]
             do {
-                results = try withRemote(remote) { client in
+                results = try withRemoteClientErrors(remote) { client in
                     kind ? try await client.submit(batch: batch) : try await client.submitAccounts(batch: batch)
                 }
-            } catch {
-                printer.notApplied(events[start...], reason: "\(error)")
-                throw error
+            } catch let error as LedgerClientError {
+                printer.notApplied(events[start...], reason: "server \(remote.server ?? ""): \(error)")
+                printError("server \(remote.server ?? ""): \(error)")
+                throw ExitCode(3)
             }
             printer.results(chunk, results)
             start = end

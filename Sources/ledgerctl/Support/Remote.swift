@@ -46,6 +46,17 @@ private final class Outcome<T>: @unchecked Sendable {
 /// Runs `body` against the server and waits for it; client errors become a
 /// one-line message and exit code 3, like an unusable data directory.
 func withRemote<T>(_ options: RemoteOptions, _ body: @escaping @Sendable (LedgerClient) async throws -> T) throws -> T {
+    do {
+        return try withRemoteClientErrors(options, body)
+    } catch let error as LedgerClientError {
+        printError("server \(options.server ?? ""): \(error)")
+        throw ExitCode(3)
+    }
+}
+
+/// As `withRemote`, but a `LedgerClientError` is thrown as it is (for a
+/// caller that reports it itself, as `post` does on each line).
+func withRemoteClientErrors<T>(_ options: RemoteOptions, _ body: @escaping @Sendable (LedgerClient) async throws -> T) throws -> T {
     let client = LedgerClient(try options.configuration())
     let outcome = Outcome<T>()
     let done = DispatchSemaphore(value: 0)
@@ -57,12 +68,7 @@ func withRemote<T>(_ options: RemoteOptions, _ body: @escaping @Sendable (Ledger
         done.signal()
     }
     done.wait()
-    do {
-        return try outcome.value!.get()
-    } catch let error as LedgerClientError {
-        printError("server \(options.server ?? ""): \(error)")
-        throw ExitCode(3)
-    }
+    return try outcome.value!.get()
 }
 
 struct StatusCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import LedgerEngine
 import LedgerClient
+import LedgerEngine
 import LedgerInput
 
 struct PostCommand: ParsableCommand {

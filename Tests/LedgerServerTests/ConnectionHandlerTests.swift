@@ -52,6 +52,16 @@ import Testing
         #expect(try ledger.account(id: 1) == nil)
         #expect(!channel.isActive, "a request before hello closes the connection")
         _ = try channel.finish(acceptAlreadyClosed: true)
+        // Replication too: no stream, no base backup without a key.
+        let replicate = ReplicateRequest(
+            directoryID: [UInt8](repeating: 0, count: 16), timeline: 1, lastDurableLSN: 0, chainValue: [UInt8](repeating: 0, count: 32))
+        for (operation, body) in [(ProtocolOperation.replicate, replicate.encoded()), (.baseBackup, [])] {
+            let stranger = try Self.channel(ledger)
+            try stranger.writeInbound(stranger.allocator.buffer(bytes: Frame.encode(operation: operation.rawValue, requestID: 3, body: body)))
+            #expect(try Self.reply(stranger)?.header.status == ProtocolStatus.unauthenticated.rawValue, "\(operation)")
+            #expect(!stranger.isActive)
+            _ = try stranger.finish(acceptAlreadyClosed: true)
+        }
 
         // A hello with the key is answered with the server's limits; a wrong
         // secret is refused and closes the connection.

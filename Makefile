@@ -80,7 +80,8 @@ test-clients:
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer python3 -m unittest discover -s clients/python/tests
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/*.test.js
 
-# Long kill-loop: CYCLES=N make soak; the engine simulation runs SEEDS seeds
+# Long kill-loops: CYCLES=N make soak (the server CYCLES/5 times, a standby
+# CYCLES/2 times); the engine simulation runs SEEDS seeds
 # (default 10,000; one replays with LEDGER_SIM_SEED=<seed>).
 SEEDS ?= 10000
 soak: deps
@@ -89,6 +90,8 @@ soak: deps
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl CRASH_CYCLES=$(CYCLES) swift test --skip-build --filter LedgerCrashTests
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl SERVER_KILL_CYCLES=$$(( $(CYCLES) / 5 )) \
 	  swift test --skip-build --filter ServerKillTests --no-parallel
+	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl STANDBY_KILL_CYCLES=$$(( $(CYCLES) / 2 )) \
+	  swift test --skip-build --filter ReplicationProcessTests/aStandbyKilled --no-parallel
 
 bench: deps
 	swift build -c release --product LedgerBench

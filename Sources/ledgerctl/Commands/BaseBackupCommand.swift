@@ -69,7 +69,7 @@ private final class Progress {
 
     func show(_ bytes: Int) {
         let tenth = total > 0 ? bytes * 10 / total : 0
-        let line = "base backup: \(bytes >> 20) of \(total >> 20) MiB (\(total > 0 ? bytes * 100 / total : 100)%)"
+        let line = "base backup: \(Self.size(bytes)) of \(Self.size(total)) (\(total > 0 ? bytes * 100 / total : 100)%)"
         if isTerminal {
             FileHandle.standardError.write(Data("\r\(line)".utf8))
         } else if tenth != lastTenth {
@@ -79,4 +79,6 @@ private final class Progress {
     }
 
     func done() { if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) } }
+
+    static func size(_ bytes: Int) -> String { bytes >= 10 << 20 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB" }
 }

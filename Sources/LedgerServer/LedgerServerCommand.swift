@@ -46,6 +46,9 @@ struct LedgerServerCommand: ParsableCommand {
         name: .customLong("max-slot-wal-keep-mib"),
         help: "WAL MiB a replication slot may keep from compaction before it is invalidated (its standby then needs a new base backup).")
     var maxSlotWALKeepMiB: Int = Int(env("MAX_SLOT_WAL_KEEP_MIB") ?? "") ?? 1_024
+    @Option(
+        name: .customLong("archive-wal-to"), help: "Copy every WAL file into this directory before compaction deletes it (a failure holds compaction back).")
+    var archiveWALTo: String? = env("ARCHIVE_WAL_TO")
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -97,6 +100,7 @@ struct LedgerServerCommand: ParsableCommand {
         options.groupCommitted = { telemetry.groupCommitted($0) }
         options.synchronousStandbys = synchronousStandbys
         options.maxSlotWALKeepBytes = maxSlotWALKeepMiB << 20
+        options.archiveWALTo = archiveWALTo
         options.snapshotIntervalWALBytes = (snapshotIntervalMiB ?? Int(env("SNAPSHOT_INTERVAL_MIB") ?? "")).map { $0 * 1024 * 1024 }
         let standby = try StandbySetup(standbyOf: standbyOf, keyFile: replicationKeyFile, layout: layout)
         let ledger = try Ledger.open(at: dataDirectory, options: options)

@@ -36,6 +36,9 @@ extension Ledger {
         /// WAL a replication slot may keep from compaction before it is
         /// invalidated (ReplicationSlots.swift); 0: slots keep nothing.
         public var maxSlotWALKeepBytes = 1 << 30
+        /// Continuous archiving: every WAL file is copied here before
+        /// compaction deletes it (WALArchive.swift); nil: no archive.
+        public var archiveWALTo: String?
         public init() {}
     }
 

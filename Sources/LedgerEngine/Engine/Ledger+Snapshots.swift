@@ -49,11 +49,23 @@ extension Ledger {
         }
     }
 
-    /// Deletes WAL files (never the last) whose records all have LSN ≤ `lsn`.
+    /// Deletes WAL files (never the last) whose records all have LSN ≤
+    /// `lsn`; with an archive, each only once it is archived (a failure
+    /// holds compaction back there: logged and counted).
     private func compactWAL(through lsn: UInt64) throws -> Int {
         let files = try WALReader(storage: storage, layout: layout).walFiles()
         var deleted = 0
         for i in 0..<max(0, files.count - 1) where files[i + 1].firstLSN - 1 <= lsn {
+            if let archive = options.archiveWALTo.map({ WALArchive(storage: storage, directory: $0) }) {
+                do {
+                    try archive.archive(files[i].path, name: String(files[i].path.split(separator: "/").last!))
+                    archiveCounts.withLock { $0.archived += 1 }
+                } catch {
+                    archiveCounts.withLock { $0.failures += 1 }
+                    options.log("WAL archive: \(error); compaction is held back at \(files[i].path) until archiving succeeds")
+                    break
+                }
+            }
             try storage.removeFile(files[i].path)
             CrashPoints.reached("compaction.walFileDeleted")
             deleted += 1

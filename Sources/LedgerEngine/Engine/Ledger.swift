@@ -66,6 +66,8 @@ public final class Ledger: @unchecked Sendable {
     /// acknowledged since; guarded by `slotsLock`.
     let slotsLock = ConditionLock()
     var slots: [ReplicationSlot]
+    /// WAL files archived, and archiving failures (each holds compaction back).
+    public let archiveCounts = Guarded((archived: 0, failures: 0))
 
     init(opened: consuming Opened, lock directoryLock: any StorageLock) {
         storage = opened.storage

@@ -74,3 +74,13 @@ public final class Thread: @unchecked Sendable {
         precondition(detached == 0, "pthread_detach failed: \(detached)")
     }
 }
+
+/// A value behind a lock, for counters read by other threads (metrics).
+public final class Guarded<Value>: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var value: Value
+
+    public init(_ value: Value) { self.value = value }
+
+    public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T { try lock.withLock { try body(&value) } }
+}

@@ -46,6 +46,10 @@ final class ReplicationRegistry: @unchecked Sendable {
             metric(
                 "ledger_synchronous_standbys", "Synchronous commit: standbys required, and connected (count).",
                 [("kind=\"required\"", UInt64(sync.required)), ("kind=\"connected\"", UInt64(sync.connected))])
+            let archive = ledger.archiveCounts.withLock { $0 }
+            metric("ledger_wal_archived_files", "WAL files copied to --archive-wal-to since start (count).", [("", UInt64(archive.archived))])
+            metric(
+                "ledger_wal_archive_failures", "Failed WAL archive copies since start; each holds compaction back (count).", [("", UInt64(archive.failures))])
             metric(
                 "ledger_synchronous_waiting_groups", "Groups durable here and waiting for the synchronous standbys (count).", [("", UInt64(sync.waitingGroups))]
             )

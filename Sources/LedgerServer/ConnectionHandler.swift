@@ -273,6 +273,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A base backup's client only reads (for as long as the image takes);
+        // a standby's stream sends status every second, so it is never idle.
+        if event is IdleStateHandler.IdleStateEvent && replicationStarting && replication == nil { return }
         if event is IdleStateHandler.IdleStateEvent {
             logger.debug("closing an idle connection")
             context.close(promise: nil)

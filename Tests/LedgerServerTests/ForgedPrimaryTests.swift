@@ -93,12 +93,7 @@ import Testing
         while true {
             let next = try shipper.next(throughLSN: .max, maxBytes: 2_048)
             if next.isEmpty { break }
-            for message in next {
-                switch message {
-                case .walFile(let header): messages.append(.walFile(header: header))
-                case .walRecords(let lsn, let offset, let bytes): messages.append(.walRecords(firstLSN: lsn, offset: UInt64(offset), records: bytes))
-                }
-            }
+            messages += next.map(ReplicationMessage.init)
         }
         return messages
     }

@@ -134,10 +134,8 @@ final class ReplicationSender: @unchecked Sendable {
         guard room > 0, shipper.nextLSN <= durable else { return false }
         let messages = try shipper.next(throughLSN: durable, maxBytes: min(room, 4 << 20))
         for message in messages {
-            switch message {
-            case .walFile(let header): send(.walFile(header: header))
-            case .walRecords(let firstLSN, let offset, let bytes):
-                send(.walRecords(firstLSN: firstLSN, offset: UInt64(offset), records: bytes))
+            send(ReplicationMessage(message))
+            if case .walRecords(_, _, let bytes) = message {
                 condition.withLock {
                     unacknowledged.append((shipper.nextLSN - 1, bytes.count, DispatchTime.now().uptimeNanoseconds))
                     unacknowledgedBytes += bytes.count

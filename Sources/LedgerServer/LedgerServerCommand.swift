@@ -104,6 +104,7 @@ struct LedgerServerCommand: ParsableCommand {
         options.snapshotIntervalWALBytes = (snapshotIntervalMiB ?? Int(env("SNAPSHOT_INTERVAL_MIB") ?? "")).map { $0 * 1024 * 1024 }
         let standby = try StandbySetup(standbyOf: standbyOf, keyFile: replicationKeyFile, layout: layout)
         let ledger = try Ledger.open(at: dataDirectory, options: options)
+        POSIXStorage.recordLockHolderPID(layout.lockPath)  // for `ledgerctl promote`
         let directoryID = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dataDirectory)).directoryID
         let server = LedgerTCPServer(ledger: ledger, telemetry: telemetry, logger: logger, threads: threads)
         let limits = ServerLimits(
@@ -130,11 +131,31 @@ struct LedgerServerCommand: ParsableCommand {
             source.resume()
             sources.append(source)
         }
+        // SIGUSR2 (`ledgerctl promote`): a standby stops streaming and becomes
+        // a primary on a new timeline.
+        signal(SIGUSR2, SIG_IGN)
+        let promotion = DispatchSource.makeSignalSource(signal: SIGUSR2, queue: .global())
+        promotion.setEventHandler { Self.promote(ledger, receiver: receiver, logger: logger) }
+        promotion.resume()
+        sources.append(promotion)
         stopped.wait()
         logger.info("stopping")
         receiver?.stop()
         try server.stop()
         logger.info("stopped cleanly")
+    }
+}
+
+extension LedgerServerCommand {
+    static func promote(_ ledger: Ledger, receiver: StandbyReceiver?, logger: Logger) {
+        guard ledger.isStandby else { return logger.warning("promotion asked (SIGUSR2), but this server is not a standby: ignored") }
+        receiver?.stop()
+        do {
+            let row = try ledger.promote()
+            logger.notice("promoted: taking writes on timeline \(row.timeline) (forked from timeline \(row.previousTimeline) after LSN \(row.forkLSN))")
+        } catch {
+            logger.error("promotion failed: \(error)")
+        }
     }
 }
 

@@ -51,9 +51,9 @@ write('event-close-account.hex', close, 'closeAccount: id 2')
 
 # wal-format.md: file header (the 64 used bytes; bytes 64-4095 are zero).
 epoch = bytes(range(16))
-header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 5, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
+header = b'LDGRWAL\x00' + struct.pack('<IIQQ', 6, 4096, 65536, 1) + epoch + struct.pack('<I', 0) + bytes(8)
 header += struct.pack('<I', mask(crc32c(header)))
-write('wal-file-header.hex', header, 'WAL file header (version 5): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
+write('wal-file-header.hex', header, 'WAL file header (version 6): 65536 bytes, first LSN 1, epoch 00..0f, chain seed 0')
 
 # wal-format.md: group record with one batch holding the entry above.
 timestamp = 1_700_000_000_000_000_000
@@ -64,14 +64,28 @@ batches = struct.pack('<QII', timestamp, 1, len(entry)) + entry + results
 zeroed = struct.pack('<IIQ', 1, 0, 0) + bytes(32) + batches
 chain1 = hashlib.sha256(chain0 + struct.pack('<Q', 1) + zeroed).digest()
 payload = struct.pack('<IIQ', 1, 0, 0) + chain1 + batches
-record_header = struct.pack('<IBBHQI', len(payload), 1, 5, 0, 1, 0) + bytes(8)
+record_header = struct.pack('<IBBHQI', len(payload), 1, 6, 0, 1, 0) + bytes(8)
 epoch_seed = crc32c(epoch)
 crc = mask(crc32c(payload, crc32c(record_header, epoch_seed)))
 record = record_header + struct.pack('<I', crc) + payload
 record += bytes((-len(record)) % 8)
-write('wal-record-group.hex', record, 'WAL group record (version 5): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
+write('wal-record-group.hex', record, 'WAL group record (version 6): LSN 1, previous CRC 0, committed LSN 0, chain value for directory id f0..ff, one batch (the entry above) at 1700000000000000000, result ok; epoch of wal-file-header.hex')
 with open('wal-chain-1.txt', 'w') as f:
     f.write(chain1.hex() + '\n')
+
+# wal-format.md: timeline record (type 3) after the group: timeline 2 forks
+# from timeline 1 after LSN 1, carrying chain1; it is the second record of
+# the file (previous CRC = the group's).
+timeline_row = struct.pack('<QQQQ', 2, 1, 1, timestamp + 5) + chain1
+timeline_header = struct.pack('<IBBHQI', len(timeline_row), 3, 6, 0, 2, crc) + bytes(8)
+timeline_crc = mask(crc32c(timeline_row, crc32c(timeline_header, epoch_seed)))
+timeline_record = timeline_header + struct.pack('<I', timeline_crc) + timeline_row
+write('wal-record-timeline.hex', timeline_record, 'WAL timeline record (version 6): LSN 2 after the group of wal-record-group.hex, timeline 2 from 1 after LSN 1, clock 1700000000000000005, chain value of wal-chain-1.txt')
+
+# replication.md, "The timeline history file": the row of the record above.
+history = b'LDGRTLHI' + struct.pack('<II', 1, 1) + timeline_row
+history += struct.pack('<I', mask(crc32c(history)))
+write('timeline-history.hex', history, 'timeline-history (version 1): one row, timeline 2 from 1 after LSN 1 (the payload of wal-record-timeline.hex)')
 
 # balance-index.md: slot of account 2 after the top-up.
 slot = u128(2) + u128(0) + u128(0) + u128(2500) + u128(0) + u128(0)

@@ -103,7 +103,7 @@ def sealed_wal(payloads, file_bytes):
         zeroed = p[:16] + bytes(32) + p[48:]
         chain = hashlib.sha256(chain + struct.pack('<Q', lsn) + zeroed).digest()
         p = p[:16] + chain + p[48:]
-        record_header = struct.pack('<IBBHQI', len(p), 1, 5, 0, lsn, previous) + bytes(8)
+        record_header = struct.pack('<IBBHQI', len(p), 1, 6, 0, lsn, previous) + bytes(8)
         previous = mask(crc32c(p, crc32c(record_header, crc32c(epoch))))
         record = record_header + struct.pack('<I', previous) + p
         out += record + bytes((-len(record)) % 8)

@@ -15,6 +15,15 @@ import Testing
         return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.flatMap { $0.split(separator: " ") }.map { UInt8($0, radix: 16)! }
     }
 
+    /// A one-line hex text vector (such as `wal-chain-1.txt`) as bytes.
+    static func hexText(_ name: String) throws -> [UInt8] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("Specs/vectors/\(name)"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return stride(from: 0, to: text.count, by: 2).map { i in
+            UInt8(text[text.index(text.startIndex, offsetBy: i)..<text.index(text.startIndex, offsetBy: i + 2)], radix: 16)!
+        }
+    }
+
     static let topUp = NewEntry(
         id: 1001, postings: [.debit(1, 2500), .credit(2, 2500)], code: 1, metadata: Array("gw:ch_42".utf8))
 

@@ -187,11 +187,15 @@ import Testing
 
 /// The primary's decision on a `replicate` request.
 @Suite struct ReplicationStartTests {
-    static func decide(_ path: String, durable: UInt64, directoryID: [UInt8]? = nil, lastLSN: UInt64, chain: [UInt8]) throws -> ReplicationStart {
+    static func decide(
+        _ path: String, durable: UInt64, directoryID: [UInt8]? = nil, history: TimelineHistory? = nil, timeline: UInt64 = 1, lastLSN: UInt64,
+        chain: [UInt8]
+    ) throws -> ReplicationStart {
         let meta = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: path))
         return try ReplicationStart.decide(
             storage: POSIXStorage(), layout: DataDirectoryLayout(root: path), directoryID: meta.directoryID, durableLSN: durable,
-            standbyDirectoryID: directoryID ?? meta.directoryID, standbyLastLSN: lastLSN, standbyChainValue: chain)
+            history: try history ?? TimelineHistory(), standbyTimeline: timeline, standbyDirectoryID: directoryID ?? meta.directoryID, standbyLastLSN: lastLSN,
+            standbyChainValue: chain)
     }
 
     @Test func aStandbyThatSharesTheHistoryStreamsOnAndAnyOtherIsRefused() throws {

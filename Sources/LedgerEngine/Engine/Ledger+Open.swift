@@ -53,6 +53,8 @@ extension Ledger {
         var chain: HashChain
         var report: RecoveryReport
         var slots: [ReplicationSlot]
+        var timelines: TimelineHistory
+        var role: Role
     }
 
     /// Recovers the state and brings every file in line with it (the crash-safe
@@ -80,7 +82,25 @@ extension Ledger {
             options: options, report: &report)
         return Opened(
             storage: storage, layout: layout, options: options, meta: meta, machine: machine, wal: wal, index: index, segments: segments,
-            evicted: recovered.evicted, chain: recovered.chain, report: report, slots: try ReplicationSlotsFile.read(storage: storage, layout: layout))
+            evicted: recovered.evicted, chain: recovered.chain, report: report, slots: try ReplicationSlotsFile.read(storage: storage, layout: layout),
+            timelines: try reconcileTimelines(storage: storage, layout: layout, recovered: recovered, readOnly: false, options: options),
+            role: try role(storage: storage, layout: layout))
+    }
+
+    /// The timeline history checked against the log's timeline records; a
+    /// row a crash left out (the record is durable before the file is
+    /// written) is added, and written unless `readOnly`.
+    static func reconcileTimelines(
+        storage: any Storage, layout: DataDirectoryLayout, recovered: RecoveredState, readOnly: Bool, options: Options
+    ) throws -> TimelineHistory {
+        var history = try TimelineHistoryFile.read(storage: storage, layout: layout)
+        let added = try history.reconcile(
+            with: recovered.timelineRecords, walFirstLSN: recovered.scan.firstLSN, walLastLSN: recovered.scan.lastLSN, path: layout.timelineHistoryPath)
+        if added && !readOnly {
+            options.log("timelines: adding timeline \(history.current) from the WAL to \(layout.timelineHistoryPath)")
+            try TimelineHistoryFile.write(history, storage: storage, layout: layout)
+        }
+        return history
     }
 
     /// Makes the balance index equal the replayed state at `lastLSN`: keeps

@@ -58,6 +58,11 @@ extension Ledger {
         _ record: WALRecord, into machine: inout LedgerStateMachine, chain: inout HashChain, results: inout [ResultCode], checkChainLink: Bool = true,
         evicted: EvictedEntries?
     ) throws {
+        if record.header.type == WALFormat.recordTypeTimeline {
+            // Not chained: it carries the chain value at its fork point.
+            _ = try TimelineSwitch.check(record.payload, lsn: record.header.lsn, currentTimeline: nil, chainHead: checkChainLink ? chain.head : nil)
+            return
+        }
         guard record.header.type == WALFormat.recordTypeGroup else { return }
         guard record.payload.count >= WALFormat.groupHeaderBytes else {
             throw LedgerError(.corruption, "record LSN \(record.header.lsn): group payload shorter than its header")

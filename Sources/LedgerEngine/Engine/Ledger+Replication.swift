@@ -21,11 +21,13 @@ extension Ledger {
     /// The primary's decision on a standby's `replicate` request. Reads
     /// only durable records (never rewritten) beside the writer: commits go
     /// on meanwhile.
-    public func replicationStart(standbyDirectoryID: [UInt8], standbyLastLSN: UInt64, standbyChainValue: [UInt8]) throws -> ReplicationStart {
-        precondition(!isStandby, "replicationStart on a standby")
+    public func replicationStart(
+        standbyTimeline: UInt64, standbyDirectoryID: [UInt8], standbyLastLSN: UInt64, standbyChainValue: [UInt8]
+    ) throws -> ReplicationStart {
+        guard !isStandby else { throw LedgerError(.notPrimary, "this server is a standby; replicate from its primary") }
         return try ReplicationStart.decide(
-            storage: storage, layout: layout, directoryID: meta.directoryID, durableLSN: lastLSN.current, standbyDirectoryID: standbyDirectoryID,
-            standbyLastLSN: standbyLastLSN, standbyChainValue: standbyChainValue)
+            storage: storage, layout: layout, directoryID: meta.directoryID, durableLSN: lastLSN.current, history: timelineHistory,
+            standbyTimeline: standbyTimeline, standbyDirectoryID: standbyDirectoryID, standbyLastLSN: standbyLastLSN, standbyChainValue: standbyChainValue)
     }
 
     /// Ships this WAL from `lsn` on; call `next(throughLSN:)` with at most
@@ -35,6 +37,8 @@ extension Ledger {
     /// Where this standby's log ends, as the `replicate` request presents it.
     public struct ReplicationPosition: Sendable, Equatable {
         public var directoryID: [UInt8]
+        /// The timeline the standby's log ends on.
+        public var timeline: UInt64
         /// The last durable (and applied) LSN.
         public var lastLSN: UInt64
         /// The SHA-256 chain value after the last group at or before `lastLSN`.
@@ -42,7 +46,10 @@ extension Ledger {
     }
 
     public func replicationPosition() throws -> ReplicationPosition {
-        try exclusively { ReplicationPosition(directoryID: self.meta.directoryID, lastLSN: self.wal.nextLSN - 1, chainValue: self.chain.head) }
+        try exclusively {
+            ReplicationPosition(
+                directoryID: self.meta.directoryID, timeline: self.timeline, lastLSN: self.wal.nextLSN - 1, chainValue: self.chain.head)
+        }
     }
 
     /// Mirrors and applies a primary's messages in order; returns the last
@@ -51,7 +58,7 @@ extension Ledger {
     /// applied; nothing of it is written.
     @discardableResult
     public func receive(_ messages: [WALShipper.Message]) throws -> UInt64 {
-        precondition(isStandby, "receive on a primary")
+        guard isStandby else { throw LedgerError(.notPrimary, "this directory is no longer a standby (promoted): it receives no replicated records") }
         return try exclusively { try self.mirrorAndApply(messages) }
     }
 
@@ -65,9 +72,10 @@ extension Ledger {
         var written: [([UInt8], [MirroredRecord])] = []
         var refusal: (any Error)?
         var mirroredChain = chain
+        var mirroredTimeline = timeline
         for message in messages {
             do {
-                let records = try wal.mirror(message, chain: &mirroredChain)
+                let records = try wal.mirror(message, chain: &mirroredChain, timeline: &mirroredTimeline)
                 if case .walRecords(_, _, let bytes) = message { written.append((bytes, records)) }
             } catch {
                 refusal = error
@@ -107,6 +115,9 @@ extension Ledger {
                     payload: UnsafeRawBufferPointer(rebasing: raw[mirrored.payloadRange]))
                 // The mirror checked the SHA-256 link before writing.
                 try Self.replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: false, evicted: evicted)
+                if record.header.type == WALFormat.recordTypeTimeline, let row = TimelineSwitch.decode(record.payload) {
+                    try timelineApplied(row)
+                }
                 guard record.header.type == WALFormat.recordTypeGroup else { continue }
                 let lsn = record.header.lsn
                 for slot in machine.takeChangedSlots() { try index.write(machine.accounts[Int(slot)], slot: Int(slot), lsn: lsn) }

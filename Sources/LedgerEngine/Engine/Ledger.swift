@@ -30,9 +30,11 @@ public final class Ledger: @unchecked Sendable {
     /// the directory's WAL files are small (a record never spans files). A
     /// batch that cannot fit a group on its own is rejected (`batchTooLarge`).
     public let groupPayloadBytesMax: Int
-    /// A standby (the directory holds `standby.signal`): it applies a
-    /// primary's mirrored log (Ledger+Replication.swift) and refuses writes.
-    public let isStandby: Bool
+    /// Whether this directory takes writes, and the timelines its log went
+    /// through (Ledger+Timelines.swift). A standby (`standby.signal`)
+    /// applies a primary's mirrored log and refuses writes until promoted; a
+    /// superseded primary (`superseded`) refuses them for good.
+    let roleState: Guarded<(role: Role, timelines: TimelineHistory)>
     /// The last durable LSN on a primary; the last applied (and durable)
     /// one on a standby. Waited on by the replication stream and by reads
     /// with a minimum LSN.
@@ -76,7 +78,7 @@ public final class Ledger: @unchecked Sendable {
         meta = opened.meta
         self.directoryLock = directoryLock
         recovery = opened.report
-        isStandby = opened.storage.fileExists(opened.layout.standbySignalPath)
+        roleState = Guarded((opened.role, opened.timelines))
         lastLSN = LSNWatch(lsn: opened.wal.nextLSN - 1)
         groupPayloadBytesMax = min(
             Limits.groupPayloadBytesMax, opened.meta.walFileBytes - WALFormat.fileHeaderBytes - WALFormat.recordHeaderBytes - 8)
@@ -106,8 +108,8 @@ public final class Ledger: @unchecked Sendable {
     /// `EventBatch.append`).
     public func submit(_ batch: EventBatch, completion: @escaping Completion) {
         precondition(batch.eventCount >= 1 && batch.eventCount <= Limits.batchEventsMax, "batch of \(batch.eventCount) events")
-        if isStandby {
-            completion(.failure(LedgerError(.notPrimary, "this data directory is a standby: writes go to its primary")))
+        if let refusal = writeRefusal {
+            completion(.failure(refusal))
             return
         }
         let payloadBytes = Self.batchPayloadBytes(batch)
@@ -220,7 +222,9 @@ public final class Ledger: @unchecked Sendable {
         // A standby's WAL holds the primary's records only (byte-identical
         // files): no close record of its own.
         var lsn = wal.nextLSN - 1
-        if !isStandby {
+        // (A standby's or a superseded primary's log stays a prefix of the
+        // new primary's history where it can: no record of its own.)
+        if role == .primary {
             let payload = wal.payloadBuffer
             _LE.put(payload, WALFormat.closeLastGroupLSNOffset, wal.nextLSN - 1)
             lsn = try wal.append(type: WALFormat.recordTypeClose, payloadBytes: WALFormat.closePayloadBytes)

@@ -27,6 +27,8 @@ extension Ledger {
         /// Only with `segmentsBeyondWAL: .report`: the open month's segment
         /// holds synced records past the WAL's end (SegmentTailRestore).
         var segmentsBeyondWAL: (path: String, lastLSN: UInt64)? = nil
+        /// The timeline records the WAL holds, in LSN order.
+        var timelineRecords: [TimelineSwitch] = []
     }
 
     /// What recovery does when a segment holds synced records beyond the
@@ -101,12 +103,15 @@ extension Ledger {
         machine.evictsOldEntries = true
         segments.evicted = evicted
         try evicted.rebuildFilter(before: machine.residentSinceNs)
+        var timelineRecords: [TimelineSwitch] = []
         let scan = try Self.replay(
             storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted
         ) { record in
             report.recordsReplayed += 1
             if record.header.type == WALFormat.recordTypeGroup {
                 try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
+            } else if record.header.type == WALFormat.recordTypeTimeline {
+                timelineRecords.append(try TimelineSwitch.check(record.payload, lsn: record.header.lsn, currentTimeline: nil, chainHead: nil))
             }
         }
         guard scan.firstLSN <= snapshotLSN + 1 else {
@@ -126,7 +131,7 @@ extension Ledger {
         case .syncedBeyondWAL(let path, let segmentLastLSN) where segmentsBeyondWAL == .report:
             return RecoveredState(
                 machine: machine, chain: chain, segments: segments, evicted: evicted, scan: scan, report: report, snapshotUsed: snapshotUsed,
-                temporariesLeft: temporariesLeft, segmentsBeyondWAL: (path, segmentLastLSN))
+                temporariesLeft: temporariesLeft, segmentsBeyondWAL: (path, segmentLastLSN), timelineRecords: timelineRecords)
         case .syncedBeyondWAL(let path, let segmentLastLSN):
             throw LedgerError(
                 .corruption,
@@ -149,6 +154,6 @@ extension Ledger {
         }
         return RecoveredState(
             machine: machine, chain: chain, segments: segments, evicted: evicted, scan: scan, report: report, snapshotUsed: snapshotUsed,
-            temporariesLeft: temporariesLeft)
+            temporariesLeft: temporariesLeft, timelineRecords: timelineRecords)
     }
 }

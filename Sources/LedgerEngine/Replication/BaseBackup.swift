@@ -42,7 +42,7 @@ extension Ledger {
     /// Takes a snapshot and lists the image (see the header). The caller
     /// reads the files through the handles, then calls `close()`.
     public func baseBackupManifest() throws -> BaseBackupManifest {
-        precondition(!isStandby, "a base backup is taken from a primary")
+        guard !isStandby else { throw LedgerError(.notPrimary, "a base backup is taken from a primary") }
         let snapshot = try self.snapshot()
         return try exclusively { try self.listImage(snapshotLSN: snapshot.lsn, snapshotPath: snapshot.path) }
     }
@@ -51,6 +51,8 @@ extension Ledger {
         var files: [BaseBackupFile] = []
         do {
             try files.append(whole(layout.metaPath, name: "ledger.meta"))
+            // Rewritten only on the apply thread, which this runs on.
+            if storage.fileExists(layout.timelineHistoryPath) { try files.append(whole(layout.timelineHistoryPath, name: "timeline-history")) }
             try files.append(whole(snapshotPath, name: "snapshots/" + snapshotPath.split(separator: "/").last!))
             // A ledger that has filed nothing yet has no segments directory.
             let months = storage.fileExists(layout.segmentsDirectory) ? try storage.listDirectory(layout.segmentsDirectory) : []

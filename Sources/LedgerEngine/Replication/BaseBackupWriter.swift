@@ -87,7 +87,7 @@ public final class BaseBackupWriter {
     /// The names an image holds (ReplicationMessage.isValidBackupName has
     /// already kept them inside the directory).
     static func isExpectedName(_ name: String) -> Bool {
-        if name == "ledger.meta" || DataDirectoryLayout.firstLSN(ofWALFileName: name) != nil { return true }
+        if name == "ledger.meta" || name == "timeline-history" || DataDirectoryLayout.firstLSN(ofWALFileName: name) != nil { return true }
         if name.hasPrefix("snapshots/") { return DataDirectoryLayout.lsn(ofSnapshotFileName: String(name.dropFirst(10))) != nil }
         guard name.hasPrefix("segments/") else { return false }
         let file = String(name.dropFirst(9))

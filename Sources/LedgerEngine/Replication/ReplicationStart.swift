@@ -1,6 +1,7 @@
 // The primary's decision on a `replicate` request (Specs/replication.md,
-// "replicate request", checks 3, 5 and 6): does the standby share this log's
-// history up to its last durable LSN, and is the WAL after it still here?
+// "replicate request", checks 3 to 6): is the standby on a timeline this log
+// went through, does it share this log's history up to its last durable
+// LSN, and is the WAL after it still here?
 // A pure reading of the primary's files: it writes nothing, and the server
 // turns the answer into the stream or a terminal status.
 
@@ -11,15 +12,29 @@ public enum ReplicationStart: Equatable, Sendable {
     case diverged(String)
     /// The WAL the standby needs was compacted away.
     case needBaseBackup(String)
+    /// The standby is on a newer timeline: a standby was promoted past
+    /// this primary, which must take no more writes.
+    case newerTimeline(UInt64)
 
     /// Decides for a standby of `standbyDirectoryID` that holds the log
     /// through `standbyLastLSN` with `standbyChainValue` (the chain value
     /// after its last group record at or before that LSN; zeros for none).
     public static func decide(
-        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], durableLSN: UInt64, standbyDirectoryID: [UInt8],
-        standbyLastLSN: UInt64, standbyChainValue: [UInt8]
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], durableLSN: UInt64, history: TimelineHistory, standbyTimeline: UInt64,
+        standbyDirectoryID: [UInt8], standbyLastLSN: UInt64, standbyChainValue: [UInt8]
     ) throws -> ReplicationStart {
         guard standbyDirectoryID == directoryID else { return .diverged("the standby belongs to another ledger (directory id differs)") }
+        guard standbyTimeline <= history.current else { return .newerTimeline(standbyTimeline) }
+        switch history.endLSN(of: standbyTimeline) {
+        case .none:
+            return .diverged("the standby is on timeline \(standbyTimeline), which this primary's history (timeline \(history.current)) never went through")
+        case .some(.some(let forkLSN)) where standbyLastLSN > forkLSN:
+            return .diverged(
+                "the standby holds LSN \(standbyLastLSN) of timeline \(standbyTimeline), past LSN \(forkLSN) where this primary's timeline \(standbyTimeline + 1) forked from it; take a new base backup"
+            )
+        case .some:
+            break
+        }
         guard standbyLastLSN <= durableLSN else {
             return .diverged("the standby holds LSN \(standbyLastLSN), past this primary's durable end \(durableLSN)")
         }

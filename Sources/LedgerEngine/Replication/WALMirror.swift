@@ -5,7 +5,9 @@
 // continues the CRC chain; every record validates with the file's epoch
 // seed, has the next LSN, chains to the previous record's CRC, lands at the
 // current append offset and, for a group, carries the SHA-256 chain value
-// that follows the standby's chain head. A failed check throws `corruption`
+// that follows the standby's chain head; a timeline record must switch from
+// the standby's timeline at the record before it, carrying the chain head
+// there (TimelineRecord.swift). A failed check throws `corruption`
 // naming the LSN and what failed, and nothing of that message is written.
 //
 // Crash-safe order: a new file is prepared (zeros, fdatasync), given the
@@ -22,16 +24,17 @@ extension WALWriter {
     public typealias Message = WALShipper.Message
 
     /// Writes `message` after every check. `chain` is the chain head after
-    /// the records already mirrored; it advances past each group written.
-    /// Returns the records written (none for a file header).
+    /// the records already mirrored; it advances past each group written,
+    /// and `timeline` past each timeline record. Returns the records written
+    /// (none for a file header).
     @discardableResult
-    public func mirror(_ message: Message, chain: inout HashChain) throws -> [MirroredRecord] {
+    public func mirror(_ message: Message, chain: inout HashChain, timeline: inout UInt64) throws -> [MirroredRecord] {
         switch message {
         case .walFile(let bytes):
             try mirrorFile(bytes)
             return []
         case .walRecords(let firstLSN, let offset, let bytes):
-            return try mirrorRecords(firstLSN: firstLSN, offset: offset, bytes, chain: &chain)
+            return try mirrorRecords(firstLSN: firstLSN, offset: offset, bytes, chain: &chain, timeline: &timeline)
         }
     }
 
@@ -62,28 +65,33 @@ extension WALWriter {
         offset = WALFormat.fileHeaderBytes
     }
 
-    private func mirrorRecords(firstLSN: UInt64, offset recordOffset: Int, _ bytes: [UInt8], chain: inout HashChain) throws -> [MirroredRecord] {
+    private func mirrorRecords(
+        firstLSN: UInt64, offset recordOffset: Int, _ bytes: [UInt8], chain: inout HashChain, timeline: inout UInt64
+    ) throws -> [MirroredRecord] {
         guard firstLSN == nextLSN, recordOffset == offset, recordOffset + bytes.count <= fileBytes else {
             throw LedgerError(
                 .corruption,
                 "replicated records start at LSN \(firstLSN), offset \(recordOffset), \(bytes.count) bytes; expected LSN \(nextLSN) at offset \(offset) of a \(fileBytes)-byte file"
             )
         }
-        var next = chain
-        let records = try Self.check(bytes, firstLSN: firstLSN, previousCRC: previousCRC, epochSeed: epochSeed, chain: &next)
+        var next = (chain, timeline)
+        let records = try Self.check(bytes, firstLSN: firstLSN, previousCRC: previousCRC, epochSeed: epochSeed, chain: &next.0, timeline: &next.1)
         // Prepare the next file early, as `append` does.
         if offset >= fileBytes / 4 { preparer.startIfIdle() }
         try file.write(bytes, at: offset)
         offset += bytes.count
         nextLSN += UInt64(records.count)
         previousCRC = records.last!.header.crc
-        chain = next
+        (chain, timeline) = next
         return records
     }
 
     /// Checks whole records back to back (CRC, LSN, CRC link, SHA-256 chain
-    /// for groups); returns where each one is in `bytes`.
-    static func check(_ bytes: [UInt8], firstLSN: UInt64, previousCRC: UInt32, epochSeed: UInt32, chain: inout HashChain) throws -> [MirroredRecord] {
+    /// for groups, the switch for timeline records); returns where each one
+    /// is in `bytes`.
+    static func check(
+        _ bytes: [UInt8], firstLSN: UInt64, previousCRC: UInt32, epochSeed: UInt32, chain: inout HashChain, timeline: inout UInt64
+    ) throws -> [MirroredRecord] {
         try bytes.withUnsafeBytes { raw in
             var records: [MirroredRecord] = []
             var offset = 0
@@ -108,6 +116,12 @@ extension WALWriter {
                         throw LedgerError(.corruption, "replicated record LSN \(lsn): SHA-256 chain broken (its chain value does not follow the standby's)")
                     }
                     chain.advance(to: expected)
+                } else if record.type == WALFormat.recordTypeTimeline {
+                    do {
+                        timeline = try TimelineSwitch.check(payload, lsn: lsn, currentTimeline: timeline, chainHead: chain.head).timeline
+                    } catch let error as LedgerError {
+                        throw LedgerError(.corruption, "replicated \(error.message)")
+                    }
                 }
                 records.append(MirroredRecord(header: record, payloadRange: payloadStart..<(payloadStart + record.payloadBytes), offsetInBytes: offset))
                 offset += WALFormat.recordBytes(payloadBytes: record.payloadBytes)

@@ -12,6 +12,8 @@
 //   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
 //   standby.signal           present on a standby (Specs/replication.md)
 //   replication-slots        the primary's replication slots (Specs/replication.md)
+//   timeline-history         every promotion of this log (Specs/replication.md)
+//   superseded               a primary that learned of a newer timeline takes no writes
 public struct DataDirectoryLayout: Sendable {
     public let root: String
 
@@ -29,6 +31,11 @@ public struct DataDirectoryLayout: Sendable {
     public var standbySignalPath: String { root + "/standby.signal" }
     /// The primary's replication slots (Specs/replication.md).
     public var replicationSlotsPath: String { root + "/replication-slots" }
+    /// Every promotion this log went through (TimelineHistory.swift).
+    public var timelineHistoryPath: String { root + "/timeline-history" }
+    /// Present once a primary learned that a standby was promoted past it
+    /// (a newer timeline): it refuses writes from then on.
+    public var supersededPath: String { root + "/superseded" }
 
     public static func walFileName(firstLSN: UInt64) -> String {
         let digits = String(firstLSN)
@@ -57,6 +64,7 @@ public struct DataDirectoryLayout: Sendable {
     /// not). A directory holding any of these is never initialised over.
     public static func belongsToLedger(_ name: String) -> Bool {
         name == "ledger.meta" || name == "ledger.meta.tmp" || name == "standby.signal" || name == "replication-slots" || name == "balances.index"
+            || name == "timeline-history" || name == "superseded"
             || name == "segments" || name == "snapshots"
             || name == "recovery"
             || (name.hasPrefix("wal-") && (name.hasSuffix(".log") || name.hasSuffix(".tmp")))

@@ -67,6 +67,30 @@ public struct POSIXStorage: Storage {
         return try Self.lock(fd, LOCK_EX, path: path)
     }
 
+    /// The server, holding the lock, writes its pid into the lock file for
+    /// `ledgerctl promote` to signal. Informational: the flock is the lock
+    /// (a flock belongs to its own open file, which this does not close),
+    /// and nothing depends on these bytes surviving a crash.
+    public static func recordLockHolderPID(_ path: String) {
+        let fd = retryingEINTR { open(path, O_WRONLY | O_CLOEXEC) }
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+    }
+
+    /// The pid the holder of an exclusive lock wrote into `path` (nil when
+    /// unreadable).
+    public static func lockHolderPID(_ path: String) -> Int32? {
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 1, bytes[count - 1] == 0x0A else { return nil }
+        return Int32(String(decoding: bytes[0..<(count - 1)], as: UTF8.self))
+    }
+
     public func lockFileShared(_ path: String) throws -> any StorageLock {
         let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
         if fd < 0 {

@@ -3,8 +3,8 @@
 // sit beside this file.
 
 public enum WALFormat {
-    /// 5: event format 4 (result code 34, `ledgerTotalOverflow`, changes what replay gives).
-    public static let version: UInt8 = 5
+    /// 6: record type 3, `timeline` (promotion; Specs/replication.md).
+    public static let version: UInt8 = 6
     public static let magic: [UInt8] = Array("LDGRWAL".utf8) + [0]
     public static let fileHeaderBytes = 4096
     public static let fileHeaderUsedBytes = 64
@@ -12,6 +12,8 @@ public enum WALFormat {
     public static let recordPayloadBytesMax = Limits.groupPayloadBytesMax
     public static let recordTypeGroup: UInt8 = 1
     public static let recordTypeClose: UInt8 = 2
+    /// A promotion's timeline switch (TimelineRecord.swift, 64-byte payload).
+    public static let recordTypeTimeline: UInt8 = 3
     /// batch count, reserved, committed LSN, chain hash (version 2).
     public static let groupHeaderBytes = 48
     public static let batchHeaderBytes = 16
@@ -122,7 +124,7 @@ public struct WALRecordHeader: Sendable, Equatable {
         guard offset + WALFormat.recordHeaderBytes <= file.count else { return nil }
         let payloadBytes = Int(_LE.u32(file, offset))
         let type = file[offset + 4]
-        guard type == WALFormat.recordTypeGroup || type == WALFormat.recordTypeClose,
+        guard type == WALFormat.recordTypeGroup || type == WALFormat.recordTypeClose || type == WALFormat.recordTypeTimeline,
             file[offset + 5] == WALFormat.version,
             _LE.u16(file, offset + 6) == 0, _LE.u64(file, offset + 20) == 0,
             payloadBytes <= WALFormat.recordPayloadBytesMax,

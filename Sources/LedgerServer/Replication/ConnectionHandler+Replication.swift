@@ -39,9 +39,6 @@ extension ConnectionHandler {
 
     func startReplication(_ context: ChannelHandlerContext, _ header: FrameHeader, _ request: ReplicateRequest) throws {
         guard !ledger.isStandby else { throw ProtocolError(.notPrimary, "this server is a standby; replicate from its primary") }
-        guard request.timeline == 1 else {
-            throw ProtocolError(.diverged, "the standby is on timeline \(request.timeline); this primary knows only timeline 1 (take a new base backup)")
-        }
         let keyID = authenticatedKey ?? "?"
         if let slot = ledger.slot(keyID), slot.invalidated {
             throw ProtocolError(
@@ -55,10 +52,18 @@ extension ConnectionHandler {
         let logger = self.logger
         Self.readQueue.async {
             let decision = Result { () throws -> ReplicationStart in
-                let start = try ledger.replicationStart(
-                    standbyDirectoryID: request.directoryID, standbyLastLSN: request.lastDurableLSN, standbyChainValue: request.chainValue)
+                var start = try ledger.replicationStart(
+                    standbyTimeline: request.timeline, standbyDirectoryID: request.directoryID, standbyLastLSN: request.lastDurableLSN,
+                    standbyChainValue: request.chainValue)
                 // A standby streaming under a key without a slot gets one.
                 if case .stream(let fromLSN) = start, ledger.slot(keyID) == nil { try ledger.createSlot(keyID, lsn: fromLSN - 1) }
+                // A standby promoted past this primary: fence it before answering.
+                if case .newerTimeline(let newer) = start {
+                    try ledger.supersede(byTimeline: newer)
+                    start = .diverged(
+                        "the standby is on timeline \(newer), newer than this primary's \(ledger.timeline): this primary was superseded and takes no more writes"
+                    )
+                }
                 return start
             }
             loop.execute {
@@ -76,6 +81,8 @@ extension ConnectionHandler {
                     sender.start()
                 case .success(.diverged(let why)):
                     handler.refuseReplication(context, ProtocolError(.diverged, why), header)
+                case .success(.newerTimeline):
+                    preconditionFailure("answered as diverged above")
                 case .success(.needBaseBackup(let why)):
                     handler.refuseReplication(context, ProtocolError(.needBaseBackup, why), header)
                 case .failure(let error):

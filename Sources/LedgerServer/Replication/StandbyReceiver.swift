@@ -114,7 +114,8 @@ final class StandbyReceiver: @unchecked Sendable {
         }
         guard proceed else { return }
         let position = try ledger.replicationPosition()
-        let request = ReplicateRequest(directoryID: position.directoryID, timeline: 1, lastDurableLSN: position.lastLSN, chainValue: position.chainValue)
+        let request = ReplicateRequest(
+            directoryID: position.directoryID, timeline: position.timeline, lastDurableLSN: position.lastLSN, chainValue: position.chainValue)
         try connection.send(operation: .replicate, requestID: Self.requestID, body: request.encoded())
         logger.info("replication: connected to the primary", metadata: ["primary": "\(primary.host):\(primary.port)", "fromLSN": "\(position.lastLSN + 1)"])
         try stream(connection)

@@ -1,0 +1,105 @@
+import Foundation
+import LedgerClient
+import LedgerEngine
+import LedgerProtocol
+import LedgerTestSupport
+import Testing
+
+@testable import LedgerServer
+
+/// Promotion and timelines with real processes (Specs/replication.md,
+/// "Promotion and timelines"): a promoted standby takes writes, another
+/// standby follows it across the switch, an old primary is fenced and
+/// refused past the fork; and the primary killed at random moments under
+/// load, the standby promoted each time.
+@Suite(.serialized) struct PromotionProcessTests {
+    typealias R = ReplicationProcessTests
+
+    static func startStandby(_ directory: String, of primary: RunningServer, _ keys: R.Keys, arguments: [String] = []) throws -> RunningServer {
+        try RunningServer(
+            keysFile: keys.path, directory: directory,
+            arguments: ["--standby-of", "127.0.0.1:\(primary.port)", "--replication-key-file", keys.replicationKeyPath] + arguments)
+    }
+
+    /// Waits until `server`'s log holds `text`.
+    static func waitForLog(_ server: RunningServer, _ text: String, seconds: Double = 30) async throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        var log = ""
+        while Date() < deadline {
+            log = (try? String(contentsOfFile: server.directory + ".log", encoding: .utf8)) ?? ""
+            if log.contains(text) { return log }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return log
+    }
+
+    static func promote(_ standby: RunningServer) throws {
+        let (status, output) = try R.ledgerctl(["promote", "--data-dir", standby.directory])
+        #expect(status == 0 && output.contains("promoted"), "promote: \(status) \(output)")
+    }
+
+    @Test func aPromotedStandbyTakesWritesIsFollowedAcrossTheSwitchAndFencesTheOldPrimary() async throws {
+        let keys = try R.Keys()
+        let primary = try RunningServer(keysFile: keys.path)
+        defer { primary.removeDirectory() }
+        let client = R.client(primary, keys)
+        #expect(try await client.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
+        let (firstPath, secondPath) = (try R.baseBackup(of: primary, keys), try R.baseBackup(of: primary, keys))
+        let first = try Self.startStandby(firstPath, of: primary, keys)
+        defer { first.removeDirectory() }
+        var second = try Self.startStandby(secondPath, of: primary, keys)
+        defer { second.removeDirectory() }
+        #expect(try await client.submit(R.entries(from: 1_000, count: 500)).allSatisfy { $0 == .ok })
+        let (firstClient, secondClient) = (R.client(first, keys), R.client(second, keys))
+        try await R.waitForCatchUp(firstClient, client)
+        try await R.waitForCatchUp(secondClient, client)
+        await secondClient.close()
+        #expect(second.stop(keepDirectory: true) == 0)  // to be pointed at the new primary
+
+        // Promoted: the standby takes writes on timeline 2.
+        try Self.promote(first)
+        #expect(try await firstClient.submit(R.entries(from: 5_000, count: 10)).allSatisfy { $0 == .ok })
+        // Meanwhile the old primary, not told, takes one more write: its log
+        // now holds a record past the fork.
+        #expect(try await client.submit(R.entries(from: 9_000, count: 1)) == [.ok])
+
+        // The second standby, pointed at the new primary, follows across the switch.
+        second = try Self.startStandby(secondPath, of: first, keys)
+        let follower = R.client(second, keys)
+        try await R.waitForCatchUp(follower, firstClient)
+        #expect(try await follower.lookupAccounts([1, 2]) == firstClient.lookupAccounts([1, 2]))
+        #expect(try await follower.lookupEntries([5_000]).first??.entry.id == 5_000)
+        await follower.close()
+        #expect(try await Self.waitForLog(second, "following timeline 2").contains("following timeline 2"))
+
+        // Pointed by mistake at the old primary, a standby on timeline 2
+        // fences it: refused, and the old primary takes no more writes.
+        #expect(second.stop(keepDirectory: true) == 0)
+        second = try Self.startStandby(secondPath, of: primary, keys)
+        let refused = try await Self.waitForLog(second, "diverged")
+        #expect(refused.contains("superseded"), "\(refused.suffix(800))")
+        do {
+            _ = try await client.submit(R.entries(from: 9_500, count: 1))
+            Issue.record("a superseded primary took a write")
+        } catch LedgerClientError.refused(let status, let message) {
+            #expect(status == .notPrimary && message.contains("timeline 2"), "\(message)")
+        }
+        await client.close()
+        #expect(second.stop(keepDirectory: true) == 0)
+
+        // The old primary, made a standby of the new one, holds a record past
+        // the fork: refused with the way out.
+        #expect(primary.stop(keepDirectory: true) == 0)
+        #expect(FileManager.default.fileExists(atPath: primary.directory + "/superseded"))
+        let (status, output) = try R.ledgerctl(["follow", "--data-dir", primary.directory, "--primary", "127.0.0.1:\(first.port)"])
+        #expect(status == 0, "\(output)")
+        let rejoined = try Self.startStandby(primary.directory, of: first, keys)
+        let log = try await Self.waitForLog(rejoined, "take a new base backup")
+        #expect(log.contains("diverged") && log.contains("take a new base backup"), "\(log.suffix(800))")
+        #expect(rejoined.stop(keepDirectory: true) == 0)
+        await firstClient.close()
+        #expect(first.stop(keepDirectory: true) == 0)
+        #expect(try R.ledgerctl(["verify", "--data-dir", first.directory]).status == 0)
+        #expect(try R.ledgerctl(["verify", "--data-dir", secondPath]).status == 0)
+    }
+}

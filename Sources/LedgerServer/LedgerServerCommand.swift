@@ -114,31 +114,17 @@ struct LedgerServerCommand: ParsableCommand {
             let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort)
             FileHandle.standardOutput.write(Data("metrics on http://\(metricsHost):\(metricsBound)/metrics\n".utf8))
         }
+        let receiver = standby.primary.map { StandbyReceiver(ledger: ledger, primary: $0, logger: logger) }
+        let stopped = DispatchSemaphore(value: 0)
+        let sources = Self.handleSignals(stop: stopped, ledger: ledger, receiver: receiver, logger: logger)
         let bound = try server.start(host: host, port: port, keys: keys, limits: limits, tls: tls)
         // Unbuffered, so a supervisor or test reading the pipe sees it at once.
         FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS)")\n".utf8))
-        let receiver = standby.primary.map { StandbyReceiver(ledger: ledger, primary: $0, logger: logger) }
         if let receiver { server.metrics.replication.standby(receiver) }
         receiver?.start()
 
-        // SIGTERM / SIGINT: stop accepting, finish what the engine holds, checkpoint, exit 0.
-        let stopped = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stopped.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        // SIGUSR2 (`ledgerctl promote`): a standby stops streaming and becomes
-        // a primary on a new timeline.
-        signal(SIGUSR2, SIG_IGN)
-        let promotion = DispatchSource.makeSignalSource(signal: SIGUSR2, queue: .global())
-        promotion.setEventHandler { Self.promote(ledger, receiver: receiver, logger: logger) }
-        promotion.resume()
-        sources.append(promotion)
         stopped.wait()
+        _ = sources
         logger.info("stopping")
         receiver?.stop()
         try server.stop()
@@ -147,6 +133,26 @@ struct LedgerServerCommand: ParsableCommand {
 }
 
 extension LedgerServerCommand {
+    /// Signals are handled from before "listening on" is printed (binding
+    /// the port takes longer than arming a source), so a supervisor or a
+    /// test that signals at once is not ignored. SIGTERM / SIGINT: stop
+    /// accepting, finish what the engine holds, checkpoint, exit 0. SIGUSR2
+    /// (`ledgerctl promote`): a standby stops streaming and becomes a
+    /// primary on a new timeline. Keep the sources alive.
+    static func handleSignals(stop: DispatchSemaphore, ledger: Ledger, receiver: StandbyReceiver?, logger: Logger) -> [DispatchSourceSignal] {
+        [SIGTERM, SIGINT, SIGUSR2].map { signalNumber in
+            signal(signalNumber, SIG_IGN)  // the source takes it from here (its handler is installed on resume)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            if signalNumber == SIGUSR2 {
+                source.setEventHandler { promote(ledger, receiver: receiver, logger: logger) }
+            } else {
+                source.setEventHandler { stop.signal() }
+            }
+            source.resume()
+            return source
+        }
+    }
+
     static func promote(_ ledger: Ledger, receiver: StandbyReceiver?, logger: Logger) {
         guard ledger.isStandby else { return logger.warning("promotion asked (SIGUSR2), but this server is not a standby: ignored") }
         receiver?.stop()

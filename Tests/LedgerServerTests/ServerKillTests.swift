@@ -26,7 +26,8 @@ import Testing
     @Test func everyAcknowledgedEntrySurvivesSIGKILLExactlyOnce() async throws {
         let cycles = Int(ProcessInfo.processInfo.environment["SERVER_KILL_CYCLES"] ?? "") ?? 20
         var rng = SeededRandom(seed: 20_261_122)
-        var server = try RunningServer()
+        // 1 MiB WAL files: each restart scans the last one to its end.
+        var server = try RunningServer(directory: try ReplicationProcessTests.smallWALDirectory())
         let directory = server.directory
         let secret = server.secret
         defer { server.removeDirectory() }

@@ -63,6 +63,11 @@ import Testing
         return directory
     }
 
+    /// The first LSNs of a directory's WAL files, in order.
+    static func walFiles(_ directory: String) throws -> [UInt64] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).compactMap { DataDirectoryLayout.firstLSN(ofWALFileName: $0) }.sorted()
+    }
+
     /// A base backup of `primary` into a new directory; its path.
     static func baseBackup(of primary: RunningServer, _ keys: Keys) throws -> String {
         let target = temporaryDirectory() + "-standby"

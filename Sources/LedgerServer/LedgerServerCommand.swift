@@ -123,8 +123,9 @@ struct LedgerServerCommand: ParsableCommand {
         if let receiver { server.metrics.replication.standby(receiver) }
         receiver?.start()
 
-        stopped.wait()
-        _ = sources
+        // The sources must outlive the wait: a source released early (the
+        // optimizer ends a local's lifetime at its last use) drops its signal.
+        withExtendedLifetime(sources) { stopped.wait() }
         logger.info("stopping")
         receiver?.stop()
         try server.stop()

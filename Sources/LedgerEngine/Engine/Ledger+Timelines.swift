@@ -97,14 +97,7 @@ extension Ledger {
         precondition(newerTimeline > timeline, "superseded by timeline \(newerTimeline), not newer than \(timeline)")
         guard role == .primary else { return }
         roleState.withLock { $0.role = .superseded(timeline: newerTimeline) }
-        let temporary = DataDirectoryLayout.temporaryPath(for: layout.supersededPath)
-        if storage.fileExists(temporary) { try storage.removeFile(temporary) }
-        let file = try storage.openFile(temporary, create: true)
-        defer { file.close() }
-        try file.write(Array("timeline=\(newerTimeline)\n".utf8), at: 0)
-        try file.sync()
-        try storage.rename(temporary, to: layout.supersededPath)
-        try storage.syncDirectory(layout.root)
+        try storage.replaceFile(layout.supersededPath, with: Array("timeline=\(newerTimeline)\n".utf8), directory: layout.root)
         options.log("superseded: a standby on timeline \(newerTimeline) exists; this primary (timeline \(timeline)) takes no more writes")
     }
 

@@ -87,14 +87,7 @@ public enum ReplicationSlotsFile {
 
     /// Replaces the file: tmp, fdatasync, rename, fsync of the directory.
     public static func write(_ slots: [ReplicationSlot], storage: any Storage, layout: DataDirectoryLayout) throws {
-        let temporary = DataDirectoryLayout.temporaryPath(for: layout.replicationSlotsPath)
-        if storage.fileExists(temporary) { try storage.removeFile(temporary) }
-        let file = try storage.openFile(temporary, create: true)
-        defer { file.close() }
-        try file.write(encode(slots), at: 0)
-        try file.sync()
-        try storage.rename(temporary, to: layout.replicationSlotsPath)
-        try storage.syncDirectory(layout.root)
+        try storage.replaceFile(layout.replicationSlotsPath, with: encode(slots), directory: layout.root)
     }
 }
 

@@ -138,14 +138,6 @@ public enum TimelineHistoryFile {
 
     /// Replaces the file: tmp, fdatasync, rename, fsync of the directory.
     public static func write(_ history: TimelineHistory, storage: any Storage, layout: DataDirectoryLayout) throws {
-        let path = layout.timelineHistoryPath
-        let temporary = DataDirectoryLayout.temporaryPath(for: path)
-        if storage.fileExists(temporary) { try storage.removeFile(temporary) }
-        let file = try storage.openFile(temporary, create: true)
-        defer { file.close() }
-        try file.write(encode(history), at: 0)
-        try file.sync()
-        try storage.rename(temporary, to: path)
-        try storage.syncDirectory(layout.root)
+        try storage.replaceFile(layout.timelineHistoryPath, with: encode(history), directory: layout.root)
     }
 }

@@ -39,6 +39,19 @@ extension Storage {
     public func openFileForReading(_ path: String) throws -> any ReadableFile { try openFile(path, create: false) }
     /// Simulated disks serve one engine at a time: a shared lock is the exclusive one.
     public func lockFileShared(_ path: String) throws -> any StorageLock { try lockFile(path) }
+
+    /// Replaces a small file whole, crash-safely: `<path>.tmp` (a leftover
+    /// removed first), fdatasync, rename over `path`, fsync of `directory`.
+    public func replaceFile(_ path: String, with bytes: [UInt8], directory: String) throws {
+        let temporary = DataDirectoryLayout.temporaryPath(for: path)
+        if fileExists(temporary) { try removeFile(temporary) }
+        let file = try openFile(temporary, create: true)
+        defer { file.close() }
+        try file.write(bytes, at: 0)
+        try file.sync()
+        try rename(temporary, to: path)
+        try syncDirectory(directory)
+    }
 }
 
 /// Random-access reads: a file on disk, or an archived segment presented

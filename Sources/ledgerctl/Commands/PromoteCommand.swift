@@ -87,15 +87,11 @@ struct FollowCommand: ParsableCommand {
             guard !storage.fileExists(layout.standbySignalPath) else {
                 throw LedgerError(.invalidInput, "this directory is a standby already (standby.signal)", path: layout.root)
             }
-            let temporary = DataDirectoryLayout.temporaryPath(for: layout.standbySignalPath)
-            if storage.fileExists(temporary) { try storage.removeFile(temporary) }
-            let file = try storage.openFile(temporary, create: true)
-            defer { file.close() }
-            try file.write(Array("primary=\(primary)\n".utf8), at: 0)
-            try file.sync()
-            try storage.rename(temporary, to: layout.standbySignalPath)
-            if storage.fileExists(layout.supersededPath) { try storage.removeFile(layout.supersededPath) }
-            try storage.syncDirectory(layout.root)
+            try storage.replaceFile(layout.standbySignalPath, with: Array("primary=\(primary)\n".utf8), directory: layout.root)
+            if storage.fileExists(layout.supersededPath) {
+                try storage.removeFile(layout.supersededPath)
+                try storage.syncDirectory(layout.root)
+            }
             print(
                 "this directory is now a standby of \(primary): start it with LedgerServer --standby-of \(primary); if it holds records past the new primary's fork point, the primary answers diverged and it needs a new base backup"
             )

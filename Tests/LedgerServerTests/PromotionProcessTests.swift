@@ -68,7 +68,10 @@ import Testing
         #expect(second.stop(keepDirectory: true) == 0)  // to be pointed at the new primary
 
         // Promoted: the standby takes writes on timeline 2.
+        #expect(try R.scrape(first).contains("ledger_timeline{kind=\"current\"} 1"))
         try Self.promote(first)
+        let promotedMetrics = try R.scrape(first)
+        #expect(promotedMetrics.contains("ledger_timeline{kind=\"current\"} 2") && promotedMetrics.contains("ledger_timeline{kind=\"takes_writes\"} 1"))
         #expect(try await firstClient.submit(R.entries(from: 5_000, count: 10)).allSatisfy { $0 == .ok })
         // Meanwhile the old primary, not told, takes one more write: its log
         // now holds a record past the fork.
@@ -95,6 +98,7 @@ import Testing
         } catch LedgerClientError.refused(let status, let message) {
             #expect(status == .notPrimary && message.contains("timeline 2"), "\(message)")
         }
+        #expect(try R.scrape(primary).contains("ledger_timeline{kind=\"takes_writes\"} 0"))
         await client.close()
         #expect(second.stop(keepDirectory: true) == 0)
 

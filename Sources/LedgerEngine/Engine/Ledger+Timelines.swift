@@ -38,6 +38,9 @@ extension Ledger {
     /// A standby: it applies a primary's mirrored log and refuses writes.
     public var isStandby: Bool { role == .standby }
 
+    /// A primary that was not superseded.
+    public var takesWrites: Bool { role == .primary }
+
     /// The timeline this log's end is on (1 before any promotion).
     public var timeline: UInt64 { roleState.withLock { $0.timelines.current } }
 

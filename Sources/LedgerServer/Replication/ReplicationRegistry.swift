@@ -23,6 +23,9 @@ final class ReplicationRegistry: @unchecked Sendable {
             for (labels, value) in samples { out += "\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(value)\n" }
         }
         let durable = ledger.lastLSN.current
+        metric(
+            "ledger_timeline", "The timeline this server's log is on (1 before any promotion; Specs/replication.md), and whether it takes writes.",
+            [("kind=\"current\"", ledger.timeline), ("kind=\"takes_writes\"", ledger.takesWrites ? 1 : 0)])
         if !ledger.isStandby {
             let rows = senders.sorted { $0.keyID < $1.keyID }.map { ($0.keyID, $0.progress) }
             metric(

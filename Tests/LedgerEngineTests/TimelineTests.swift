@@ -73,8 +73,11 @@ import Testing
         #expect(throws: LedgerError.self) { try ledger.promote() }  // a primary is not promoted
         try ledger.close()
         #expect(try Verifier.verify(at: path).passed)
-        // The history file is derived: deleted, recovery rebuilds it from the log.
+        // The history file is derived: deleted, verify warns and recovery
+        // rebuilds it from the log.
         try FileManager.default.removeItem(atPath: layout.timelineHistoryPath)
+        let behind = try Verifier.verify(at: path)
+        #expect(behind.passed && behind.problems.contains { $0.kind == "timeline history behind the log" }, "\(behind.problems)")
         let reopened = try Ledger.open(at: path)
         #expect(reopened.timeline == 2 && !reopened.isStandby)
         #expect(reopened.timelineHistory.rows.map(\.forkLSN) == [forkLSN])
@@ -85,6 +88,8 @@ import Testing
         rows[0].clockNs += 1
         try TimelineHistoryFile.write(try TimelineHistory(rows: rows), storage: POSIXStorage(), layout: layout)
         #expect(throws: LedgerError.self) { try Ledger.open(at: path).close() }
+        let differing = try Verifier.verify(at: path)
+        #expect(!differing.passed && differing.problems.contains { $0.kind == "timeline history" && $0.severity == .error }, "\(differing.problems)")
     }
 
     @Test func anotherStandbyFollowsThePromotedOneAcrossTheSwitch() throws {

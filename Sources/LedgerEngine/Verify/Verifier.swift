@@ -6,7 +6,8 @@
 //    the oldest one the WAL continues, or from the segments.
 // 2. VerifyWALReplay.swift: every WAL checksum (continuing past errors), the
 //    chain, the torn-tail classification; every batch replayed, each result
-//    compared with the log; every later snapshot compared with the replay.
+//    compared with the log; every later snapshot compared with the replay;
+//    `timeline-history` against the log's timeline records.
 // 3. VerifySegments.swift (beside 2, on a second thread): every month's
 //    records against the log's applied events, its seal, root, index, and
 //    the chain of months.
@@ -47,6 +48,7 @@ public enum Verifier {
         let replay = try replayWAL(
             from: start, evicted: evicted, storage: storage, layout: layout, directoryID: directoryID, report: &report, progress: progress)
         reportWAL(replay, layout: layout, report: &report)
+        reportTimelines(replay, storage: storage, layout: layout, report: &report)
         checkLedgerTotals(replay.machine, evicted: evicted, layout: layout, report: &report)
         try checkHistory(replay, layout: layout, report: &report)
         try checkBalanceIndex(replay, storage: storage, layout: layout, directoryID: directoryID, report: &report, progress: progress)

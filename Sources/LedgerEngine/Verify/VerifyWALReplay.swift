@@ -14,6 +14,8 @@ struct VerifyWALReplay {
     var replayFailure: LedgerError?
     var segmentReport: VerifyReport
     var fromSegments: Result<SegmentState?, Error>
+    /// Every timeline record the WAL holds, in LSN order.
+    var timelineRecords: [TimelineSwitch] = []
 
     /// The WAL could be replayed to its end, so what derives from it can be
     /// compared with it.
@@ -50,7 +52,9 @@ extension Verifier {
         var applied: [AppliedEvent] = []
         applied.reserveCapacity(AppliedFeed.chunkEvents)
         let walProgress = progress.map { report in { @Sendable (done: Int, total: Int) in report(VerifyProgress(phase: "WAL", done: done, total: total)) } }
+        var timelineRecords: [TimelineSwitch] = []
         let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, progress: walProgress) { record in
+            if record.header.type == WALFormat.recordTypeTimeline, let row = TimelineSwitch.decode(record.payload) { timelineRecords.append(row) }
             guard record.header.lsn > startLSN else {
                 if start.rebuiltFromSegments && record.header.type == WALFormat.recordTypeGroup && record.payload.count >= WALFormat.groupHeaderBytes {
                     start.chain = HashChain(head: WALGroupPayload.chainHash(record.payload))
@@ -79,8 +83,8 @@ extension Verifier {
         walFinished = true
         segmentThread.join()
         return VerifyWALReplay(
-            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: segmentReport, fromSegments: fromSegmentsResult
-        )
+            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: segmentReport,
+            fromSegments: fromSegmentsResult, timelineRecords: timelineRecords)
     }
 
     /// Every snapshot after the start must equal the replayed state at its LSN.
@@ -112,6 +116,28 @@ extension Verifier {
         if let failure = replay.replayFailure {
             report.problems.append(
                 .init(severity: .error, file: failure.path ?? layout.root, offset: failure.offset, kind: "replay mismatch", message: failure.message))
+        }
+    }
+
+    /// `timeline-history` against the log's timeline records (as open
+    /// checks it): a differing row or a missing record is an error; a row
+    /// a crash left out is a warning (the next read-write open adds it).
+    static func reportTimelines(_ replay: VerifyWALReplay, storage: any Storage, layout: DataDirectoryLayout, report: inout VerifyReport) {
+        do {
+            var history = try TimelineHistoryFile.read(storage: storage, layout: layout)
+            let added = try history.reconcile(
+                with: replay.timelineRecords, walFirstLSN: replay.scan.firstLSN, walLastLSN: replay.scan.lastLSN, path: layout.timelineHistoryPath)
+            if added {
+                report.problems.append(
+                    .init(
+                        severity: .warning, file: layout.timelineHistoryPath, offset: nil, kind: "timeline history behind the log",
+                        message: "the WAL holds timeline \(history.current)'s record but the file lacks its row; the next read-write open adds it"))
+            }
+        } catch let error as LedgerError {
+            report.problems.append(
+                .init(severity: .error, file: error.path ?? layout.timelineHistoryPath, offset: error.offset, kind: "timeline history", message: error.message))
+        } catch {
+            report.problems.append(.init(severity: .error, file: layout.timelineHistoryPath, offset: nil, kind: "timeline history", message: "\(error)"))
         }
     }
 }

@@ -118,6 +118,17 @@ import Testing
         #expect(try R.ledgerctl(["verify", "--data-dir", secondPath]).status == 0)
     }
 
+    /// A primary on 1 MiB WAL files with accounts 1 and 2, and a standby
+    /// streaming through a proxy the test can cut; both get `arguments`.
+    static func partitionablePair(_ keys: R.Keys, arguments: [String]) async throws -> (RunningServer, RunningServer, PartitionProxy) {
+        let primary = try RunningServer(keysFile: keys.path, directory: try R.smallWALDirectory(), arguments: arguments)
+        let (standby, proxy) = try partitionableStandby(of: primary, keys, arguments: arguments)
+        let setup = R.client(primary, keys)
+        #expect(try await setup.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
+        await setup.close()
+        return (primary, standby, proxy)
+    }
+
     /// Every acknowledged id is on `server` (the cycle's all, `sampleOld`
     /// of the earlier ones), and account 1's debits cover them all and
     /// equal account 2's credits. Returns account 1's debits.
@@ -143,15 +154,11 @@ import Testing
         var rng = SeededRandom(seed: 20_261_202)
         let keys = try R.Keys()
         let sync = ["--synchronous-standbys", "1"]
-        var primary = try RunningServer(keysFile: keys.path, directory: try R.smallWALDirectory(), arguments: sync)
-        var (standby, proxy) = try Self.partitionableStandby(of: primary, keys, arguments: sync)
+        var (primary, standby, proxy) = try await Self.partitionablePair(keys, arguments: sync)
         defer {
             primary.removeDirectory()
             standby.removeDirectory()
         }
-        let setup = R.client(primary, keys)
-        #expect(try await setup.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
-        await setup.close()
         var acknowledged: Set<UInt128> = []
         for cycle in 0..<cycles {
             let load = R.load(primary, keys, idBase: UInt128(cycle + 1) * 1_000_000_000, lanes: 3, largeBatch: 300)
@@ -184,15 +191,11 @@ import Testing
     @Test func asynchronouslyThePrimaryKilledLosesAtMostItsLagAndTheReportSaysHowMuch() async throws {
         var rng = SeededRandom(seed: 20_261_203)
         let keys = try R.Keys()
-        var primary = try RunningServer(keysFile: keys.path, directory: try R.smallWALDirectory())
-        var (standby, proxy) = try Self.partitionableStandby(of: primary, keys, arguments: [])
+        var (primary, standby, proxy) = try await Self.partitionablePair(keys, arguments: [])
         defer {
             primary.removeDirectory()
             standby.removeDirectory()
         }
-        let setup = R.client(primary, keys)
-        #expect(try await setup.createAccounts([NewAccount(id: 1, ledger: 840, code: 1), NewAccount(id: 2, ledger: 840, code: 1)]) == [.ok, .ok])
-        await setup.close()
         var acknowledged: Set<UInt128> = []
         var report: [String] = []
         for cycle in 0..<3 {

@@ -13,6 +13,9 @@ import NIOSSL
 final class ClientConnection: @unchecked Sendable {
     let channel: Channel
     private let handler: ReplyRouter
+    /// The protocol version of request frames: 1 until `hello` agrees on
+    /// one (set once, before the connection is shared).
+    private(set) var version = ProtocolFormat.version
 
     private init(channel: Channel, handler: ReplyRouter) {
         self.channel = channel
@@ -50,7 +53,7 @@ final class ClientConnection: @unchecked Sendable {
     func request(operation: ProtocolOperation, requestID: UInt64, body: [UInt8], deadline: ContinuousClock.Instant) async throws -> (
         header: FrameHeader, body: [UInt8]
     ) {
-        let frame = Frame.encode(operation: operation.rawValue, requestID: requestID, body: body)
+        let frame = Frame.encode(operation: operation.rawValue, requestID: requestID, body: body, version: version)
         let promise = channel.eventLoop.makePromise(of: ReplyFrame.self)
         let router = handler
         let channel = self.channel
@@ -68,6 +71,12 @@ final class ClientConnection: @unchecked Sendable {
         }
         let reply = try await promise.futureResult.get()
         return (reply.header, reply.body)
+    }
+
+    /// `hello` agreed on `version`: every later frame carries it.
+    func agreed(on version: UInt16) {
+        precondition(ProtocolFormat.versions.contains(version), "protocol version \(version)")
+        self.version = version
     }
 
     var isActive: Bool { channel.isActive }

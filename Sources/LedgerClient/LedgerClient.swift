@@ -39,6 +39,12 @@ public struct LedgerClientConfiguration: Sendable {
     public var gatherRequestsInFlightMax = 2
     /// TLS (the server runs with --tls-certificate): nil for plain TCP.
     public var tls: LedgerClientTLS?
+    /// The protocol versions offered in `hello` (the server picks the
+    /// highest both speak); 2 carries write LSNs and read-your-writes.
+    public var protocolVersions = ProtocolFormat.versions
+    /// How long a read may wait on the server for `readMinLSN` before it is
+    /// answered `behind` (protocol 2; at most `readWaitMillisecondsMax`).
+    public var readWaitMs: UInt32 = 5_000
 
     /// Traps on a key id or secret outside the protocol's sizes (programmer error).
     public init(host: String = "127.0.0.1", port: Int = ProtocolFormat.defaultPort, keyID: String, secret: [UInt8]) {
@@ -84,6 +90,13 @@ public actor LedgerClient {
     public private(set) var retries = 0
     /// Request frames sent, retries included (shows how well calls gather).
     public private(set) var requestsSent = 0
+    /// The highest LSN a write through this client committed at (protocol
+    /// 2; 0 before any).
+    public private(set) var lastWriteLSN: UInt64 = 0
+    /// Reads are served only by a server that has this LSN (its own writes'
+    /// and any passed to `readYourWrites(atLeast:)`): read-your-writes,
+    /// on a standby too. Protocol 2; a version 1 server ignores it.
+    public private(set) var readMinLSN: UInt64 = 0
 
     /// Connects lazily, on the first call, on `group`'s event loops.
     public init(_ configuration: LedgerClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -136,28 +149,32 @@ public actor LedgerClient {
         return try await gather(single)
     }
 
+    /// Later reads wait until their server has `lsn` (a write's commit LSN,
+    /// from this client or another): reads see those writes, on any node.
+    public func readYourWrites(atLeast lsn: UInt64) { readMinLSN = max(readMinLSN, lsn) }
+
     /// The accounts with these ids, in order; nil for an unknown id.
     public func lookupAccounts(_ ids: [UInt128]) async throws -> [Account?] {
-        let body = try await call(.lookupAccounts, IDListBody.encode(try Self.checkedIDs(ids)))
+        let body = try await read(.lookupAccounts, IDListBody.encode(try Self.checkedIDs(ids)))
         return try AccountListBody.decode(body, count: ids.count)
     }
 
     /// The entries with these ids, in order, with their timestamps and hold
     /// state; nil for an id that was never applied.
     public func lookupEntries(_ ids: [UInt128]) async throws -> [EntryListBody.Row?] {
-        let body = try await call(.lookupEntries, IDListBody.encode(try Self.checkedIDs(ids)))
+        let body = try await read(.lookupEntries, IDListBody.encode(try Self.checkedIDs(ids)))
         return try EntryListBody.decode(body, count: ids.count)
     }
 
     /// A page of an account's history, oldest first; pass the page's
     /// `nextCursor` as the next query's `afterNs`.
     public func history(_ query: HistoryQuery) async throws -> HistoryPage {
-        try HistoryPageBody.decode(try await call(.accountHistory, query.encoded()))
+        try HistoryPageBody.decode(try await read(.accountHistory, query.encoded()))
     }
 
     /// The account's balances after every event at or before `asOfNs`.
     public func balance(account: UInt128, asOfNs: UInt64) async throws -> AccountBalances {
-        try BalanceBodies.decodeBalances(try await call(.balanceAsOf, BalanceBodies.encodeQuery(account: account, asOfNs: asOfNs)))
+        try BalanceBodies.decodeBalances(try await read(.balanceAsOf, BalanceBodies.encodeQuery(account: account, asOfNs: asOfNs)))
     }
 
     /// The server's last durable LSN, counts and queue depth.
@@ -177,7 +194,18 @@ public actor LedgerClient {
 
     func submitBatch(_ batch: EventBatch, operation: ProtocolOperation) async throws -> [ResultCode] {
         let body = EventBatchBody.encode(try Self.validated(batch, operation: operation))
-        return try ResultsBody.decode(try await call(operation, body), eventCount: batch.eventCount)
+        let (version, reply) = try await call(operation) { _ in body }
+        guard version >= ProtocolFormat.readYourWritesVersion else { return try ResultsBody.decode(reply, eventCount: batch.eventCount) }
+        let committed = try CommittedResultsBody.decode(reply, eventCount: batch.eventCount)
+        lastWriteLSN = max(lastWriteLSN, committed.lsn)
+        readMinLSN = max(readMinLSN, committed.lsn)
+        return committed.results
+    }
+
+    /// A read: in protocol 2 preceded by `readMinLSN` and the wait for it.
+    func read(_ operation: ProtocolOperation, _ body: [UInt8]) async throws -> [UInt8] {
+        let consistency = ReadConsistency(minLSN: readMinLSN, waitMilliseconds: min(configuration.readWaitMs, ProtocolFormat.readWaitMillisecondsMax))
+        return try await call(operation) { version in version >= ProtocolFormat.readYourWritesVersion ? consistency.encoded() + body : body }.body
     }
 
     /// The batch as the server will check it, so a bad one fails here
@@ -204,6 +232,13 @@ public actor LedgerClient {
     /// Sends `body` until a definitive reply or the deadline; returns the
     /// reply body of status `ok`.
     func call(_ operation: ProtocolOperation, _ body: [UInt8]) async throws -> [UInt8] {
+        try await call(operation) { _ in body }.body
+    }
+
+    /// Sends the body `encode` makes for the connection's protocol version
+    /// (a retry may land on a new connection) until a definitive reply or
+    /// the deadline; returns the version and the reply body of status `ok`.
+    func call(_ operation: ProtocolOperation, _ encode: (UInt16) -> [UInt8]) async throws -> (version: UInt16, body: [UInt8]) {
         let deadline = ContinuousClock.now + .milliseconds(configuration.deadlineMs)
         var delayMs = configuration.retryDelayMsFirst
         var attempt = 0
@@ -234,7 +269,7 @@ public actor LedgerClient {
             let reply: (header: FrameHeader, body: [UInt8])
             requestsSent += 1
             do {
-                reply = try await connection.request(operation: operation, requestID: requestID, body: body, deadline: deadline)
+                reply = try await connection.request(operation: operation, requestID: requestID, body: encode(connection.version), deadline: deadline)
                 releaseSlot()
             } catch LedgerClientError.deadlineExceeded {
                 releaseSlot()
@@ -248,7 +283,7 @@ public actor LedgerClient {
                 drop(connection)
                 throw LedgerClientError.protocolViolation("reply with status \(reply.header.status), operation \(reply.header.operation)")
             }
-            if status == .ok { return reply.body }
+            if status == .ok { return (reply.header.version, reply.body) }
             let message = String(decoding: reply.body, as: UTF8.self)
             switch status {
             case .busy, .rateLimited, .tooManyInFlight:
@@ -285,14 +320,21 @@ public actor LedgerClient {
             attempt = Task {
                 let connection = try await ClientConnection.connect(
                     group: group, host: configuration.host, port: configuration.port, connectTimeoutMs: configuration.connectTimeoutMs, tls: configuration.tls)
-                let hello = HelloRequest(keyID: configuration.keyID, secret: configuration.secret).encoded()
+                let hello = HelloRequest(versions: configuration.protocolVersions, keyID: configuration.keyID, secret: configuration.secret).encoded()
                 let reply = try await connection.request(operation: .hello, requestID: 1, body: hello, deadline: deadline)
                 guard reply.header.status == ProtocolStatus.ok.rawValue else {
                     await connection.close()
                     let status = ProtocolStatus(rawValue: reply.header.status) ?? .internalError
                     throw LedgerClientError.refused(status, String(decoding: reply.body, as: UTF8.self))
                 }
-                return (connection, try HelloReply.decode(reply.body))
+                let agreed = try HelloReply.decode(reply.body)
+                guard configuration.protocolVersions.contains(agreed.version), reply.header.version == agreed.version else {
+                    await connection.close()
+                    throw LedgerClientError.protocolViolation(
+                        "hello answered with protocol version \(agreed.version) in a version \(reply.header.version) frame")
+                }
+                connection.agreed(on: agreed.version)
+                return (connection, agreed)
             }
             connecting = attempt
         }

@@ -4,6 +4,12 @@
 // so the same bytes are sent to the named server. Reads go to the standbys
 // (round robin) when asked, else to the primary. One `LedgerClient` per
 // address, each with its own connection, retries and deadlines.
+//
+// Read-your-writes (protocol 2): the cluster remembers the highest LSN its
+// writes committed at and sends it with every read; a standby serves the
+// read once it has applied that LSN. A standby that has not within the
+// client's `readWaitMs` answers `behind`, and the read goes to the primary,
+// as it does when the standby speaks only protocol 1.
 import LedgerModel
 import LedgerProtocol
 
@@ -16,6 +22,9 @@ public actor LedgerCluster {
     public private(set) var primary: String
     private let addresses: [String]
     private var nextStandby = 0
+    /// The highest LSN a write through this cluster committed at: every read
+    /// waits for it, so reads see the cluster's own writes.
+    public private(set) var lastWriteLSN: UInt64 = 0
     /// Redirections followed in a row before giving up (a loop of standbys
     /// naming each other is a misconfiguration, not a retry).
     static let redirectsMax = 4
@@ -52,7 +61,10 @@ public actor LedgerCluster {
         var address = primary
         for _ in 0...Self.redirectsMax {
             do {
-                return try await body(client(address))
+                let writer = client(address)
+                let result = try await body(writer)
+                lastWriteLSN = max(lastWriteLSN, await writer.lastWriteLSN)
+                return result
             } catch LedgerClientError.refused(.notPrimary, let named) where Self.split(named) != nil && named != address {
                 address = named
                 primary = named
@@ -62,13 +74,33 @@ public actor LedgerCluster {
     }
 
     /// Runs a read on a standby (round robin; the primary when there is
-    /// none) or on the primary.
+    /// none, or when the standby is `behind` the cluster's writes) or on the
+    /// primary.
     public func read<T: Sendable>(from target: ReadTarget = .standby, _ body: @Sendable (LedgerClient) async throws -> T) async throws -> T {
         let standbys = addresses.filter { $0 != primary }
-        guard target == .standby, !standbys.isEmpty else { return try await body(client(primary)) }
+        guard target == .standby, !standbys.isEmpty else { return try await readOn(primary, body) }
         let address = standbys[nextStandby % standbys.count]
         nextStandby += 1
-        return try await body(client(address))
+        do {
+            let standby = client(address)
+            let result = try await readOn(address, body)
+            // A version 1 standby could not be asked to wait for our writes.
+            let version = await standby.server?.version ?? 0
+            if lastWriteLSN > 0 && version < ProtocolFormat.readYourWritesVersion { return try await readOn(primary, body) }
+            return result
+        } catch LedgerClientError.refused(.behind, _) {
+            standbyReadsBehind += 1
+            return try await readOn(primary, body)
+        }
+    }
+
+    /// Reads that went to the primary because a standby was `behind`.
+    public private(set) var standbyReadsBehind = 0
+
+    private func readOn<T: Sendable>(_ address: String, _ body: @Sendable (LedgerClient) async throws -> T) async throws -> T {
+        let reader = client(address)
+        await reader.readYourWrites(atLeast: lastWriteLSN)
+        return try await body(reader)
     }
 
     public func createAccounts(_ accounts: [NewAccount]) async throws -> [ResultCode] { try await write { try await $0.createAccounts(accounts) } }

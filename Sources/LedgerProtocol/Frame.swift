@@ -6,13 +6,19 @@
 // then does the reader wait for the body, which `checkBody` verifies.
 
 public struct FrameHeader: Sendable, Equatable {
+    /// One of `ProtocolFormat.versions`: 1 until `hello` agrees on another.
+    public var version: UInt16
     public var operation: UInt16
     public var requestID: UInt64
     public var bodyBytes: Int
     public var bodyCRC: UInt32
     public var status: UInt16
 
-    public init(operation: UInt16, requestID: UInt64, bodyBytes: Int, bodyCRC: UInt32, status: UInt16 = 0) {
+    public init(
+        operation: UInt16, requestID: UInt64, bodyBytes: Int, bodyCRC: UInt32, status: UInt16 = 0, version: UInt16 = ProtocolFormat.version
+    ) {
+        precondition(ProtocolFormat.versions.contains(version), "protocol version \(version)")
+        self.version = version
         self.operation = operation
         self.requestID = requestID
         self.bodyBytes = bodyBytes
@@ -24,7 +30,7 @@ public struct FrameHeader: Sendable, Equatable {
         precondition(bodyBytes >= 0 && bodyBytes <= bodyBytesMax, "body of \(bodyBytes) bytes")
         var out = ProtocolFormat.magic
         out.reserveCapacity(ProtocolFormat.headerBytes)
-        Wire.append(&out, ProtocolFormat.version)
+        Wire.append(&out, version)
         Wire.append(&out, operation)
         Wire.append(&out, requestID)
         Wire.append(&out, UInt32(bodyBytes))
@@ -49,7 +55,7 @@ public struct FrameHeader: Sendable, Equatable {
         // The CRC held: the operation and request id are the sender's, echoed
         // in the refusal.
         let (operation, requestID) = (Wire.u16(p, 6), Wire.u64(p, 8))
-        guard Wire.u16(p, 4) == ProtocolFormat.version else {
+        guard ProtocolFormat.versions.contains(Wire.u16(p, 4)) else {
             throw ProtocolError(.unsupportedVersion, "protocol version \(Wire.u16(p, 4))", echoOperation: operation, echoRequestID: requestID)
         }
         guard Wire.u16(p, 26) == 0 else {
@@ -59,7 +65,8 @@ public struct FrameHeader: Sendable, Equatable {
         guard bodyBytes <= bodyBytesMax else {
             throw ProtocolError(.frameTooLarge, "body of \(bodyBytes) bytes; at most \(bodyBytesMax)", echoOperation: operation, echoRequestID: requestID)
         }
-        return FrameHeader(operation: Wire.u16(p, 6), requestID: Wire.u64(p, 8), bodyBytes: bodyBytes, bodyCRC: Wire.u32(p, 20), status: Wire.u16(p, 24))
+        return FrameHeader(
+            operation: operation, requestID: requestID, bodyBytes: bodyBytes, bodyCRC: Wire.u32(p, 20), status: Wire.u16(p, 24), version: Wire.u16(p, 4))
     }
 
     /// The body must match its CRC (`bodyChecksumMismatch` otherwise).
@@ -72,23 +79,24 @@ public struct FrameHeader: Sendable, Equatable {
 /// A whole frame in one array (for clients, tests and error replies).
 public enum Frame {
     public static func encode(
-        operation: UInt16, requestID: UInt64, body: [UInt8], status: ProtocolStatus = .ok, bodyBytesMax: Int = ProtocolFormat.frameBodyBytesMax
+        operation: UInt16, requestID: UInt64, body: [UInt8], status: ProtocolStatus = .ok, bodyBytesMax: Int = ProtocolFormat.frameBodyBytesMax,
+        version: UInt16 = ProtocolFormat.version
     ) -> [UInt8] {
         let crc = body.withUnsafeBytes { Wire.maskedCRC($0) }
-        return FrameHeader(operation: operation, requestID: requestID, bodyBytes: body.count, bodyCRC: crc, status: status.rawValue).encoded(
-            bodyBytesMax: bodyBytesMax) + body
+        let header = FrameHeader(operation: operation, requestID: requestID, bodyBytes: body.count, bodyCRC: crc, status: status.rawValue, version: version)
+        return header.encoded(bodyBytesMax: bodyBytesMax) + body
     }
 
     /// An error reply: the status and a message for people (truncated to
     /// `errorMessageBytesMax` bytes at a character boundary).
-    public static func error(_ error: ProtocolError, operation: UInt16, requestID: UInt64) -> [UInt8] {
+    public static func error(_ error: ProtocolError, operation: UInt16, requestID: UInt64, version: UInt16 = ProtocolFormat.version) -> [UInt8] {
         var message = Array(error.message.utf8)
         if message.count > ProtocolFormat.errorMessageBytesMax {
             var cut = ProtocolFormat.errorMessageBytesMax
             while cut > 0 && message[cut] & 0xC0 == 0x80 { cut -= 1 }  // not inside a UTF-8 sequence
             message = Array(message[0..<cut])
         }
-        return encode(operation: operation, requestID: requestID, body: message, status: error.status)
+        return encode(operation: operation, requestID: requestID, body: message, status: error.status, version: version)
     }
 
     /// Decodes a complete frame (header and exactly its body).

@@ -5,7 +5,16 @@
 import LedgerModel
 
 public enum ProtocolFormat {
+    /// The version of every frame before `hello` agrees on one (and of
+    /// connections that asked for no more, like the replication stream's).
     public static let version: UInt16 = 1
+    /// The versions this code speaks (Specs/protocol.md, "Versioning"). 2:
+    /// write replies carry their commit LSN, reads carry a minimum LSN.
+    public static let versions: ClosedRange<UInt16> = 1...2
+    public static let readYourWritesVersion: UInt16 = 2
+    /// The longest a read may wait for its minimum LSN (a larger wait is
+    /// refused with `malformedBody`).
+    public static let readWaitMillisecondsMax: UInt32 = 60_000
     public static let magic: [UInt8] = Array("LDGP".utf8)
     public static let headerBytes = 32
     /// A 4 MiB event batch plus its 8-byte header, rounded up to 64.
@@ -36,7 +45,7 @@ public enum ProtocolOperation: UInt16, Sendable, CaseIterable {
     case accountHistory = 6
     case balanceAsOf = 7
     case status = 8
-    /// Replication (Specs/replication.md); defined, not served yet (`unsupported`).
+    /// Replication (Specs/replication.md).
     case replicate = 9
     case standbyStatus = 10
     case baseBackup = 11
@@ -59,14 +68,14 @@ public enum ProtocolStatus: UInt16, Sendable, CaseIterable {
     case engineStopped = 12
     case unsupported = 13
     case internalError = 14
-    // 15-18 and 20 belong to replication (Specs/replication.md) and are not
-    // sent yet; their names are reserved here so every client knows them.
+    // 15-18 and 20 belong to replication (Specs/replication.md).
     case notPrimary = 15
     case diverged = 16
     case needBaseBackup = 17
     case notReplicated = 18
     /// The key's role does not allow the operation.
     case forbidden = 19
+    /// A read's minimum LSN was not applied here within its wait.
     case behind = 20
 
     /// Whether the server closes the connection after replying.

@@ -26,7 +26,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let coalescer: SubmissionCoalescer
     private let rateLimiter: RateLimiter
     private(set) var authenticatedKey: String?
-    private var inFlight = 0
+    /// The protocol version `hello` agreed on (frames before it: 1); every
+    /// later request carries it, every reply is sent in it.
+    private(set) var version = ProtocolFormat.version
+    var inFlight = 0
     /// Set once a `replicate` was accepted: the connection is a replication
     /// connection from then on (Specs/replication.md).
     var replication: ReplicationSender?
@@ -86,6 +89,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             return reply(context, ProtocolError(.unknownOperation, "operation \(header.operation)"), operation: header.operation, requestID: header.requestID)
         }
         if operation == .hello { return hello(context, header, body) }
+        if authenticatedKey != nil && header.version != version {
+            let refusal = ProtocolError(.unsupportedVersion, "this connection agreed on protocol version \(version), not \(header.version)")
+            return reply(context, refusal, operation: header.operation, requestID: header.requestID)
+        }
         if let refusal = refusal(of: operation) {
             return reply(context, refusal, operation: header.operation, requestID: header.requestID)
         }
@@ -102,27 +109,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                     throw ProtocolError(.rateLimited, "key '\(key)' is limited to \(keys.eventsPerSecond(keyID: key)) events per second")
                 }
                 submit(context, header, batch)
-            case .lookupAccounts:
-                let ids = try IDListBody.decode(body)
-                query(context, header) { ledger in
-                    try ledger.read { machine in AccountListBody.encode(ids.map { machine.account(id: $0) }, ids: ids) }
-                }
-            case .lookupEntries:
-                let ids = try IDListBody.decode(body)
-                query(context, header) { ledger in
-                    EntryListBody.encode(
-                        try ids.map { id in
-                            try ledger.lookup(entryID: id).map { EntryListBody.Row(timestamp: $0.timestamp, lsn: $0.lsn, entry: $0.entry) }
-                        })
-                }
-            case .accountHistory:
-                let q = try HistoryQuery.decode(body)
-                query(context, header) { ledger in
-                    HistoryPageBody.encode(try ledger.history(account: q.account, fromNs: q.fromNs, toNs: q.toNs, afterNs: q.afterNs, limit: q.limit))
-                }
-            case .balanceAsOf:
-                let (account, asOfNs) = try BalanceBodies.decodeQuery(body)
-                query(context, header) { ledger in BalanceBodies.encodeBalances(try ledger.balance(account: account, asOfNs: asOfNs)) }
+            case .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf:
+                try read(context, header, operation, body)
             case .status:
                 guard body.isEmpty else { throw ProtocolError(.malformedBody, "status takes an empty body") }
                 let metrics = self.metrics
@@ -146,17 +134,20 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func hello(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: [UInt8]) {
         do {
             let request = try HelloRequest.decode(body)
-            guard request.versions.contains(ProtocolFormat.version) else {
-                throw ProtocolError(.unsupportedVersion, "this server speaks protocol version \(ProtocolFormat.version)")
+            // The highest version both speak.
+            let chosen = min(request.versions.upperBound, ProtocolFormat.versions.upperBound)
+            guard chosen >= max(request.versions.lowerBound, ProtocolFormat.versions.lowerBound) else {
+                throw ProtocolError(.unsupportedVersion, "this server speaks protocol versions \(ProtocolFormat.versions)")
             }
             guard keys.verify(keyID: request.keyID, secret: request.secret) else {
                 throw ProtocolError(.unauthenticated, "unknown key id or wrong secret")
             }
             authenticatedKey = request.keyID
+            version = chosen
             let reply = HelloReply(
-                version: ProtocolFormat.version, frameBodyBytesMax: ProtocolFormat.frameBodyBytesMax, eventsPerRequestMax: Limits.batchEventsMax,
+                version: chosen, frameBodyBytesMax: ProtocolFormat.frameBodyBytesMax, eventsPerRequestMax: Limits.batchEventsMax,
                 inFlightMax: limits.inFlightMax, directoryID: limits.directoryID)
-            write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: reply.encoded()))
+            write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: reply.encoded(), version: chosen))
         } catch let error as ProtocolError {
             reply(context, error, operation: header.operation, requestID: header.requestID)
         } catch {
@@ -176,52 +167,18 @@ final class ConnectionHandler: ChannelInboundHandler {
         coalescer.enqueue(batch) { result in
             // On this connection's event loop.
             let latencyNs = DispatchTime.now().uptimeNanoseconds - started
-            if case .success(let results) = result { telemetry.requestCommitted(results, latencyNs: latencyNs) }
+            if case .success(let committed) = result { telemetry.requestCommitted(committed.results, latencyNs: latencyNs) }
             let (handler, context) = bound.value
             handler.inFlight -= 1
             defer { metrics.requestAnswered() }
             switch result {
-            case .success(let results):
-                handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: ResultsBody.encode(results)))
+            case .success(let committed):
+                let body =
+                    handler.version >= ProtocolFormat.readYourWritesVersion
+                    ? CommittedResultsBody.encode(committed.results, lsn: committed.lsn) : ResultsBody.encode(committed.results)
+                handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: body, version: handler.version))
             case .failure(let error):
                 handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
-            }
-        }
-    }
-
-    /// Runs a query of durable state off the event loop (engine reads
-    /// block until the apply thread answers) and replies with its body.
-    private func query(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: @escaping @Sendable (Ledger) throws -> [UInt8]) {
-        inFlight += 1
-        metrics.requestStarted()
-        let metrics = self.metrics
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: loop)
-        let ledger = self.ledger
-        Self.readQueue.async {
-            let result = Result { () throws -> [UInt8] in
-                let bytes = try body(ledger)
-                // Entry rows vary in size (up to 6 KiB each): a lookup of many
-                // large entries can outgrow a frame. Refused, never truncated.
-                guard bytes.count <= ProtocolFormat.frameBodyBytesMax else {
-                    throw ProtocolError(
-                        .malformedBody,
-                        "the reply would be \(bytes.count) bytes, over frameBodyBytesMax (\(ProtocolFormat.frameBodyBytesMax)); ask for fewer ids")
-                }
-                return bytes
-            }
-            loop.execute {
-                let (handler, context) = bound.value
-                handler.inFlight -= 1
-                defer { metrics.requestAnswered() }
-                switch result {
-                case .success(let bytes):
-                    handler.write(context, Frame.encode(operation: header.operation, requestID: header.requestID, body: bytes))
-                case .failure(let error as ProtocolError):
-                    handler.reply(context, error, operation: header.operation, requestID: header.requestID)
-                case .failure(let error):
-                    handler.reply(context, Self.protocolError(error), operation: header.operation, requestID: header.requestID)
-                }
             }
         }
     }
@@ -254,7 +211,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, operation: UInt16, requestID: UInt64) {
         telemetry.refused(error.status)
-        write(context, Frame.error(error, operation: operation, requestID: requestID))
+        write(context, Frame.error(error, operation: operation, requestID: requestID, version: version))
         // shuttingDown: the stop closes every connection once the accepted
         // requests are answered; closing here would lose those replies.
         if error.status.closesConnection && error.status != .shuttingDown {
@@ -263,7 +220,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func write(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
+    func write(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
     }
 

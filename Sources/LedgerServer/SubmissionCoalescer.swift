@@ -21,7 +21,7 @@ import LedgerEngine
 import NIOCore
 
 final class SubmissionCoalescer: @unchecked Sendable {
-    typealias Reply = (Result<[ResultCode], LedgerError>) -> Void
+    typealias Reply = (Result<Ledger.Committed, LedgerError>) -> Void
 
     private let loop: any EventLoop
     private let ledger: Ledger
@@ -79,11 +79,12 @@ final class SubmissionCoalescer: @unchecked Sendable {
             loop.execute {
                 let items = replies.value
                 switch result {
-                case .success(let results):
+                case .success(let committed):
+                    let results = committed.results
                     precondition(results.count == joined.eventCount, "\(results.count) results for \(joined.eventCount) events")
                     var offset = 0
                     for item in items {
-                        item.reply(.success(Array(results[offset..<(offset + item.batch.eventCount)])))
+                        item.reply(.success(Ledger.Committed(results: Array(results[offset..<(offset + item.batch.eventCount)]), lsn: committed.lsn)))
                         offset += item.batch.eventCount
                     }
                 case .failure(let error):

@@ -258,8 +258,8 @@ for tool, codec, level in (('zstd', 1, 3), ('lz4', 2, 0)):
 
 # protocol.md: frames (32-byte header: magic, version, operation, request id,
 # body bytes, body CRC, status, zero, header CRC) and bodies.
-def frame(operation, request_id, body, status=0):
-    head = b'LDGP' + struct.pack('<HHQII', 1, operation, request_id, len(body), mask(crc32c(body))) + struct.pack('<HH', status, 0)
+def frame(operation, request_id, body, status=0, version=1):
+    head = b'LDGP' + struct.pack('<HHQII', version, operation, request_id, len(body), mask(crc32c(body))) + struct.pack('<HH', status, 0)
     assert len(head) == 28
     return head + struct.pack('<I', mask(crc32c(head))) + body
 
@@ -277,6 +277,14 @@ history_query = u128(2) + struct.pack('<QQQII', 1_700_000_000_000_000_000, (1 <<
 write('protocol-history-query.hex', frame(6, 5, history_query), 'accountHistory request, id 5, account 2, from 1700000000000000000, no end, first page, limit 100')
 balance_query = u128(2) + struct.pack('<QQ', 1_700_000_000_000_000_000, 0)
 write('protocol-balance-query.hex', frame(7, 6, balance_query), 'balanceAsOf request, id 6, account 2, as of 1700000000000000000')
+# Protocol version 2 (read-your-writes): hello offering 1...2, a write reply
+# with its commit LSN, a read with a minimum LSN and a wait, `behind`.
+hello_v2 = struct.pack('<HHHH', 1, 2, len(key_id), len(secret)) + key_id + secret
+write('protocol-v2-hello.hex', frame(1, 1, hello_v2), 'hello request, id 1, versions 1...2, key id "dev", secret 00..1f')
+write('protocol-v2-results.hex', frame(3, 2, struct.pack('<Q', 4242) + bytes([0]) + bytes(7), version=2), 'version 2 submitEntries reply to id 2, status ok, committed at LSN 4242, results [ok]')
+read_prefix = struct.pack('<QII', 4242, 5000, 0)
+write('protocol-v2-lookup-accounts.hex', frame(4, 4, read_prefix + ids_body, version=2), 'version 2 lookupAccounts request, id 4, minimum LSN 4242, wait 5000 ms, ids 1 and 2')
+write('protocol-v2-behind.hex', frame(4, 4, b'applied LSN 4000 < 4242', status=20, version=2), 'version 2 reply to request 4, status behind (20), message "applied LSN 4000 < 4242"')
 
 # ledger-meta.md: ledger.meta of a directory with 64 MiB WAL files.
 meta = b'LDGRMETA' + struct.pack('<II', 1, 65536) + bytes(range(0xf0, 0x100)) + bytes(28)

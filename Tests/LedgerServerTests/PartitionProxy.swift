@@ -15,6 +15,7 @@ final class PartitionProxy: @unchecked Sendable {
     private let targetPort: Int
     private let state = NSLock()
     private var cutOff = false
+    private var paused = false
     private var sockets: [Int32] = []
 
     init(to targetPort: Int) throws {
@@ -46,6 +47,26 @@ final class PartitionProxy: @unchecked Sendable {
         cutOff = true
         for fd in sockets + [listener] { shutdown(fd, Int32(SHUT_RDWR)) }
         state.unlock()
+    }
+
+    /// A stall: bytes are held (in this proxy and the kernel's buffers) and
+    /// forwarded, in order, after `resume()`. Connections stay open.
+    func pause() {
+        state.lock()
+        paused = true
+        state.unlock()
+    }
+
+    func resume() {
+        state.lock()
+        paused = false
+        state.unlock()
+    }
+
+    private var isPaused: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return paused
     }
 
     private var isCut: Bool {
@@ -85,6 +106,7 @@ final class PartitionProxy: @unchecked Sendable {
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
             guard count > 0, !isCut else { break }
+            while isPaused && !isCut { usleep(2_000) }
             var sent = 0
             while sent < count {
                 let n = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }

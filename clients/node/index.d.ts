@@ -128,6 +128,10 @@ export interface ClientOptions {
   retryDelayMsMax?: number;
   /** Speak TLS 1.2+ (the server runs with --tls-certificate); caFile: PEM roots to trust instead of the system's. */
   tls?: { caFile?: string; serverName?: string };
+  /** Protocol versions offered in hello (default [1, 2]; 2 carries write LSNs and read-your-writes). */
+  protocolVersions?: [number, number];
+  /** How long a server may wait for readMinLSN before answering 'behind' (default 5,000; at most 60,000). */
+  readWaitMs?: number;
 }
 
 /** The server refused the request; nothing it carried was applied. */
@@ -146,6 +150,12 @@ export class Client {
   constructor(options: ClientOptions);
   server: HelloReply | null;
   retries: number;
+  readWaitMs: number;
+  /** The highest LSN a write through this client committed at (protocol 2). */
+  lastWriteLSN: bigint;
+  /** Reads are served only where this LSN is applied (its own writes', and any passed to readYourWrites). */
+  readMinLSN: bigint;
+  readYourWrites(lsn: bigint): void;
   createAccounts(accounts: NewAccount[]): Promise<ResultCode[]>;
   closeAccounts(ids: U128[]): Promise<ResultCode[]>;
   submit(entries: NewEntry[]): Promise<ResultCode[]>;
@@ -163,6 +173,10 @@ export class Cluster {
   constructor(addresses: string[], options: Omit<ClientOptions, 'host' | 'port'>);
   addresses: string[];
   primary: string;
+  /** The highest LSN the cluster's writes committed at: every read waits for it. */
+  lastWriteLSN: bigint;
+  /** Reads sent on to the primary because a standby answered 'behind'. */
+  standbyReadsBehind: number;
   write<T>(call: (client: Client) => Promise<T>): Promise<T>;
   read<T>(call: (client: Client) => Promise<T>, target?: 'standby' | 'primary'): Promise<T>;
   createAccounts(accounts: NewAccount[]): Promise<ResultCode[]>;
@@ -174,6 +188,9 @@ export class Cluster {
 
 export namespace protocol {
   const VERSION: number;
+  const VERSIONS: [number, number];
+  const READ_YOUR_WRITES_VERSION: number;
+  const READ_WAIT_MS_MAX: number;
   const HEADER_BYTES: number;
   const FRAME_BODY_BYTES_MAX: number;
   const EVENTS_PER_REQUEST_MAX: number;

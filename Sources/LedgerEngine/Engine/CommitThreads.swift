@@ -190,7 +190,7 @@ extension Ledger {
         } catch {
             preconditionFailure("non-LedgerError from makeDurable: \(error)")
         }
-        if options.synchronousStandbys == 0 { group.complete() } else { awaitStandbys(group, lsn: lsn) }
+        if options.synchronousStandbys == 0 { group.complete(lsn: lsn) } else { awaitStandbys(group, lsn: lsn) }
         lock.withLock {
             if pipeline.groupDurable(group, payloadBytes: group.payloadBytes, inline: inline) { lock.broadcast() }
         }

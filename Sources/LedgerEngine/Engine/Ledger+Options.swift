@@ -42,7 +42,15 @@ extension Ledger {
         public init() {}
     }
 
-    public typealias Completion = (Result<[ResultCode], LedgerError>) -> Void
+    /// A durable batch: its results, and the LSN of the group record that
+    /// holds it (a read with that minimum LSN sees it, on any node).
+    public struct Committed: Sendable, Equatable {
+        public var results: [ResultCode]
+        public var lsn: UInt64
+        public init(results: [ResultCode], lsn: UInt64) { (self.results, self.lsn) = (results, lsn) }
+    }
+
+    public typealias Completion = (Result<Committed, LedgerError>) -> Void
 
     public static let wallClockNs: @Sendable () -> UInt64 = {
         var now = timespec()

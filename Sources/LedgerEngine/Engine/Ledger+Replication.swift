@@ -139,9 +139,8 @@ extension Ledger {
     /// A group durable here waits for the standbys (its results copied: the
     /// group's buffers are reused at once).
     func awaitStandbys(_ group: PendingGroup, lsn: UInt64) {
-        let waiters = group.members.map { ($0.completion, Array(group.results[$0.resultStart..<($0.resultStart + $0.eventCount)])) }
-        let ready = syncLock.withLock { synchronous.groupDurable(lsn: lsn, waiters: waiters) }
-        for (completion, results) in ready { completion(.success(results)) }
+        let ready = syncLock.withLock { synchronous.groupDurable(lsn: lsn, waiters: group.committed(lsn: lsn)) }
+        for (completion, committed) in ready { completion(.success(committed)) }
     }
 
     /// A standby (by replication key id) reports `durableLSN` durable on
@@ -149,7 +148,7 @@ extension Ledger {
     public func standbyAcknowledged(_ id: String, durableLSN: UInt64) {
         advanceSlot(id, lsn: durableLSN)
         let ready = syncLock.withLock { synchronous.standbyAcknowledged(id, durableLSN: durableLSN) }
-        for (completion, results) in ready { completion(.success(results)) }
+        for (completion, committed) in ready { completion(.success(committed)) }
     }
 
     /// A standby's stream ended: it counts again once it reports.

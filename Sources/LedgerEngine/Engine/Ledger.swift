@@ -63,7 +63,7 @@ public final class Ledger: @unchecked Sendable {
     let archiveLock = ConditionLock()
     /// Synchronous commit: groups durable here waiting for standbys.
     let syncLock = ConditionLock()
-    var synchronous: SynchronousCommit<(Completion, [ResultCode])>
+    var synchronous: SynchronousCommit<(Completion, Committed)>
     /// Replication slots (ReplicationSlots.swift), as on disk plus the LSNs
     /// acknowledged since; guarded by `slotsLock`.
     let slotsLock = ConditionLock()
@@ -141,7 +141,7 @@ public final class Ledger: @unchecked Sendable {
     /// Submits and waits for durability.
     public func submit(_ batch: EventBatch) async throws -> [ResultCode] {
         try await withCheckedThrowingContinuation { continuation in
-            submit(batch) { continuation.resume(with: $0) }
+            submit(batch) { continuation.resume(with: $0.map(\.results)) }
         }
     }
 
@@ -151,7 +151,7 @@ public final class Ledger: @unchecked Sendable {
         nonisolated(unsafe) var outcome: Result<[ResultCode], LedgerError>?
         submit(batch) { result in
             done.withLock {
-                outcome = result
+                outcome = result.map(\.results)
                 done.signal()
             }
         }

@@ -53,11 +53,14 @@ extension Ledger {
             changedAccounts.removeAll(keepingCapacity: true)
         }
 
-        /// Completes every member with its results.
-        func complete() {
-            for member in members {
-                member.completion(.success(Array(results[member.resultStart..<(member.resultStart + member.eventCount)])))
-            }
+        /// Each member's results, committed at `lsn`.
+        func committed(lsn: UInt64) -> [(Completion, Committed)] {
+            members.map { ($0.completion, Committed(results: Array(results[$0.resultStart..<($0.resultStart + $0.eventCount)]), lsn: lsn)) }
+        }
+
+        /// Completes every member with its results, durable at `lsn`.
+        func complete(lsn: UInt64) {
+            for (completion, committed) in committed(lsn: lsn) { completion(.success(committed)) }
         }
 
         func fail(_ error: LedgerError) {

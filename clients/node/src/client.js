@@ -11,6 +11,10 @@
 //   and a dropped connection are retried with the same bytes (the same ids)
 //   until the deadline; idempotency makes that safe, so treat 'ok' and
 //   'exists' alike.
+// - Read-your-writes (protocol version 2, offered in hello): each write
+//   reply carries its commit LSN; reads carry the highest one seen
+//   (readMinLSN), and a server that has not applied it waits up to
+//   readWaitMs, then answers 'behind' (a LedgerError).
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -48,6 +52,7 @@ class Connection {
     this.waiting = new Map(); // request id (BigInt) -> { resolve, reject }
     this.closed = false;
     this.buffer = Buffer.alloc(0);
+    this.version = p.VERSION; // set once hello agrees on one
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('close', () => this.onClose());
@@ -82,7 +87,7 @@ class Connection {
         const waiter = this.waiting.get(h.requestId);
         if (waiter) {
           this.waiting.delete(h.requestId);
-          waiter.resolve({ operation: h.operation, status: h.status, body });
+          waiter.resolve({ version: h.version, operation: h.operation, status: h.status, body });
         }
       }
     } catch {
@@ -107,7 +112,7 @@ class Connection {
         resolve: (r) => { clearTimeout(timer); resolve(r); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
-      this.socket.write(p.encodeFrame(operation, requestId, body));
+      this.socket.write(p.encodeFrame(operation, requestId, body, 0, this.version));
     });
   }
 
@@ -122,14 +127,22 @@ export class Client {
   #everConnected = false; // a refusal before the first handshake is final
   #nextId = 2n; // 1 is each connection's hello
   #inFlight = 0; #slotWaiters = [];
+  #protocolVersions;
 
   /**
    * @param {{ keyId: string, secret: Uint8Array, host?: string, port?: number, deadlineMs?: number,
    *           retryDelayMsFirst?: number, retryDelayMsMax?: number,
-   *           tls?: { caFile?: string, serverName?: string } }} options
+   *           tls?: { caFile?: string, serverName?: string }, protocolVersions?: [number, number], readWaitMs?: number }} options
    */
-  constructor({ keyId, secret, host = '127.0.0.1', port = p.DEFAULT_PORT, deadlineMs = 10_000, retryDelayMsFirst = 2, retryDelayMsMax = 200, tls: tlsSettings }) {
+  constructor({
+    keyId, secret, host = '127.0.0.1', port = p.DEFAULT_PORT, deadlineMs = 10_000, retryDelayMsFirst = 2, retryDelayMsMax = 200, tls: tlsSettings,
+    protocolVersions = p.VERSIONS, readWaitMs = 5_000,
+  }) {
     Object.assign(this, { host, port, deadlineMs, retryDelayMsFirst, retryDelayMsMax });
+    this.#protocolVersions = protocolVersions;
+    this.readWaitMs = Math.min(readWaitMs, p.READ_WAIT_MS_MAX);
+    this.lastWriteLSN = 0n; // the highest LSN a write through this client committed at
+    this.readMinLSN = 0n; // reads are served only where this LSN is applied
     this.#keyId = keyId;
     this.#secret = Buffer.from(secret);
     this.#tlsOptions = tlsSettings
@@ -139,25 +152,33 @@ export class Client {
     this.retries = 0;
   }
 
-  async createAccounts(accounts) {
-    const body = p.encodeBatch(accounts.map(p.accountEvent));
-    return p.decodeResults(await this.#call('createAccounts', body), accounts.length);
+  async createAccounts(accounts) { return this.#write('createAccounts', accounts.map(p.accountEvent)); }
+  async closeAccounts(ids) { return this.#write('createAccounts', ids.map(p.closeAccountEvent)); }
+  async submit(entries) { return this.#write('submitEntries', entries.map(p.entryEvent)); }
+
+  /** Later reads wait until their server has `lsn` (a write's commit LSN, a BigInt). */
+  readYourWrites(lsn) { if (lsn > this.readMinLSN) this.readMinLSN = lsn; }
+
+  async lookupAccounts(ids) { return p.decodeAccounts(await this.#read('lookupAccounts', p.encodeIds(ids)), ids.length); }
+  async lookupEntries(ids) { return p.decodeEntries(await this.#read('lookupEntries', p.encodeIds(ids)), ids.length); }
+  async history(query) { return p.decodeHistoryPage(await this.#read('accountHistory', p.encodeHistoryQuery(query))); }
+  async balanceAsOf(account, asOfNs) { return p.decodeBalances(await this.#read('balanceAsOf', p.encodeBalanceQuery(account, asOfNs))); }
+  async status() { return p.decodeStatus((await this.#call('status', () => Buffer.alloc(0))).body); }
+
+  async #write(operation, events) {
+    const body = p.encodeBatch(events);
+    const reply = await this.#call(operation, () => body);
+    if (reply.version < p.READ_YOUR_WRITES_VERSION) return p.decodeResults(reply.body, events.length);
+    const { results, lsn } = p.decodeCommittedResults(reply.body, events.length);
+    if (lsn > this.lastWriteLSN) this.lastWriteLSN = lsn;
+    this.readYourWrites(lsn);
+    return results;
   }
 
-  async closeAccounts(ids) {
-    return p.decodeResults(await this.#call('createAccounts', p.encodeBatch(ids.map(p.closeAccountEvent))), ids.length);
+  async #read(operation, body) {
+    const prefix = p.encodeReadPrefix(this.readMinLSN, this.readWaitMs);
+    return (await this.#call(operation, (version) => (version >= p.READ_YOUR_WRITES_VERSION ? Buffer.concat([prefix, body]) : body))).body;
   }
-
-  async submit(entries) {
-    const body = p.encodeBatch(entries.map(p.entryEvent));
-    return p.decodeResults(await this.#call('submitEntries', body), entries.length);
-  }
-
-  async lookupAccounts(ids) { return p.decodeAccounts(await this.#call('lookupAccounts', p.encodeIds(ids)), ids.length); }
-  async lookupEntries(ids) { return p.decodeEntries(await this.#call('lookupEntries', p.encodeIds(ids)), ids.length); }
-  async history(query) { return p.decodeHistoryPage(await this.#call('accountHistory', p.encodeHistoryQuery(query))); }
-  async balanceAsOf(account, asOfNs) { return p.decodeBalances(await this.#call('balanceAsOf', p.encodeBalanceQuery(account, asOfNs))); }
-  async status() { return p.decodeStatus(await this.#call('status', Buffer.alloc(0))); }
 
   close() {
     this.#connection?.close();
@@ -169,12 +190,19 @@ export class Client {
     if (!this.#connecting) {
       this.#connecting = (async () => {
         const c = await Connection.open(this.host, this.port, deadline - Date.now(), this.#tlsOptions);
-        const reply = await c.request(p.OPERATIONS.hello, 1n, p.encodeHello(this.#keyId, this.#secret), deadline);
+        const reply = await c.request(p.OPERATIONS.hello, 1n, p.encodeHello(this.#keyId, this.#secret, this.#protocolVersions), deadline);
         if (reply.status !== 0) {
           c.close();
           throw new LedgerError(p.STATUSES[reply.status] ?? reply.status, reply.body.toString('utf8'));
         }
-        this.server = p.decodeHelloReply(reply.body);
+        const server = p.decodeHelloReply(reply.body);
+        const [low, high] = this.#protocolVersions;
+        if (server.version < low || server.version > high || reply.version !== server.version) {
+          c.close();
+          throw new p.ProtocolError(`hello answered with version ${server.version} in a version ${reply.version} frame`);
+        }
+        c.version = server.version;
+        this.server = server;
         this.#connection = c;
         this.#everConnected = true;
         return c;
@@ -193,8 +221,9 @@ export class Client {
     if (next) next(); else this.#inFlight--;
   }
 
-  /** Sends until a definitive reply or the deadline; the body of an 'ok' reply. */
-  async #call(operation, body) {
+  /** Sends the body `encode(version)` makes for the connection until a
+   * definitive reply or the deadline; the 'ok' reply ({ version, body }). */
+  async #call(operation, encode) {
     const code = p.OPERATIONS[operation];
     const deadline = Date.now() + this.deadlineMs;
     let delay = this.retryDelayMsFirst;
@@ -222,7 +251,7 @@ export class Client {
       this.#nextId = this.#nextId === p.NO_END ? 2n : this.#nextId + 1n;
       let reply;
       try {
-        reply = await connection.request(code, requestId, body, deadline);
+        reply = await connection.request(code, requestId, encode(connection.version), deadline);
       } catch (e) {
         if (e instanceof ConnectionClosed) continue;
         throw e;
@@ -234,7 +263,7 @@ export class Client {
         connection.close();
         throw new p.ProtocolError(`reply with operation ${reply.operation}, status ${reply.status}`);
       }
-      if (status === 'ok') return reply.body;
+      if (status === 'ok') return reply;
       if (RETRIED.has(status)) {
         if (status === 'shuttingDown' || status === 'engineStopped') connection.close();
         continue;

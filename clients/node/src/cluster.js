@@ -3,7 +3,13 @@
 // primary's `host:port`) is followed at once (nothing was applied where it
 // was refused); reads go to the standbys, round robin, or to the primary.
 // One Client per address.
+//
+// Read-your-writes (protocol version 2): the cluster remembers the highest
+// LSN its writes committed at and sends it with every read; a standby that
+// has not applied it within readWaitMs answers 'behind', and the read goes
+// to the primary.
 import { Client, LedgerError } from './client.js';
+import { READ_YOUR_WRITES_VERSION } from './protocol.js';
 
 const REDIRECTS_MAX = 4; // a loop of standbys naming each other is a misconfiguration
 
@@ -26,6 +32,8 @@ export class Cluster {
     this.addresses = [...addresses];
     this.primary = addresses[0];
     this.#options = options;
+    this.lastWriteLSN = 0n;
+    this.standbyReadsBehind = 0; // reads sent on to the primary after 'behind'
   }
 
   #client(address) {
@@ -37,7 +45,10 @@ export class Cluster {
     let address = this.primary;
     for (let i = 0; i <= REDIRECTS_MAX; i++) {
       try {
-        return await call(this.#client(address));
+        const writer = this.#client(address);
+        const result = await call(writer);
+        if (writer.lastWriteLSN > this.lastWriteLSN) this.lastWriteLSN = writer.lastWriteLSN;
+        return result;
       } catch (e) {
         if (!(e instanceof LedgerError) || e.status !== 'notPrimary' || splitAddress(e.serverMessage) === null || e.serverMessage === address) throw e;
         address = this.primary = e.serverMessage;
@@ -48,8 +59,26 @@ export class Cluster {
 
   async read(call, target = 'standby') {
     const standbys = this.addresses.filter((a) => a !== this.primary);
-    if (target !== 'standby' || standbys.length === 0) return call(this.#client(this.primary));
-    return call(this.#client(standbys[this.#nextStandby++ % standbys.length]));
+    if (target !== 'standby' || standbys.length === 0) return this.#readOn(this.primary, call);
+    const address = standbys[this.#nextStandby++ % standbys.length];
+    let result;
+    try {
+      result = await this.#readOn(address, call);
+    } catch (e) {
+      if (!(e instanceof LedgerError) || e.status !== 'behind') throw e;
+      this.standbyReadsBehind++;
+      return this.#readOn(this.primary, call);
+    }
+    const version = this.#client(address).server?.version ?? 0;
+    // A version 1 standby could not be asked to wait for our writes.
+    if (this.lastWriteLSN > 0n && version < READ_YOUR_WRITES_VERSION) return this.#readOn(this.primary, call);
+    return result;
+  }
+
+  #readOn(address, call) {
+    const reader = this.#client(address);
+    reader.readYourWrites(this.lastWriteLSN);
+    return call(reader);
   }
 
   createAccounts(accounts) { return this.write((c) => c.createAccounts(accounts)); }

@@ -1,7 +1,10 @@
 // The LedgerServer wire protocol (Specs/protocol.md), byte by byte.
 // Pure functions, no I/O. Ids, amounts and 64-bit fields are BigInt.
 
-export const VERSION = 1;
+export const VERSION = 1; // frames before hello agrees on a version
+export const VERSIONS = [1, 2]; // what this client speaks; 2 adds read-your-writes
+export const READ_YOUR_WRITES_VERSION = 2;
+export const READ_WAIT_MS_MAX = 60_000;
 export const MAGIC = Buffer.from('LDGP');
 export const HEADER_BYTES = 32;
 export const FRAME_BODY_BYTES_MAX = 4_194_368;
@@ -84,11 +87,12 @@ function readI128(buf, offset) {
 
 // Frames.
 
-export function encodeFrame(operation, requestId, body = Buffer.alloc(0), status = 0) {
+export function encodeFrame(operation, requestId, body = Buffer.alloc(0), status = 0, version = VERSION) {
   if (body.length > FRAME_BODY_BYTES_MAX) throw new RangeError(`body of ${body.length} bytes exceeds ${FRAME_BODY_BYTES_MAX}`);
+  if (version < VERSIONS[0] || version > VERSIONS[1]) throw new RangeError(`protocol version ${version}`);
   const head = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(head, 0);
-  head.writeUInt16LE(VERSION, 4);
+  head.writeUInt16LE(version, 4);
   head.writeUInt16LE(operation, 6);
   head.writeBigUInt64LE(BigInt(requestId), 8);
   head.writeUInt32LE(body.length, 16);
@@ -98,17 +102,18 @@ export function encodeFrame(operation, requestId, body = Buffer.alloc(0), status
   return Buffer.concat([head, body]);
 }
 
-/** Checks a 32-byte header; returns { operation, requestId, bodyBytes, bodyCRC, status }. */
+/** Checks a 32-byte header; returns { version, operation, requestId, bodyBytes, bodyCRC, status }. */
 export function decodeHeader(head) {
   if (head.length !== HEADER_BYTES) throw new ProtocolError('a header is 32 bytes');
   if (!head.subarray(0, 4).equals(MAGIC)) throw new ProtocolError('bad magic');
   if (head.readUInt32LE(28) !== maskedCRC(head.subarray(0, 28))) throw new ProtocolError('header checksum mismatch');
-  if (head.readUInt16LE(4) !== VERSION) throw new ProtocolError(`protocol version ${head.readUInt16LE(4)}`);
+  const version = head.readUInt16LE(4);
+  if (version < VERSIONS[0] || version > VERSIONS[1]) throw new ProtocolError(`protocol version ${version}`);
   if (head.readUInt16LE(26) !== 0) throw new ProtocolError('reserved header bytes are not zero');
   const bodyBytes = head.readUInt32LE(16);
   if (bodyBytes > FRAME_BODY_BYTES_MAX) throw new ProtocolError(`body of ${bodyBytes} bytes exceeds the limit`);
   return {
-    operation: head.readUInt16LE(6), requestId: head.readBigUInt64LE(8), bodyBytes,
+    version, operation: head.readUInt16LE(6), requestId: head.readBigUInt64LE(8), bodyBytes,
     bodyCRC: head.readUInt32LE(20), status: head.readUInt16LE(24),
   };
 }
@@ -231,6 +236,40 @@ export function encodeResults(names) {
   const b = Buffer.alloc(names.length + ((8 - (names.length % 8)) % 8));
   names.forEach((n, i) => { b[i] = RESULTS.indexOf(n); });
   return b;
+}
+
+// Protocol version 2: read-your-writes.
+
+/** Version 2 results: u64 commit LSN, then the version 1 body. */
+export function encodeCommittedResults(names, lsn) {
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(lsn), 0);
+  return Buffer.concat([head, encodeResults(names)]);
+}
+
+/** { results, lsn } of a version 2 results body. */
+export function decodeCommittedResults(body, count) {
+  if (body.length < 8) throw new ProtocolError(`results of ${body.length} bytes have no LSN`);
+  const lsn = body.readBigUInt64LE(0);
+  if (lsn === 0n) throw new ProtocolError('results committed at LSN 0');
+  return { results: decodeResults(body.subarray(8), count), lsn };
+}
+
+/** The 16 bytes before a version 2 read body: minimum LSN, wait (ms), zero. */
+export function encodeReadPrefix(minLSN, waitMs) {
+  if (!(waitMs >= 0 && waitMs <= READ_WAIT_MS_MAX)) throw new RangeError(`a read waits 0...${READ_WAIT_MS_MAX} ms`);
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(BigInt(minLSN), 0);
+  b.writeUInt32LE(waitMs, 8);
+  return b;
+}
+
+/** { minLSN, waitMs, body } of a version 2 read request body. */
+export function splitReadPrefix(body) {
+  if (body.length < 16) throw new ProtocolError('a version 2 read starts with 16 bytes');
+  const waitMs = body.readUInt32LE(8);
+  if (body.readUInt32LE(12) !== 0 || waitMs > READ_WAIT_MS_MAX) throw new ProtocolError('read prefix out of range');
+  return { minLSN: body.readBigUInt64LE(0), waitMs, body: body.subarray(16) };
 }
 
 // Lookups.

@@ -1,6 +1,7 @@
 // The Node cluster client against a real primary and standby: a write sent
 // to the standby follows `notPrimary` to the primary, and reads go to the
-// standby once it has caught up.
+// standby, which serves them only once it has applied the cluster's own
+// writes (read-your-writes), or answers 'behind' at the read's deadline.
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -38,12 +39,22 @@ test('writes follow notPrimary and reads go to the standby', async () => {
     const cluster = new Cluster([standbyAddress, primaryAddress], { keyId: 'dev', secret: secrets.dev, deadlineMs: 30_000 });
     assert.deepEqual(await cluster.createAccounts([{ id: 1n, ledger: 840, code: 1 }, { id: 2n, ledger: 840, code: 1 }]), ['ok', 'ok']);
     assert.equal(cluster.primary, primaryAddress);
-    assert.deepEqual(await cluster.submit([{ id: 10n, postings: [{ account: 1n, amount: 5n, side: 'debit' }, { account: 2n, amount: 5n, side: 'credit' }] }]), ['ok']);
-    const target = (await cluster.status('primary')).lastLSN;
-    const deadline = Date.now() + 30_000;
-    while ((await direct.status()).lastLSN < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const accounts = await cluster.lookupAccounts([1n, 2n], 'standby');
-    assert.deepEqual([accounts[0].debitsPosted, accounts[1].creditsPosted], [5n, 5n]);
+    // Each write is seen by a standby read right after it: no polling.
+    for (let n = 1n; n <= 10n; n++) {
+      const posting = [{ account: 1n, amount: 5n, side: 'debit' }, { account: 2n, amount: 5n, side: 'credit' }];
+      assert.deepEqual(await cluster.submit([{ id: 10n + n, postings: posting }]), ['ok']);
+      const accounts = await cluster.lookupAccounts([1n, 2n], 'standby');
+      assert.deepEqual([accounts[0].debitsPosted, accounts[1].creditsPosted], [5n * n, 5n * n]);
+    }
+    assert.equal(cluster.standbyReadsBehind, 0);
+    assert.ok(cluster.lastWriteLSN > 0n);
+    // An LSN the standby does not have, with no wait: 'behind' at once.
+    const impatient = new Client({ keyId: 'dev', secret: secrets.dev, port: standby.port, readWaitMs: 0 });
+    impatient.readYourWrites(cluster.lastWriteLSN + 1_000_000n);
+    await assert.rejects(impatient.lookupAccounts([1n]),
+      (e) => e instanceof LedgerError && e.status === 'behind' && e.serverMessage.includes(`the read asked for ${cluster.lastWriteLSN + 1_000_000n}`));
+    assert.ok((await impatient.status()).lastLSN >= cluster.lastWriteLSN, 'the connection is still usable');
+    impatient.close();
     direct.close();
     cluster.close();
   } finally {

@@ -12,14 +12,32 @@ const ENTRY = {
   postings: [{ account: 1n, amount: 2500n, side: 'debit' }, { account: 2n, amount: 2500n, side: 'credit' }],
 };
 
-function roundtrip(name, operation, requestId, body, status = 0) {
+function roundtrip(name, operation, requestId, body, status = 0, version = 1) {
   const frame = readVector(name);
   const decoded = p.decodeFrame(frame);
   assert.deepEqual([decoded.operation, decoded.requestId, decoded.status], [operation, BigInt(requestId), status]);
+  assert.equal(p.decodeHeader(frame.subarray(0, p.HEADER_BYTES)).version, version);
   assert.ok(decoded.body.equals(body), `${name}: body`);
-  assert.ok(p.encodeFrame(operation, requestId, body, status).equals(frame), `${name}: re-encoded`);
+  assert.ok(p.encodeFrame(operation, requestId, body, status, version).equals(frame), `${name}: re-encoded`);
   return decoded;
 }
+
+test('protocol version 2: write LSNs and read-your-writes', () => {
+  roundtrip('protocol-v2-hello.hex', 1, 1, p.encodeHello('dev', SECRET, [1, 2]));
+  const reply = roundtrip('protocol-v2-results.hex', 3, 2, p.encodeCommittedResults(['ok'], 4242n), 0, 2);
+  assert.deepEqual(p.decodeCommittedResults(reply.body, 1), { results: ['ok'], lsn: 4242n });
+  assert.throws(() => p.decodeResults(reply.body, 1), p.ProtocolError); // a version 1 reader refuses it
+  const body = Buffer.concat([p.encodeReadPrefix(4242n, 5000), p.encodeIds([1n, 2n])]);
+  roundtrip('protocol-v2-lookup-accounts.hex', 4, 4, body, 0, 2);
+  const split = p.splitReadPrefix(body);
+  assert.deepEqual([split.minLSN, split.waitMs], [4242n, 5000]);
+  assert.ok(split.body.equals(p.encodeIds([1n, 2n])));
+  const damaged = Buffer.from(body);
+  damaged[12] = 1;
+  assert.throws(() => p.splitReadPrefix(damaged), p.ProtocolError);
+  assert.throws(() => p.encodeReadPrefix(1n, p.READ_WAIT_MS_MAX + 1), RangeError);
+  roundtrip('protocol-v2-behind.hex', 4, 4, Buffer.from('applied LSN 4000 < 4242'), p.STATUSES.indexOf('behind'), 2);
+});
 
 test('events', () => {
   assert.ok(p.entryEvent(ENTRY).equals(readVector('event-entry-posted.hex')));

@@ -11,12 +11,16 @@
   and a dropped connection are retried with the same bytes (the same ids)
   until the deadline. Idempotency makes that safe: an event an earlier
   attempt applied answers 'exists', so treat 'ok' and 'exists' alike.
+- Read-your-writes (protocol version 2, offered in hello): each write reply
+  carries its commit LSN; reads carry the highest one seen (read_min_lsn)
+  and a server that has not applied it waits up to read_wait_ms, then
+  answers 'behind' (LedgerError).
 """
 import socket
 import ssl
 import threading
 import time
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import protocol as p
 
@@ -67,6 +71,7 @@ class _Slot:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.reply: Optional[Tuple[int, int, bytes]] = None
+        self.version = p.VERSION
 
 
 class _Connection:
@@ -85,6 +90,7 @@ class _Connection:
         self.send_lock = threading.Lock()
         self.waiting: Dict[int, _Slot] = {}
         self.closed = False
+        self.version = p.VERSION   # set once hello agrees on one
         self.reader = threading.Thread(target=self._read_loop, daemon=True)
         self.reader.start()
 
@@ -109,6 +115,7 @@ class _Connection:
                 with self.lock:
                     slot = self.waiting.pop(request_id, None)
                 if slot is not None:
+                    slot.version = p.header_version(head)
                     slot.reply = (operation, status, body)
                     slot.done.set()
         except (OSError, ConnectionError, p.ProtocolError):
@@ -122,7 +129,7 @@ class _Connection:
             if self.closed:
                 raise ConnectionError('connection closed')
             self.waiting[request_id] = slot
-        frame = p.encode_frame(operation, request_id, body)
+        frame = p.encode_frame(operation, request_id, body, version=self.version)
         with self.send_lock:
             self.sock.sendall(frame)
         return slot
@@ -149,9 +156,11 @@ class _Connection:
 class Client:
     def __init__(self, key_id: str, secret: bytes, host: str = '127.0.0.1', port: int = p.DEFAULT_PORT, deadline_s: float = 10.0,
                  retry_delay_first_s: float = 0.002, retry_delay_max_s: float = 0.2, tls_ca_file: Optional[str] = None, tls: bool = False,
-                 tls_server_name: Optional[str] = None) -> None:
+                 tls_server_name: Optional[str] = None, protocol_versions: Tuple[int, int] = p.VERSIONS, read_wait_ms: int = 5_000) -> None:
         """tls / tls_ca_file: speak TLS 1.2+ (the server runs with --tls-certificate),
-        trusting the system roots or the PEM roots in tls_ca_file."""
+        trusting the system roots or the PEM roots in tls_ca_file.
+        protocol_versions: offered in hello; read_wait_ms: how long a server may
+        wait for read_min_lsn before answering 'behind' (version 2)."""
         self.key_id = key_id
         self.secret = bytes(secret)
         self.host = host
@@ -161,6 +170,10 @@ class Client:
         self.retry_delay_max_s = retry_delay_max_s
         self.server: Optional[p.HelloReply] = None   # the hello reply: the server's limits
         self.retries = 0
+        self.protocol_versions = protocol_versions
+        self.read_wait_ms = min(read_wait_ms, p.READ_WAIT_MS_MAX)
+        self.last_write_lsn = 0   # the highest LSN a write through this client committed at
+        self.read_min_lsn = 0     # reads are served only where this LSN is applied
         self._lock = threading.Lock()
         self._conn: Optional[_Connection] = None
         self._ever_connected = False   # a refusal before the first handshake is final
@@ -177,30 +190,35 @@ class Client:
     def create_accounts(self, accounts: Iterable[Mapping[str, int]]) -> List[Result]:
         """accounts: dicts with id, ledger, code and optional flags, user_data."""
         events = [p.account_event(**a) for a in accounts]
-        return p.decode_results(self._call('createAccounts', p.encode_batch(events)), len(events))
+        return self._write('createAccounts', events)
 
     def close_accounts(self, ids: Iterable[int]) -> List[Result]:
         events = [p.close_account_event(i) for i in ids]
-        return p.decode_results(self._call('createAccounts', p.encode_batch(events)), len(events))
+        return self._write('createAccounts', events)
 
     def submit(self, entries: Iterable[Mapping[str, object]]) -> List[Result]:
         """entries: dicts for protocol.entry_event; one result name per entry."""
         events = [p.entry_event(**e) for e in entries]  # type: ignore[arg-type]  # fields are checked by entry_event
-        return p.decode_results(self._call('submitEntries', p.encode_batch(events)), len(events))
+        return self._write('submitEntries', events)
+
+    def read_your_writes(self, lsn: int) -> None:
+        """Later reads wait until their server has `lsn` (a write's commit LSN)."""
+        with self._lock:
+            self.read_min_lsn = max(self.read_min_lsn, lsn)
 
     def lookup_accounts(self, ids: Iterable[int]) -> List[Optional[p.Account]]:
         id_list = list(ids)
-        return p.decode_accounts(self._call('lookupAccounts', p.encode_ids(id_list)), len(id_list))
+        return p.decode_accounts(self._read('lookupAccounts', p.encode_ids(id_list)), len(id_list))
 
     def lookup_entries(self, ids: Iterable[int]) -> List[Optional[p.Entry]]:
         id_list = list(ids)
-        return p.decode_entries(self._call('lookupEntries', p.encode_ids(id_list)), len(id_list))
+        return p.decode_entries(self._read('lookupEntries', p.encode_ids(id_list)), len(id_list))
 
     def history(self, account: int, from_ns: int = 0, to_ns: int = p.NO_END, after: int = 0, limit: int = 100) -> p.HistoryPage:
-        return p.decode_history_page(self._call('accountHistory', p.encode_history_query(account, from_ns, to_ns, after, limit)))
+        return p.decode_history_page(self._read('accountHistory', p.encode_history_query(account, from_ns, to_ns, after, limit)))
 
     def balance_as_of(self, account: int, as_of_ns: int) -> p.Balances:
-        return p.decode_balances(self._call('balanceAsOf', p.encode_balance_query(account, as_of_ns)))
+        return p.decode_balances(self._read('balanceAsOf', p.encode_balance_query(account, as_of_ns)))
 
     def status(self) -> p.Status:
         return p.decode_status(self._call('status', b''))
@@ -213,12 +231,26 @@ class Client:
 
     # --- requests, retries, deadlines ------------------------------------
 
+    def _write(self, operation: str, events: List[bytes]) -> List[Result]:
+        version, reply = self._call_versioned(operation, lambda _version: p.encode_batch(events))
+        if version < p.READ_YOUR_WRITES_VERSION:
+            return p.decode_results(reply, len(events))
+        results, lsn = p.decode_committed_results(reply, len(events))
+        with self._lock:
+            self.last_write_lsn = max(self.last_write_lsn, lsn)
+            self.read_min_lsn = max(self.read_min_lsn, lsn)
+        return results
+
+    def _read(self, operation: str, body: bytes) -> bytes:
+        prefix = p.encode_read_prefix(self.read_min_lsn, self.read_wait_ms)
+        return self._call_versioned(operation, lambda version: prefix + body if version >= p.READ_YOUR_WRITES_VERSION else body)[1]
+
     def _connected(self, deadline: float) -> _Connection:
         with self._lock:
             if self._conn is not None and not self._conn.closed:
                 return self._conn
             conn = _Connection(self.host, self.port, max(0.05, deadline - time.monotonic()), self._tls, self._tls_server_name)
-            slot = conn.send(p.OPERATIONS['hello'], 1, p.encode_hello(self.key_id, self.secret))
+            slot = conn.send(p.OPERATIONS['hello'], 1, p.encode_hello(self.key_id, self.secret, self.protocol_versions))
             if not slot.done.wait(max(0.0, deadline - time.monotonic())) or slot.reply is None:
                 conn.close()
                 raise ConnectionError('no hello reply')
@@ -227,6 +259,10 @@ class Client:
                 conn.close()
                 raise LedgerError(p.STATUSES[status], body.decode('utf-8', 'replace'))
             server = p.decode_hello_reply(body)
+            if not self.protocol_versions[0] <= server.version <= self.protocol_versions[1] or slot.version != server.version:
+                conn.close()
+                raise p.ProtocolError('hello answered with version %d in a version %d frame' % (server.version, slot.version))
+            conn.version = server.version
             self.server = server
             self._slots = threading.BoundedSemaphore(server.in_flight_max)
             self._conn = conn
@@ -234,6 +270,11 @@ class Client:
             return conn
 
     def _call(self, operation: str, body: bytes) -> bytes:
+        return self._call_versioned(operation, lambda _version: body)[1]
+
+    def _call_versioned(self, operation: str, encode: Callable[[int], bytes]) -> Tuple[int, bytes]:
+        """Sends the body `encode` makes for the connection's version until a
+        definitive reply or the deadline: (version, body of the 'ok' reply)."""
         code = p.OPERATIONS[operation]
         deadline = time.monotonic() + self.deadline_s
         delay = self.retry_delay_first_s
@@ -268,7 +309,7 @@ class Client:
                     request_id = self._next_id
                     self._next_id = self._next_id + 1 if self._next_id < (1 << 64) - 1 else 2
                 try:
-                    slot = conn.send(code, request_id, body)
+                    slot = conn.send(code, request_id, encode(conn.version))
                 except (OSError, ConnectionError):
                     conn.close()
                     continue
@@ -287,5 +328,5 @@ class Client:
             if closes:
                 conn.close()
             if name == 'ok':
-                return slot.reply[2]
+                return slot.version, slot.reply[2]
             continue   # retried: same bytes, until the deadline

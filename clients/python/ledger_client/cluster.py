@@ -3,7 +3,12 @@
 Writes go to the primary; a `notPrimary` refusal, whose message is the
 primary's `host:port`, is followed at once (nothing was applied where it
 was refused). Reads go to the standbys, round robin, or to the primary.
-One `Client` per address."""
+One `Client` per address.
+
+Read-your-writes (protocol version 2): the cluster remembers the highest
+LSN its writes committed at and sends it with every read; a standby that
+has not applied it within read_wait_ms answers 'behind' and the read goes
+to the primary."""
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from . import protocol as p
@@ -32,6 +37,8 @@ class Cluster:
         self._options = options
         self._clients: Dict[str, Client] = {}
         self._next_standby = 0
+        self.last_write_lsn = 0
+        self.standby_reads_behind = 0   # reads sent on to the primary after 'behind'
 
     def _client(self, address: str) -> Client:
         if address not in self._clients:
@@ -43,7 +50,10 @@ class Cluster:
         address = self.primary
         for _ in range(self.REDIRECTS_MAX + 1):
             try:
-                return call(self._client(address))
+                writer = self._client(address)
+                result = call(writer)
+                self.last_write_lsn = max(self.last_write_lsn, writer.last_write_lsn)
+                return result
             except LedgerError as error:
                 if error.status != 'notPrimary' or split_address(error.message) is None or error.message == address:
                     raise
@@ -53,10 +63,25 @@ class Cluster:
     def read(self, call: Callable[[Client], T], target: str = 'standby') -> T:
         standbys = [a for a in self.addresses if a != self.primary]
         if target != 'standby' or not standbys:
-            return call(self._client(self.primary))
+            return self._read_on(self.primary, call)
         address = standbys[self._next_standby % len(standbys)]
         self._next_standby += 1
-        return call(self._client(address))
+        try:
+            result = self._read_on(address, call)
+        except LedgerError as error:
+            if error.status != 'behind':
+                raise
+            self.standby_reads_behind += 1
+            return self._read_on(self.primary, call)
+        server = self._client(address).server
+        if self.last_write_lsn and (server is None or server.version < p.READ_YOUR_WRITES_VERSION):
+            return self._read_on(self.primary, call)   # a version 1 standby could not wait for our writes
+        return result
+
+    def _read_on(self, address: str, call: Callable[[Client], T]) -> T:
+        reader = self._client(address)
+        reader.read_your_writes(self.last_write_lsn)
+        return call(reader)
 
     def create_accounts(self, accounts: Iterable[Mapping[str, int]]) -> List[Result]:
         batch = list(accounts)

@@ -7,7 +7,10 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-VERSION = 1
+VERSION = 1             # frames before hello agrees on a version
+VERSIONS = (1, 2)       # what this client speaks; 2 adds read-your-writes
+READ_YOUR_WRITES_VERSION = 2
+READ_WAIT_MS_MAX = 60_000
 MAGIC = b'LDGP'
 HEADER_BYTES = 32
 FRAME_BODY_BYTES_MAX = 4_194_368
@@ -170,10 +173,12 @@ def read_i128(data: bytes, offset: int) -> int:
 
 # --- Frames --------------------------------------------------------------
 
-def encode_frame(operation: int, request_id: int, body: bytes = b'', status: int = 0) -> bytes:
+def encode_frame(operation: int, request_id: int, body: bytes = b'', status: int = 0, version: int = VERSION) -> bytes:
     if len(body) > FRAME_BODY_BYTES_MAX:
         raise ValueError('body of %d bytes exceeds %d' % (len(body), FRAME_BODY_BYTES_MAX))
-    head = MAGIC + struct.pack('<HHQIIHH', VERSION, operation, request_id, len(body), masked_crc(body), status, 0)
+    if not VERSIONS[0] <= version <= VERSIONS[1]:
+        raise ValueError('protocol version %d' % version)
+    head = MAGIC + struct.pack('<HHQIIHH', version, operation, request_id, len(body), masked_crc(body), status, 0)
     return head + struct.pack('<I', masked_crc(head)) + body
 
 
@@ -186,13 +191,18 @@ def decode_header(head: bytes) -> Tuple[int, int, int, int, int]:
     if struct.unpack_from('<I', head, 28)[0] != masked_crc(head[0:28]):
         raise ProtocolError('header checksum mismatch')
     version, operation, request_id, body_bytes, body_crc, status, reserved = struct.unpack_from('<HHQIIHH', head, 4)
-    if version != VERSION:
+    if not VERSIONS[0] <= version <= VERSIONS[1]:
         raise ProtocolError('protocol version %d' % version)
     if reserved != 0:
         raise ProtocolError('reserved header bytes are not zero')
     if body_bytes > FRAME_BODY_BYTES_MAX:
         raise ProtocolError('body of %d bytes exceeds the limit' % body_bytes)
     return int(operation), int(request_id), int(body_bytes), int(body_crc), int(status)
+
+
+def header_version(head: bytes) -> int:
+    """The protocol version of a header decode_header accepted."""
+    return int(struct.unpack_from('<H', head, 4)[0])
 
 
 def decode_frame(data: bytes) -> Tuple[int, int, int, bytes]:
@@ -294,6 +304,42 @@ def decode_results(body: bytes, count: int) -> List[Union[str, int]]:
 def encode_results(codes: Iterable[Union[str, int]]) -> bytes:
     raw = bytes(RESULTS.index(c) if isinstance(c, str) else c for c in codes)
     return raw + bytes((-len(raw)) % 8)
+
+
+# --- protocol version 2: read-your-writes ---------------------------------
+
+def encode_committed_results(codes: Iterable[Union[str, int]], lsn: int) -> bytes:
+    """Version 2 results: u64 commit LSN, then the version 1 body."""
+    return struct.pack('<Q', lsn) + encode_results(codes)
+
+
+def decode_committed_results(body: bytes, count: int) -> Tuple[List[Union[str, int]], int]:
+    if len(body) < 8:
+        raise ProtocolError('results of %d bytes have no LSN' % len(body))
+    lsn = struct.unpack_from('<Q', body, 0)[0]
+    if lsn == 0:
+        raise ProtocolError('results committed at LSN 0')
+    return decode_results(body[8:], count), int(lsn)
+
+
+def encode_read_prefix(min_lsn: int, wait_ms: int) -> bytes:
+    """The 16 bytes before a version 2 read body: minimum LSN, wait, zero."""
+    if not 0 <= wait_ms <= READ_WAIT_MS_MAX:
+        raise ValueError('a read waits 0...%d ms' % READ_WAIT_MS_MAX)
+    return struct.pack('<QII', min_lsn, wait_ms, 0)
+
+
+def split_read_prefix(body: bytes) -> Tuple[int, int, bytes]:
+    """(min_lsn, wait_ms, read body) of a version 2 read request."""
+    if len(body) < 16:
+        raise ProtocolError('a version 2 read starts with 16 bytes')
+    min_lsn, wait_ms, zero = struct.unpack_from('<QII', body, 0)
+    if zero != 0 or wait_ms > READ_WAIT_MS_MAX:
+        raise ProtocolError('read prefix out of range')
+    return int(min_lsn), int(wait_ms), body[16:]
+
+
+READ_OPERATIONS = ('lookupAccounts', 'lookupEntries', 'accountHistory', 'balanceAsOf')
 
 
 # --- lookups -------------------------------------------------------------

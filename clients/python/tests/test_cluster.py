@@ -1,6 +1,7 @@
 """The Python cluster client against a real primary and standby: a write
 sent to the standby follows `notPrimary` to the primary, and reads go to
-the standby once it has caught up."""
+the standby, which serves them only once it has applied the cluster's own
+writes (read-your-writes), or answers 'behind' at the read's deadline."""
 import hashlib
 import os
 import shutil
@@ -54,13 +55,24 @@ class ClusterTests(unittest.TestCase):
         cluster = Cluster([standby_address, primary_address], 'dev', self.secrets['dev'], deadline_s=30)
         self.assertEqual(cluster.create_accounts([dict(id=1, ledger=840, code=1), dict(id=2, ledger=840, code=1)]), ['ok', 'ok'])
         self.assertEqual(cluster.primary, primary_address)
-        self.assertEqual(cluster.submit([dict(id=10, postings=[(1, 5, 'debit'), (2, 5, 'credit')])]), ['ok'])
-        target = cluster.status(target='primary').last_lsn
-        deadline = time.time() + 30
-        while direct.status().last_lsn < target and time.time() < deadline:
-            time.sleep(0.02)
-        accounts = cluster.lookup_accounts([1, 2], target='standby')
-        self.assertEqual((accounts[0].debits_posted, accounts[1].credits_posted), (5, 5))
+        # Each write is seen by a standby read right after it: no polling.
+        for n in range(1, 11):
+            self.assertEqual(cluster.submit([dict(id=10 + n, postings=[(1, 5, 'debit'), (2, 5, 'credit')])]), ['ok'])
+            accounts = cluster.lookup_accounts([1, 2], target='standby')
+            self.assertEqual((accounts[0].debits_posted, accounts[1].credits_posted), (5 * n, 5 * n))
+        self.assertEqual(cluster.standby_reads_behind, 0)
+        self.assertGreater(cluster.last_write_lsn, 0)
+        # An LSN the standby does not have, with no wait: 'behind' at once.
+        impatient = Client('dev', self.secrets['dev'], port=self.standby.port, read_wait_ms=0)
+        impatient.read_your_writes(cluster.last_write_lsn + 1_000_000)
+        started = time.monotonic()
+        with self.assertRaises(LedgerError) as behind:
+            impatient.lookup_accounts([1])
+        self.assertEqual(behind.exception.status, 'behind')
+        self.assertIn('the read asked for %d' % (cluster.last_write_lsn + 1_000_000), behind.exception.message)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertEqual(impatient.status().last_lsn >= cluster.last_write_lsn, True)   # the connection is still usable
+        impatient.close()
         direct.close()
         cluster.close()
 

@@ -14,11 +14,28 @@ ENTRY = dict(id=1001, code=1, postings=[(1, 2500, 'debit'), (2, 2500, 'credit')]
 
 
 class VectorTests(unittest.TestCase):
-    def roundtrip(self, name, operation, request_id, body, status=0):
+    def roundtrip(self, name, operation, request_id, body, status=0, version=1):
         frame = read_vector(name)
         self.assertEqual(p.decode_frame(frame), (operation, request_id, status, body))
-        self.assertEqual(p.encode_frame(operation, request_id, body, status), frame)
+        self.assertEqual(p.header_version(frame[:32]), version)
+        self.assertEqual(p.encode_frame(operation, request_id, body, status, version=version), frame)
         return frame
+
+    def test_version_2(self):
+        hello = p.encode_hello('dev', SECRET, (1, 2))
+        self.roundtrip('protocol-v2-hello.hex', 1, 1, hello)
+        reply = self.roundtrip('protocol-v2-results.hex', 3, 2, p.encode_committed_results(['ok'], 4242), version=2)
+        self.assertEqual(p.decode_committed_results(p.decode_frame(reply)[3], 1), (['ok'], 4242))
+        with self.assertRaises(p.ProtocolError):
+            p.decode_results(p.decode_frame(reply)[3], 1)   # a version 1 reader refuses it
+        body = p.encode_read_prefix(4242, 5000) + p.encode_ids([1, 2])
+        self.roundtrip('protocol-v2-lookup-accounts.hex', 4, 4, body, version=2)
+        self.assertEqual(p.split_read_prefix(body), (4242, 5000, p.encode_ids([1, 2])))
+        with self.assertRaises(p.ProtocolError):
+            p.split_read_prefix(body[:12] + b'\x01' + body[13:])
+        with self.assertRaises(ValueError):
+            p.encode_read_prefix(1, p.READ_WAIT_MS_MAX + 1)
+        self.roundtrip('protocol-v2-behind.hex', 4, 4, b'applied LSN 4000 < 4242', status=p.STATUSES.index('behind'), version=2)
 
     def test_events(self):
         self.assertEqual(p.entry_event(**ENTRY), read_vector('event-entry-posted.hex'))

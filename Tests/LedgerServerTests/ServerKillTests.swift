@@ -40,6 +40,8 @@ import Testing
             await setup.close()
         }
         var killsWithWorkInFlight = 0
+        var checkedUpTo = 0  // attempted ids looked up after an earlier restart
+        var foundEarlier: [UInt128] = []
         for cycle in 0..<cycles {
             var configuration = LedgerClientConfiguration(port: server.port, keyID: "dev", secret: secret)
             configuration.deadlineMs = 400  // calls end soon after the kill; their entries may or may not be in
@@ -76,25 +78,36 @@ import Testing
             try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &rng)))
             let before = await book.acknowledged.count
             server.kill()
+            // The lanes' calls in flight are unknown either way: stop their
+            // retries now instead of at their deadlines.
+            posters.cancel()
             await posters.value
             if await book.acknowledged.count > before { killsWithWorkInFlight += 1 }
             for client in clients { await client.close() }
 
-            // Restart on the same directory; check every acknowledged id.
+            // Restart on the same directory. This cycle's ids are looked up
+            // one by one (with a sample of the earlier ones); the balances,
+            // which every entry adds 1 to, account for all of them: an
+            // earlier entry lost in this restart would leave them short.
             server = try RunningServer(directory: directory, secret: secret)
             var check = LedgerClientConfiguration(port: server.port, keyID: "dev", secret: secret)
             check.deadlineMs = 30_000
             let checker = LedgerClient(check)
             let attempted = await book.attempted
             let acknowledged = await book.acknowledged
-            var found = 0
+            let thisCycle = Array(attempted[checkedUpTo...])
+            let earlier = Array(foundEarlier.shuffled(using: &rng).prefix(500))
+            checkedUpTo = attempted.count
             var missing: [UInt128] = []
-            for chunk in stride(from: 0, to: attempted.count, by: 4_096).map({ Array(attempted[$0..<min($0 + 4_096, attempted.count)]) }) {
+            for chunk in stride(from: 0, to: thisCycle.count, by: 4_096).map({ Array(thisCycle[$0..<min($0 + 4_096, thisCycle.count)]) }) {
                 let rows = try await checker.lookupEntries(chunk)
                 for (id, row) in zip(chunk, rows) {
-                    if row != nil { found += 1 } else if acknowledged.contains(id) { missing.append(id) }
+                    if row != nil { foundEarlier.append(id) } else if acknowledged.contains(id) { missing.append(id) }
                 }
             }
+            let stillThere = earlier.isEmpty ? [] : try await checker.lookupEntries(earlier)
+            #expect(stillThere.allSatisfy { $0 != nil }, "cycle \(cycle): an entry found after an earlier restart is gone")
+            let found = foundEarlier.count
             #expect(missing.isEmpty, "cycle \(cycle): \(missing.count) acknowledged entries are missing, first \(missing.prefix(3))")
             let balances = try await checker.lookupAccounts([1, 2])
             #expect(

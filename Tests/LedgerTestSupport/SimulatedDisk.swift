@@ -184,7 +184,7 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
                     let start = page * 4096
                     let end = min(mapping.bytes.count, start + 4096)
                     ensure(&inode.durable, end)
-                    for i in start..<end { inode.durable[i] = mapping.bytes[i] }
+                    Self.copy(UnsafeRawBufferPointer(mapping.bytes), into: &inode.durable, start..<end)
                 }
                 mapping.detach()
                 inode.mapping = nil
@@ -198,7 +198,7 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
                             let end = min(sector + 512, write.offset + write.count, inode.current.count)
                             if start < end {
                                 ensure(&inode.durable, end)
-                                for i in start..<end { inode.durable[i] = inode.current[i] }
+                                inode.current.withUnsafeBytes { Self.copy($0, into: &inode.durable, start..<end) }
                             }
                         }
                         sector += 512
@@ -214,7 +214,16 @@ public final class SimulatedDisk: Storage, @unchecked Sendable {
     }
 
     public func ensure(_ bytes: inout [UInt8], _ count: Int) {
-        if bytes.count < count { bytes.append(contentsOf: repeatElement(0, count: count - bytes.count)) }
+        if bytes.count < count { bytes += [UInt8](repeating: 0, count: count - bytes.count) }
+    }
+
+    /// Copies `source[range]` over `destination[range]` (bulk: per-byte loops
+    /// made the simulation several times slower in debug builds).
+    static func copy(_ source: UnsafeRawBufferPointer, into destination: inout [UInt8], _ range: Range<Int>) {
+        precondition(range.upperBound <= source.count && range.upperBound <= destination.count, "copy of \(range)")
+        destination.withUnsafeMutableBytes { target in
+            UnsafeMutableRawBufferPointer(rebasing: target[range]).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[range]))
+        }
     }
 
     /// Flips one bit of a file's bytes on disk (durable and cached).
@@ -351,7 +360,7 @@ public final class SimulatedMapping: StorageMapping {
         self.path = path
         self.generation = generation
         bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
-        for i in 0..<count { bytes[i] = inode.current[i] }
+        inode.current.withUnsafeBytes { bytes.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
     }
 
     /// Called by a crash: the engine may keep writing into the buffer, but it
@@ -367,10 +376,8 @@ public final class SimulatedMapping: StorageMapping {
         let start = offset / 4096 * 4096
         let end = min(bytes.count, offset + count)
         disk.ensure(&inode.durable, end)
-        for i in start..<end {
-            inode.current[i] = bytes[i]
-            inode.durable[i] = bytes[i]
-        }
+        SimulatedDisk.copy(UnsafeRawBufferPointer(bytes), into: &inode.current, start..<end)
+        SimulatedDisk.copy(UnsafeRawBufferPointer(bytes), into: &inode.durable, start..<end)
     }
 
     public func unmap() {
@@ -378,9 +385,7 @@ public final class SimulatedMapping: StorageMapping {
         defer { disk.lock.unlock() }
         if attached, let inode, generation == disk.generation {
             // Dirty pages stay in the page cache, not yet durable.
-            for i in 0..<bytes.count where inode.current[i] != bytes[i] {
-                inode.current[i] = bytes[i]
-            }
+            SimulatedDisk.copy(UnsafeRawBufferPointer(bytes), into: &inode.current, 0..<bytes.count)
             inode.unsynced.append((0, bytes.count))
             inode.mapping = nil
         }

@@ -25,15 +25,14 @@ extension Ledger {
         var changedAccounts: [Account] = []
 
         init() {
-            // calloc: zeroed pages the kernel provides on first touch, instead
-            // of writing 16 MiB of zeros per buffer at every open.
-            let bytes = WALFormat.recordBytes(payloadBytes: WALFormat.recordPayloadBytesMax)
-            record = UnsafeMutableRawBufferPointer(start: calloc(bytes, 1)!, count: bytes)
+            // Zeroed pages the kernel provides on first touch, instead of
+            // writing 16 MiB of zeros per buffer at every open.
+            record = AnonymousMemory.allocate(bytes: WALFormat.recordBytes(payloadBytes: WALFormat.recordPayloadBytesMax))
             members.reserveCapacity(1024)
             results.reserveCapacity(Limits.batchEventsMax * 2)
         }
 
-        deinit { free(record.baseAddress) }
+        deinit { AnonymousMemory.release(record) }
 
         /// The whole payload buffer (`WALFormat.recordPayloadBytesMax`).
         var payloadBuffer: UnsafeMutableRawBufferPointer {

@@ -45,9 +45,9 @@ public final class WALWriter {
         self.previousCRC = scan.lastCRC
         self.preparer = WALFilePreparer(storage: storage, layout: layout, fileBytes: Int(header.fileBytes))
         let capacity = WALFormat.recordBytes(payloadBytes: WALFormat.recordPayloadBytesMax)
-        // calloc: zeroed pages the kernel provides on first touch, instead of
-        // writing 16 MiB of zeros at every open (malloc's alignment is 16).
-        recordBuffer = UnsafeMutableRawBufferPointer(start: calloc(capacity, 1)!, count: capacity)
+        // Zeroed pages the kernel provides on first touch, instead of
+        // writing 16 MiB of zeros at every open (page-aligned).
+        recordBuffer = AnonymousMemory.allocate(bytes: capacity)
         payloadBuffer = UnsafeMutableRawBufferPointer(rebasing: recordBuffer[WALFormat.recordHeaderBytes...])
         if let torn = scan.tornTailOffset {
             // Never acknowledged: zero it so the invariant above holds again.
@@ -57,7 +57,7 @@ public final class WALWriter {
     }
 
     deinit {
-        free(recordBuffer.baseAddress)
+        AnonymousMemory.release(recordBuffer)
         file.close()
     }
 

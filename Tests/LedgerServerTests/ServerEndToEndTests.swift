@@ -378,17 +378,17 @@ extension ServerEndToEndTests {
         let account = try AccountListBody.decode(try c.request(.lookupAccounts, 201, IDListBody.encode([1])).body, count: 1)
         #expect(account[0]?.debitsPosted == UInt128(accepted.count))
 
-        // A frame of protocol version 2: unsupportedVersion, closed.
+        // A frame of protocol version 3 (no such version): unsupportedVersion, closed.
         let v2 = try Connection(port: server.port)
-        v2.send(Self.header(version: 2, operation: 1, requestID: 77, bodyBytes: 0))
+        v2.send(Self.header(version: 3, operation: 1, requestID: 77, bodyBytes: 0))
         let v2Reply = try #require(try v2.reply())
         #expect(v2Reply.header.status == ProtocolStatus.unsupportedVersion.rawValue)
         // The header was readable: its operation and request id are echoed.
         #expect(v2Reply.header.operation == 1 && v2Reply.header.requestID == 77, "\(v2Reply.header)")
         #expect(try v2.reply() == nil)
-        // A hello that speaks only versions 2...3: unsupportedVersion, closed.
+        // A hello that speaks only versions 3...4: unsupportedVersion, closed.
         let future = try Connection(port: server.port)
-        let hello = try future.request(.hello, 1, HelloRequest(versions: 2...3, keyID: "dev", secret: server.secret).encoded())
+        let hello = try future.request(.hello, 1, HelloRequest(versions: 3...4, keyID: "dev", secret: server.secret).encoded())
         #expect(hello.header.status == ProtocolStatus.unsupportedVersion.rawValue)
         #expect(try future.reply() == nil)
         // A well-formed header announcing a body over the limit: frameTooLarge, closed, the body never awaited.

@@ -24,6 +24,10 @@ enum ProtocolFuzz {
     }
 
     static func decodeBody(_ operation: ProtocolOperation, reply: Bool, _ body: [UInt8]) {
+        // Version 2 reads: the 16-byte prefix, then the version 1 body.
+        if operation.isRead && !reply, let (consistency, rest) = try? ReadConsistency.split(body) {
+            require(consistency.encoded() + rest == body, "read prefix re-encodes differently")
+        }
         switch (operation, reply) {
         case (.hello, false):
             if let hello = try? HelloRequest.decode(body) { require(hello.encoded() == body, "hello request re-encodes differently") }
@@ -38,6 +42,10 @@ enum ProtocolFuzz {
             for n in [0, 1, body.count / 8, body.count] {
                 if let results = try? ResultsBody.decode(body, eventCount: n) {
                     require(ResultsBody.encode(results) == body, "results body re-encodes differently")
+                }
+                // Version 2: the commit LSN first.
+                if let committed = try? CommittedResultsBody.decode(body, eventCount: n) {
+                    require(CommittedResultsBody.encode(committed.results, lsn: committed.lsn) == body, "committed results re-encode differently")
                 }
             }
         case (.lookupAccounts, false), (.lookupEntries, false):

@@ -15,7 +15,9 @@ import LedgerProtocol
 
 @main
 struct LedgerLoad: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Load generator for LedgerServer (Benchmarks/RESULTS.md).")
+    static let configuration = CommandConfiguration(
+        abstract: "Load generator for LedgerServer (Benchmarks/RESULTS.md).",
+        version: "LedgerLoad \(BuildInfo.version)\nprotocol: \(ProtocolFormat.versions.lowerBound)...\(ProtocolFormat.versions.upperBound)")
 
     @Option var host = "127.0.0.1"
     @Option var port = ProtocolFormat.defaultPort

@@ -14,7 +14,8 @@ struct LedgerServerCommand: ParsableCommand {
         discussion: """
             Every option can also be set by an environment variable: LEDGER_<OPTION> in upper case \
             with '-' as '_' (for example LEDGER_PORT=7400). Flags win over the environment.
-            """)
+            """,
+        version: BuildInfo.versionText(tool: "LedgerServer", protocolVersions: ProtocolFormat.versions))
 
     @Option(name: .customLong("data-dir"), help: "The data directory (created if missing).")
     var dataDirectory: String = env("DATA_DIR") ?? "./data"
@@ -30,6 +31,8 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(help: "Address of the Prometheus endpoint (GET /metrics). Keep it on loopback.") var metricsHost: String = env("METRICS_HOST") ?? "127.0.0.1"
     @Option(help: "Port of the Prometheus endpoint (0: any free port, printed at start).")
     var metricsPort: Int = Int(env("METRICS_PORT") ?? "") ?? ProtocolFormat.defaultPort + 1
+    @Option(help: "GET /readyz: a standby more than this many records (WAL groups) behind its primary is not ready.")
+    var readyMaxLagRecords: UInt64 = UInt64(env("READY_MAX_LAG_RECORDS") ?? "") ?? 1_000
     @Flag(help: "Serve no metrics endpoint (LEDGER_NO_METRICS=1).") var noMetrics = env("NO_METRICS") == "1"
     @Option(name: .customLong("snapshot-interval-mib"), help: "WAL MiB between automatic snapshots (default: 4 WAL files' worth; 0: no automatic snapshots).")
     var snapshotIntervalMiB: Int?
@@ -111,7 +114,7 @@ struct LedgerServerCommand: ParsableCommand {
             maxConnections: maxConnections, inFlightMax: inFlightMax, idleTimeoutSeconds: Int64(idleTimeoutSeconds), directoryID: directoryID,
             primaryAddress: standbyOf)
         if !noMetrics {
-            let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort)
+            let metricsBound = try server.startMetrics(host: metricsHost, port: metricsPort, readyMaxLagRecords: readyMaxLagRecords)
             FileHandle.standardOutput.write(Data("metrics on http://\(metricsHost):\(metricsBound)/metrics\n".utf8))
         }
         let receiver = standby.primary.map { StandbyReceiver(ledger: ledger, primary: $0, logger: logger) }

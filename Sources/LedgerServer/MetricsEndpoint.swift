@@ -11,10 +11,14 @@
 // - ledger_wal_fdatasync_seconds: the WAL fdatasync latency (histogram);
 // - ledger_request_commit_seconds: a request from its arrival to durable;
 // - ledger_queue_depth_batches, ledger_connections (gauges, set at scrape);
-// - ledger_event_rejections_total{result="..."}: events refused, by result code;
+// - ledger_event_rejections_total{result="..."}: events refused, by result
+//   code; ledger_events_existing_total: idempotent retries (`exists`), apart;
 // - ledger_request_refusals_total{status="..."}: requests refused, by status;
 // - ledger_backpressure_pauses_total: times a connection was not read because
-//   its unsent replies passed the write buffer's high-water mark.
+//   its unsent replies passed the write buffer's high-water mark;
+// - build information and the directory's gauges (MetricsHelp.swift), and
+//   the replication gauges (ReplicationRegistry.swift).
+// GET /healthz and /readyz answer probes (HealthCheck below).
 import Dispatch
 import LedgerEngine
 import LedgerProtocol
@@ -33,6 +37,7 @@ final class ServerTelemetry: @unchecked Sendable {
     let requestsCommitted: Metrics.Counter
     let engineBatches: Metrics.Counter
     let backpressurePauses: Metrics.Counter
+    let eventsExisting: Metrics.Counter
     let requestEvents: Metrics.Recorder
     let groupEvents: Metrics.Recorder
     let fdatasync: Metrics.Timer
@@ -54,6 +59,7 @@ final class ServerTelemetry: @unchecked Sendable {
         requestsCommitted = Metrics.Counter(label: "ledger_requests_committed_total", dimensions: [], factory: factory)
         engineBatches = Metrics.Counter(label: "ledger_engine_batches_total", dimensions: [], factory: factory)
         backpressurePauses = Metrics.Counter(label: "ledger_backpressure_pauses_total", dimensions: [], factory: factory)
+        eventsExisting = Metrics.Counter(label: "ledger_events_existing_total", dimensions: [], factory: factory)
         requestEvents = Metrics.Recorder(label: "ledger_request_events", dimensions: [], aggregate: true, factory: factory)
         groupEvents = Metrics.Recorder(label: "ledger_group_events", dimensions: [], aggregate: true, factory: factory)
         fdatasync = Metrics.Timer(label: "ledger_wal_fdatasync_seconds", dimensions: [], factory: factory)
@@ -72,7 +78,10 @@ final class ServerTelemetry: @unchecked Sendable {
         requestsCommitted.increment()
         requestEvents.record(results.count)
         commitLatency.recordNanoseconds(Int64(latencyNs))
-        for result in results where result != .ok { rejectionCounter(result).increment() }
+        // `exists` is an idempotent retry of an applied event: not a failure.
+        for result in results where result != .ok {
+            if result == .exists { eventsExisting.increment() } else { rejectionCounter(result).increment() }
+        }
     }
 
     func engineBatchSubmitted() { engineBatches.increment() }
@@ -105,7 +114,8 @@ final class ServerTelemetry: @unchecked Sendable {
         connections.record(metrics.connections)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
-        return buffer + Array(metrics.replication.exposition(ledger: ledger).utf8)
+        let text = MetricsHelp.annotate(buffer) + MetricsHelp.directoryGauges(ledger: ledger) + metrics.replication.exposition(ledger: ledger)
+        return Array(text.utf8)
     }
 }
 
@@ -116,9 +126,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let scrape: @Sendable () -> [UInt8]
+    private let health: HealthCheck?
     private var path: String?
 
-    init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
+    init(scrape: @escaping @Sendable () -> [UInt8], health: HealthCheck?) {
+        self.scrape = scrape
+        self.health = health
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -127,13 +141,15 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .body:
             break
         case .end:
-            let found = path == "/metrics"
-            let body = found ? scrape() : Array("not found; try /metrics\n".utf8)
+            let metrics = path == "/metrics"
+            let probe = path.flatMap { health?.answer($0) }
+            let body = metrics ? scrape() : probe.map { Array(($0.line + "\n").utf8) } ?? Array("not found; try /metrics, /healthz or /readyz\n".utf8)
+            let status: HTTPResponseStatus = metrics ? .ok : probe.map { $0.ok ? .ok : .serviceUnavailable } ?? .notFound
             var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+            headers.add(name: "Content-Type", value: metrics ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
             headers.add(name: "Content-Length", value: "\(body.count)")
             headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: found ? .ok : .notFound, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
         }
@@ -142,12 +158,14 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
 
 enum MetricsEndpoint {
     /// Binds the endpoint; returns its channel (closed at stop) and port.
-    static func start(group: EventLoopGroup, host: String, port: Int, scrape: @escaping @Sendable () -> [UInt8]) throws -> (Channel, Int) {
+    static func start(
+        group: EventLoopGroup, host: String, port: Int, health: HealthCheck? = nil, scrape: @escaping @Sendable () -> [UInt8]
+    ) throws -> (Channel, Int) {
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(MetricsHTTPHandler(scrape: scrape))
+                    channel.pipeline.addHandler(MetricsHTTPHandler(scrape: scrape, health: health))
                 }
             }
             .bind(host: host, port: port).wait()

@@ -68,12 +68,15 @@ final class LedgerTCPServer: @unchecked Sendable {
         return channel.localAddress?.port ?? port
     }
 
-    /// Serves GET /metrics on `host:port`; returns the bound port.
-    func startMetrics(host: String, port: Int) throws -> Int {
+    /// Serves GET /metrics, /healthz and /readyz on `host:port`; returns the bound port.
+    func startMetrics(host: String, port: Int, readyMaxLagRecords: UInt64) throws -> Int {
         let ledger = self.ledger
         let metrics = self.metrics
         let telemetry = self.telemetry
-        let (channel, bound) = try MetricsEndpoint.start(group: group, host: host, port: port) { telemetry.scrape(ledger: ledger, metrics: metrics) }
+        let health = HealthCheck(ledger: ledger, metrics: metrics, readyMaxLagRecords: readyMaxLagRecords)
+        let (channel, bound) = try MetricsEndpoint.start(group: group, host: host, port: port, health: health) {
+            telemetry.scrape(ledger: ledger, metrics: metrics)
+        }
         metricsChannel = channel
         return bound
     }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import LedgerEngine
+import LedgerProtocol
 
 @main
 struct LedgerCtl: ParsableCommand {
@@ -14,6 +15,7 @@ struct LedgerCtl: ParsableCommand {
             (with --fail-on-reject); 2 bad input; 3 the data directory could not be used \
             (locked, corrupt, missing).
             """,
+        version: BuildInfo.versionText(tool: "ledgerctl", protocolVersions: ProtocolFormat.versions),
         subcommands: [
             InitCommand.self, AccountCommand.self, PostCommand.self, BalanceCommand.self, HistoryCommand.self, LookupCommand.self,
             VerifyCommand.self, DigestCommand.self, InspectCommand.self, SnapshotCommand.self, ArchiveCommand.self, RestoreCommand.self,

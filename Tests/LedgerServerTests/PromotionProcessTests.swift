@@ -69,6 +69,9 @@ import Testing
 
         // Promoted: the standby takes writes on timeline 2.
         #expect(try R.scrape(first).contains("ledger_timeline{kind=\"current\"} 1"))
+        // A standby caught up is ready (for reads), and says so.
+        let standbyReady = try ServerEndToEndTests.get("/readyz", port: first.metricsPort)
+        #expect(standbyReady.hasPrefix("HTTP/1.1 200") && standbyReady.contains("standby: 0 records behind"), "\(standbyReady)")
         try Self.promote(first)
         let promotedMetrics = try R.scrape(first)
         #expect(promotedMetrics.contains("ledger_timeline{kind=\"current\"} 2") && promotedMetrics.contains("ledger_timeline{kind=\"takes_writes\"} 1"))
@@ -99,6 +102,10 @@ import Testing
             #expect(status == .notPrimary && message.contains("timeline 2"), "\(message)")
         }
         #expect(try R.scrape(primary).contains("ledger_timeline{kind=\"takes_writes\"} 0"))
+        // Fenced: alive, but a load balancer must stop sending it traffic.
+        #expect(try ServerEndToEndTests.get("/healthz", port: primary.metricsPort).hasPrefix("HTTP/1.1 200"))
+        let fenced = try ServerEndToEndTests.get("/readyz", port: primary.metricsPort)
+        #expect(fenced.hasPrefix("HTTP/1.1 503") && fenced.contains("superseded"), "\(fenced)")
         await client.close()
         #expect(second.stop(keepDirectory: true) == 0)
 

@@ -309,25 +309,48 @@ extension ServerEndToEndTests {
             try ResultsBody.decode(try c.request(.submitEntries, 3, EventBatchBody.encode(entries)).body, eventCount: 3) == [.ok, .exists, .accountNotFound])
         #expect(try c.request(.balanceAsOf, 4, [1]).header.status == ProtocolStatus.malformedBody.rawValue)
 
-        let http = try Connection(port: server.metricsPort)
-        http.send(Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
-        var text = ""
-        while let chunk = http.receiveSome() { text += String(decoding: chunk, as: UTF8.self) }
+        let text = try Self.get("/metrics", port: server.metricsPort)
         #expect(text.hasPrefix("HTTP/1.1 200"))
         for line in [
             "ledger_events_committed_total 5", "ledger_requests_committed_total 2",
-            "ledger_event_rejections_total{result=\"exists\"} 1", "ledger_event_rejections_total{result=\"accountNotFound\"} 1",
+            // An idempotent retry is counted apart, not as a rejection.
+            "ledger_events_existing_total 1", "ledger_event_rejections_total{result=\"accountNotFound\"} 1",
             "ledger_request_refusals_total{status=\"malformedBody\"} 1", "ledger_connections 1.0", "ledger_queue_depth_batches 0.0",
+            "ledger_wal_files 1", "ledger_months{form=\"segment\"} 1", "ledger_months{form=\"archive\"} 0",
         ] {
             #expect(text.contains(line + "\n"), "missing: \(line)")
         }
+        #expect(!text.contains("result=\"exists\""), "exists counted as a rejection")
+        #expect(text.contains("ledger_build_info{version=\"\(BuildInfo.version)\",wal_format=\"\(WALFormat.version)\""), "no build information")
         #expect(text.contains("ledger_wal_fdatasync_seconds_count "), "no fdatasync histogram")
         #expect(text.contains("ledger_request_events_bucket{le=\"2.0\"} 1"), "request sizes: the 2-event request in the <= 2 bucket")
+        // Every metric says what it is and in which unit.
+        let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined()  // after the HTTP headers
+        let lines = body.split(separator: "\n")
+        let unexplained = lines.indices.filter { lines[$0].hasPrefix("# TYPE ") }.filter { index in
+            let name = lines[index].split(separator: " ")[2]
+            return index == 0 || !lines[index - 1].hasPrefix("# HELP \(name) ") || !lines[index - 1].hasSuffix(").")
+        }
+        #expect(unexplained.isEmpty, "no HELP ending in its unit: \(unexplained.map { lines[$0] })")
+        // Probes: the process is up; a primary taking writes is ready.
+        #expect(try Self.get("/healthz", port: server.metricsPort).hasPrefix("HTTP/1.1 200"))
+        let ready = try Self.get("/readyz", port: server.metricsPort)
+        #expect(ready.hasPrefix("HTTP/1.1 200") && ready.hasSuffix("primary: takes writes\n"), "\(ready)")
+        #expect(try Self.get("/nothing", port: server.metricsPort).hasPrefix("HTTP/1.1 404"))
         #expect(server.stop() == 0)
     }
 }
 
 extension ServerEndToEndTests {
+    /// GET `path` from the metrics endpoint: the whole HTTP response.
+    static func get(_ path: String, port: Int) throws -> String {
+        let http = try Connection(port: port)
+        http.send(Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8))
+        var text = ""
+        while let chunk = http.receiveSome() { text += String(decoding: chunk, as: UTF8.self) }
+        return text
+    }
+
     /// A header rebuilt with a valid CRC (so the field under test is what is refused).
     static func header(version: UInt16 = 1, operation: UInt16, requestID: UInt64, bodyBytes: UInt32) -> [UInt8] {
         var out = Array("LDGP".utf8)

@@ -8,7 +8,7 @@
 // and hold the same bytes; readers take the segment (no decompression) and
 // `verify` checks both and says an archival or restore was interrupted.
 
-public enum SegmentForm: Sendable, Equatable, CustomStringConvertible {
+public enum SegmentForm: Sendable, Hashable, CustomStringConvertible {
     case segment
     case archive
     /// An interrupted archival or restore: both are complete.

@@ -44,6 +44,16 @@ public enum SnapshotStore {
 
     /// Loads and fully checks one snapshot (header CRC, body SHA-256, every
     /// structural rule). Throws `corruption` naming the file.
+    /// The header alone (checked by its CRC), without the body.
+    public static func header(path: String, storage: any Storage) throws -> SnapshotHeader {
+        let file = try storage.openFileForReading(path)
+        defer { file.close() }
+        guard try file.size() >= SnapshotFormat.headerBytes else {
+            throw LedgerError(.corruption, "snapshot is shorter than its header", path: path, offset: 0)
+        }
+        return try SnapshotHeader.decode(try file.readExactly(SnapshotFormat.headerBytes, at: 0), path: path)
+    }
+
     public static func load(path: String, storage: any Storage, directoryID: [UInt8]) throws -> (SnapshotHeader, LedgerStateMachine) {
         let file = try storage.openFileForReading(path)
         defer { file.close() }

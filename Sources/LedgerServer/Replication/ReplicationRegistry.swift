@@ -14,6 +14,9 @@ final class ReplicationRegistry: @unchecked Sendable {
     func removed(_ sender: ReplicationSender) { lock.withLock { senders[ObjectIdentifier(sender)] = nil } }
     func standby(_ receiver: StandbyReceiver) { lock.withLock { self.receiver = receiver } }
 
+    /// The standby's stream (nil on a primary, or before it starts).
+    var standbyProgress: (streaming: Bool, primaryDurableLSN: UInt64, appliedRecords: UInt64)? { lock.withLock { receiver }?.progress }
+
     /// Prometheus text lines (appended to the registry's exposition).
     func exposition(ledger: Ledger) -> String {
         let (senders, receiver) = lock.withLock { (Array(self.senders.values), self.receiver) }
@@ -24,7 +27,7 @@ final class ReplicationRegistry: @unchecked Sendable {
         }
         let durable = ledger.lastLSN.current
         metric(
-            "ledger_timeline", "The timeline this server's log is on (1 before any promotion; Specs/replication.md), and whether it takes writes.",
+            "ledger_timeline", "The timeline this server's log is on (1 before any promotion), and whether it takes writes (number; 0 or 1).",
             [("kind=\"current\"", ledger.timeline), ("kind=\"takes_writes\"", ledger.takesWrites ? 1 : 0)])
         if !ledger.isStandby {
             let rows = senders.sorted { $0.keyID < $1.keyID }.map { ($0.keyID, $0.progress) }
@@ -59,10 +62,10 @@ final class ReplicationRegistry: @unchecked Sendable {
         } else if let receiver {
             let status = receiver.progress
             metric(
-                "ledger_standby_streaming", "1 while the standby streams from its primary, 0 while it connects or has stopped.",
+                "ledger_standby_streaming", "Whether the standby streams from its primary: 1, or 0 while it connects or has stopped (0 or 1).",
                 [("", status.streaming ? 1 : 0)])
             metric(
-                "ledger_standby_lsn", "The standby's applied (and durable) LSN and its primary's durable LSN as last heard.",
+                "ledger_standby_lsn", "The standby's applied (and durable) LSN and its primary's durable LSN as last heard (LSN).",
                 [("kind=\"applied\"", durable), ("kind=\"primary\"", status.primaryDurableLSN)])
             metric(
                 "ledger_standby_lag_lsn", "Records the primary holds that the standby has not applied (LSNs).",

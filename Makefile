@@ -7,8 +7,11 @@ CYCLES ?= 1000
 SWIFT_TEST_FLAGS ?=
 
 SERVER_DATA_DIR ?= ./data
+PREFIX ?= /usr/local
+CONFIGURATION ?= release
+INSTALLED_TOOLS := LedgerServer ledgerctl
 
-.PHONY: deps build run demo demo-replication test test-clients lint format soak fuzz fuzz-smoke bench clean
+.PHONY: deps build run demo demo-replication test test-clients test-install install lint format soak fuzz fuzz-smoke bench clean
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -47,7 +50,36 @@ test: deps lint
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build --skip LedgerServerTests $(SWIFT_TEST_FLAGS)
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl swift test --skip-build --filter LedgerServerTests --no-parallel $(SWIFT_TEST_FLAGS)
 	$(MAKE) test-clients
+	$(MAKE) test-install
 	$(MAKE) fuzz-smoke
+
+# `make install` (PREFIX, default /usr/local; CONFIGURATION, default
+# release) installs LedgerServer and ledgerctl into PREFIX/bin, their bash,
+# zsh and fish completions, and their man pages (one per subcommand) into
+# PREFIX/share/man/man1. Without installing, the binaries are in
+# `$(swift build -c release --show-bin-path)` (or .build/debug after `make build`).
+install: deps
+	for tool in $(INSTALLED_TOOLS) generate-manual; do swift build -c $(CONFIGURATION) --product $$tool || exit 1; done
+	bin=$$(swift build -c $(CONFIGURATION) --show-bin-path); \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d && \
+	for tool in $(INSTALLED_TOOLS); do \
+	  install -m 755 $$bin/$$tool $(DESTDIR)$(PREFIX)/bin/$$tool && \
+	  $$bin/$$tool --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$tool && \
+	  $$bin/$$tool --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$tool && \
+	  $$bin/$$tool --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$tool.fish && \
+	  $$bin/generate-manual $$bin/$$tool --multi-page -o $(DESTDIR)$(PREFIX)/share/man/man1 >/dev/null || exit 1; \
+	done
+	@echo "installed $(INSTALLED_TOOLS) into $(DESTDIR)$(PREFIX)/bin"
+
+# In `make test`: install the debug build (already built: a release build
+# would double the test's build time) into a temporary prefix and check it.
+test-install:
+	prefix=$$(mktemp -d) && $(MAKE) --no-print-directory install PREFIX=$$prefix CONFIGURATION=debug >/dev/null && \
+	$$prefix/bin/ledgerctl --version | grep -q "^ledgerctl " && $$prefix/bin/LedgerServer --version | grep -q "^LedgerServer " && \
+	test -s $$prefix/share/bash-completion/completions/ledgerctl && test -s $$prefix/share/zsh/site-functions/_ledgerctl && \
+	test -s $$prefix/share/fish/vendor_completions.d/ledgerctl.fish && test -s $$prefix/share/man/man1/ledgerctl.1 && \
+	test -s $$prefix/share/man/man1/ledgerctl.verify.1 && echo "install: ok ($$prefix)" && rm -rf $$prefix
 
 # The house conventions: swift-format (.swift-format: 160-column lines, its
 # rules) over every Swift file, and scripts/lint.py (no Sources file over

@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "LedgerInput", dependencies: ["LedgerModel"], path: "Sources/LedgerInput"),
         // The wire protocol (Specs/protocol.md): frames and bodies, no I/O.
         .target(name: "LedgerProtocol", dependencies: ["LedgerModel"], path: "Sources/LedgerProtocol"),
+        // API keys: the keys file, its roles, and changes to it (server and ledgerctl).
+        .target(name: "LedgerKeys", dependencies: ["LedgerEngine", "LedgerProtocol"], path: "Sources/LedgerKeys"),
         // Replication streams read by a blocking thread (a standby's receiver,
         // `ledgerctl basebackup`): a socket and the frames on it.
         .target(name: "LedgerStream", dependencies: ["LedgerProtocol"], path: "Sources/LedgerStream"),
@@ -61,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "LedgerServer",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol", "LedgerStream",
+                "LedgerEngine", "LedgerProtocol", "LedgerStream", "LedgerKeys",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "ledgerctl",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol", "LedgerClient", "LedgerInput", "LedgerStream",
+                "LedgerEngine", "LedgerProtocol", "LedgerClient", "LedgerInput", "LedgerStream", "LedgerKeys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ledgerctl"
@@ -125,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "LedgerServerTests",
             dependencies: [
-                "LedgerProtocol", "LedgerEngine", "LedgerClient", "LedgerTestSupport", "LedgerServer",
+                "LedgerProtocol", "LedgerEngine", "LedgerClient", "LedgerTestSupport", "LedgerServer", "LedgerKeys",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

@@ -9,6 +9,7 @@
 // changed nothing.
 import Dispatch
 import LedgerEngine
+import LedgerKeys
 import LedgerProtocol
 import Logging
 import NIOCore
@@ -72,6 +73,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// too many requests unanswered.
     private func refusal(of operation: ProtocolOperation) -> ProtocolError? {
         guard let key = authenticatedKey else { return ProtocolError(.unauthenticated, "send hello first") }
+        // Revoked since the handshake (the keys were reloaded): closed.
+        guard keys.contains(keyID: key) else { return ProtocolError(.unauthenticated, "key '\(key)' was revoked") }
         let role = keys.role(keyID: key)
         guard role.allows(operation) else {
             return ProtocolError(.forbidden, "key '\(key)' has the \(role.rawValue) role, which does not allow \(operation)")

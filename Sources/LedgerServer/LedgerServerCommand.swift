@@ -119,7 +119,7 @@ struct LedgerServerCommand: ParsableCommand {
         }
         let receiver = standby.primary.map { StandbyReceiver(ledger: ledger, primary: $0, logger: logger) }
         let stopped = DispatchSemaphore(value: 0)
-        let sources = Self.handleSignals(stop: stopped, ledger: ledger, receiver: receiver, logger: logger)
+        let sources = Self.handleSignals(stop: stopped, ledger: ledger, receiver: receiver, keys: (keys, keysPath), logger: logger)
         let bound = try server.start(host: host, port: port, keys: keys, limits: limits, tls: tls)
         // Unbuffered, so a supervisor or test reading the pipe sees it at once.
         FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS)")\n".utf8))
@@ -142,18 +142,33 @@ extension LedgerServerCommand {
     /// test that signals at once is not ignored. SIGTERM / SIGINT: stop
     /// accepting, finish what the engine holds, checkpoint, exit 0. SIGUSR2
     /// (`ledgerctl promote`): a standby stops streaming and becomes a
-    /// primary on a new timeline. Keep the sources alive.
-    static func handleSignals(stop: DispatchSemaphore, ledger: Ledger, receiver: StandbyReceiver?, logger: Logger) -> [DispatchSourceSignal] {
-        [SIGTERM, SIGINT, SIGUSR2].map { signalNumber in
+    /// primary on a new timeline. SIGHUP (`ledgerctl key`): the API keys are
+    /// read again (kept as they were if the file does not parse). Keep the
+    /// sources alive.
+    static func handleSignals(
+        stop: DispatchSemaphore, ledger: Ledger, receiver: StandbyReceiver?, keys: (APIKeys, path: String), logger: Logger
+    ) -> [DispatchSourceSignal] {
+        [SIGTERM, SIGINT, SIGUSR2, SIGHUP].map { signalNumber in
             signal(signalNumber, SIG_IGN)  // the source takes it from here (its handler is installed on resume)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             if signalNumber == SIGUSR2 {
                 source.setEventHandler { promote(ledger, receiver: receiver, logger: logger) }
+            } else if signalNumber == SIGHUP {
+                source.setEventHandler { reloadKeys(keys.0, path: keys.path, logger: logger) }
             } else {
                 source.setEventHandler { stop.signal() }
             }
             source.resume()
             return source
+        }
+    }
+
+    static func reloadKeys(_ keys: APIKeys, path: String, logger: Logger) {
+        do {
+            let count = try keys.reload(path: path)
+            logger.notice("reloaded API keys: \(count) key ids from \(path)")
+        } catch {
+            logger.error("API keys not reloaded, the previous ones stay in force: \(error)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerEngine
+import LedgerKeys
 import LedgerProtocol
 import LedgerTestSupport
 import NIOCore

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerClient
 import LedgerEngine
+import LedgerKeys
 import LedgerProtocol
 import LedgerTestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerEngine
+import LedgerKeys
 
 /// LedgerServer as a child process on a data directory (fresh, or reused
 /// across restarts), with its development key.

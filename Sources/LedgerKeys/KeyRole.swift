@@ -1,7 +1,7 @@
 // What a key may do (Specs/protocol.md, "hello request"; Specs/replication.md,
 // "Key roles"). `client` keys post and read; `replication` keys may only
 // stream the log and take base backups (and ask for `status`); `admin` keys
-// are for operator commands and may not post or read.
+// run operator commands (`admin`, Specs/protocol.md) and may not post or read.
 import LedgerProtocol
 
 public enum KeyRole: String, Sendable, CaseIterable {
@@ -12,6 +12,7 @@ public enum KeyRole: String, Sendable, CaseIterable {
         case .hello, .status: true
         case .createAccounts, .submitEntries, .lookupAccounts, .lookupEntries, .accountHistory, .balanceAsOf: self == .client
         case .replicate, .standbyStatus, .baseBackup: self == .replication
+        case .admin: self == .admin
         }
     }
 }

@@ -49,6 +49,8 @@ public enum ProtocolOperation: UInt16, Sendable, CaseIterable {
     case replicate = 9
     case standbyStatus = 10
     case baseBackup = 11
+    /// Operator commands (AdminBodies.swift), for `admin` keys.
+    case admin = 12
 }
 
 /// A reply's status (Specs/protocol.md, "Status").

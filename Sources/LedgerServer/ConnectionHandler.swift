@@ -126,6 +126,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             case .replicate, .standbyStatus, .baseBackup:
                 try handleReplication(context, header, operation, body)
+            case .admin:
+                try handleAdmin(context, header, body)
             }
         } catch let error as ProtocolError {
             reply(context, error, operation: header.operation, requestID: header.requestID)

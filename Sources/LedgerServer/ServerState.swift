@@ -20,6 +20,8 @@ final class ServerMetrics: @unchecked Sendable {
     private let startedNs = DispatchTime.now().uptimeNanoseconds
     /// The standbys streaming from this server, or its own stream on a standby.
     let replication = ReplicationRegistry()
+    /// Operator jobs started over `admin` (one at a time).
+    let adminJobs = AdminJobs()
     private var connectionCount = 0
 
     var uptimeNs: UInt64 { DispatchTime.now().uptimeNanoseconds - startedNs }

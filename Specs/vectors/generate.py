@@ -284,6 +284,8 @@ write('protocol-v2-hello.hex', frame(1, 1, hello_v2), 'hello request, id 1, vers
 write('protocol-v2-results.hex', frame(3, 2, struct.pack('<Q', 4242) + bytes([0]) + bytes(7), version=2), 'version 2 submitEntries reply to id 2, status ok, committed at LSN 4242, results [ok]')
 read_prefix = struct.pack('<QII', 4242, 5000, 0)
 write('protocol-v2-lookup-accounts.hex', frame(4, 4, read_prefix + ids_body, version=2), 'version 2 lookupAccounts request, id 4, minimum LSN 4242, wait 5000 ms, ids 1 and 2')
+admin_archive = struct.pack('<HHI', 4, 0, 8) + struct.pack('<HBBi', 2026, 9, 1, 3)
+write('protocol-admin-archive.hex', frame(12, 8, admin_archive), 'admin request, id 8: archive the sealed months before 2026-09 with zstd level 3')
 write('protocol-v2-behind.hex', frame(4, 4, b'applied LSN 4000 < 4242', status=20, version=2), 'version 2 reply to request 4, status behind (20), message "applied LSN 4000 < 4242"')
 
 # ledger-meta.md: ledger.meta of a directory with 64 MiB WAL files.

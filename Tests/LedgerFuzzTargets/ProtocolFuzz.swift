@@ -19,7 +19,7 @@ enum ProtocolFuzz {
     /// First byte: the operation (1...11); second: request (even) or reply
     /// (odd); the rest is the body.
     static func bodies(_ input: [UInt8]) {
-        guard input.count >= 2, let operation = ProtocolOperation(rawValue: UInt16(input[0] % 11) + 1) else { return }
+        guard input.count >= 2, let operation = ProtocolOperation(rawValue: UInt16(input[0] % 12) + 1) else { return }
         decodeBody(operation, reply: input[1] & 1 == 1, Array(input.dropFirst(2)))
     }
 
@@ -80,6 +80,10 @@ enum ProtocolFuzz {
             if let request = try? ReplicateRequest.decode(body) { require(request.encoded() == body, "replicate request re-encodes differently") }
         case (.baseBackup, false):
             break  // a baseBackup request has no body
+        case (.admin, false):
+            if let command = try? AdminCommand.decode(body) { require(command.encoded() == body, "admin request re-encodes differently") }
+        case (.admin, true):
+            break  // a JSON text the server writes; no decoder here
         case (.replicate, true), (.baseBackup, true):
             if let message = try? ReplicationMessage.decode(body) { require(message.encoded() == body, "replication message re-encodes differently") }
         case (.standbyStatus, _):

@@ -1,6 +1,7 @@
 import ArgumentParser
 import LedgerEngine
 import LedgerInput
+import LedgerProtocol
 
 /// `ledgerctl archive --before 2026-09 --codec zstd [--level 3]`: compresses
 /// every sealed month before the given month into frames with a frame index
@@ -17,6 +18,7 @@ struct ArchiveCommand: ParsableCommand {
     @Option(help: "Compression level (zstd 1...19, default 3; lz4 0...12, default 0).") var level: Int?
     @Option(name: .customLong("frame-kib"), help: "Segment bytes per frame, in KiB (4...4096): smaller frames make lookups cheaper and compress worse.")
     var frameKiB: Int = ArchiveFormat.frameBytesTargetDefault >> 10
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
         guard let month = parseMonth(before) else { throw ValidationError("--before must look like 2026-09") }
@@ -24,6 +26,10 @@ struct ArchiveCommand: ParsableCommand {
         let level = level ?? codec.defaultLevel
         guard codec.levels.contains(level) else { throw ValidationError("\(codec) levels are \(codec.levels.lowerBound)...\(codec.levels.upperBound)") }
         guard ArchiveFormat.frameBytesTargetRange.contains(frameKiB << 10) else { throw ValidationError("--frame-kib must be 4...4096") }
+        if remote.isRemote {
+            let command = AdminCommand.archive(beforeYear: UInt16(month.year), beforeMonth: UInt8(month.month), codec: codec.rawValue, level: Int32(level))
+            return try RemoteAdmin.run(command, remote)
+        }
         try runReportingErrors {
             let ledger = try openLedger(directory)
             let results = try ledger.archive(before: month, codec: codec, level: level, frameBytesTarget: frameKiB << 10)
@@ -49,9 +55,11 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var directory: DataDirectoryOptions
     @Option(help: "The archived month (YYYY-MM).") var month: String
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
         guard let parsed = parseMonth(month) else { throw ValidationError("--month must look like 2026-08") }
+        if remote.isRemote { return try RemoteAdmin.run(.restore(year: UInt16(parsed.year), month: UInt8(parsed.month)), remote) }
         try runReportingErrors {
             // Checked before the read-write open, which would write a close record.
             let layout = DataDirectoryLayout(root: directory.dataDirectory)

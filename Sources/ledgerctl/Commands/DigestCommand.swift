@@ -10,8 +10,12 @@ struct DigestCommand: ParsableCommand {
         commandName: "digest", abstract: "Print the SHA-256 chain head over all committed groups and every sealed month's root, after a full verify.")
 
     @OptionGroup var directory: DataDirectoryOptions
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
+        // A running server's chain head and roots as it holds them (not
+        // recomputed: "verified" is false).
+        if remote.isRemote { return try RemoteAdmin.run(.digest, remote) }
         try runReportingErrors {
             let report = try Verifier.verify(at: directory.dataDirectory)
             print(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LedgerEngine
 import LedgerInput
+import LedgerProtocol
 
 struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,9 +19,13 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "After this cursor (printed by the previous page).") var after: String?
     @Option(help: "At most this many items (1 to 100,000).") var limit: Int = 100
     @Flag(help: "Print JSON lines.") var json = false
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be 1 to 100,000") }
+        guard !remote.isRemote || limit <= ProtocolFormat.historyItemsMax else {
+            throw ValidationError("--limit over --server is 1 to \(ProtocolFormat.historyItemsMax) (a protocol page)")
+        }
         try runReportingErrors {
             let id = try parseUInt128(account, what: "account id")
             let fromNs = try from.map(parseTime) ?? 0
@@ -29,9 +34,15 @@ struct HistoryCommand: ParsableCommand {
                 guard let value = UInt64(text) else { throw InputError("cursor '\(text)' is not a number printed by a previous page") }
                 return value
             }
-            let ledger = try openReader(directory)
-            let page = try ledger.history(account: id, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit)
-            ledger.close()
+            let page: HistoryPage
+            if remote.isRemote {
+                let query = HistoryQuery(account: id, fromNs: fromNs, toNs: toNs, afterNs: afterNs == 0 ? nil : afterNs, limit: limit)
+                page = try withRemote(remote) { client in try await client.history(query) }
+            } else {
+                let ledger = try openReader(directory)
+                page = try ledger.history(account: id, fromNs: fromNs, toNs: toNs, afterNs: afterNs, limit: limit)
+                ledger.close()
+            }
             for item in page.items {
                 if json {
                     print(

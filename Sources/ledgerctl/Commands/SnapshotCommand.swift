@@ -11,8 +11,10 @@ struct SnapshotCommand: ParsableCommand {
         aliases: ["compact"])
 
     @OptionGroup var directory: DataDirectoryOptions
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
+        if remote.isRemote { return try RemoteAdmin.run(.snapshot, remote) }
         try runReportingErrors {
             let ledger = try openLedger(directory)
             let result = try ledger.snapshot()

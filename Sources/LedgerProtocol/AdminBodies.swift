@@ -1,0 +1,90 @@
+// Operation 12, `admin` (Specs/protocol.md, "Admin operations"): operator
+// commands on a running server, for `admin` keys only. The request is a
+// command and its fixed-size arguments; the reply is a UTF-8 JSON object
+// (for people and scripts, not a hot path). Long commands (snapshot,
+// archive, restore) start a job and answer with its id at once; `job`
+// reports a job's progress and outcome, `cancel` stops it between steps.
+
+public enum AdminCommand: Sendable, Equatable {
+    case months
+    case digest
+    case snapshot
+    /// Archive every sealed month before `beforeYear`-`beforeMonth`.
+    case archive(beforeYear: UInt16, beforeMonth: UInt8, codec: UInt8, level: Int32)
+    case restore(year: UInt16, month: UInt8)
+    case job(id: UInt64)
+    case cancel(id: UInt64)
+
+    public static let headerBytes = 8
+    public static let argumentBytesMax = 64
+
+    var code: UInt16 {
+        switch self {
+        case .months: 1
+        case .digest: 2
+        case .snapshot: 3
+        case .archive: 4
+        case .restore: 5
+        case .job: 6
+        case .cancel: 7
+        }
+    }
+
+    public func encoded() -> [UInt8] {
+        var arguments: [UInt8] = []
+        switch self {
+        case .months, .digest, .snapshot: break
+        case .archive(let year, let month, let codec, let level):
+            Wire.append(&arguments, year)
+            arguments += [month, codec]
+            Wire.append(&arguments, UInt32(bitPattern: level))
+        case .restore(let year, let month):
+            Wire.append(&arguments, year)
+            arguments += [month, 0]
+        case .job(let id), .cancel(let id):
+            Wire.append(&arguments, id)
+        }
+        var out: [UInt8] = []
+        Wire.append(&out, code)
+        Wire.append(&out, UInt16(0))
+        Wire.append(&out, UInt32(arguments.count))
+        return out + arguments
+    }
+
+    public static func decode(_ body: [UInt8]) throws -> AdminCommand {
+        guard body.count >= headerBytes else { throw ProtocolError(.malformedBody, "an admin request is at least \(headerBytes) bytes") }
+        let (code, zero, count) = body.withUnsafeBytes { (Wire.u16($0, 0), Wire.u16($0, 2), Int(Wire.u32($0, 4))) }
+        guard zero == 0, count <= argumentBytesMax, body.count == headerBytes + count else {
+            throw ProtocolError(.malformedBody, "admin request header out of range")
+        }
+        let arguments = Array(body[headerBytes...])
+        func expect(_ bytes: Int) throws {
+            guard arguments.count == bytes else { throw ProtocolError(.malformedBody, "admin command \(code) takes \(bytes) bytes of arguments") }
+        }
+        let command: AdminCommand
+        switch code {
+        case 1: command = .months
+        case 2: command = .digest
+        case 3: command = .snapshot
+        case 4:
+            try expect(8)
+            command = arguments.withUnsafeBytes {
+                .archive(beforeYear: Wire.u16($0, 0), beforeMonth: $0[2], codec: $0[3], level: Int32(bitPattern: Wire.u32($0, 4)))
+            }
+        case 5:
+            try expect(4)
+            guard arguments[3] == 0 else { throw ProtocolError(.malformedBody, "restore's fourth argument byte must be zero") }
+            command = arguments.withUnsafeBytes { .restore(year: Wire.u16($0, 0), month: $0[2]) }
+        case 6, 7:
+            try expect(8)
+            let id = arguments.withUnsafeBytes { Wire.u64($0, 0) }
+            command = code == 6 ? .job(id: id) : .cancel(id: id)
+        default:
+            throw ProtocolError(.malformedBody, "unknown admin command \(code)")
+        }
+        if case .months = command { try expect(0) }
+        if case .digest = command { try expect(0) }
+        if case .snapshot = command { try expect(0) }
+        return command
+    }
+}

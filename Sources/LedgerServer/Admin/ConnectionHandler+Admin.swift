@@ -1,0 +1,99 @@
+// Operation 12, `admin` (Specs/protocol.md, "Admin operations"), for admin
+// keys: months, digest, and the long commands as jobs (AdminJobs.swift).
+// Answered off the event loop with a UTF-8 JSON object.
+import Foundation
+import LedgerEngine
+import LedgerProtocol
+import NIOCore
+
+extension ConnectionHandler {
+    func handleAdmin(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: [UInt8]) throws {
+        let command = try AdminCommand.decode(body)
+        let jobs = metrics.adminJobs
+        query(context, header) { ledger in
+            do {
+                return try Self.json(try Self.run(command, ledger: ledger, jobs: jobs))
+            } catch AdminRefusal.busy(let why) {
+                throw ProtocolError(.busy, why)
+            } catch AdminRefusal.invalid(let why) {
+                throw ProtocolError(.malformedBody, why)
+            }
+        }
+    }
+
+    static func json(_ object: [String: Any]) throws -> [UInt8] {
+        Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+
+    private static func run(_ command: AdminCommand, ledger: Ledger, jobs: AdminJobs) throws -> [String: Any] {
+        switch command {
+        case .months:
+            return [
+                "months": try ledger.months().map { m -> [String: Any] in
+                    var row: [String: Any] = ["month": "\(m.month)", "state": m.state.rawValue, "bytes": m.bytes]
+                    if let root = m.root { row["root"] = hex(root) }
+                    if let lsn = m.lastLSN { row["lastLSN"] = lsn }
+                    return row
+                }
+            ]
+        case .digest:
+            let digest = try ledger.digest()
+            return [
+                "lsn": digest.lsn, "chain": hex(digest.chainHead), "verified": false,
+                "months": digest.months.map { ["month": "\($0.month)", "root": hex($0.monthRoot)] },
+            ]
+        case .snapshot:
+            let id = try jobs.start("snapshot", unit: "snapshots", cancellable: false) { step in
+                _ = step(0, 1)
+                let result = try ledger.snapshot()
+                _ = step(1, 1)
+                return ["lsn": result.lsn, "walFilesDeleted": result.walFilesDeleted]
+            }
+            return ["job": id, "state": "running"]
+        case .archive(let year, let month, let codec, let level):
+            return [
+                "job": try startArchive(before: try Self.month(year, month), codec: codec, level: Int(level), ledger: ledger, jobs: jobs), "state": "running",
+            ]
+        case .restore(let year, let month):
+            let target = try Self.month(year, month)
+            let id = try jobs.start("restore \(target)", unit: "months", cancellable: false) { step in
+                _ = step(0, 1)
+                let result = try ledger.restore(month: target)
+                _ = step(1, 1)
+                return ["month": "\(target)", "restored": result != nil]
+            }
+            return ["job": id, "state": "running"]
+        case .job(let id):
+            guard let job = jobs.describe(id) else { throw AdminRefusal.invalid("no job \(id)") }
+            return job
+        case .cancel(let id):
+            return try jobs.cancel(id)
+        }
+    }
+
+    private static func month(_ year: UInt16, _ month: UInt8) throws -> UTCMonth {
+        guard (1970...9999).contains(year), (1...12).contains(month) else { throw AdminRefusal.invalid("no month \(year)-\(month)") }
+        return UTCMonth(year: Int(year), month: Int(month))
+    }
+
+    /// One month at a time, oldest first, so the job reports progress and
+    /// can stop between months (each month's archival is crash-safe alone).
+    private static func startArchive(before: UTCMonth, codec: UInt8, level: Int, ledger: Ledger, jobs: AdminJobs) throws -> UInt64 {
+        guard let codec = CompressionCodec(rawValue: codec) else { throw AdminRefusal.invalid("codec \(codec): 1 zstd, 2 lz4") }
+        guard codec.levels.contains(level) else { throw AdminRefusal.invalid("\(codec) level \(level) is outside \(codec.levels)") }
+        let pending = try ledger.months().filter { $0.month < before && ($0.state == .sealed || $0.state == .both) }.map(\.month)
+        return try jobs.start("archive before \(before) (\(codec) \(level))", unit: "months", cancellable: true) { step in
+            var archived: [[String: Any]] = []
+            for (done, month) in pending.enumerated() {
+                guard step(done, pending.count) else { break }
+                for result in try ledger.archive(before: month.next, codec: codec, level: level) {
+                    archived.append(["month": "\(result.month)", "segmentBytes": result.segmentBytes, "archiveBytes": result.archiveBytes])
+                }
+            }
+            if archived.count == pending.count { _ = step(pending.count, pending.count) }
+            return ["archived": archived]
+        }
+    }
+}

@@ -113,7 +113,8 @@ test-clients:
 	LEDGER_SERVER=$$(swift build --show-bin-path)/LedgerServer node --test clients/node/test/*.test.js
 
 # Long kill-loops: CYCLES=N make soak (the server CYCLES/5 times, a standby
-# CYCLES/2 times, the primary killed and its standby promoted CYCLES/2 times); the engine simulation runs SEEDS seeds
+# CYCLES/2 times, the primary killed and its standby promoted CYCLES/2 times,
+# scheduled archival CYCLES times); the engine simulation runs SEEDS seeds
 # (default 10,000; one replays with LEDGER_SIM_SEED=<seed>).
 SEEDS ?= 10000
 soak: deps
@@ -126,6 +127,8 @@ soak: deps
 	  swift test --skip-build --filter ReplicationProcessTests/aStandbyKilled --no-parallel
 	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl PRIMARY_KILL_CYCLES=$$(( $(CYCLES) / 2 )) \
 	  swift test --skip-build --filter PromotionProcessTests/withASynchronousStandby --no-parallel
+	LEDGERCTL=$$(swift build --show-bin-path)/ledgerctl SCHEDULED_ARCHIVAL_CYCLES=$(CYCLES) \
+	  swift test --skip-build --filter ScheduledArchivalTests --no-parallel
 
 bench: deps
 	swift build -c release --product LedgerBench

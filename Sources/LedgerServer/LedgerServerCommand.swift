@@ -52,6 +52,20 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(
         name: .customLong("archive-wal-to"), help: "Copy every WAL file into this directory before compaction deletes it (a failure holds compaction back).")
     var archiveWALTo: String? = env("ARCHIVE_WAL_TO")
+    @Option(help: "Archive sealed months older than this many months on a schedule (0: every sealed month; unset: never).")
+    var archiveAfterMonths: Int? = env("ARCHIVE_AFTER_MONTHS").flatMap { Int($0) }
+    @Option(help: "Scheduled archival's codec: zstd or lz4.") var archiveCodec: String = env("ARCHIVE_CODEC") ?? "zstd"
+    @Option(help: "Scheduled archival's level (zstd 1...19, lz4 0...12; default: the codec's).") var archiveLevel: Int? = env("ARCHIVE_LEVEL").flatMap {
+        Int($0)
+    }
+    @Option(help: "Milliseconds between scheduled archival checks (10...86400000).")
+    var archiveIntervalMs: Int = Int(env("ARCHIVE_INTERVAL_MS") ?? "") ?? 600_000
+
+    /// Scheduled archival's settings (nil: off); validated in `validate`.
+    var archivalSettings: ScheduledArchival.Settings? {
+        guard let archiveAfterMonths, let codec = CompressionCodec(name: archiveCodec) else { return nil }
+        return .init(afterMonths: archiveAfterMonths, codec: codec, level: archiveLevel ?? codec.defaultLevel, intervalMs: archiveIntervalMs)
+    }
 
     func validate() throws {
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
@@ -66,6 +80,10 @@ struct LedgerServerCommand: ParsableCommand {
         guard (0...16).contains(synchronousStandbys) else { throw ValidationError("--synchronous-standbys must be 0...16") }
         guard (0...1_048_576).contains(maxSlotWALKeepMiB) else { throw ValidationError("--max-slot-wal-keep-mib must be 0...1048576") }
         guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
+        guard let codec = CompressionCodec(name: archiveCodec) else { throw ValidationError("--archive-codec must be zstd or lz4") }
+        guard (0...1_200).contains(archiveAfterMonths ?? 0) else { throw ValidationError("--archive-after-months must be 0...1200") }
+        guard codec.levels.contains(archiveLevel ?? codec.defaultLevel) else { throw ValidationError("--archive-level: \(codec) levels are \(codec.levels)") }
+        guard (10...86_400_000).contains(archiveIntervalMs) else { throw ValidationError("--archive-interval-ms must be 10...86400000") }
     }
 
     func run() throws {
@@ -125,11 +143,14 @@ struct LedgerServerCommand: ParsableCommand {
         FileHandle.standardOutput.write(Data("listening on \(host):\(bound)\(tls == nil ? "" : " (TLS)")\n".utf8))
         if let receiver { server.metrics.replication.standby(receiver) }
         receiver?.start()
+        let archival = archivalSettings.map { ScheduledArchival(ledger: ledger, settings: $0, telemetry: telemetry, logger: logger) }
+        archival?.start()
 
         // The sources must outlive the wait: a source released early (the
         // optimizer ends a local's lifetime at its last use) drops its signal.
         withExtendedLifetime(sources) { stopped.wait() }
         logger.info("stopping")
+        archival?.stop()
         receiver?.stop()
         try server.stop()
         logger.info("stopped cleanly")

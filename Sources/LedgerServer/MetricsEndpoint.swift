@@ -86,6 +86,15 @@ final class ServerTelemetry: @unchecked Sendable {
 
     func engineBatchSubmitted() { engineBatches.increment() }
 
+    /// Scheduled archival (ScheduledArchival.swift).
+    func monthArchived(segmentBytes: Int, archiveBytes: Int) {
+        counter("ledger_archived_months_total", nil).increment()
+        counter("ledger_archive_bytes_total", ("direction", "in")).increment(by: segmentBytes)
+        counter("ledger_archive_bytes_total", ("direction", "out")).increment(by: archiveBytes)
+    }
+
+    func archivalFailed() { counter("ledger_archive_failures_total", nil).increment() }
+
     func refused(_ status: ProtocolStatus) { refusalCounter(status).increment() }
 
     func backpressurePaused() { backpressurePauses.increment() }
@@ -98,11 +107,11 @@ final class ServerTelemetry: @unchecked Sendable {
         counter("ledger_request_refusals_total", ("status", "\(status)"))
     }
 
-    private func counter(_ label: String, _ dimension: (String, String)) -> Metrics.Counter {
+    private func counter(_ label: String, _ dimension: (String, String)?) -> Metrics.Counter {
         lock.withLock {
-            let key = label + "\u{0}" + dimension.1
+            let key = label + "\u{0}" + (dimension?.1 ?? "")
             if let counter = labelledCounters[key] { return counter }
-            let counter = Metrics.Counter(label: label, dimensions: [dimension], factory: factory)
+            let counter = Metrics.Counter(label: label, dimensions: dimension.map { [$0] } ?? [], factory: factory)
             labelledCounters[key] = counter
             return counter
         }

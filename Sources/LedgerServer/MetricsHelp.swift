@@ -21,6 +21,9 @@ enum MetricsHelp {
         "ledger_event_rejections_total": "Events refused by the state machine, by result code; exists is not one (events).",
         "ledger_events_existing_total": "Events answered exists: an idempotent retry of an applied event, not a failure (events).",
         "ledger_request_refusals_total": "Requests refused before the engine, by protocol status (requests).",
+        "ledger_archived_months_total": "Months archived by scheduled archival since start (months).",
+        "ledger_archive_bytes_total": "Scheduled archival: segment bytes read in and archive bytes written out (bytes).",
+        "ledger_archive_failures_total": "Scheduled archival runs that failed and will be tried again (runs).",
     ]
 
     /// `text` with a `# HELP` line before each `# TYPE` line it has one for.

@@ -2,7 +2,7 @@
 // commands on a running server, for `admin` keys only. The request is a
 // command and its fixed-size arguments; the reply is a UTF-8 JSON object
 // (for people and scripts, not a hot path). Long commands (snapshot,
-// archive, restore) start a job and answer with its id at once; `job`
+// archive, restore, verify) start a job and answer with its id at once; `job`
 // reports a job's progress and outcome, `cancel` stops it between steps.
 
 public enum AdminCommand: Sendable, Equatable {
@@ -14,6 +14,8 @@ public enum AdminCommand: Sendable, Equatable {
     case restore(year: UInt16, month: UInt8)
     case job(id: UInt64)
     case cancel(id: UInt64)
+    /// Online verify (a job): everything up to the durable LSN at its start.
+    case verify
 
     public static let headerBytes = 8
     public static let argumentBytesMax = 64
@@ -27,13 +29,14 @@ public enum AdminCommand: Sendable, Equatable {
         case .restore: 5
         case .job: 6
         case .cancel: 7
+        case .verify: 8
         }
     }
 
     public func encoded() -> [UInt8] {
         var arguments: [UInt8] = []
         switch self {
-        case .months, .digest, .snapshot: break
+        case .months, .digest, .snapshot, .verify: break
         case .archive(let year, let month, let codec, let level):
             Wire.append(&arguments, year)
             arguments += [month, codec]
@@ -66,6 +69,7 @@ public enum AdminCommand: Sendable, Equatable {
         case 1: command = .months
         case 2: command = .digest
         case 3: command = .snapshot
+        case 8: command = .verify
         case 4:
             try expect(8)
             command = arguments.withUnsafeBytes {
@@ -85,6 +89,7 @@ public enum AdminCommand: Sendable, Equatable {
         if case .months = command { try expect(0) }
         if case .digest = command { try expect(0) }
         if case .snapshot = command { try expect(0) }
+        if case .verify = command { try expect(0) }
         return command
     }
 }

@@ -107,6 +107,41 @@ import Testing
         #expect(try R.ledgerctl(["verify", "--data-dir", server.directory]).status == 0)
     }
 
+    @Test func onlineVerifyPassesWhileCommittingAndNamesAMonthDamagedOnDisk() async throws {
+        let keys = try R.Keys()
+        let admin = KeyCommandProcessTests.secret(in: try R.ledgerctl(["key", "create", "--role", "admin", "--id", "ops", "--keys-file", keys.path]).output)
+        let server = try RunningServer(keysFile: keys.path, directory: try Self.threeMonths())
+        defer { server.removeDirectory() }
+        let client = R.client(server, keys)
+        let writer = Task { () -> Int in
+            var ok = 0
+            for id in UInt128(20_000)..<20_300 where (try? await client.submit([NewEntry(id: id, postings: [.debit(1, 1), .credit(2, 1)])])) == [.ok] {
+                ok += 1
+            }
+            return ok
+        }
+        let clean = try Self.ctl(["verify"], server, admin: admin)
+        let result = Self.json(clean.output)["result"] as? [String: Any] ?? [:]
+        #expect(clean.status == 0 && result["passed"] as? Bool == true && (result["lsn"] as? Int ?? 0) > 60, "\(clean.output)")
+
+        // A sealed month damaged on disk: named, and commits go on.
+        let segment = DataDirectoryLayout(root: server.directory).segmentPath(UTCMonth(year: 2026, month: 1))
+        let handle = try #require(FileHandle(forUpdatingAtPath: segment))
+        try handle.seek(toOffset: 4_096 + 100)
+        let byte = try #require(try handle.read(upToCount: 1)).first!
+        try handle.seek(toOffset: 4_096 + 100)
+        try handle.write(contentsOf: [byte ^ 0x10])
+        try handle.close()
+        let damaged = try Self.ctl(["verify"], server, admin: admin)
+        let problems = (Self.json(damaged.output)["result"] as? [String: Any])?["problems"] as? [[String: Any]] ?? []
+        #expect(damaged.status == 1, "\(damaged.output)")
+        #expect(problems.contains { ($0["file"] as? String ?? "").hasSuffix("2026-01.seg") && $0["severity"] as? String == "error" }, "\(damaged.output)")
+        #expect(await writer.value == 300, "commits went on during both verifies")
+        #expect(try await client.submit([NewEntry(id: 30_000, postings: [.debit(1, 1), .credit(2, 1)])]) == [.ok])
+        await client.close()
+        #expect(server.stop() == 0)
+    }
+
     @Test func oneJobAtATimeAndACancelStopsBetweenSteps() throws {
         let jobs = AdminJobs()
         let release = DispatchSemaphore(value: 0)

@@ -65,8 +65,10 @@ public struct WALReader {
 
     /// Reads every record in order, calling `visit` for each valid one until
     /// the first problem. `progress(bytesDone, bytesTotal)` is called per file.
+    /// `throughLSN`: stop right after that record, reading nothing beyond it
+    /// (a live log, whose writer appends after it: online verify).
     public func scan(
-        mode: Mode, progress: ((Int, Int) -> Void)? = nil, visit: (WALRecord) throws -> Void
+        mode: Mode, throughLSN: UInt64? = nil, progress: ((Int, Int) -> Void)? = nil, visit: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         let files = try walFiles()
         guard !files.isEmpty else {
@@ -85,9 +87,17 @@ public struct WALReader {
             let buffer = try file.readExactly(Int(header.fileBytes), at: 0)
             scan.result.fileCount += 1
             scan.result.bytesScanned += buffer.count
-            try buffer.withUnsafeBytes { raw in
-                let end = try scan.readRecords(raw, path: path, epochSeed: header.epochSeed, visit: visit)
-                try scan.classifyEnd(raw, at: end, path: path, header: header, isLast: fileIndex == files.count - 1)
+            do {
+                try buffer.withUnsafeBytes { raw in
+                    let end = try scan.readRecords(raw, path: path, epochSeed: header.epochSeed) { record in
+                        try visit(record)
+                        if record.header.lsn == throughLSN { throw ScanLimitReached() }
+                    }
+                    try scan.classifyEnd(raw, at: end, path: path, header: header, isLast: fileIndex == files.count - 1)
+                }
+            } catch is ScanLimitReached {
+                scan.result.lastLSN = throughLSN!
+                return scan.result
             }
         }
         progress?(bytesTotal, bytesTotal)
@@ -95,6 +105,8 @@ public struct WALReader {
         scan.result.lastCRC = scan.previousCRC
         return scan.result
     }
+
+    private struct ScanLimitReached: Error {}
 
     /// The first record at an 8-aligned offset ≥ `from` that validates on its
     /// own with an LSN above `lsn`.

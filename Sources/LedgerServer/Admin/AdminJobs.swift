@@ -1,4 +1,4 @@
-// Long operator commands (snapshot, archive, restore) as jobs: started by
+// Long operator commands (snapshot, archive, restore, verify) as jobs: started by
 // an `admin` request that is answered at once with the job's id, run on a
 // worker thread off the commit path, watched with `job` and stopped with
 // `cancel` between steps (an archival between months; a snapshot or a
@@ -34,7 +34,7 @@ final class AdminJobs: @unchecked Sendable {
     /// Starts `work` as a job unless one is running; `work` reports progress
     /// with `step(done, total)`, which returns false once cancelled.
     func start(
-        _ command: String, unit: String, cancellable: Bool, _ work: @escaping @Sendable (_ step: (Int, Int) -> Bool) throws -> [String: Any]
+        _ command: String, unit: String, cancellable: Bool, _ work: @escaping @Sendable (_ step: @escaping @Sendable (Int, Int) -> Bool) throws -> [String: Any]
     ) throws -> UInt64 {
         let id = try lock.withLock { () throws -> UInt64 in
             if let running = jobs.first(where: { $0.state == "running" }) {
@@ -48,7 +48,7 @@ final class AdminJobs: @unchecked Sendable {
             return id
         }
         queue.async {
-            let step: (Int, Int) -> Bool = { done, total in
+            let step: @Sendable (Int, Int) -> Bool = { done, total in
                 self.update(id) {
                     $0.done = done
                     $0.total = total
@@ -102,6 +102,14 @@ final class AdminJobs: @unchecked Sendable {
         }
         return describe(id) ?? [:]
     }
+}
+
+/// Set once, read from any thread (a job's cancellation seen by its work).
+final class CancelFlag: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 enum AdminRefusal: Error {

@@ -65,6 +65,8 @@ extension ConnectionHandler {
                 return ["month": "\(target)", "restored": result != nil]
             }
             return ["job": id, "state": "running"]
+        case .verify:
+            return ["job": try startVerify(ledger: ledger, jobs: jobs), "state": "running"]
         case .job(let id):
             guard let job = jobs.describe(id) else { throw AdminRefusal.invalid("no job \(id)") }
             return job
@@ -76,6 +78,28 @@ extension ConnectionHandler {
     private static func month(_ year: UInt16, _ month: UInt8) throws -> UTCMonth {
         guard (1970...9999).contains(year), (1...12).contains(month) else { throw AdminRefusal.invalid("no month \(year)-\(month)") }
         return UTCMonth(year: Int(year), month: Int(month))
+    }
+
+    /// Online verify as a job: progress by phase (segments, then WAL files),
+    /// cancellable at any record. A report with errors is a finished job
+    /// whose result says `"passed": false` and names each problem.
+    private static func startVerify(ledger: Ledger, jobs: AdminJobs) throws -> UInt64 {
+        let cancelled = CancelFlag()
+        return try jobs.start("verify", unit: "steps", cancellable: true) { step in
+            let report: VerifyReport
+            do {
+                report = try ledger.verifyOnline(
+                    progress: { p in if !step(p.done, p.total) { cancelled.set() } }, isCancelled: { cancelled.isSet })
+            } catch  where Ledger.isVerifyCancellation(error) {
+                return ["passed": false, "cancelled": true]
+            }
+            let problems = report.problems.map { p -> [String: Any] in
+                var row: [String: Any] = ["severity": "\(p.severity)", "file": p.file, "kind": p.kind, "message": p.message]
+                if let offset = p.offset { row["offset"] = offset }
+                return row
+            }
+            return ["passed": report.passed, "lsn": report.chainLSN, "chain": report.chainHead, "walRecords": report.walRecords, "problems": problems]
+        }
     }
 
     /// One month at a time, oldest first, so the job reports progress and

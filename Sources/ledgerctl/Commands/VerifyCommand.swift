@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerEngine
+import LedgerProtocol
 
 #if canImport(Glibc)
     import Glibc
@@ -14,8 +15,12 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var directory: DataDirectoryOptions
     @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
+        // Online: a running server verifies itself up to its durable LSN
+        // while it keeps committing (admin key; Specs/protocol.md).
+        if remote.isRemote { return try RemoteAdmin.run(.verify, remote) }
         let showProgress = !json && isatty(STDERR_FILENO) == 1
         let display = VerifyProgressDisplay()
         let update: @Sendable (VerifyProgress) -> Void = { display.update($0) }

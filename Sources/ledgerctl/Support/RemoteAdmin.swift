@@ -36,7 +36,8 @@ enum RemoteAdmin {
             guard state == "running" else {
                 FileHandle.standardError.write(Data("\n".utf8))
                 print(String(decoding: answer, as: UTF8.self))
-                if state != "done" { throw ExitCode(1) }
+                // A verify that found errors ends "done" with "passed": false.
+                if state != "done" || (job["result"] as? [String: Any])?["passed"] as? Bool == false { throw ExitCode(1) }
                 return
             }
             usleep(200_000)
@@ -47,7 +48,7 @@ enum RemoteAdmin {
 extension AdminCommand {
     var startsJob: Bool {
         switch self {
-        case .snapshot, .archive, .restore: true
+        case .snapshot, .archive, .restore, .verify: true
         default: false
         }
     }

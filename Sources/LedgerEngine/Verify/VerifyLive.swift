@@ -34,9 +34,8 @@ extension Verifier {
         else { return report }
         var replayFailure: LedgerError?
         var results: [ResultCode] = []
-        let scan = try WALReader(storage: storage, layout: layout).scan(
-            mode: .verify, throughLSN: point.lsn, progress: { progress(VerifyProgress(phase: "WAL", done: $0, total: $1)) }
-        ) { record in
+        let walProgress: (Int, Int) -> Void = { progress(VerifyProgress(phase: "WAL", done: $0, total: $1)) }
+        let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify, throughLSN: point.lsn, progress: walProgress) { record in
             if isCancelled() { throw Cancelled() }
             guard record.header.lsn > start.lsn, replayFailure == nil else { return }
             do {

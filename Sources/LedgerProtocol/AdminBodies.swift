@@ -16,9 +16,16 @@ public enum AdminCommand: Sendable, Equatable {
     case cancel(id: UInt64)
     /// Online verify (a job): everything up to the durable LSN at its start.
     case verify
+    /// API keys (the server's keys file, reloaded at once): role 1 client,
+    /// 2 replication, 3 admin; an empty id asks the server to choose one.
+    case keyCreate(id: String, role: UInt8, eventsPerSecond: UInt32)
+    case keyList
+    case keyRevoke(id: String, oldOnly: Bool)
+    case keyRotate(id: String)
 
     public static let headerBytes = 8
-    public static let argumentBytesMax = 64
+    public static let argumentBytesMax = 128
+    public static let keyIDBytesMax = 64
 
     var code: UInt16 {
         switch self {
@@ -30,13 +37,25 @@ public enum AdminCommand: Sendable, Equatable {
         case .job: 6
         case .cancel: 7
         case .verify: 8
+        case .keyCreate: 9
+        case .keyList: 10
+        case .keyRevoke: 11
+        case .keyRotate: 12
         }
     }
 
     public func encoded() -> [UInt8] {
         var arguments: [UInt8] = []
         switch self {
-        case .months, .digest, .snapshot, .verify: break
+        case .months, .digest, .snapshot, .verify, .keyList: break
+        case .keyCreate(let id, let role, let rate):
+            arguments += [role, 0, UInt8(id.utf8.count), 0]
+            Wire.append(&arguments, rate)
+            arguments += Array(id.utf8)
+        case .keyRevoke(let id, let oldOnly):
+            arguments += [oldOnly ? 1 : 0, 0, UInt8(id.utf8.count), 0] + Array(id.utf8)
+        case .keyRotate(let id):
+            arguments += [0, 0, UInt8(id.utf8.count), 0] + Array(id.utf8)
         case .archive(let year, let month, let codec, let level):
             Wire.append(&arguments, year)
             arguments += [month, codec]
@@ -70,6 +89,8 @@ public enum AdminCommand: Sendable, Equatable {
         case 2: command = .digest
         case 3: command = .snapshot
         case 8: command = .verify
+        case 9, 11, 12: command = try keyCommand(code, arguments)
+        case 10: command = .keyList
         case 4:
             try expect(8)
             command = arguments.withUnsafeBytes {
@@ -90,6 +111,31 @@ public enum AdminCommand: Sendable, Equatable {
         if case .digest = command { try expect(0) }
         if case .snapshot = command { try expect(0) }
         if case .verify = command { try expect(0) }
+        if case .keyList = command { try expect(0) }
         return command
+    }
+
+    /// Key commands: u8 role or flag, u8 zero, u8 id bytes K, u8 zero, then
+    /// for create a u32 rate, then the id (UTF-8, no spaces).
+    private static func keyCommand(_ code: UInt16, _ arguments: [UInt8]) throws -> AdminCommand {
+        let fixed = code == 9 ? 8 : 4
+        guard arguments.count >= fixed, arguments[1] == 0, arguments[3] == 0, arguments.count == fixed + Int(arguments[2]) else {
+            throw ProtocolError(.malformedBody, "key command arguments out of range")
+        }
+        let idBytes = arguments[fixed...]
+        guard idBytes.count <= keyIDBytesMax, let id = String(validating: idBytes, as: UTF8.self), !id.contains(" "), !id.contains("\n") else {
+            throw ProtocolError(.malformedBody, "a key id is 0...\(keyIDBytesMax) bytes of UTF-8 without spaces")
+        }
+        switch code {
+        case 9:
+            guard (1...3).contains(arguments[0]) else { throw ProtocolError(.malformedBody, "key role \(arguments[0]): 1 client, 2 replication, 3 admin") }
+            return .keyCreate(id: id, role: arguments[0], eventsPerSecond: arguments.withUnsafeBytes { Wire.u32($0, 4) })
+        case 11:
+            guard arguments[0] <= 1, !id.isEmpty else { throw ProtocolError(.malformedBody, "revoke takes a key id and a flag of 0 or 1") }
+            return .keyRevoke(id: id, oldOnly: arguments[0] == 1)
+        default:
+            guard arguments[0] == 0, !id.isEmpty else { throw ProtocolError(.malformedBody, "rotate takes a key id") }
+            return .keyRotate(id: id)
+        }
     }
 }

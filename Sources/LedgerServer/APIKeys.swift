@@ -26,11 +26,20 @@ final class APIKeys: @unchecked Sendable {
     /// Compared against when the key id is unknown.
     private let decoy = Key(salt: [UInt8](repeating: 0x5a, count: 16), hash: [UInt8](repeating: 0, count: 32))
 
-    init(keys: [String: Key] = [:]) { self.keys = keys.mapValues { [$0] } }
+    /// The file the keys were read from (admin key commands change it).
+    let path: String?
 
-    init(entries: [KeyEntry]) { keys = Self.table(entries) }
+    init(keys: [String: Key] = [:]) {
+        self.keys = keys.mapValues { [$0] }
+        path = nil
+    }
 
-    static func load(path: String) throws -> APIKeys { APIKeys(entries: try KeysFileEditor.read(path: path)) }
+    init(entries: [KeyEntry], path: String? = nil) {
+        keys = Self.table(entries)
+        self.path = path
+    }
+
+    static func load(path: String) throws -> APIKeys { APIKeys(entries: try KeysFileEditor.read(path: path), path: path) }
 
     /// Replaces every key with the file's; on any error keeps the old ones.
     func reload(path: String) throws -> Int {

@@ -19,7 +19,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     let ledger: Ledger
-    private let keys: APIKeys
+    let keys: APIKeys
     private let limits: ServerLimits
     let logger: Logger
     let metrics: ServerMetrics

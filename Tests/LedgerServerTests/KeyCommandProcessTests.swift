@@ -101,4 +101,32 @@ import Testing
         await dev.close()
         #expect(server.stop() == 0)
     }
+
+    @Test func anAdminKeyManagesKeysThroughTheServer() async throws {
+        let keys = try R.Keys()
+        let admin = Self.secret(in: try R.ledgerctl(["key", "create", "--role", "admin", "--id", "ops", "--keys-file", keys.path]).output)
+        let server = try RunningServer(keysFile: keys.path, directory: try R.smallWALDirectory())
+        defer { server.removeDirectory() }
+        let remote = ["--server", "127.0.0.1:\(server.port)", "--key-id", "ops", "--secret", KeysFile.hex(admin)]
+        let created = try R.ledgerctl(["key", "create", "--role", "client", "--id", "web"] + remote)
+        #expect(created.status == 0 && created.output.contains("\"id\":\"web\""), "\(created.output)")
+        let web = Self.client(server, id: "web", Self.secret(in: created.output.replacingOccurrences(of: "\"", with: " ")))
+        #expect(try await web.createAccounts([NewAccount(id: 1, ledger: 840, code: 1)]) == [.ok], "the new key works at once")
+        let list = try R.ledgerctl(["key", "list"] + remote)
+        #expect(list.output.contains("\"id\":\"web\"") && list.output.contains("\"id\":\"ops\"") && !list.output.contains("secret\""), "\(list.output)")
+        // The file on disk holds it too (the server changed its own file).
+        #expect(try Self.key(["list"], server, keys).output.contains("web  role client"))
+        #expect(try R.ledgerctl(["key", "rotate", "web"] + remote).output.contains("\"secret\""))
+        #expect(try R.ledgerctl(["key", "revoke", "web"] + remote).status == 0)
+        do {
+            _ = try await web.lookupAccounts([1])
+            Issue.record("a key revoked through the server was served")
+        } catch LedgerClientError.refused(let status, _) { #expect(status == .unauthenticated) }
+        // A client key may not manage keys.
+        let dev = R.client(server, keys)
+        await #expect(throws: LedgerClientError.self) { _ = try await dev.admin(.keyList) }
+        #expect(try R.ledgerctl(["key", "revoke", "nobody"] + remote).status == 3, "an unknown key is refused")
+        await dev.close()
+        #expect(server.stop() == 0)
+    }
 }

@@ -10,9 +10,13 @@ extension ConnectionHandler {
     func handleAdmin(_ context: ChannelHandlerContext, _ header: FrameHeader, _ body: [UInt8]) throws {
         let command = try AdminCommand.decode(body)
         let jobs = metrics.adminJobs
+        let keys = self.keys
         query(context, header) { ledger in
             do {
-                return try Self.json(try Self.run(command, ledger: ledger, jobs: jobs))
+                switch command {
+                case .keyCreate, .keyList, .keyRevoke, .keyRotate: return try Self.json(try AdminKeys.run(command, keys: keys))
+                default: return try Self.json(try Self.run(command, ledger: ledger, jobs: jobs))
+                }
             } catch AdminRefusal.busy(let why) {
                 throw ProtocolError(.busy, why)
             } catch AdminRefusal.invalid(let why) {
@@ -72,6 +76,8 @@ extension ConnectionHandler {
             return job
         case .cancel(let id):
             return try jobs.cancel(id)
+        case .keyCreate, .keyList, .keyRevoke, .keyRotate:
+            preconditionFailure("key commands are AdminKeys'")
         }
     }
 

@@ -1,5 +1,7 @@
 // `ledgerctl key create|list|revoke|rotate`: API keys in the keys file
-// (docs/operations.md, "API keys"). Each change is written crash-safely
+// (docs/operations.md, "API keys"), or with `--server` through a running
+// server's `admin` key commands (an admin key; the server changes its own
+// file and reloads). Each change is written crash-safely
 // under a lock (KeysFileEditor); when a server holds the data directory
 // (its pid in LOCK), it is sent SIGHUP and reloads its keys without a
 // restart and without dropping other keys' connections. A secret is
@@ -8,6 +10,7 @@ import ArgumentParser
 import Foundation
 import LedgerEngine
 import LedgerKeys
+import LedgerProtocol
 
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,6 +54,7 @@ struct KeyCreateCommand: ParsableCommand {
     @Option(help: "client (post and read), replication (standbys, base backups) or admin (operator commands).") var role: String = "client"
     @Option(help: "The key id (default: a random one).") var id: String?
     @Option(help: "Events per second the key may post (0: unlimited).") var rate: Int = 0
+    @OptionGroup var remote: RemoteOptions
 
     func validate() throws {
         guard KeyRole(rawValue: role) != nil else { throw ValidationError("--role must be client, replication or admin") }
@@ -59,13 +63,13 @@ struct KeyCreateCommand: ParsableCommand {
     }
 
     func run() throws {
+        if remote.isRemote {
+            let code: UInt8 = role == "client" ? 1 : role == "replication" ? 2 : 3
+            return try RemoteAdmin.run(.keyCreate(id: id ?? "", role: code, eventsPerSecond: UInt32(rate)), remote)
+        }
         try runReportingErrors {
-            let keyID = id ?? "key-" + KeysFile.hex((0..<4).map { _ in UInt8.random(in: 0...255) })
-            let secret = try KeysFileEditor.edit(path: file.path, create: true) { entries -> [UInt8] in
-                guard !entries.contains(where: { $0.id == keyID }) else { throw LedgerError(.invalidInput, "key id '\(keyID)' exists (rotate it instead)") }
-                let (entry, secret) = KeysFile.newSecret(id: keyID, eventsPerSecond: rate, role: KeyRole(rawValue: role)!)
-                entries.append(entry)
-                return secret
+            let (keyID, secret) = try KeysFileEditor.edit(path: file.path, create: true) { entries in
+                try KeyChanges.create(&entries, id: id, role: KeyRole(rawValue: role)!, eventsPerSecond: rate)
             }
             print("key id \(keyID), role \(role)\nsecret \(KeysFile.hex(secret))   (shown once: only its salted hash is stored)")
             file.notifyServer()
@@ -76,18 +80,15 @@ struct KeyCreateCommand: ParsableCommand {
 struct KeyListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the keys: id, role, rate, secrets (never a secret).")
     @OptionGroup var file: KeysFileOptions
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
+        if remote.isRemote { return try RemoteAdmin.run(.keyList, remote) }
         try runReportingErrors {
-            let entries = try KeysFileEditor.read(path: file.path)
-            var seen: [String] = []
-            for entry in entries where !seen.contains(entry.id) {
-                seen.append(entry.id)
-                let secrets = entries.filter { $0.id == entry.id }.count
-                let rate = entry.eventsPerSecond == 0 ? "unlimited" : "\(entry.eventsPerSecond) events/s"
-                print(
-                    "\(entry.id)  role \(entry.role.rawValue)  rate \(rate)  secrets \(secrets)\(secrets > 1 ? " (rotating: revoke --old when clients moved)" : "")"
-                )
+            for key in KeyChanges.list(try KeysFileEditor.read(path: file.path)) {
+                let rate = key.eventsPerSecond == 0 ? "unlimited" : "\(key.eventsPerSecond) events/s"
+                let rotating = key.secrets > 1 ? " (rotating: revoke --old when clients moved)" : ""
+                print("\(key.id)  role \(key.role.rawValue)  rate \(rate)  secrets \(key.secrets)\(rotating)")
             }
         }
     }
@@ -99,19 +100,12 @@ struct KeyRevokeCommand: ParsableCommand {
     @OptionGroup var file: KeysFileOptions
     @Argument(help: "The key id.") var id: String
     @Flag(help: "Only the older secret of a key being rotated.") var old = false
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
+        if remote.isRemote { return try RemoteAdmin.run(.keyRevoke(id: id, oldOnly: old), remote) }
         try runReportingErrors {
-            try KeysFileEditor.edit(path: file.path, create: false) { entries in
-                let indices = entries.indices.filter { entries[$0].id == id }
-                guard let first = indices.first else { throw LedgerError(.invalidInput, "no key id '\(id)'") }
-                if old {
-                    guard indices.count == 2 else { throw LedgerError(.invalidInput, "key '\(id)' has one secret: nothing older to revoke") }
-                    entries.remove(at: first)
-                } else {
-                    entries.removeAll { $0.id == id }
-                }
-            }
+            try KeysFileEditor.edit(path: file.path, create: false) { entries in try KeyChanges.revoke(&entries, id: id, oldOnly: old) }
             print(old ? "revoked the older secret of '\(id)'" : "revoked '\(id)'")
             file.notifyServer()
         }
@@ -123,19 +117,12 @@ struct KeyRotateCommand: ParsableCommand {
         commandName: "rotate", abstract: "Give a key a new secret; old and new both work until `key revoke ID --old`.")
     @OptionGroup var file: KeysFileOptions
     @Argument(help: "The key id.") var id: String
+    @OptionGroup var remote: RemoteOptions
 
     func run() throws {
+        if remote.isRemote { return try RemoteAdmin.run(.keyRotate(id: id), remote) }
         try runReportingErrors {
-            let secret = try KeysFileEditor.edit(path: file.path, create: false) { entries -> [UInt8] in
-                let current = entries.filter { $0.id == id }
-                guard let existing = current.first else { throw LedgerError(.invalidInput, "no key id '\(id)'") }
-                guard current.count < KeysFile.secretsPerKeyMax else {
-                    throw LedgerError(.invalidInput, "key '\(id)' is already rotating: `key revoke \(id) --old` first")
-                }
-                let (entry, secret) = KeysFile.newSecret(id: id, eventsPerSecond: existing.eventsPerSecond, role: existing.role)
-                entries.append(entry)
-                return secret
-            }
+            let secret = try KeysFileEditor.edit(path: file.path, create: false) { entries in try KeyChanges.rotate(&entries, id: id) }
             print("key id \(id): new secret \(KeysFile.hex(secret))   (shown once; the old one works until `key revoke \(id) --old`)")
             file.notifyServer()
         }

@@ -44,6 +44,31 @@ import Testing
         return dir
     }
 
+    /// More accounts than one batch holds: created in batches, not a crash
+    /// (found by the admin benchmark: `--accounts 10000` trapped).
+    @Test func stressWithMoreAccountsThanABatchStarts() throws {
+        let dir = try Self.freshDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.ledgerctlPath)
+        process.arguments = ["stress", "--data-dir", dir, "--accounts", "9000", "--threads", "1"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !text.contains("ready") && process.isRunning && Date() < deadline {
+            text += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGKILL)  // it writes "ack" lines until killed; nobody reads them now
+        process.waitUntilExit()
+        #expect(text.hasPrefix("ready\n"), "stress did not get ready: \(text.prefix(200))")
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL, "it ended by itself: \(process.terminationStatus)")
+        let balance = try Self.run(["balance", "9000", "--json", "--data-dir", dir])
+        #expect(balance.status == 0 && balance.stdout.contains("\"debitsPosted\""), "\(balance.stdout) \(balance.stderr)")
+    }
+
     @Test func postPrintsOneResultPerLineAndBalancesAgree() throws {
         let dir = try Self.freshDirectory()
         try Self.run(["account", "create", "--id", "1", "--ledger", "840", "--data-dir", dir])

@@ -34,9 +34,12 @@ struct StressCommand: ParsableCommand {
                 clock = { start &+ (Ledger.wallClockNs() &- anchor) &* warp }
             }
             let ledger = try openLedger(directory, clock: clock)
-            var opening = EventBatch()
-            for id in 1...accounts { opening.append(NewAccount(id: UInt128(id), ledger: 840, code: 1)) }
-            _ = try ledger.submitAndWait(opening)
+            // In batches the engine takes (--accounts may exceed one batch).
+            for first in stride(from: 1, through: accounts, by: Limits.batchEventsMax) {
+                var opening = EventBatch()
+                for id in first...min(accounts, first + Limits.batchEventsMax - 1) { opening.append(NewAccount(id: UInt128(id), ledger: 840, code: 1)) }
+                _ = try ledger.submitAndWait(opening)
+            }
             FileHandle.standardOutput.write(Data("ready\n".utf8))
             let output = ConditionLock()
             let group = DispatchGroup()

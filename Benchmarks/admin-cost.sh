@@ -38,20 +38,30 @@ job() {  # ledgerctl arguments: runs the job, prints how long it took
   local t0
   t0=$(date +%s%N)
   "$BIN/ledgerctl" "$@" "${ADMIN[@]}" >"$WORK/job.out" 2>/dev/null || true
-  echo "  job '$1' took $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(cut -c1-160 "$WORK/job.out" | tail -1)"
+  local summary
+  summary=$(tail -1 "$WORK/job.out" | python3 -c '
+import json, sys
+job = json.load(sys.stdin); r = job.get("result", {})
+parts = ["state " + job["state"]]
+if "passed" in r: parts.append("passed %s, %d problems, %d WAL records, through LSN %d" % (r["passed"], len(r["problems"]), r["walRecords"], r["lsn"]))
+if "archived" in r: parts.append("%d months, %d -> %d bytes" % (len(r["archived"]), sum(m["segmentBytes"] for m in r["archived"]), sum(m["archiveBytes"] for m in r["archived"])))
+print("; ".join(parts))' 2>/dev/null || cut -c1-160 "$WORK/job.out")
+  echo "  job '$1' took $(( ($(date +%s%N) - t0) / 1000000 )) ms: $summary"
 }
 
 for args in "--connections 4 --batch 8189" "--connections 64 --batch 1"; do
   # shellcheck disable=SC2086
   "$BIN/LedgerLoad" --port "$PRIMARY_PORT" --secret "$CLIENT_SECRET" --seconds "$SECS" $args --label "alone $args"
   job verify &
+  running=$!
   # shellcheck disable=SC2086
   "$BIN/LedgerLoad" --port "$PRIMARY_PORT" --secret "$CLIENT_SECRET" --seconds "$SECS" $args --label "during online verify $args"
-  wait
+  wait "$running"  # not a bare `wait`: the server is a background job too
   job archive --before 2026-12 &
+  running=$!
   # shellcheck disable=SC2086
   "$BIN/LedgerLoad" --port "$PRIMARY_PORT" --secret "$CLIENT_SECRET" --seconds "$SECS" $args --label "during archival $args"
-  wait
+  wait "$running"
   # Put the months back for the next load shape (not measured).
   for month in $("$BIN/ledgerctl" months "${ADMIN[@]}" | python3 -c 'import json,sys; print(" ".join(m["month"] for m in json.load(sys.stdin)["months"] if m["state"] == "archived"))'); do
     "$BIN/ledgerctl" restore --month "$month" "${ADMIN[@]}" >/dev/null 2>&1

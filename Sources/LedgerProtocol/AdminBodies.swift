@@ -22,6 +22,8 @@ public enum AdminCommand: Sendable, Equatable {
     case keyList
     case keyRevoke(id: String, oldOnly: Bool)
     case keyRotate(id: String)
+    /// Raw records: the WAL from an LSN (month 0), or a month's segment.
+    case inspect(year: UInt16, month: UInt8, fromLSN: UInt64, limit: UInt32)
 
     public static let headerBytes = 8
     public static let argumentBytesMax = 128
@@ -41,6 +43,7 @@ public enum AdminCommand: Sendable, Equatable {
         case .keyList: 10
         case .keyRevoke: 11
         case .keyRotate: 12
+        case .inspect: 13
         }
     }
 
@@ -56,6 +59,11 @@ public enum AdminCommand: Sendable, Equatable {
             arguments += [oldOnly ? 1 : 0, 0, UInt8(id.utf8.count), 0] + Array(id.utf8)
         case .keyRotate(let id):
             arguments += [0, 0, UInt8(id.utf8.count), 0] + Array(id.utf8)
+        case .inspect(let year, let month, let fromLSN, let limit):
+            Wire.append(&arguments, year)
+            arguments += [month, 0]
+            Wire.append(&arguments, limit)
+            Wire.append(&arguments, fromLSN)
         case .archive(let year, let month, let codec, let level):
             Wire.append(&arguments, year)
             arguments += [month, codec]
@@ -91,6 +99,10 @@ public enum AdminCommand: Sendable, Equatable {
         case 8: command = .verify
         case 9, 11, 12: command = try keyCommand(code, arguments)
         case 10: command = .keyList
+        case 13:
+            try expect(16)
+            guard arguments[3] == 0 else { throw ProtocolError(.malformedBody, "inspect's fourth argument byte must be zero") }
+            command = arguments.withUnsafeBytes { .inspect(year: Wire.u16($0, 0), month: $0[2], fromLSN: Wire.u64($0, 8), limit: Wire.u32($0, 4)) }
         case 4:
             try expect(8)
             command = arguments.withUnsafeBytes {

@@ -133,6 +133,9 @@ import Testing
         let locked = try Self.run(["verify", "--data-dir", dir])
         #expect(locked.status == 3)
         #expect(locked.stderr.contains("in use by another process"))
+        // inspect only reads: it runs beside the holder, and says so.
+        let inspected = try Self.run(["inspect", "wal", "--data-dir", dir])
+        #expect(inspected.status == 0 && inspected.stderr.contains("in use (a running server)"), "\(inspected.stderr)")
         try ledger.close()
     }
 

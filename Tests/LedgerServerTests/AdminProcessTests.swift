@@ -101,6 +101,14 @@ import Testing
         let roots = (digest["months"] as? [[String: Any]] ?? []).map { $0["root"] as? String }
         #expect(!roots.isEmpty && roots == months.filter { $0["root"] != nil }.map { $0["root"] as? String })
         #expect(try Self.ctl(["job", "99"], server, admin: admin).status == 3, "an unknown job is refused")
+        // inspect: over the protocol, and locally beside the running server.
+        let wal = Self.json(try Self.ctl(["inspect", "wal", "--limit", "3"], server, admin: admin).output)["records"] as? [[String: Any]] ?? []
+        #expect(wal.count == 3 && wal.first?["lsn"] as? Int == 1 && wal.contains { $0["type"] as? String == "group" }, "\(wal)")
+        let february =
+            Self.json(try Self.ctl(["inspect", "segment", "2026-02", "--limit", "5"], server, admin: admin).output)["records"] as? [[String: Any]] ?? []
+        #expect(february.count == 5 && february.allSatisfy { ($0["event"] as? String)?.contains("createEntry") == true }, "\(february)")
+        let local = try R.ledgerctl(["inspect", "segment", "2026-01", "--limit", "2", "--data-dir", server.directory])
+        #expect(local.status == 0 && local.output.contains("LSN"), "\(local.output)")
         await client.close()
         await ops.close()
         #expect(server.stop(keepDirectory: true) == 0)

@@ -33,7 +33,9 @@ import Testing
         }
         #expect(await cluster.standbyReadsBehind == 0)
         let lsnAfter20 = await cluster.lastWriteLSN
-        #expect(lsnAfter20 > 0)
+        // A write's LSN is the primary's durable LSN right after it (nothing else writes).
+        let primaryLSN = try await cluster.status(from: .primary).lastLSN
+        #expect(lsnAfter20 > 0 && lsnAfter20 == primaryLSN)
 
         // The stream stalled: a read with the next write's LSN waits for it
         // and is served once the stream resumes.
@@ -75,12 +77,19 @@ import Testing
         proxy.resume()
         #expect(try await shortWait.lookupAccounts([1])[0]?.debitsPosted == 22, "caught up: served")
 
-        // A version 1 client is served as before: no LSNs, no waits.
+        // A version 1 client is served as before: no LSNs, no waits; its
+        // writes get version 1 results.
         var old = standbyConfiguration
         old.protocolVersions = 1...1
         let oldClient = LedgerClient(old)
         #expect(try await oldClient.lookupAccounts([2])[0]?.creditsPosted ?? 0 >= 21)
         #expect(await oldClient.server?.version == 1)
+        var oldWriter = configuration
+        (oldWriter.port, oldWriter.protocolVersions) = (primary.port, 1...1)
+        let oldPrimaryClient = LedgerClient(oldWriter)
+        #expect(try await oldPrimaryClient.submit([Self.entry(23)]) == [.ok])
+        #expect(await oldPrimaryClient.lastWriteLSN == 0, "no LSN in version 1 results")
+        await oldPrimaryClient.close()
         for client in [reader, shortWait, oldClient] { await client.close() }
         await cluster.close()
     }

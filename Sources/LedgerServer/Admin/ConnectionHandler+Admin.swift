@@ -78,7 +78,23 @@ extension ConnectionHandler {
             return try jobs.cancel(id)
         case .keyCreate, .keyList, .keyRevoke, .keyRotate:
             preconditionFailure("key commands are AdminKeys'")
+        case .inspect(let year, let month, let fromLSN, let limit):
+            guard (1...UInt32(Ledger.inspectRecordsMax)).contains(limit) else {
+                throw AdminRefusal.invalid("inspect shows 1...\(Ledger.inspectRecordsMax) records at a time")
+            }
+            let rows =
+                month == 0
+                ? try ledger.inspectWAL(fromLSN: fromLSN, limit: Int(limit)) : try ledger.inspectSegment(try Self.month(year, month), limit: Int(limit))
+            return ["records": rows.map(Self.row)]
         }
+    }
+
+    private static func row(_ record: Ledger.InspectedRecord) -> [String: Any] {
+        var row: [String: Any] = ["file": record.file, "offset": record.offset, "lsn": record.lsn, "bytes": record.bytes]
+        if let type = record.walType { row["type"] = type == WALFormat.recordTypeGroup ? "group" : type == WALFormat.recordTypeClose ? "close" : "timeline" }
+        if let timestamp = record.timestamp { row["timestamp"] = timestamp }
+        if let event = record.event { row["event"] = "\(event)" }
+        return row
     }
 
     private static func month(_ year: UInt16, _ month: UInt8) throws -> UTCMonth {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerEngine
+import LedgerProtocol
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show on-disk structures.", subcommands: [WAL.self, Segment.self])
@@ -12,17 +13,24 @@ struct InspectCommand: ParsableCommand {
         @OptionGroup var directory: DataDirectoryOptions
         @Argument(help: "The month, as YYYY-MM.") var month: String
         @Flag(help: "One JSON object per record.") var json = false
-        @Option(help: "Show at most this many records.") var limit: Int = Int.max
+        @Option(help: "Show at most this many records (over --server at most 10,000).") var limit: Int = Int.max
+        @OptionGroup var remote: RemoteOptions
+
+        func validate() throws { guard limit >= 1 else { throw ValidationError("--limit must be at least 1") } }
 
         func run() throws {
             guard let parsed = DataDirectoryLayout.month(ofSegmentFileName: month + ".seg") else {
                 throw ValidationError("month must look like 2026-11")
             }
+            if remote.isRemote {
+                let shown = UInt32(min(limit, Ledger.inspectRecordsMax))
+                return try RemoteAdmin.run(.inspect(year: UInt16(parsed.year), month: UInt8(parsed.month), fromLSN: 0, limit: shown), remote)
+            }
             try runReportingErrors {
                 let layout = DataDirectoryLayout(root: directory.dataDirectory)
                 let storage = POSIXStorage()
-                let lock = try storage.lockFileShared(layout.lockPath)  // no ledger.meta needed: this investigates
-                defer { lock.release() }
+                let lock = try inspectLock(storage, layout)  // no ledger.meta needed: this investigates
+                defer { lock?.release() }
                 guard let form = try SegmentFiles.months(storage: storage, layout: layout).first(where: { $0.month == parsed })?.form else {
                     throw LedgerError(.invalidInput, "no segment or archive for \(month)", path: layout.segmentPath(parsed))
                 }
@@ -78,14 +86,21 @@ struct InspectCommand: ParsableCommand {
         @Flag(help: "One JSON object per record.") var json = false
         @Flag(help: "Also decode every event with its result.") var events = false
         @Option(help: "Skip records below this LSN.") var fromLsn: UInt64 = 0
-        @Option(help: "Show at most this many records.") var limit: Int = Int.max
+        @Option(help: "Show at most this many records (over --server at most 10,000).") var limit: Int = Int.max
+        @OptionGroup var remote: RemoteOptions
+
+        func validate() throws { guard limit >= 1 else { throw ValidationError("--limit must be at least 1") } }
 
         func run() throws {
+            if remote.isRemote {
+                let shown = UInt32(min(limit, Ledger.inspectRecordsMax))
+                return try RemoteAdmin.run(.inspect(year: 0, month: 0, fromLSN: max(1, fromLsn), limit: shown), remote)
+            }
             try runReportingErrors {
                 let layout = DataDirectoryLayout(root: directory.dataDirectory)
                 let storage = POSIXStorage()
-                let lock = try storage.lockFileShared(layout.lockPath)  // no ledger.meta needed: this investigates
-                defer { lock.release() }
+                let lock = try inspectLock(storage, layout)  // no ledger.meta needed: this investigates
+                defer { lock?.release() }
                 var shown = 0
                 let scan = try WALReader(storage: storage, layout: layout).scan(mode: .verify) { record in
                     guard record.header.lsn >= fromLsn, shown < limit else { return }
@@ -160,5 +175,18 @@ struct InspectCommand: ParsableCommand {
                 return .object([("expireHold", .u128(id))])
             }
         }
+    }
+}
+
+/// `inspect` only reads, so it also runs beside a server that holds the
+/// directory: without the lock, saying that the open month and the WAL's
+/// end may be changing while it reads (what it shows is the files as they
+/// are; nothing is written either way).
+func inspectLock(_ storage: POSIXStorage, _ layout: DataDirectoryLayout) throws -> (any StorageLock)? {
+    do {
+        return try storage.lockFileShared(layout.lockPath)
+    } catch let error as LedgerError where error.code == .locked {
+        printWarning("the directory is in use (a running server): showing its files as they are now; the open month and the WAL's end may change meanwhile")
+        return nil
     }
 }

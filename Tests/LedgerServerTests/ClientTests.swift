@@ -1,6 +1,7 @@
 import Foundation
 import LedgerClient
 import LedgerEngine
+import LedgerKeys
 import LedgerProtocol
 import LedgerTestSupport
 import Testing
@@ -178,6 +179,11 @@ extension ClientTests {
         var untrusting = plain
         untrusting.tls = LedgerClientTLS(serverHostname: "localhost")  // the system roots do not sign it
         await #expect(throws: (any Error).self) { try await LedgerClient(untrusting).status() }
+        // ledgerctl --server over TLS (how an admin key's secrets stay private).
+        let remote = ["status", "--server", "127.0.0.1:\(server.port)", "--secret", KeysFile.hex(server.secret), "--deadline-ms", "3000"]
+        let overTLS = try ReplicationProcessTests.ledgerctl(remote + ["--tls-ca-file", directory + "/cert.pem", "--tls-server-name", "localhost"])
+        #expect(overTLS.status == 0 && overTLS.output.contains("accounts"), "\(overTLS.output)")
+        #expect(try ReplicationProcessTests.ledgerctl(remote).status != 0, "plain TCP to a TLS server")
     }
 }
 

@@ -17,6 +17,10 @@ struct RemoteOptions: ParsableArguments {
     @Option(help: "API key secret in hex for --server (default: $LEDGER_SECRET).")
     var secret: String? = ProcessInfo.processInfo.environment["LEDGER_SECRET"]
     @Option(help: "Deadline of each remote call, in milliseconds.") var deadlineMs: Int64 = 10_000
+    @Flag(help: "Speak TLS to --server (it runs with --tls-certificate), trusting the system's roots.") var tls = false
+    @Option(help: "Speak TLS to --server, trusting the roots in this PEM file (default: $LEDGER_TLS_CA_FILE).")
+    var tlsCaFile: String? = ProcessInfo.processInfo.environment["LEDGER_TLS_CA_FILE"]
+    @Option(help: "The name to verify the server's certificate against (default: the --server host).") var tlsServerName: String?
 
     var isRemote: Bool { server != nil }
 
@@ -34,6 +38,10 @@ struct RemoteOptions: ParsableArguments {
         guard ProtocolFormat.keyIDBytes.contains(keyID.utf8.count) else { throw InputError("--key-id must be 1 to 64 bytes") }
         var configuration = LedgerClientConfiguration(host: String(server[..<colon]), port: port, keyID: keyID, secret: bytes)
         configuration.deadlineMs = deadlineMs
+        if tls || tlsCaFile != nil {
+            // Secrets cross the wire in admin key commands: this is how they stay private.
+            configuration.tls = LedgerClientTLS(trustRootsPEMPath: tlsCaFile, serverHostname: tlsServerName)
+        }
         return configuration
     }
 }

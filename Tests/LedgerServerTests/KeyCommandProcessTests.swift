@@ -126,6 +126,11 @@ import Testing
         let dev = R.client(server, keys)
         await #expect(throws: LedgerClientError.self) { _ = try await dev.admin(.keyList) }
         #expect(try R.ledgerctl(["key", "revoke", "nobody"] + remote).status == 3, "an unknown key is refused")
+        // An id too long for the wire (or the file) is bad input, not a trap.
+        let long = String(repeating: "k", count: 300)
+        for command in [["revoke", long], ["rotate", long], ["create", "--id", long]] {
+            #expect(try R.ledgerctl(["key"] + command + remote).status == 2, "\(command[0])")
+        }
         await dev.close()
         #expect(server.stop() == 0)
     }

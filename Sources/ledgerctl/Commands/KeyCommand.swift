@@ -102,6 +102,8 @@ struct KeyRevokeCommand: ParsableCommand {
     @Flag(help: "Only the older secret of a key being rotated.") var old = false
     @OptionGroup var remote: RemoteOptions
 
+    func validate() throws { try validKeyID(id) }
+
     func run() throws {
         if remote.isRemote { return try RemoteAdmin.run(.keyRevoke(id: id, oldOnly: old), remote) }
         try runReportingErrors {
@@ -118,6 +120,8 @@ struct KeyRotateCommand: ParsableCommand {
     @OptionGroup var file: KeysFileOptions
     @Argument(help: "The key id.") var id: String
     @OptionGroup var remote: RemoteOptions
+
+    func validate() throws { try validKeyID(id) }
 
     func run() throws {
         if remote.isRemote { return try RemoteAdmin.run(.keyRotate(id: id), remote) }

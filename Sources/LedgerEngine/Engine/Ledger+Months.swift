@@ -33,6 +33,13 @@ extension Ledger {
         }
     }
 
+    /// Sealed months before `before` not archived yet (or left in both forms
+    /// by an interrupted archival), oldest first: what `archive` would do,
+    /// for callers that archive them one at a time.
+    public func monthsToArchive(before: UTCMonth) throws -> [UTCMonth] {
+        try months().filter { $0.month < before && ($0.state == .sealed || $0.state == .both) }.map(\.month)
+    }
+
     /// The chain head at the last durable LSN and every sealed month's root,
     /// as the engine holds them (not recomputed: `verify` does that).
     public func digest() throws -> (lsn: UInt64, chainHead: [UInt8], months: [SealedMonth]) {

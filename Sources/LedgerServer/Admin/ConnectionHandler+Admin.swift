@@ -129,7 +129,7 @@ extension ConnectionHandler {
     private static func startArchive(before: UTCMonth, codec: UInt8, level: Int, ledger: Ledger, jobs: AdminJobs) throws -> UInt64 {
         guard let codec = CompressionCodec(rawValue: codec) else { throw AdminRefusal.invalid("codec \(codec): 1 zstd, 2 lz4") }
         guard codec.levels.contains(level) else { throw AdminRefusal.invalid("\(codec) level \(level) is outside \(codec.levels)") }
-        let pending = try ledger.months().filter { $0.month < before && ($0.state == .sealed || $0.state == .both) }.map(\.month)
+        let pending = try ledger.monthsToArchive(before: before)
         return try jobs.start("archive before \(before) (\(codec) \(level))", unit: "months", cancellable: true) { step in
             var archived: [[String: Any]] = []
             for (done, month) in pending.enumerated() {

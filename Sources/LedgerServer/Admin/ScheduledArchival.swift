@@ -53,8 +53,7 @@ final class ScheduledArchival: @unchecked Sendable {
         guard ledger.stopReason == nil else { return }
         let before = Self.cutoff(nowNs: Ledger.wallClockNs(), afterMonths: settings.afterMonths)
         do {
-            let due = try ledger.months().filter { $0.month < before && ($0.state == .sealed || $0.state == .both) }
-            for month in due.map(\.month) {
+            for month in try ledger.monthsToArchive(before: before) {
                 for result in try ledger.archive(before: month.next, codec: settings.codec, level: settings.level) {
                     telemetry.monthArchived(segmentBytes: result.segmentBytes, archiveBytes: result.archiveBytes)
                     logger.notice(

@@ -134,6 +134,43 @@ import Testing
     }
 
     /// Posts, closes cleanly and returns the WAL records' (path, offset).
+    /// Callers are answered once their group's fdatasync returned, before
+    /// the group is filed (CommitThreads.swift). A filing error afterwards
+    /// stops the engine: the answered batch is in the log and survives, and
+    /// no caller is told "failed" about a batch the log holds.
+    @Test(arguments: [false, true])
+    func filingFailureAfterTheAcknowledgmentStopsTheEngineAndKeepsTheAnswer(pipelined: Bool) throws {
+        let disk = try Self.setUp(seed: 4)
+        var rng = SeededRandom(seed: 4)
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(pipelined: pipelined))
+        let (ackedBefore, _) = Self.post(ledger, batches: 3, firstID: 1_000, rng: &rng)
+        disk.noSpace = { $0.hasSuffix(".seg") }
+        var acked = ackedBefore
+        var refused: [UInt128] = []
+        var id: UInt128 = 2_000
+        for _ in 0..<50 where refused.isEmpty {
+            let events = (0..<3).map { i in transfer(id + UInt128(i), from: 1, to: 2, 5) }
+            do {
+                #expect(try ledger.submitAndWait(EventBatch(events)).allSatisfy { $0 == .ok })
+                acked += (0..<3).map { id + UInt128($0) }
+            } catch let error as LedgerError {
+                #expect(error.code == .stopped)
+                #expect(error.message.contains("ENOSPC"), "\(error)")
+                refused = (0..<3).map { id + UInt128($0) }
+            }
+            id += 3
+        }
+        #expect(!refused.isEmpty, "filing never failed")
+        #expect(acked.count > ackedBefore.count, "the group whose filing failed was not acknowledged")
+        #expect(throws: LedgerError.self) { try ledger.close() }
+        disk.noSpace = nil
+        disk.crash()
+        try Self.recoverAndCheck(disk, acked: acked, seed: 4)
+        let reopened = try Ledger.open(at: Self.root, storage: disk, options: Self.options())
+        #expect(try reopened.missingEntries(refused) == refused, "a batch answered with an error is in the log")
+        try reopened.close()
+    }
+
     static func recordsAfterCleanClose(_ disk: SimulatedDisk, batches: Int) throws -> [(String, Int)] {
         var rng = SeededRandom(seed: 4)
         let ledger = try Ledger.open(at: root, storage: disk, options: options())

@@ -13,13 +13,16 @@
 //   (`CommitPipeline.durableSideOwner`); by `open` and `close` before the
 //   threads start and after they end.
 //
-// Making a group durable, in this order (`makeDurable`): committed LSN and
-// chain value into the payload → WAL append → fdatasync → chain head
-// advanced → index slots written with the group's LSN → group filed into
-// the segments → callers completed. A caller is completed only after its
-// group's fdatasync returned; any write or sync error stops the engine
-// (crash-stop) and fails the group, every handed-off group and every queued
-// batch; a restart recovers from the log.
+// Making a group durable, in this order (`makeDurableAndComplete`):
+// committed LSN and chain value into the payload → WAL append → fdatasync
+// → chain head advanced → callers completed (or, with synchronous standbys,
+// queued until they acknowledge) → index slots written with the group's LSN
+// → group filed into the segments → group handed back (reads may run). A
+// caller is completed only after its group's fdatasync returned; a write or
+// sync error of the log stops the engine (crash-stop) and fails the group,
+// every handed-off group and every queued batch; an error while indexing or
+// filing a durable group stops it too, after its callers were answered; a
+// restart recovers from the log.
 
 import Dispatch
 
@@ -116,7 +119,7 @@ extension Ledger {
 
     /// Applies each batch (timestamps assigned here) and encodes the group's
     /// payload; the committed LSN and chain value are sealed in by
-    /// `makeDurable`.
+    /// `writeAndSync`.
     private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) throws {
         group.reset()
         WALGroupPayload.begin(group.payloadBuffer)
@@ -175,31 +178,50 @@ extension Ledger {
         }
     }
 
-    /// Makes `group` durable, completes its callers and frees its buffer.
-    /// False when it failed (the engine has stopped).
+    /// Makes `group` durable, completes its callers, derives the index and
+    /// segments from it and frees its buffer. False when it failed (the
+    /// engine has stopped).
+    ///
+    /// Callers are completed as soon as the fdatasync returned, before the
+    /// balance index and the segments take the group: both are derived from
+    /// the log and rebuilt from it by recovery, and reads wait until the
+    /// group is handed back (`groupDurable`), so none sees the index or a
+    /// segment behind the acknowledged state. Filing a batch of 8,189 entries
+    /// takes as long as applying it (Benchmarks/RESULTS.md, issue 13), so
+    /// acknowledging first takes it off the request's latency. A failure
+    /// there still stops the engine; the completed callers keep their
+    /// answer, which the log makes true after a restart.
     private func makeDurableAndComplete(_ group: PendingGroup, inline: Bool) -> Bool {
         assert(
             lock.withLock { pipeline.durableSideOwner } == (inline ? .applyThread : .durabilityThread),
             "the durable side is made durable by a thread that does not own it")
         let lsn: UInt64
         do {
-            lsn = try makeDurable(group)
+            lsn = try writeAndSync(group)
         } catch let error as LedgerError {
             stop(because: error, failing: group.members.map(\.completion))
             return false
         } catch {
-            preconditionFailure("non-LedgerError from makeDurable: \(error)")
+            preconditionFailure("non-LedgerError from writeAndSync: \(error)")
         }
         if options.synchronousStandbys == 0 { group.complete(lsn: lsn) } else { awaitStandbys(group, lsn: lsn) }
+        do {
+            try derive(group, lsn: lsn)
+        } catch let error as LedgerError {
+            stop(because: error, failing: [])
+            return false
+        } catch {
+            preconditionFailure("non-LedgerError from derive: \(error)")
+        }
         lock.withLock {
             if pipeline.groupDurable(group, payloadBytes: group.payloadBytes, inline: inline) { lock.broadcast() }
         }
         return true
     }
 
-    /// Writes, syncs, indexes and files one group (the order in the header);
-    /// returns its LSN.
-    private func makeDurable(_ group: PendingGroup) throws -> UInt64 {
+    /// Writes and syncs one group (the order in the header); returns its
+    /// LSN, durable.
+    private func writeAndSync(_ group: PendingGroup) throws -> UInt64 {
         let lsn = wal.nextLSN
         // Every earlier record is durable: that is what the committed LSN says.
         let chainValue = WALGroupPayload.seal(group.payload, lsn: lsn, committedLSN: lsn - 1, chain: chain)
@@ -212,6 +234,11 @@ extension Ledger {
         }
         chain.advance(to: chainValue)
         lastLSN.advance(to: lsn)
+        return lsn
+    }
+
+    /// Indexes and files one durable group (the order in the header).
+    private func derive(_ group: PendingGroup, lsn: UInt64) throws {
         // Durable: now the index may claim this LSN.
         for (slot, account) in zip(group.changedSlots, group.changedAccounts) {
             try index.write(account, slot: Int(slot), lsn: lsn)
@@ -223,7 +250,6 @@ extension Ledger {
             try index.checkpoint(lsn: lsn)
             groupsSinceCheckpoint = 0
         }
-        return lsn
     }
 
     // MARK: - Crash-stop

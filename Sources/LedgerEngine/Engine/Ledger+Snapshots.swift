@@ -1,8 +1,9 @@
 // Snapshots and WAL compaction, explicit (`snapshot()`) or automatic (the
 // snapshot thread, woken by the pipeline every `snapshotIntervalWALBytes`).
 //
-// Crash-safe order: segments synced (they must cover what compaction
-// deletes) → state captured between groups → snapshot written (tmp, fsync,
+// Crash-safe order: segments synced, or (automatic snapshots) their durable
+// frontier read (they must cover what compaction deletes) → state captured
+// between groups → snapshot written (tmp, fsync,
 // rename, fsync dir; SnapshotStore.swift) → older snapshots pruned → WAL
 // files covered by the oldest retained snapshot and by the synced segments
 // deleted, then the directory synced. A crash anywhere leaves a snapshot
@@ -24,12 +25,22 @@ extension Ledger {
     /// between groups as a copy-on-write value; it is written on the calling
     /// thread while the engine keeps committing. A sync failure stops the
     /// engine (crash-stop).
+    ///
+    /// `syncingSegments`: sync the open month's segment during the capture,
+    /// so compaction may delete every WAL file the snapshot covers. The
+    /// automatic snapshots pass false: that fdatasync ran on the apply
+    /// thread and stalled every request behind it (134 ms at batch 8,189,
+    /// Benchmarks/RESULTS.md, issue 13); they compact only up to what the
+    /// segments already hold durably (`durableFiledLSN`, synced every
+    /// `indexCheckpointGroups` groups), and the next snapshot deletes the rest.
     @discardableResult
-    public func snapshot() throws -> SnapshotResult {
+    public func snapshot(syncingSegments: Bool = true) throws -> SnapshotResult {
         try snapshotLock.withLock {
             let (machine, lsn, head, filedLSN) = try readSegments { segments in
-                try segments.sync()  // the segments must cover what compaction deletes
-                return (self.machine, self.wal.nextLSN - 1, self.chain.head, segments.lastFiledLSN)
+                // The segments must durably cover what compaction deletes.
+                if syncingSegments { try segments.sync() }
+                let filedLSN = syncingSegments ? segments.lastFiledLSN : segments.durableFiledLSN
+                return (self.machine, self.wal.nextLSN - 1, self.chain.head, filedLSN)
             }
             do {
                 let (path, bytes) = try SnapshotStore.write(machine, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
@@ -79,7 +90,7 @@ extension Ledger {
     func snapshotLoop() {
         while awaitPipeline({ $0.nextSnapshot() }) == .take {
             do {
-                try snapshot()
+                try snapshot(syncingSegments: false)
             } catch {
                 options.log("snapshot: failed: \(error)")
                 if stopReason != nil { return }

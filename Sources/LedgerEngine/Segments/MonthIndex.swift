@@ -73,11 +73,11 @@ public struct MonthIndexBuilder: MonthIndexReading {
     }
 
     struct Tables {
-        /// Per account touched this month, in order of first touch; parallel
-        /// arrays keep each append to one small array.
+        /// Per account touched this month, in order of first touch (its
+        /// month slot numbers its lists too).
         var summaries: [MonthAccount] = []
-        var refs: [[AccountEventRef]] = []
-        var checkpoints: [[AccountBalances]] = []
+        var refs = ChunkedLists(filler: AccountEventRef(timestamp: 0, offset: 0, pendingPosition: .none))
+        var checkpoints = ChunkedLists(filler: AccountBalances())
         /// Month slot of each `SegmentState` slot (−1: not touched this
         /// month), so filing never hashes an account id.
         var monthSlotByStateSlot: [Int32] = []
@@ -111,14 +111,14 @@ public struct MonthIndexBuilder: MonthIndexReading {
                     MonthAccount(
                         id: touch.accountID, ledger: touch.ledger, flags: touch.flags, opening: touch.before, closing: touch.before,
                         eventCount: 0, eventRefStart: slot, checkpointStart: slot))
-                t.refs.append([])
-                t.checkpoints.append([])
+                let lists = (t.refs.addList(), t.checkpoints.addList())
+                assert(lists == (slot, slot), "month slot \(slot) has lists \(lists)")
             }
-            t.refs[slot].append(AccountEventRef(timestamp: timestamp, offset: UInt64(offset), pendingPosition: touch.pendingPosition))
+            t.refs.append(AccountEventRef(timestamp: timestamp, offset: UInt64(offset), pendingPosition: touch.pendingPosition), to: slot)
             t.summaries[slot].closing = touch.after
             t.summaries[slot].flags = touch.flags
             t.summaries[slot].eventCount += 1
-            if t.summaries[slot].eventCount % MonthIndex.checkpointInterval == 0 { t.checkpoints[slot].append(touch.after) }
+            if t.summaries[slot].eventCount % MonthIndex.checkpointInterval == 0 { t.checkpoints.append(touch.after, to: slot) }
         }
         t.records.append((timestamp, UInt64(offset)))
         if event[0] == EventFormat.kindCreateEntry { t.entries.append((_LE.u128(event, EventFormat.idOffset), UInt64(offset))) }
@@ -130,10 +130,10 @@ public struct MonthIndexBuilder: MonthIndexReading {
     public func account(_ id: UInt128) -> MonthAccount? { t.slotByID[id].map { t.summaries[Int($0)] } }
 
     public func eventRefs(of account: MonthAccount, _ range: Range<Int>) -> [AccountEventRef] {
-        Array(t.refs[account.eventRefStart][range])
+        t.refs.elements(account.eventRefStart, range)
     }
 
-    public func checkpoint(of account: MonthAccount, _ j: Int) -> AccountBalances { t.checkpoints[account.eventRefStart][j] }
+    public func checkpoint(of account: MonthAccount, _ j: Int) -> AccountBalances { t.checkpoints[account.eventRefStart, j] }
 
     /// The offset of the record with this timestamp, if the month has one.
     public func recordOffset(timestamp: UInt64) -> Int? {
@@ -149,7 +149,9 @@ public struct MonthIndexBuilder: MonthIndexReading {
     /// Accounts in id order (the file's order).
     func sortedAccounts() -> [AccountIndex] {
         t.summaries.indices.sorted { t.summaries[$0].id < t.summaries[$1].id }.map {
-            AccountIndex(summary: t.summaries[$0], refs: t.refs[$0], checkpoints: t.checkpoints[$0])
+            AccountIndex(
+                summary: t.summaries[$0], refs: t.refs.elements($0, 0..<t.refs.count($0)),
+                checkpoints: t.checkpoints.elements($0, 0..<t.checkpoints.count($0)))
         }
     }
 

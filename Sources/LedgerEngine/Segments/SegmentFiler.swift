@@ -186,6 +186,17 @@ public final class SegmentFiler {
     /// Everything up to this LSN is in a segment (durable once synced).
     public var lastFiledLSN: UInt64 { max(current?.lastLSN ?? 0, sealedMonths.last?.lastLSN ?? 0) }
 
+    /// Everything up to this LSN is in a synced segment, without syncing:
+    /// the open month's frontier (written by each sync, which runs between
+    /// groups), else the sealed months. A group that straddles the month
+    /// end counts only once the open month's part is synced too.
+    public var durableFiledLSN: UInt64 {
+        if let current, current.frontier.lastLSN > 0 { return current.frontier.lastLSN }
+        guard let sealed = sealedMonths.last else { return 0 }
+        if let current, current.recordCount > 0, current.firstLSN == sealed.lastLSN { return sealed.lastLSN - 1 }
+        return sealed.lastLSN
+    }
+
     /// Files the applied events of one WAL group record. The payload must
     /// already be validated (encoded by the engine, or replayed).
     public func file(groupPayload payload: UnsafeRawBufferPointer, lsn: UInt64) throws {

@@ -56,3 +56,55 @@ import Testing
         #expect(table[0] == nil)
     }
 }
+
+/// The entry table: sharded so that no single insert, and no batch of
+/// inserts, rehashes more than a small part of it.
+@Suite struct ShardedIDTableTests {
+    @Test(arguments: testSeeds(3))
+    func agreesWithDictionaryThroughGrowthAndRemoval(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var table = ShardedIDTable<UInt64>(capacity: 16, emptyValue: 0)
+        var oracle: [UInt128: UInt64] = [:]
+        for step in 0..<30_000 {
+            let id: UInt128 = step % 2 == 0 ? UInt128(rng.next()) << 64 | UInt128(rng.next()) | 1 : UInt128(step + 1)
+            let value = rng.next() | 1
+            if oracle[id] == nil && step % 5 != 0 { table.insertNew(id, value) } else { table.set(id, value) }
+            oracle[id] = value
+            if step == 20_000 {
+                let removed = table.removeAll { _, value in value % 3 == 0 }
+                for id in removed { #expect(oracle.removeValue(forKey: id).map { $0 % 3 == 0 } == true) }
+                #expect(!oracle.values.contains { $0 % 3 == 0 })
+            }
+        }
+        #expect(table.count == oracle.count)
+        for (id, value) in oracle { #expect(table[id] == value && table.contains(id)) }
+        #expect(!table.contains(UInt128(rng.next()) << 64 | 7) && table[0] == nil)
+        var seen = 0
+        table.forEachEntry { low, high, value in
+            seen += 1
+            #expect(oracle[UInt128(high) << 64 | UInt128(low)] == value)
+        }
+        #expect(seen == oracle.count)
+        #expect(table.count * 4 <= table.bucketCount * 3)
+    }
+
+    /// Staggered load limits: over any run of 8,192 inserts (one large
+    /// batch) the doublings allocate well under the table's size, where a
+    /// single table (or equal limits) would double all of it at once.
+    @Test func doublingsAreSpreadOverInserts() {
+        var rng = SeededRandom(seed: 9)
+        var table = ShardedIDTable<UInt64>(capacity: 1 << 16, emptyValue: 0)
+        var bucketsBefore = table.bucketCount
+        var worstShare = 0.0
+        for step in 1...1_500_000 {
+            table.insertNew(UInt128(rng.next()) << 64 | UInt128(rng.next()) | 1, 1)
+            if step % 8_192 == 0 {
+                let buckets = table.bucketCount
+                // Once the table is much larger than a batch.
+                if step >= 300_000 { worstShare = max(worstShare, Double(buckets - bucketsBefore) / Double(buckets)) }
+                bucketsBefore = buckets
+            }
+        }
+        #expect(worstShare < 0.15, "a batch's inserts doubled \(worstShare) of the table")
+    }
+}

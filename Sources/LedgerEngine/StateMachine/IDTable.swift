@@ -7,7 +7,8 @@
 // cannot pick ids that collide. Iteration order is never used, so the seed
 // cannot make replay nondeterministic.
 //
-// Invariants: capacity is a power of two; count ≤ capacity × 3/4; id 0 marks
+// Invariants: capacity is a power of two; count ≤ capacity × 3/4 (or the
+// load limit given); id 0 marks
 // an empty bucket (0 is never a valid id: `idMustNotBeZero`). There is no
 // removal (ids are unique forever).
 import CPrefetch
@@ -33,26 +34,39 @@ struct IDTable<Value: Sendable>: Sendable {
     @usableFromInline private(set) var count = 0
     @usableFromInline let seed: UInt64
     @usableFromInline let emptyValue: Value
+    /// The table doubles when an insert would pass this load, in 64ths
+    /// (48: 3/4). ShardedIDTable staggers it across its shards.
+    @usableFromInline let growAtLoadPer64: Int
 
     /// `emptyValue` fills empty buckets; it is never returned.
-    init(capacity: Int = 1024, emptyValue: Value) {
+    init(capacity: Int = 1024, emptyValue: Value, growAtLoadPer64: Int = 48) {
+        precondition(growAtLoadPer64 >= 16 && growAtLoadPer64 <= 48, "load limit \(growAtLoadPer64)/64")
         var size = 16
         while size < capacity { size *= 2 }
         self.emptyValue = emptyValue
+        self.growAtLoadPer64 = growAtLoadPer64
         buckets = [Bucket](repeating: Bucket(low: 0, high: 0, value: emptyValue), count: size)
         mask = size - 1
         seed = _processSeed
     }
 
+    /// The keyed 64-bit hash of `id`: its low bits pick a bucket, its high
+    /// bits a ShardedIDTable shard.
     @inlinable @inline(__always)
-    func bucket(_ id: UInt128) -> Int {
+    static func hash(_ id: UInt128, seed: UInt64) -> UInt64 {
         var h = (UInt64(truncatingIfNeeded: id) ^ seed) &* 0x9E37_79B9_7F4A_7C15
         h ^= UInt64(truncatingIfNeeded: id >> 64) &* 0xC2B2_AE3D_27D4_EB4F
         h ^= h >> 29
         h = h &* 0xBF58_476D_1CE4_E5B9
         h ^= h >> 32
-        return Int(truncatingIfNeeded: h) & mask
+        return h
     }
+
+    @inlinable @inline(__always)
+    func bucket(_ id: UInt128) -> Int { Int(truncatingIfNeeded: Self.hash(id, seed: seed)) & mask }
+
+    @inlinable @inline(__always)
+    var isFull: Bool { (count + 1) * 64 > (mask + 1) * growAtLoadPer64 }
 
     /// The bucket holding `id`, or nil. Id 0 is never present: it would
     /// match the first empty bucket (found by fuzzing: an entry posting to
@@ -98,7 +112,7 @@ struct IDTable<Value: Sendable>: Sendable {
     mutating func insertNew(_ id: UInt128, _ value: Value) {
         precondition(id != 0, "id 0 is reserved for empty buckets")
         assert(find(id) == nil, "insertNew of an existing id")
-        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
+        if isFull { grow() }
         place(Bucket(low: UInt64(truncatingIfNeeded: id), high: UInt64(truncatingIfNeeded: id >> 64), value: value))
         count += 1
     }
@@ -107,7 +121,7 @@ struct IDTable<Value: Sendable>: Sendable {
     @inlinable
     mutating func insertIfAbsent(_ id: UInt128, _ value: Value) -> Bool {
         precondition(id != 0, "id 0 is reserved for empty buckets")
-        if (count + 1) * 4 > (mask + 1) * 3 { grow() }
+        if isFull { grow() }
         let lo = UInt64(truncatingIfNeeded: id)
         let hi = UInt64(truncatingIfNeeded: id >> 64)
         var index = bucket(id)
@@ -135,8 +149,9 @@ struct IDTable<Value: Sendable>: Sendable {
     }
 
     /// Removes every entry for which `shouldRemove` holds, rebuilding the
-    /// table at a size for what remains; returns the removed ids.
-    mutating func removeAll(where shouldRemove: (UInt128, Value) -> Bool) -> [UInt128] {
+    /// table at a size for what remains (at least `minimumSizeAfterRemoval`
+    /// buckets); returns the removed ids.
+    mutating func removeAll(minimumSizeAfterRemoval: Int = 1 << 16, where shouldRemove: (UInt128, Value) -> Bool) -> [UInt128] {
         var removed: [UInt128] = []
         var kept: [Bucket] = []
         for entry in buckets where !entry.isEmpty {
@@ -145,8 +160,8 @@ struct IDTable<Value: Sendable>: Sendable {
         }
         guard !removed.isEmpty else { return [] }
         var size = 16
-        while size * 3 < kept.count * 4 + 4 { size *= 2 }
-        size = max(size, 1 << 16)
+        while size * growAtLoadPer64 < kept.count * 64 + 64 { size *= 2 }
+        size = max(size, minimumSizeAfterRemoval)
         buckets = [Bucket](repeating: Bucket(low: 0, high: 0, value: emptyValue), count: size)
         mask = size - 1
         for entry in kept { place(entry) }

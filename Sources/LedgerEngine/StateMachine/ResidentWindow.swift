@@ -51,9 +51,9 @@ extension LedgerStateMachine {
         EventBatchReader.forEach(batch, eventCount: eventCount) { offset, _ in
             guard batch[offset] == EventFormat.kindCreateEntry else { return }
             let id = _LE.u128(batch, offset + EventFormat.idOffset)
-            if entries.find(id) == nil { ids.append(id) }
+            if !entries.contains(id) { ids.append(id) }
             let pendingID = _LE.u128(batch, offset + EventFormat.entryPendingIDOffset)
-            if pendingID != 0 && entries.find(pendingID) == nil { ids.append(pendingID) }
+            if pendingID != 0 && !entries.contains(pendingID) { ids.append(pendingID) }
         }
         return ids
     }

@@ -44,7 +44,7 @@ struct OpenHold: Sendable, Hashable {
 public struct LedgerStateMachine: Sendable {
     public internal(set) var accounts: [Account] = []
     @usableFromInline var accountSlotByID = IDTable<Int32>(emptyValue: -1)
-    @usableFromInline var entries: IDTable<EntryRecord>
+    @usableFromInline var entries: ShardedIDTable<EntryRecord>
     @usableFromInline var openHolds: [UInt128: OpenHold] = [:]
     @usableFromInline var expiries = ExpiryHeap()
     /// Timestamp of the last event applied (0 before the first batch).
@@ -93,7 +93,7 @@ public struct LedgerStateMachine: Sendable {
     /// targets) pass less.
     public init(entryCapacity: Int = 1 << 16) {
         precondition(entryCapacity >= 1 && entryCapacity <= 1 << 30, "entryCapacity \(entryCapacity)")
-        entries = IDTable(capacity: entryCapacity, emptyValue: EntryRecord(fingerprint: 0, timestamp: 0, kind: .posted, holdState: .notAHold))
+        entries = ShardedIDTable(capacity: entryCapacity, emptyValue: EntryRecord(fingerprint: 0, timestamp: 0, kind: .posted, holdState: .notAHold))
         scratchSlots.reserveCapacity(Limits.entryPostingsMax)
         scratchLedgers.reserveCapacity(Limits.entryPostingsMax)
         scratchTouched.reserveCapacity(Limits.entryPostingsMax)

@@ -11,9 +11,9 @@ extension LedgerStateMachine {
             try w.append({ BalanceIndexFormat.encodeSlot(account, lsn: lsn, into: $0) }, bytes: SnapshotFormat.accountBytes)
         }
         var entryCount = 0
-        for bucket in entries.buckets where !bucket.isEmpty {
+        try entries.forEachEntry { low, high, value in
             entryCount += 1
-            try w.append({ SnapshotRecord.putEntry($0, idLow: bucket.low, idHigh: bucket.high, bucket.value) }, bytes: SnapshotFormat.entryBytes)
+            try w.append({ SnapshotRecord.putEntry($0, idLow: low, idHigh: high, value) }, bytes: SnapshotFormat.entryBytes)
         }
         precondition(entryCount == entries.count, "entry table count")
         var holdPostings = 0
@@ -49,11 +49,11 @@ extension LedgerStateMachine {
         guard let totals = Self.ledgerTotals(of: accounts) else { throw bad("a ledger's total posted or pending debits pass 2^128 - 1") }
         ledgerTotals = totals
         var capacity = 1 << 16
-        while capacity * 3 < header.entryCount * 4 + 4 { capacity *= 2 }
-        entries = IDTable(capacity: capacity, emptyValue: entries.emptyValue)
+        while capacity * 36 < header.entryCount * 64 + 64 { capacity *= 2 }  // no shard grows while loading
+        entries = ShardedIDTable(capacity: capacity, emptyValue: entries.emptyValue)
         for _ in 0..<header.entryCount {
             let (id, record, valid) = try r.next(SnapshotFormat.entryBytes) { SnapshotRecord.entry($0) }
-            guard valid, id != 0, entries.find(id) == nil else { throw bad("entry \(id) is invalid or repeated") }
+            guard valid, id != 0, !entries.contains(id) else { throw bad("entry \(id) is invalid or repeated") }
             entries.insertNew(id, record)
         }
         for _ in 0..<header.holdCount {
@@ -93,10 +93,12 @@ extension LedgerStateMachine {
         if lastAppliedTimestamp != other.lastAppliedTimestamp { return "last successful event \(lastAppliedTimestamp) vs \(other.lastAppliedTimestamp)" }
         if residentSinceNs != other.residentSinceNs { return "resident window from \(residentSinceNs) vs \(other.residentSinceNs)" }
         if entries.count != other.entries.count { return "\(entries.count) entries vs \(other.entries.count)" }
-        for bucket in entries.buckets where !bucket.isEmpty {
-            let id = UInt128(bucket.high) << 64 | UInt128(bucket.low)
-            if other.entries[id] != bucket.value { return "entry \(id) differs" }
+        var differing: UInt128?
+        entries.forEachEntry { low, high, value in
+            let id = UInt128(high) << 64 | UInt128(low)
+            if differing == nil && other.entries[id] != value { differing = id }
         }
+        if let differing { return "entry \(differing) differs" }
         if openHolds != other.openHolds { return "open holds differ (\(openHolds.count) vs \(other.openHolds.count))" }
         return nil
     }

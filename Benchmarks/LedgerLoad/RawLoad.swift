@@ -66,7 +66,7 @@ enum RawLoad {
         nonisolated(unsafe) var finished = 0
         for (lane, socket) in sockets.enumerated() {
             LedgerEngine.Thread {
-                var rng = SystemRandomNumberGenerator()
+                var rng = LoadRandom()
                 var histogram = Run.latencyHistogram()
                 var entries = 0
                 var sequence = lane

@@ -134,9 +134,77 @@ import Testing
             return
         }
         #expect(taken == g)
-        #expect(p.groupDurable(taken, payloadBytes: 301, inline: false) == true)
+        p.groupSynced(taken)
+        // Durable and answered, not yet filed: reads still wait.
+        #expect(p.readsMayRun() == .wait && p.durableSideOwner == .durabilityThread)
+        guard case .file(let filed) = p.nextGroupToFile(), filed == g else {
+            Issue.record("the filing thread found nothing")
+            return
+        }
+        #expect(p.groupDurable(filed, payloadBytes: 301, inline: false) == true)
         #expect(p.durableSideOwner == .applyThread)
         #expect(p.readsMayRun() == .run(durable: true))
+    }
+
+    /// Three stages overlap: group 3 applied while 2 is synced and 1 filed;
+    /// each stage takes groups in order, and reads wait for the last filing.
+    @Test func theFilingThreadTakesSyncedGroupsInOrderWhileTheNextIsSynced() {
+        var p = Self.pipeline(inlineBytesMax: 0, groups: [3, 2, 1])
+        let first = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(first, payloadBytes: 100)
+        guard case .wait = p.nextGroupToFile(), case .makeDurable(first) = p.nextHandedOffGroup() else {
+            Issue.record("a group was filed before it was durable")
+            return
+        }
+        p.groupSynced(first)
+        let second = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(second, payloadBytes: 100)
+        guard case .makeDurable(second) = p.nextHandedOffGroup(), case .file(first) = p.nextGroupToFile() else {
+            Issue.record("the durability and filing threads did not overlap")
+            return
+        }
+        let third = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(third, payloadBytes: 100)
+        guard case .wait = p.acquireGroup() else {
+            Issue.record("a fourth buffer appeared")
+            return
+        }
+        p.groupSynced(second)
+        _ = p.groupDurable(first, payloadBytes: 100, inline: false)
+        guard case .file(second) = p.nextGroupToFile(), case .makeDurable(third) = p.nextHandedOffGroup() else {
+            Issue.record("out of order")
+            return
+        }
+        _ = p.groupDurable(second, payloadBytes: 100, inline: false)
+        p.groupSynced(third)
+        #expect(p.readsMayRun() == .wait)
+        guard case .file(third) = p.nextGroupToFile() else {
+            Issue.record("the last group was not filed")
+            return
+        }
+        _ = p.groupDurable(third, payloadBytes: 100, inline: false)
+        #expect(p.readsMayRun() == .run(durable: true) && p.groupsInFlight == 0)
+    }
+
+    /// A stop fails the groups not yet durable; a synced group was answered
+    /// already (the log holds it), so it is not failed and not filed.
+    @Test func aStopLeavesSyncedGroupsToRecoveryAndEndsTheFilingThread() {
+        var p = Self.pipeline(inlineBytesMax: 0)
+        let first = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(first, payloadBytes: 100)
+        let second = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(second, payloadBytes: 100)
+        guard case .makeDurable(first) = p.nextHandedOffGroup() else {
+            Issue.record("nothing to make durable")
+            return
+        }
+        p.groupSynced(first)
+        let stranded = p.stop(because: LedgerError(.io, "segment write: EIO"))
+        #expect(stranded.groups == [second])
+        guard case .exit = p.nextGroupToFile() else {
+            Issue.record("the filing thread carries on after a stop")
+            return
+        }
     }
 
     @Test func aSmallGroupIsHandedOffWhileAnotherIsInFlight() {
@@ -231,8 +299,30 @@ import Testing
             return
         }
         p.applyThreadFinished()
-        guard case .exit = p.nextHandedOffGroup() else {
-            Issue.record("the durability thread did not exit")
+        guard case .exit = p.nextHandedOffGroup(), case .exit = p.nextGroupToFile() else {
+            Issue.record("the durability or filing thread did not exit")
+            return
+        }
+    }
+
+    @Test func theFilingThreadExitsAtCloseOnlyOnceEveryGroupIsFiled() {
+        var p = Self.pipeline(inlineBytesMax: 0)
+        let g = Self.group(p.acquireGroup())!
+        _ = p.groupEncoded(g, payloadBytes: 100)
+        p.close()
+        p.applyThreadFinished()
+        guard case .makeDurable(g) = p.nextHandedOffGroup(), case .wait = p.nextGroupToFile() else {
+            Issue.record("the filing thread left with a group in flight")
+            return
+        }
+        p.groupSynced(g)
+        guard case .exit = p.nextHandedOffGroup(), case .file(g) = p.nextGroupToFile() else {
+            Issue.record("the synced group was not filed at close")
+            return
+        }
+        _ = p.groupDurable(g, payloadBytes: 100, inline: false)
+        guard case .exit = p.nextGroupToFile() else {
+            Issue.record("the filing thread did not exit")
             return
         }
     }

@@ -96,9 +96,9 @@ import Testing
         ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
         try workload.run(ledger, clock: clock, batches: 600, stepNsMax: 1_000_000_000)
         #expect(Self.walFileCount(disk) > 3)
-        try ledger.snapshot(syncingSegments: false)
+        try ledger.snapshot(syncingSegments: .never)
         try workload.run(ledger, clock: clock, batches: 2, stepNsMax: 1_000_000_000)  // a newer snapshot, not the same one again
-        #expect(try ledger.snapshot(syncingSegments: false).walFilesDeleted == 0, "WAL deleted that only unsynced segments cover")
+        #expect(try ledger.snapshot(syncingSegments: .never).walFilesDeleted == 0, "WAL deleted that only unsynced segments cover")
         let acked = workload.appliedEntryIDs
         disk.crash(mode: .dropUnsynced)
         for (_, path) in try SnapshotStore.list(storage: disk, layout: DataDirectoryLayout(root: Self.root)) { try disk.removeFile(path) }
@@ -213,16 +213,16 @@ import Testing
             ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
         }
         try workload.run(ledger, clock: clock, batches: 100, stepNsMax: 20_000 * 1_000_000_000)
-        try ledger.snapshot(syncingSegments: syncing)  // so that the crashing one has a predecessor and compacts
+        try ledger.snapshot(syncingSegments: syncing ? .always : .never)  // so that the crashing one has a predecessor and compacts
         try workload.run(ledger, clock: clock, batches: 100, stepNsMax: 20_000 * 1_000_000_000)
         if seed % 2 == 0 {  // compacted before the crash, for the rebuild below
-            try ledger.snapshot(syncingSegments: syncing)
+            try ledger.snapshot(syncingSegments: syncing ? .always : .never)
             try workload.run(ledger, clock: clock, batches: 30, stepNsMax: 20_000 * 1_000_000_000)
         }
         let acked = workload.appliedEntryIDs
         // Crash somewhere inside a snapshot (write, rename, prune, compaction).
         disk.crashAtOperation = disk.operations + Int.random(in: 1...40, using: &rng)
-        _ = try? ledger.snapshot(syncingSegments: syncing)
+        _ = try? ledger.snapshot(syncingSegments: syncing ? .always : .never)
         if disk.crashAtOperation != nil {  // the snapshot finished first: crash now
             disk.crashAtOperation = nil
             disk.crash()

@@ -8,8 +8,10 @@
 // every decision is tested without threads (CommitPipelineTests).
 //
 // Ownership of the durable side (WAL writer, chain head, balance index,
-// segment filer): the durability thread while a group is handed off to it
-// (`groupsInFlight > 0`), the apply thread otherwise. The hand-off happens in
+// segment filer): the durability and filing threads while a group is handed
+// off (`groupsInFlight > 0`: the WAL writer and chain head to the first, the
+// index and filer to the second, each group passing from one to the other
+// in `groupSynced`), the apply thread otherwise. The hand-off happens in
 // `groupEncoded` (→ `.handOff`) and the hand-back in `groupDurable`, both
 // under the lock; `durableSideOwner` says who holds it. The apply thread
 // makes a group durable inline only while it holds the durable side, and runs
@@ -53,8 +55,12 @@ struct CommitPipeline<Batch, Read, Group> {
     private var freeGroups: [Group]
     /// Handed to the durability thread and not yet taken by it.
     private var handedOff: [Group] = []
-    /// Handed off and not yet durable (taken or not).
+    /// Handed off and not yet filed (queued, being made durable, or durable
+    /// and waiting for the filing thread or being filed).
     private(set) var groupsInFlight = 0
+    /// Durable and answered; the filing thread indexes and files them next,
+    /// in LSN order.
+    private var toFile: [Group] = []
     private var applyFinished = false
     private var walBytesSinceSnapshot = 0
     /// Bytes of the newest snapshot: the next automatic one waits for at
@@ -214,8 +220,35 @@ struct CommitPipeline<Batch, Read, Group> {
         return applyFinished ? .exit : .wait
     }
 
-    /// `group` is durable and its callers were completed; its buffer is free
-    /// again. `inline`: it was made durable by the apply thread. Returns
+    /// The durability thread made `group` durable and answered its callers;
+    /// the filing thread takes it next (wake it). Filing a large group takes
+    /// as long as applying it: on its own thread it overlaps the next
+    /// group's write and fdatasync instead of delaying them.
+    mutating func groupSynced(_ group: Group) {
+        precondition(groupsInFlight > toFile.count, "a group synced that was not handed off")
+        toFile.append(group)
+    }
+
+    // MARK: - Filing thread
+
+    enum FileAction {
+        case wait
+        case exit
+        case file(Group)
+    }
+
+    /// The next durable group to index and file. Exits after a stop (the
+    /// groups left were answered; recovery files them from the log) and
+    /// once the apply thread finished and every group is filed.
+    mutating func nextGroupToFile() -> FileAction {
+        if stoppedError != nil { return .exit }
+        if !toFile.isEmpty { return .file(toFile.removeFirst()) }
+        return applyFinished && groupsInFlight == 0 ? .exit : .wait
+    }
+
+    /// `group` is durable, its callers were completed and it is filed; its
+    /// buffer is free again. `inline`: it was made durable and filed by the
+    /// apply thread (else by the durability and filing threads). Returns
     /// whether to wake the waiting threads (a free group, the durable side
     /// back with the apply thread, or a snapshot due).
     mutating func groupDurable(_ group: Group, payloadBytes: Int, inline: Bool) -> Bool {
@@ -304,3 +337,6 @@ extension CommitPipeline.AcquireAction: CommitPipelineAction {
     var isWait: Bool { if case .wait = self { true } else { false } }
 }
 extension CommitPipeline.SnapshotAction: CommitPipelineAction { var isWait: Bool { self == .wait } }
+extension CommitPipeline.FileAction: CommitPipelineAction {
+    var isWait: Bool { if case .wait = self { true } else { false } }
+}

@@ -6,14 +6,18 @@
 //   applies them (timestamps are assigned here) and encodes one group
 //   payload; makes it durable itself when the pipeline says inline, else
 //   hands it off. Runs reads between groups.
-// - Durability thread: makes handed-off groups durable, in order.
-// - The durable side (WAL writer, chain head, balance index, segment
-//   filer, `groupsSinceCheckpoint`): owned by the durability thread while a
-//   group is handed off, by the apply thread otherwise
-//   (`CommitPipeline.durableSideOwner`); by `open` and `close` before the
-//   threads start and after they end.
+// - Durability thread: makes handed-off groups durable and answers their
+//   callers, in order; passes each to the filing thread.
+// - Filing thread: indexes and files each durable group, in order, then
+//   frees its buffer (the group is handed back: reads may run).
+// - The durable side: while a group is handed off, the WAL writer and
+//   chain head belong to the durability thread and the balance index,
+//   segment filer and `groupsSinceCheckpoint` to the filing thread; all of
+//   it to the apply thread otherwise (`CommitPipeline.durableSideOwner`);
+//   to `open` and `close` before the threads start and after they end.
 //
-// Making a group durable, in this order (`makeDurableAndComplete`):
+// Making a group durable, in this order (`makeDurableAndAnswer`, then
+// `deriveAndRelease`; both on the apply thread for an inline group):
 // committed LSN and chain value into the payload → WAL append → fdatasync
 // → chain head advanced → callers completed (or, with synchronous standbys,
 // queued until they acknowledge) → index slots written with the group's LSN
@@ -35,8 +39,10 @@ extension Ledger {
     func startThreads() {
         let apply = Thread { [self] in self.applyLoop() }
         let durability = Thread { [self] in self.durabilityLoop() }
+        let filing = Thread { [self] in self.filingLoop() }
         let snapshots: Thread? = pipeline.configuration.snapshotIntervalWALBytes > 0 ? Thread { [self] in self.snapshotLoop() } : nil
-        lock.withLock { threads = [snapshots, apply, durability].compactMap { $0 } }
+        lock.withLock { threads = [snapshots, apply, durability, filing].compactMap { $0 } }
+        filing.start()
         durability.start()
         apply.start()
         snapshots?.start()
@@ -174,39 +180,60 @@ extension Ledger {
 
     func durabilityLoop() {
         while case .makeDurable(let group) = awaitPipeline({ $0.nextHandedOffGroup() }) {
-            guard makeDurableAndComplete(group, inline: false) else { return }
+            guard makeDurableAndAnswer(group) else { return }
+            lock.withLock {
+                pipeline.groupSynced(group)
+                lock.broadcast()
+            }
         }
     }
 
-    /// Makes `group` durable, completes its callers, derives the index and
-    /// segments from it and frees its buffer. False when it failed (the
+    // MARK: - Filing thread
+
+    func filingLoop() {
+        while case .file(let group) = awaitPipeline({ $0.nextGroupToFile() }) {
+            guard deriveAndRelease(group, inline: false) else { return }
+        }
+    }
+
+    /// Inline: makes `group` durable, answers its callers, files it and
+    /// frees its buffer, all on the apply thread. False when it failed (the
     /// engine has stopped).
-    ///
-    /// Callers are completed as soon as the fdatasync returned, before the
-    /// balance index and the segments take the group: both are derived from
-    /// the log and rebuilt from it by recovery, and reads wait until the
-    /// group is handed back (`groupDurable`), so none sees the index or a
-    /// segment behind the acknowledged state. Filing a batch of 8,189 entries
-    /// takes as long as applying it (Benchmarks/RESULTS.md, issue 13), so
-    /// acknowledging first takes it off the request's latency. A failure
-    /// there still stops the engine; the completed callers keep their
-    /// answer, which the log makes true after a restart.
     private func makeDurableAndComplete(_ group: PendingGroup, inline: Bool) -> Bool {
-        assert(
-            lock.withLock { pipeline.durableSideOwner } == (inline ? .applyThread : .durabilityThread),
-            "the durable side is made durable by a thread that does not own it")
-        let lsn: UInt64
+        precondition(inline, "handed-off groups go through the durability and filing threads")
+        return makeDurableAndAnswer(group) && deriveAndRelease(group, inline: true)
+    }
+
+    /// Writes and syncs `group`, then answers its callers (or, with
+    /// synchronous standbys, queues them until the standbys acknowledge).
+    /// False when it failed: the engine stopped and the callers failed.
+    ///
+    /// Callers are answered as soon as the fdatasync returned, before the
+    /// balance index and the segments take the group (`deriveAndRelease`):
+    /// both are derived from the log and rebuilt from it by recovery, and
+    /// reads wait until the group is handed back (`groupDurable`), so none
+    /// sees the index or a segment behind the acknowledged state. Filing a
+    /// batch of 8,189 entries takes as long as applying it
+    /// (Benchmarks/RESULTS.md, issue 13), so it runs on its own thread.
+    private func makeDurableAndAnswer(_ group: PendingGroup) -> Bool {
         do {
-            lsn = try writeAndSync(group)
+            group.lsn = try writeAndSync(group)
         } catch let error as LedgerError {
             stop(because: error, failing: group.members.map(\.completion))
             return false
         } catch {
             preconditionFailure("non-LedgerError from writeAndSync: \(error)")
         }
-        if options.synchronousStandbys == 0 { group.complete(lsn: lsn) } else { awaitStandbys(group, lsn: lsn) }
+        if options.synchronousStandbys == 0 { group.complete(lsn: group.lsn) } else { awaitStandbys(group, lsn: group.lsn) }
+        return true
+    }
+
+    /// Indexes and files a durable, answered group, then frees its buffer.
+    /// A failure stops the engine; the callers keep their answer, which the
+    /// log makes true after a restart. False when it failed.
+    private func deriveAndRelease(_ group: PendingGroup, inline: Bool) -> Bool {
         do {
-            try derive(group, lsn: lsn)
+            try derive(group, lsn: group.lsn)
         } catch let error as LedgerError {
             stop(because: error, failing: [])
             return false

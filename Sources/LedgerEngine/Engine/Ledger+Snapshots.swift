@@ -10,6 +10,9 @@
 // and the WAL after it, or the previous snapshot and the WAL after that.
 
 extension Ledger {
+    /// Whether a snapshot syncs the open month's segment (see `snapshot`).
+    public enum SegmentSync: Sendable { case always, never, whenNoBatchWaits }
+
     /// What `snapshot()` did.
     public struct SnapshotResult: Sendable {
         public var lsn: UInt64
@@ -28,18 +31,26 @@ extension Ledger {
     ///
     /// `syncingSegments`: sync the open month's segment during the capture,
     /// so compaction may delete every WAL file the snapshot covers. The
-    /// automatic snapshots pass false: that fdatasync ran on the apply
+    /// automatic snapshots pass `.whenNoBatchWaits`: that fdatasync ran on the apply
     /// thread and stalled every request behind it (134 ms at batch 8,189,
-    /// Benchmarks/RESULTS.md, issue 13); they compact only up to what the
-    /// segments already hold durably (`durableFiledLSN`, synced every
-    /// `indexCheckpointGroups` groups), and the next snapshot deletes the rest.
+    /// Benchmarks/RESULTS.md, issue 13). While batches wait they compact only
+    /// up to what the segments already hold durably (`durableFiledLSN`,
+    /// synced every `indexCheckpointGroups` groups), and a later snapshot
+    /// deletes the rest; with none waiting they sync as explicit ones do.
     @discardableResult
-    public func snapshot(syncingSegments: Bool = true) throws -> SnapshotResult {
+    public func snapshot(syncingSegments: SegmentSync = .always) throws -> SnapshotResult {
         try snapshotLock.withLock {
             let (machine, lsn, head, filedLSN) = try readSegments { segments in
                 // The segments must durably cover what compaction deletes.
-                if syncingSegments { try segments.sync() }
-                let filedLSN = syncingSegments ? segments.lastFiledLSN : segments.durableFiledLSN
+                // With no batch waiting, the sync delays nobody.
+                let syncing =
+                    switch syncingSegments {
+                    case .always: true
+                    case .never: false
+                    case .whenNoBatchWaits: self.lock.withLock { self.pipeline.queuedCount == 0 }
+                    }
+                if syncing { try segments.sync() }
+                let filedLSN = syncing ? segments.lastFiledLSN : segments.durableFiledLSN
                 return (self.machine, self.wal.nextLSN - 1, self.chain.head, filedLSN)
             }
             do {
@@ -90,7 +101,7 @@ extension Ledger {
     func snapshotLoop() {
         while awaitPipeline({ $0.nextSnapshot() }) == .take {
             do {
-                try snapshot(syncingSegments: false)
+                try snapshot(syncingSegments: .whenNoBatchWaits)
             } catch {
                 options.log("snapshot: failed: \(error)")
                 if stopReason != nil { return }

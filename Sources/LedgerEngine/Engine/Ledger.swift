@@ -5,7 +5,7 @@
 //   Ledger+Open.swift       open: recovery (Recovery.swift), index reconciled
 //   Ledger+Replay.swift     replaying WAL records (shared with verify)
 //   CommitPipeline.swift    the commit pipeline's decisions, a tested value
-//   CommitThreads.swift     the apply and durability threads carrying them out
+//   CommitThreads.swift     the apply, durability and filing threads carrying them out
 //   Ledger+Queries.swift    reads between groups
 //   Ledger+Snapshots.swift  snapshots and WAL compaction
 //   Ledger+Archive.swift    archival and restore of sealed months
@@ -96,7 +96,7 @@ public final class Ledger: @unchecked Sendable {
                 groupPayloadBytesMax: groupPayloadBytesMax, inlineGroupPayloadBytesMax: opened.options.inlineGroupPayloadBytesMax,
                 queueBatchesMax: Limits.commitQueueBatchesMax,
                 snapshotIntervalWALBytes: opened.options.snapshotIntervalWALBytes ?? 4 * opened.meta.walFileBytes),
-            groups: [PendingGroup(), PendingGroup()])
+            groups: [PendingGroup(), PendingGroup(), PendingGroup()])
         startThreads()
     }
 

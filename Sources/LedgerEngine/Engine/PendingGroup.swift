@@ -1,6 +1,7 @@
-// One group on its way from the apply thread to durability. Two of them
-// alternate, so the next group is applied and encoded while the previous
-// one is written and synced; each owns its buffers, reused for every group.
+// One group on its way from the apply thread to durability and filing.
+// Three of them rotate, so the next group is applied and encoded while the
+// previous one is written and synced and the one before it is filed; each
+// owns its buffers, reused for every group.
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -16,6 +17,8 @@ extension Ledger {
         /// Record header space, then the payload (see Specs/wal-format.md).
         let record: UnsafeMutableRawBufferPointer
         var payloadBytes = 0
+        /// Set once the group is durable.
+        var lsn: UInt64 = 0
         var members: [GroupMember] = []
         var results: [ResultCode] = []
         /// The accounts this group changed, with their values after it: the

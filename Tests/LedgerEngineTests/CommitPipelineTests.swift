@@ -186,6 +186,29 @@ import Testing
         #expect(p.readsMayRun() == .run(durable: true) && p.groupsInFlight == 0)
     }
 
+    /// The filing thread may fall behind: groups synced meanwhile wait and
+    /// are filed oldest first (the segments take records in LSN order).
+    @Test func syncedGroupsWaitingForTheFilingThreadAreFiledOldestFirst() {
+        var p = Self.pipeline(inlineBytesMax: 0, groups: [3, 2, 1])
+        var synced: [Int] = []
+        for _ in 0..<3 {
+            let g = Self.group(p.acquireGroup())!
+            _ = p.groupEncoded(g, payloadBytes: 100)
+            guard case .makeDurable(let taken) = p.nextHandedOffGroup() else {
+                Issue.record("nothing to make durable")
+                return
+            }
+            p.groupSynced(taken)
+            synced.append(taken)
+        }
+        var filed: [Int] = []
+        while case .file(let g) = p.nextGroupToFile() {
+            filed.append(g)
+            _ = p.groupDurable(g, payloadBytes: 100, inline: false)
+        }
+        #expect(filed == synced && filed == [1, 2, 3])
+    }
+
     /// A stop fails the groups not yet durable; a synced group was answered
     /// already (the log holds it), so it is not failed and not filed.
     @Test func aStopLeavesSyncedGroupsToRecoveryAndEndsTheFilingThread() {

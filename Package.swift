@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "LedgerLoad",
             dependencies: [
-                "LedgerEngine", "LedgerProtocol", "LedgerClient",
+                "LedgerEngine", "LedgerProtocol", "LedgerClient", "BenchmarkSupport",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -97,9 +97,11 @@ let package = Package(
         .executableTarget(name: "SwiftClientExample", dependencies: ["LedgerClient", "LedgerModel"], path: "Examples/SwiftClient"),
         .executableTarget(
             name: "LedgerBench",
-            dependencies: ["LedgerEngine"],
+            dependencies: ["LedgerEngine", "BenchmarkSupport"],
             path: "Benchmarks/LedgerBench"
         ),
+        // What the two benchmark programs share (their random numbers).
+        .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
         .target(
             name: "LedgerTestSupport",
             dependencies: ["LedgerEngine"],

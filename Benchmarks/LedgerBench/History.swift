@@ -10,6 +10,7 @@
 //      ratio and input MB/s; bytes per entry hot and archived;
 //   5. the same queries on archived months;
 //   6. verify throughput.
+import BenchmarkSupport
 import Foundation
 import LedgerEngine
 

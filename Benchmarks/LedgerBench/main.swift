@@ -12,6 +12,7 @@
 //
 // Build with `swift build -c release` (never -Ounchecked). Prints one line per
 // run and the median.
+import BenchmarkSupport
 import Foundation
 import LedgerEngine
 
@@ -86,18 +87,6 @@ func freshLedger(_ config: Config, accounts: Int) throws -> Ledger {
     }
     if batch.eventCount > 0 { _ = try ledger.submitAndWait(batch) }
     return ledger
-}
-
-/// SplitMix64: the generator must not make a getrandom syscall per entry.
-struct FastRandom: RandomNumberGenerator {
-    var state = UInt64.random(in: 1...UInt64.max)
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 struct Generator {

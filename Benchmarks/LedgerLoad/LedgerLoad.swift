@@ -7,6 +7,7 @@
 // entries/s over all connections, whether or not earlier ones finished, and
 // latency is measured from the *scheduled* start (no coordinated omission).
 import ArgumentParser
+import BenchmarkSupport
 import Foundation
 import Histogram
 import LedgerClient
@@ -115,7 +116,7 @@ struct Run: Sendable {
     let prefix: UInt128
 
     /// A request of `batch` two-posting entries; `sequence` makes ids unique.
-    func request(_ sequence: Int, _ rng: inout LoadRandom) -> EventBatch {
+    func request(_ sequence: Int, _ rng: inout FastRandom) -> EventBatch {
         var events = EventBatch()
         events.bytes.reserveCapacity(batch * 144)
         let pool = hot > 0 ? hot : accounts
@@ -152,7 +153,7 @@ struct Run: Sendable {
             for lane in 0..<lanes {
                 let client = clients[lane % clients.count]
                 group.addTask {
-                    var rng = LoadRandom()
+                    var rng = FastRandom()
                     var histogram = Self.latencyHistogram()
                     var entries = 0
                     var sequence = lane
@@ -194,7 +195,7 @@ struct Run: Sendable {
                     var scheduledNs = startNs + intervalNs * UInt64(index) / UInt64(clients.count)
                     var sequence = index
                     return try await withThrowingTaskGroup(of: (Int, UInt64)?.self) { requests in
-                        var rng = LoadRandom()
+                        var rng = FastRandom()
                         while scheduledNs < endNs {
                             let now = Self.nowNs()
                             if scheduledNs > now { try await Task.sleep(nanoseconds: scheduledNs - now) }
@@ -222,25 +223,5 @@ struct Run: Sendable {
             let (total, merged) = try await Self.merged(&group)
             return (total, merged, endNs - warmupEndNs)
         }
-    }
-}
-
-/// SplitMix64, seeded once from the system: the system generator makes a
-/// getrandom(2) call per number on Linux, two per entry, which made the
-/// generator, not the server, the cost of building a batch of 8,189.
-struct LoadRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init() {
-        var system = SystemRandomNumberGenerator()
-        state = system.next()
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

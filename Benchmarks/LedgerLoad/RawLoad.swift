@@ -4,6 +4,7 @@
 // client (no event loop, actor or task hops), so on a shared 2-core box it
 // leaves more CPU to the server: the figure bounds what the server does
 // when its clients run elsewhere.
+import BenchmarkSupport
 import Foundation
 import Histogram
 import LedgerEngine
@@ -66,7 +67,7 @@ enum RawLoad {
         nonisolated(unsafe) var finished = 0
         for (lane, socket) in sockets.enumerated() {
             LedgerEngine.Thread {
-                var rng = LoadRandom()
+                var rng = FastRandom()
                 var histogram = Run.latencyHistogram()
                 var entries = 0
                 var sequence = lane

@@ -116,7 +116,7 @@ extension Ledger {
         }
         switch action {
         case .handOff: return true
-        case .makeDurableInline: return makeDurableAndComplete(group, inline: true)
+        case .makeDurableInline: return makeDurableAndFileInline(group)
         case .fail(let error):
             group.fail(error)
             return false
@@ -199,9 +199,8 @@ extension Ledger {
     /// Inline: makes `group` durable, answers its callers, files it and
     /// frees its buffer, all on the apply thread. False when it failed (the
     /// engine has stopped).
-    private func makeDurableAndComplete(_ group: PendingGroup, inline: Bool) -> Bool {
-        precondition(inline, "handed-off groups go through the durability and filing threads")
-        return makeDurableAndAnswer(group) && deriveAndRelease(group, inline: true)
+    private func makeDurableAndFileInline(_ group: PendingGroup) -> Bool {
+        makeDurableAndAnswer(group) && deriveAndRelease(group, inline: true)
     }
 
     /// Writes and syncs `group`, then answers its callers (or, with

@@ -210,11 +210,36 @@ snap_body += u128(1001) + struct.pack('<QQBB', fingerprint(pending), t0 + 2, 1, 
 snap_body += u128(1001) + struct.pack('<QII', 0, 2, 0)
 snap_body += struct.pack('<IB', 0, 1) + bytes(11) + u128(2500)
 snap_body += struct.pack('<IB', 1, 2) + bytes(11) + u128(2500)
-snap_header = b'LDGRSNAP' + struct.pack('<IIQQ', 3, 4096, 1, t0 + 2) + directory_id
+# Version 4: the filter of evicted ids (snapshot-format.md, "Evicted-id filter"):
+# capacity 64 ids -> 2 blocks of 64 bytes, seed 0x0123456789abcdef, ids 7,
+# 2^64 + 9 and 1001 inserted (the format stores bits; which ids they are is
+# the engine's business).
+M64 = (1 << 64) - 1
+def filter_probes(id_, seed, block_count):
+    lo, hi = id_ & M64, id_ >> 64
+    h = (((lo ^ seed) * 0x9E3779B97F4A7C15) & M64) ^ ((hi * 0xC2B2AE3D27D4EB4F) & M64)
+    h ^= h >> 31
+    h = (h * 0xBF58476D1CE4E5B9) & M64
+    h ^= h >> 29
+    base = (h % block_count) * 8
+    g = ((h >> 32) | (h << 32)) & M64
+    for _ in range(7):
+        g = (g * 0x94D049BB133111EB + 0x2545F4914F6CDD1D) & M64
+        bit = g >> 55
+        yield base + (bit >> 6), 1 << (bit & 63)
+filter_seed, filter_capacity, filter_ids = 0x0123456789ABCDEF, 64, [7, (1 << 64) + 9, 1001]
+filter_blocks = max(1, filter_capacity * 16 // 512)
+filter_words = [0] * (8 * filter_blocks)
+for fid in filter_ids:
+    for w, m in filter_probes(fid, filter_seed, filter_blocks):
+        filter_words[w] |= m
+snap_body += b''.join(struct.pack('<Q', w) for w in filter_words)
+snap_header = b'LDGRSNAP' + struct.pack('<IIQQ', 4, 4096, 1, t0 + 2) + directory_id
 snap_header += struct.pack('<QQQQQ', 2, 1, 1, 2, len(snap_body)) + chain1 + hashlib.sha256(snap_body).digest() + struct.pack('<QQ', 0, t0 + 2)  # version 3: resident window start (none), last successful event
+snap_header += struct.pack('<QQQQ', filter_seed, filter_capacity, len(filter_ids), filter_blocks)  # version 4: the filter of evicted ids
 snap_header += bytes(4092 - len(snap_header))
 snap_header += struct.pack('<I', mask(crc32c(snap_header)))
-write('snapshot.hex', snap_header + snap_body, 'snapshot at LSN 1 of directory f0..ff: accounts 1 and 2 (ledger 840, code 1), pending entry 1001 of 2500 from 1 to 2 without timeout, created at 1700000000000000000; chain head = wal-chain-1.txt')
+write('snapshot.hex', snap_header + snap_body, 'snapshot at LSN 1 of directory f0..ff: accounts 1 and 2 (ledger 840, code 1), pending entry 1001 of 2500 from 1 to 2 without timeout, created at 1700000000000000000; chain head = wal-chain-1.txt; filter of evicted ids: capacity 64, seed 0x0123456789abcdef, ids 7, 2^64+9, 1001')
 
 # archive-format.md: the one-record month above, sealed, then archived with
 # the zstd and lz4 command-line tools (an implementation independent of ours).

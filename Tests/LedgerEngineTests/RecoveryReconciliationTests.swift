@@ -143,11 +143,12 @@ import Testing
     /// checksum recomputed (SHA-256 of the body, CRC of the header).
     static func rewrite(_ path: String, _ disk: SimulatedDisk, chainHead: [UInt8]? = nil, _ edit: (inout LedgerStateMachine) -> Void) throws {
         let directoryID = try DataDirectoryMeta.read(storage: disk, layout: DataDirectoryLayout(root: root)).directoryID
-        var (header, machine) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        var (header, machine, filter) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
         edit(&machine)
         try disk.removeFile(path)
         try SnapshotStore.write(
-            machine, lsn: header.lsn, chainHead: chainHead ?? header.chainHead, directoryID: directoryID, storage: disk, layout: DataDirectoryLayout(root: root)
+            machine, filter: filter, lsn: header.lsn, chainHead: chainHead ?? header.chainHead, directoryID: directoryID, storage: disk,
+            layout: DataDirectoryLayout(root: root)
         )
         header = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID).0  // it loads: only a cross-check can tell
     }

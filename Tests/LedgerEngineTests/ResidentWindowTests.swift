@@ -74,12 +74,52 @@ import Testing
         try ledger.close()
         ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(ledger.recovery.snapshotLSN > 0)
+        #expect(ledger.recovery.evictedFilterFromSnapshot, "the filter of evicted ids came from the snapshot, not from the sealed months")
         #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (residentAtSnapshot, windowStart))
         try Self.expectOldIDsKnown(ledger, septemberIDs, "recovered from a snapshot")
         #expect(try ledger.missingEntries(septemberIDs).isEmpty)
         try ledger.close()
         let report = try Verifier.verify(at: Self.root, storage: disk)
         #expect(report.passed, "\(report.problems)")
+    }
+
+    /// A snapshot stores the filter of evicted ids, and recovery trusts it
+    /// instead of re-reading the sealed months; a stored filter that lacks an
+    /// evicted id (a false negative: that id would be accepted again) is
+    /// named by `verify`.
+    @Test func verifyNamesASnapshotWhoseFilterLacksAnEvictedID() throws {
+        let disk = SimulatedDisk(seed: 4)
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        for i in 0..<50 {
+            #expect(try Self.submit(ledger, [transfer(UInt128(10_000 + i), from: 1, to: 2, 5)]) == [.ok])
+            clock.advance(Self.day / 2)
+        }
+        for month in [10, 11] {
+            clock.advance(UTCMonth(year: 2026, month: month).startNs + Self.day - clock.read())
+            #expect(try Self.submit(ledger, [transfer(UInt128(20_000 + month), from: 2, to: 1, 1)]) == [.ok])
+        }
+        let path = try ledger.snapshot().path
+        try ledger.close()
+        #expect(try Verifier.verify(at: Self.root, storage: disk).passed)
+
+        // The same snapshot with a filter that holds one unrelated id.
+        let directoryID = try DataDirectoryMeta.read(storage: disk, layout: DataDirectoryLayout(root: Self.root)).directoryID
+        let (header, machine, stored) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        #expect(stored.map { f in (10_000..<10_050).allSatisfy { f.mightContain(UInt128($0)) } } == true, "September's ids are in the stored filter")
+        var lacking = EvictedIDFilter(capacity: EvictedEntries.filterCapacityMin)
+        lacking.insert(1)
+        try disk.removeFile(path)
+        try SnapshotStore.write(
+            machine, filter: lacking, lsn: header.lsn, chainHead: header.chainHead, directoryID: directoryID, storage: disk,
+            layout: DataDirectoryLayout(root: Self.root))
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(!report.passed)
+        #expect(
+            report.problems.contains { $0.kind == "snapshot corruption" && $0.file == path && $0.message.contains("lacks entry 100") },
+            "\(report.problems)")
     }
 
     /// Resubmitting old ids: the same fields → exists; other fields → existsWithDifferentFields; a new id → ok.

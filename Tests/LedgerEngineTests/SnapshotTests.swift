@@ -269,13 +269,18 @@ import Testing
         let disk = SimulatedDisk(seed: 1)
         let layout = DataDirectoryLayout(root: "/vector")
         try disk.makeDirectory(layout.root)
-        let (path, _) = try SnapshotStore.write(machine, lsn: 1, chainHead: chainHead, directoryID: directoryID, storage: disk, layout: layout)
+        var filter = EvictedIDFilter(capacity: 64, seed: 0x0123_4567_89AB_CDEF)
+        for id: UInt128 in [7, 1 << 64 + 9, 1001] { filter.insert(id) }
+        let (path, _) = try SnapshotStore.write(
+            machine, filter: filter, lsn: 1, chainHead: chainHead, directoryID: directoryID, storage: disk, layout: layout)
         let written = disk.bytes(path)
         #expect(
             written == bytes,
             "the snapshot differs from the vector (first difference at \((0..<min(written.count, bytes.count)).first { written[$0] != bytes[$0] } ?? -1))")
-        let (header, loaded) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        let (header, loaded, loadedFilter) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
         #expect(header.lsn == 1 && header.chainHead == chainHead && header.entryCount == 1 && header.holdCount == 1)
         #expect(loaded.difference(from: machine) == nil)
+        #expect(loadedFilter == filter && header.filterBlockCount == 2 && header.filterIDCount == 3)
+        #expect(loadedFilter.map { f in [7, 1 << 64 + 9, 1001].allSatisfy { f.mightContain($0) } } == true)
     }
 }

@@ -193,7 +193,7 @@ enum FileFuzz {
     static func snapshot(_ input: [UInt8]) {
         let path = layout.snapshotPath(lsn: 1)
         let disk = bare([(path, input)])
-        if let (_, machine) = try? SnapshotStore.load(path: path, storage: disk, directoryID: directoryID) {
+        if let (_, machine, _) = try? SnapshotStore.load(path: path, storage: disk, directoryID: directoryID) {
             _ = machine.invariantViolations()
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
-import LedgerEngine
 import Testing
 
+@testable import LedgerEngine
 @testable import LedgerFuzzTargets
 
 /// Every committed fuzz input (seeds, interesting inputs, and each crash the
@@ -62,7 +62,7 @@ import Testing
             directoryID: FileFuzz.directoryID, monthRoot: Array(indexBytes[40..<72]))
         #expect(try index.entryOffset(1001) != nil)
         let snapshotPath = FileFuzz.layout.snapshotPath(lsn: 1)
-        let (header, machine) = try SnapshotStore.load(
+        let (header, machine, _) = try SnapshotStore.load(
             path: snapshotPath, storage: FileFuzz.directory([(snapshotPath, Self.seed(.snapshot, "one-batch"))]), directoryID: FileFuzz.directoryID)
         #expect(header.lsn == 1 && machine.accountCount == 2)
     }

@@ -73,6 +73,9 @@ extension Ledger {
         /// No snapshot was usable and the WAL was compacted: the state was
         /// rebuilt from the segments (`StateRebuild`).
         public var rebuiltFromSegments = false
+        /// The filter of evicted ids was the snapshot's (version 4), not
+        /// rebuilt from the sealed months' id tables.
+        public var evictedFilterFromSnapshot = false
     }
 
     /// One durable group, as `Options.groupCommitted` reports it.

@@ -40,7 +40,7 @@ extension Ledger {
     @discardableResult
     public func snapshot(syncingSegments: SegmentSync = .always) throws -> SnapshotResult {
         try snapshotLock.withLock {
-            let (machine, lsn, head, filedLSN) = try readSegments { segments in
+            let (machine, filter, lsn, head, filedLSN) = try readSegments { segments in
                 // The segments must durably cover what compaction deletes.
                 // With no batch waiting, the sync delays nobody.
                 let syncing =
@@ -51,10 +51,14 @@ extension Ledger {
                     }
                 if syncing { try segments.sync() }
                 let filedLSN = syncing ? segments.lastFiledLSN : segments.durableFiledLSN
-                return (self.machine, self.wal.nextLSN - 1, self.chain.head, filedLSN)
+                // The filter is captured with the state: it holds every id
+                // this state evicted (the apply thread adds them before it
+                // applies the batch that evicts them).
+                return (self.machine, self.evicted.capturedFilter(), self.wal.nextLSN - 1, self.chain.head, filedLSN)
             }
             do {
-                let (path, bytes) = try SnapshotStore.write(machine, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
+                let (path, bytes) = try SnapshotStore.write(
+                    machine, filter: filter, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
                 lock.withLock { pipeline.snapshotWritten(bytes: bytes) }
                 try SnapshotStore.prune(storage: storage, layout: layout)
                 // WAL stays from the older retained snapshot on, so a damaged

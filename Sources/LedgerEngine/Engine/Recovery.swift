@@ -66,8 +66,12 @@ extension Ledger {
         var chain = HashChain(directoryID: meta.directoryID)
         var snapshotLSN: UInt64 = 0
         var snapshotUsed: (lsn: UInt64, path: String)?
-        if let (header, restored, path) = try SnapshotStore.loadNewest(storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log) {
+        var storedFilter: EvictedIDFilter?
+        if let (header, restored, filter, path) = try SnapshotStore.loadNewest(
+            storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
+        {
             machine = restored
+            storedFilter = filter
             chain = HashChain(head: header.chainHead)
             snapshotLSN = header.lsn
             report.snapshotLSN = header.lsn
@@ -98,11 +102,17 @@ extension Ledger {
         let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, readOnly: readOnly, log: options.log)
         segments.historyReadAhead = options.historyReadAhead
         // Entry records older than the resident window are looked up in the
-        // sealed months; the filter of evicted ids is rebuilt from them.
+        // sealed months; the filter of evicted ids comes from the snapshot,
+        // or is rebuilt from the sealed months when it stored none.
         let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID)
         machine.evictsOldEntries = true
         segments.evicted = evicted
-        try evicted.rebuildFilter(before: machine.residentSinceNs)
+        if let storedFilter {
+            evicted.install(storedFilter)
+            report.evictedFilterFromSnapshot = true
+        } else {
+            try evicted.rebuildFilter(before: machine.residentSinceNs)
+        }
         var timelineRecords: [TimelineSwitch] = []
         let scan = try Self.replay(
             storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted

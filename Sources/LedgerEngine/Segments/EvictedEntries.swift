@@ -27,7 +27,10 @@ public final class EvictedEntries: @unchecked Sendable {
     /// their window start.
     private var filedThroughNs: UInt64 = 0
     private var failure: LedgerError?
-    private var filter = EvictedIDFilter(capacity: 1 << 20)
+    private var filter = EvictedIDFilter(capacity: EvictedEntries.filterCapacityMin)
+    /// The smallest filter (8 KiB): snapshots store it, so a small ledger's
+    /// snapshot must not carry megabytes of zeros. It doubles as ids come.
+    static let filterCapacityMin = 4_096
     /// Lookups that went to the sealed months (filter positives), and those
     /// that found the id there (counters for tests and benchmarks).
     public private(set) var lookupsOnDisk = 0
@@ -91,8 +94,39 @@ public final class EvictedEntries: @unchecked Sendable {
             let months = sealed.filter { $0.month.next.startNs <= windowStartNs }
             var count = 0
             for month in months { count += try index(month)?.entryCount ?? 0 }
-            filter = EvictedIDFilter(capacity: max(1 << 20, 2 * count))
+            filter = EvictedIDFilter(capacity: max(Self.filterCapacityMin, 2 * count))
             for month in months { try index(month)?.forEachEntryID { filter.insert($0) } }
+        }
+    }
+
+    /// The filter as it is now, for a snapshot (a copy-on-write value: no
+    /// copy unless ids are added while the snapshot is written); nil while
+    /// it holds no id.
+    func capturedFilter() -> EvictedIDFilter? {
+        lock.withLock { filter.count > 0 ? filter : nil }
+    }
+
+    /// Takes the filter a snapshot stored instead of rebuilding it (at
+    /// open): it holds every id evicted before the snapshot's state, and the
+    /// replay after it adds the rest.
+    func install(_ stored: EvictedIDFilter) {
+        lock.withLock { filter = stored }
+    }
+
+    /// The first id of a sealed month entirely before `windowStartNs` that
+    /// `stored` lacks although `isResident` says it was evicted: a snapshot's
+    /// filter with such a false negative would let a duplicate through
+    /// (`verify` checks every stored filter so). Nil when none.
+    func firstIDMissing(from stored: EvictedIDFilter, before windowStartNs: UInt64, isResident: (UInt128) -> Bool) throws -> (UInt128, UTCMonth)? {
+        try lock.withLock {
+            for month in sealed where month.month.next.startNs <= windowStartNs {
+                var missing: UInt128?
+                try index(month)?.forEachEntryID { id in
+                    if missing == nil && !stored.mightContain(id) && !isResident(id) { missing = id }
+                }
+                if let missing { return (missing, month.month) }
+            }
+            return nil
         }
     }
 
@@ -132,54 +166,4 @@ public final class EvictedEntries: @unchecked Sendable {
     }
 
     private func index(_ month: SealedMonth) throws -> MonthIndexFile? { try reader(month)?.index }
-}
-
-/// A blocked bloom filter in memory: 16 bits per id at capacity, 7 probes in
-/// one 64-byte block (one cache line per query). Seeded per process: it is
-/// never stored.
-struct EvictedIDFilter {
-    private var words: [UInt64]
-    private let blockCount: Int
-    let capacity: Int
-    private(set) var count = 0
-    private static let seed = UInt64.random(in: 1...UInt64.max)
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        blockCount = max(1, capacity * 16 / 512)
-        words = [UInt64](repeating: 0, count: blockCount * 8)
-    }
-
-    var bytes: Int { words.count * 8 }
-
-    @inline(__always)
-    private static func probe(_ id: UInt128, blockCount: Int, _ body: (Int, UInt64) -> Bool) -> Bool {
-        var h = (UInt64(truncatingIfNeeded: id) ^ Self.seed) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: id >> 64) &* 0xC2B2_AE3D_27D4_EB4F
-        h ^= h >> 31
-        h = h &* 0xBF58_476D_1CE4_E5B9
-        h ^= h >> 29
-        let base = Int(h % UInt64(blockCount)) * 8
-        var g = h >> 32 | h << 32
-        for _ in 0..<7 {
-            g = g &* 0x94D0_49BB_1331_11EB &+ 0x2545_F491_4F6C_DD1D
-            let bit = Int(g >> 55)  // 0..<512
-            if !body(base + bit >> 6, 1 << UInt64(bit & 63)) { return false }
-        }
-        return true
-    }
-
-    mutating func insert(_ id: UInt128) {
-        count += 1
-        let blockCount = blockCount
-        words.withUnsafeMutableBufferPointer { w in
-            _ = Self.probe(id, blockCount: blockCount) { i, m in
-                w[i] |= m
-                return true
-            }
-        }
-    }
-
-    func mightContain(_ id: UInt128) -> Bool {
-        words.withUnsafeBufferPointer { w in Self.probe(id, blockCount: blockCount) { i, m in w[i] & m != 0 } }
-    }
 }

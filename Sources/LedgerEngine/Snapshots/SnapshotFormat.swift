@@ -11,13 +11,20 @@ public enum SnapshotFormat {
     /// 2: accounts are stored as balance-index slots (128 bytes).
     /// 3: the header records the resident window's start (entry records
     /// before it were evicted; StateMachine/ResidentWindow.swift).
-    public static let version: UInt32 = 3
+    /// 4: the filter of evicted ids follows the holds (version 3 files
+    /// still load; their filter is rebuilt from the sealed months).
+    public static let version: UInt32 = 4
+    static let versionsRead: ClosedRange<UInt32> = 3...4
     public static let magic: [UInt8] = Array("LDGRSNAP".utf8)
     public static let headerBytes = 4096
     static let accountBytes = BalanceIndexFormat.slotBytes
     static let entryBytes = 40
     static let holdBytes = 32
     static let holdPostingBytes = 32
+    static let filterBlockBytes = EvictedIDFilter.blockBytes
+    /// The most ids a stored filter may be sized for (a bound on the bytes
+    /// a damaged header can make recovery allocate: 2^36 ids, 128 GiB).
+    static let filterCapacityMax = 1 << 36
     /// Snapshots kept: the newest, and the one before it as the fallback.
     /// WAL is retained from the older one's LSN on.
     public static let retained = 2
@@ -101,6 +108,17 @@ public struct SnapshotHeader: Sendable, Equatable {
     public var residentSinceNs: UInt64 = 0
     /// The last event that succeeded (the resident window follows it).
     public var lastAppliedTimestamp: UInt64 = 0
+    /// The stored filter of evicted ids (version 4; all zero: none stored).
+    public var filterSeed: UInt64 = 0
+    public var filterCapacity = 0
+    public var filterIDCount = 0
+    public var filterBlockCount = 0
+
+    /// Body bytes the counts describe.
+    var describedBodyBytes: Int {
+        accountCount * SnapshotFormat.accountBytes + entryCount * SnapshotFormat.entryBytes + holdCount * SnapshotFormat.holdBytes + holdPostingCount
+            * SnapshotFormat.holdPostingBytes + filterBlockCount * SnapshotFormat.filterBlockBytes
+    }
 
     func encoded() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: SnapshotFormat.headerBytes)
@@ -122,6 +140,10 @@ public struct SnapshotHeader: Sendable, Equatable {
             }
             _LE.put(p, 152, residentSinceNs)
             _LE.put(p, 160, lastAppliedTimestamp)
+            _LE.put(p, 168, filterSeed)
+            _LE.put(p, 176, UInt64(filterCapacity))
+            _LE.put(p, 184, UInt64(filterIDCount))
+            _LE.put(p, 192, UInt64(filterBlockCount))
             _LE.put(
                 p, SnapshotFormat.headerBytes - 4, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)]))))
         }
@@ -134,26 +156,46 @@ public struct SnapshotHeader: Sendable, Equatable {
                 Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<(SnapshotFormat.headerBytes - 4)])))
                     == _LE.u32(p, SnapshotFormat.headerBytes - 4)
             else { throw LedgerError(.corruption, "snapshot header has a bad magic or checksum", path: path, offset: 0) }
-            guard _LE.u32(p, 8) == SnapshotFormat.version else {
+            guard SnapshotFormat.versionsRead.contains(_LE.u32(p, 8)) else {
                 throw LedgerError(.unsupportedVersion, "snapshot format version \(_LE.u32(p, 8)) is not supported", path: path, offset: 8)
             }
-            guard _LE.u32(p, 12) == UInt32(SnapshotFormat.headerBytes), _LE.isZero(p, 168, SnapshotFormat.headerBytes - 4 - 168) else {
+            guard _LE.u32(p, 12) == UInt32(SnapshotFormat.headerBytes), _LE.isZero(p, 200, SnapshotFormat.headerBytes - 4 - 200) else {
                 throw LedgerError(.corruption, "snapshot header has unexpected fields", path: path, offset: 12)
             }
             let header = SnapshotHeader(
                 lsn: _LE.u64(p, 16), lastTimestamp: _LE.u64(p, 24), directoryID: Array(p[32..<48]), accountCount: _LE.size(p, 48),
                 entryCount: _LE.size(p, 56), holdCount: _LE.size(p, 64), holdPostingCount: _LE.size(p, 72),
                 bodyBytes: _LE.size(p, 80), chainHead: Array(p[88..<120]), bodySHA256: Array(p[120..<152]), residentSinceNs: _LE.u64(p, 152),
-                lastAppliedTimestamp: _LE.u64(p, 160))
+                lastAppliedTimestamp: _LE.u64(p, 160), filterSeed: _LE.u64(p, 168), filterCapacity: _LE.size(p, 176), filterIDCount: _LE.size(p, 184),
+                filterBlockCount: _LE.size(p, 192))
+            try header.checkFilterFields(path: path)
+            guard _LE.u32(p, 8) == SnapshotFormat.version || header.filterBlockCount == 0 else {
+                throw LedgerError(.corruption, "a version 3 snapshot header describes a filter of evicted ids", path: path, offset: 168)
+            }
             guard header.residentSinceNs <= header.lastAppliedTimestamp, header.lastAppliedTimestamp <= header.lastTimestamp else {
                 throw LedgerError(.corruption, "snapshot header's resident window starts after its last event", path: path, offset: 152)
             }
             guard header.accountCount <= Limits.accountsMax, header.entryCount < 1 << 40, header.holdCount <= header.entryCount,
-                header.bodyBytes == header.accountCount * SnapshotFormat.accountBytes + header.entryCount * SnapshotFormat.entryBytes
-                    + header.holdCount * SnapshotFormat.holdBytes + header.holdPostingCount * SnapshotFormat.holdPostingBytes
+                header.holdPostingCount < 1 << 40, header.bodyBytes == header.describedBodyBytes
             else { throw LedgerError(.corruption, "snapshot header counts and body size disagree", path: path, offset: 48) }
             return header
         }
+    }
+}
+
+extension SnapshotHeader {
+    /// Filter fields: all zero (none stored), or a capacity within the
+    /// limit, an id count within it, and the block count the capacity gives.
+    fileprivate func checkFilterFields(path: String) throws {
+        if filterBlockCount == 0 {
+            guard filterSeed == 0, filterCapacity == 0, filterIDCount == 0 else {
+                throw LedgerError(.corruption, "snapshot header describes a filter of evicted ids without blocks", path: path, offset: 168)
+            }
+            return
+        }
+        guard filterCapacity > 0, filterCapacity <= SnapshotFormat.filterCapacityMax, filterIDCount <= filterCapacity,
+            filterBlockCount == EvictedIDFilter.blockCount(capacity: filterCapacity)
+        else { throw LedgerError(.corruption, "snapshot header's filter of evicted ids has inconsistent sizes", path: path, offset: 168) }
     }
 }
 

@@ -12,9 +12,12 @@ public enum SnapshotStore {
     /// Writes the snapshot of `machine` at `lsn` atomically: temporary file,
     /// fdatasync, rename, fsync of the directory. A failure of either sync
     /// must stop the caller (it does not retry). Returns the file and its size.
+    /// `filter`: the engine's filter of evicted ids, holding at least every
+    /// id `machine` evicted (nil: none stored; recovery rebuilds it).
     @discardableResult
-    public static func write(
-        _ machine: LedgerStateMachine, lsn: UInt64, chainHead: [UInt8], directoryID: [UInt8], storage: any Storage, layout: DataDirectoryLayout
+    static func write(
+        _ machine: LedgerStateMachine, filter: EvictedIDFilter?, lsn: UInt64, chainHead: [UInt8], directoryID: [UInt8], storage: any Storage,
+        layout: DataDirectoryLayout
     ) throws -> (path: String, bytes: Int) {
         if !storage.fileExists(layout.snapshotsDirectory) {
             try storage.makeDirectory(layout.snapshotsDirectory)
@@ -27,12 +30,15 @@ public enum SnapshotStore {
         defer { file.close() }
         let writer = SnapshotStreamWriter(file: file, at: SnapshotFormat.headerBytes)
         let counts = try machine.writeSnapshotBody(writer, lsn: lsn)
+        if let filter { try writeFilter(filter, writer) }
         try writer.flush()
         let header = SnapshotHeader(
             lsn: lsn, lastTimestamp: machine.lastTimestamp, directoryID: directoryID, accountCount: machine.accountCount,
             entryCount: counts.entries, holdCount: counts.holds, holdPostingCount: counts.holdPostings,
             bodyBytes: writer.offset - SnapshotFormat.headerBytes, chainHead: chainHead, bodySHA256: writer.hasher.finish(),
-            residentSinceNs: machine.residentSinceNs, lastAppliedTimestamp: machine.lastAppliedTimestamp)
+            residentSinceNs: machine.residentSinceNs, lastAppliedTimestamp: machine.lastAppliedTimestamp, filterSeed: filter?.seed ?? 0,
+            filterCapacity: filter?.capacity ?? 0, filterIDCount: filter?.count ?? 0, filterBlockCount: filter?.blockCount ?? 0)
+        precondition(header.bodyBytes == header.describedBodyBytes, "snapshot body size")
         try file.write(header.encoded(), at: 0)
         CrashPoints.reached("snapshot.written")
         try file.sync()
@@ -54,7 +60,10 @@ public enum SnapshotStore {
         return try SnapshotHeader.decode(try file.readExactly(SnapshotFormat.headerBytes, at: 0), path: path)
     }
 
-    public static func load(path: String, storage: any Storage, directoryID: [UInt8]) throws -> (SnapshotHeader, LedgerStateMachine) {
+    /// `filter`: the stored filter of evicted ids, nil when none is stored.
+    static func load(path: String, storage: any Storage, directoryID: [UInt8]) throws -> (
+        header: SnapshotHeader, machine: LedgerStateMachine, filter: EvictedIDFilter?
+    ) {
         let file = try storage.openFileForReading(path)
         defer { file.close() }
         let size = try file.size()
@@ -73,24 +82,62 @@ public enum SnapshotStore {
         }
         let reader = SnapshotStreamReader(file: file, from: SnapshotFormat.headerBytes, end: size)
         let machine = try LedgerStateMachine(snapshot: reader, header: header)
+        let filter = try readFilter(reader, header: header)
         guard reader.offset == size, reader.position == reader.buffer.count else {
             throw LedgerError(.corruption, "snapshot body has bytes its counts do not describe", path: path, offset: reader.offset)
         }
         guard reader.hasher.finish() == header.bodySHA256 else {
             throw LedgerError(.corruption, "snapshot body does not match its SHA-256", path: path, offset: SnapshotFormat.headerBytes)
         }
-        return (header, machine)
+        return (header, machine, filter)
+    }
+
+    /// Body chunk for the filter's words (whole blocks).
+    private static let filterChunkWords = 8 * 1024
+
+    private static func writeFilter(_ filter: EvictedIDFilter, _ writer: SnapshotStreamWriter) throws {
+        try filter.words.withUnsafeBufferPointer { words in
+            var start = 0
+            while start < words.count {
+                let n = min(filterChunkWords, words.count - start)
+                try writer.append(
+                    { p in
+                        for i in 0..<n { p.storeBytes(of: words[start + i].littleEndian, toByteOffset: 8 * i, as: UInt64.self) }
+                    }, bytes: 8 * n)
+                start += n
+            }
+        }
+    }
+
+    private static func readFilter(_ reader: SnapshotStreamReader, header: SnapshotHeader) throws -> EvictedIDFilter? {
+        guard header.filterBlockCount > 0 else { return nil }
+        let wordCount = 8 * header.filterBlockCount
+        var words = [UInt64](repeating: 0, count: wordCount)
+        try words.withUnsafeMutableBufferPointer { w in
+            var start = 0
+            while start < wordCount {
+                let n = min(filterChunkWords, wordCount - start)
+                try reader.next(8 * n) { p in
+                    for i in 0..<n { w[start + i] = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
+                }
+                start += n
+            }
+        }
+        guard let filter = EvictedIDFilter(seed: header.filterSeed, capacity: header.filterCapacity, count: header.filterIDCount, words: words) else {
+            throw LedgerError(.corruption, "snapshot's filter of evicted ids has inconsistent sizes", path: reader.file.path, offset: 168)
+        }
+        return filter
     }
 
     /// The newest snapshot that loads, trying older ones when it does not;
     /// `log` gets one line per snapshot skipped and why.
     static func loadNewest(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], log: (String) -> Void) throws -> (
-        SnapshotHeader, LedgerStateMachine, String
+        SnapshotHeader, LedgerStateMachine, EvictedIDFilter?, String
     )? {
         for (_, path) in try list(storage: storage, layout: layout).reversed() {
             do {
-                let (header, machine) = try load(path: path, storage: storage, directoryID: directoryID)
-                return (header, machine, path)
+                let (header, machine, filter) = try load(path: path, storage: storage, directoryID: directoryID)
+                return (header, machine, filter, path)
             } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
                 log("snapshot: \(path) is unusable (\(error.message)); falling back to the previous snapshot")
             }

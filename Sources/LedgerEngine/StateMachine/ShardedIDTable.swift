@@ -63,6 +63,14 @@ struct ShardedIDTable<Value: Sendable>: Sendable {
         count += 1
     }
 
+    /// Inserts `id` unless present, with one probe; false when it was present.
+    @inlinable
+    mutating func insertIfAbsent(_ id: UInt128, _ value: Value) -> Bool {
+        guard shards[shard(id)].insertIfAbsent(id, value) else { return false }
+        count += 1
+        return true
+    }
+
     /// Removes every entry for which `shouldRemove` holds; returns the
     /// removed ids (shard by shard).
     mutating func removeAll(where shouldRemove: (UInt128, Value) -> Bool) -> [UInt128] {

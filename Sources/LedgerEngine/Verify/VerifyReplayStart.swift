@@ -15,6 +15,9 @@ struct VerifyReplayStart {
     var rebuiltFromSegments = false
     /// Every snapshot that loaded, to compare with the replay at its LSN.
     var snapshots: [(lsn: UInt64, path: String, machine: LedgerStateMachine)] = []
+    /// The filters of evicted ids the snapshots stored, checked against the
+    /// sealed months (`checkStoredFilters`).
+    var storedFilters: [(path: String, machine: LedgerStateMachine, filter: EvictedIDFilter)] = []
     /// Records up to this LSN are in `machine` already.
     var lsn: UInt64 = 0
 
@@ -25,8 +28,9 @@ struct VerifyReplayStart {
         for (_, path) in try SnapshotStore.list(storage: storage, layout: layout) {
             report.snapshotFiles += 1
             do {
-                let (header, restored) = try SnapshotStore.load(path: path, storage: storage, directoryID: meta.directoryID)
+                let (header, restored, filter) = try SnapshotStore.load(path: path, storage: storage, directoryID: meta.directoryID)
                 start.snapshots.append((header.lsn, path, restored))
+                if let filter { start.storedFilters.append((path, restored, filter)) }
                 if walFirstLSN > 1 && header.lsn + 1 >= walFirstLSN && start.lsn == 0 {
                     start.machine = restored
                     start.chain = HashChain(head: header.chainHead)
@@ -95,11 +99,31 @@ struct VerifyReplayStart {
         machine.evictsOldEntries = true
         do {
             try evicted.rebuildFilter(before: machine.residentSinceNs)
+            try checkStoredFilters(evicted, report: &report)
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
             report.problems.append(
                 .init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
             return nil
         }
         return evicted
+    }
+
+    /// Every id of the sealed months a snapshot's state evicted must be in
+    /// the filter that snapshot stored: recovery uses it instead of the
+    /// sealed months' id tables, and a missing id would let a duplicate
+    /// through. (One pass over those months' ids per stored filter.)
+    private func checkStoredFilters(_ evicted: EvictedEntries, report: inout VerifyReport) throws {
+        for (path, machine, filter) in storedFilters {
+            guard
+                let (id, month) = try evicted.firstIDMissing(
+                    from: filter, before: machine.residentSinceNs, isResident: { machine.entries.contains($0) })
+            else { continue }
+            report.problems.append(
+                .init(
+                    severity: .error, file: path, offset: nil, kind: "snapshot corruption",
+                    message:
+                        "the snapshot's filter of evicted ids lacks entry \(id) of \(month), which its state evicted: recovery from it would accept that id again"
+                ))
+        }
     }
 }

@@ -58,6 +58,14 @@ extension Ledger {
             if removedTemporary { try storage.syncDirectory(directory) }
         }
 
+        // The segments are opened (the open month re-read and re-indexed) on
+        // a thread of their own while the snapshot loads: the two read
+        // different files, and each took seconds at 50M entries
+        // (Benchmarks/RESULTS.md, issue 13). Joined on every path.
+        let segmentsOpening = ThreadedResult {
+            try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, readOnly: readOnly, log: options.log)
+        }
+        defer { _ = try? segmentsOpening.value() }
         // Start from the newest usable snapshot (falling back to the one
         // before it), then replay the WAL after it, re-filing into the
         // monthly segments whatever they lack.
@@ -84,6 +92,8 @@ extension Ledger {
         // No usable snapshot and a compacted WAL: rebuild from the segments.
         var rebuiltFromSegments = false
         if report.snapshotLSN == 0, let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN, walFirstLSN > 1 {
+            // The rebuild reads the segments the filer may repair: after it.
+            _ = try segmentsOpening.value()
             let rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
             guard rebuilt.lastLSN + 1 >= walFirstLSN else {
                 throw LedgerError(
@@ -99,7 +109,7 @@ extension Ledger {
                 "recovery: no usable snapshot and the WAL starts at LSN \(walFirstLSN); rebuilt the state from the segments (\(rebuilt.events) events through LSN \(rebuilt.lastLSN)); the SHA-256 chain is re-anchored at the WAL, and checked from there on"
             )
         }
-        let segments = try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, readOnly: readOnly, log: options.log)
+        let segments = try segmentsOpening.value()
         segments.historyReadAhead = options.historyReadAhead
         // Entry records older than the resident window are looked up in the
         // sealed months; the filter of evicted ids comes from the snapshot,

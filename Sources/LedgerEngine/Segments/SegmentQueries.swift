@@ -14,9 +14,12 @@ final class SealedMonthReader {
     let seed: UInt32
     let end: Int
 
-    init(storage: any Storage, layout: DataDirectoryLayout, sealed: SealedMonth, directoryID: [UInt8]) throws {
-        index = try MonthIndexFile(
-            storage: storage, path: layout.segmentIndexPath(sealed.month), month: sealed.month, directoryID: directoryID, monthRoot: sealed.monthRoot)
+    /// `index`: the month's index when the caller has it open already.
+    init(storage: any Storage, layout: DataDirectoryLayout, sealed: SealedMonth, directoryID: [UInt8], index: MonthIndexFile? = nil) throws {
+        self.index =
+            try index
+            ?? MonthIndexFile(
+                storage: storage, path: layout.segmentIndexPath(sealed.month), month: sealed.month, directoryID: directoryID, monthRoot: sealed.monthRoot)
         file = try SegmentFiles.openForReading(sealed.month, form: sealed.form, storage: storage, layout: layout, directoryID: directoryID)
         do {
             // Before the first answer from this month in this process.

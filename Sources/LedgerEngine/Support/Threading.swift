@@ -84,3 +84,32 @@ public final class Guarded<Value>: @unchecked Sendable {
 
     public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T { try lock.withLock { try body(&value) } }
 }
+
+/// A value computed on a thread of its own while the caller does other
+/// work (recovery loads the snapshot while the segments are re-read).
+/// `value()` joins the thread and returns the value or throws its error;
+/// call it on every path (a `defer` can), so the thread never outlives the
+/// work it belongs to.
+final class ThreadedResult<T>: @unchecked Sendable {
+    private let box: Guarded<Result<T, any Error>?>
+    private let thread: Thread
+    private var joined = false
+
+    init(_ body: @escaping () throws -> T) {
+        let box = Guarded<Result<T, any Error>?>(nil)
+        self.box = box
+        thread = Thread {
+            let result = Result { try body() }
+            box.withLock { $0 = result }
+        }
+        thread.start()
+    }
+
+    func value() throws -> T {
+        if !joined {
+            thread.join()
+            joined = true
+        }
+        return try box.withLock { $0! }.get()
+    }
+}

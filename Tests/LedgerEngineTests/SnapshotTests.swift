@@ -252,6 +252,42 @@ import Testing
         }
     }
 
+    /// Entries load in prefetched chunks: an entry repeated across the
+    /// chunk's boundary, or a zero id, is still refused by name.
+    @Test(arguments: [(1, 0), (1_500, 200), (1_500, 1_300)])
+    func aRepeatedOrZeroEntryIDIsRefused(entryCount: Int, repeatedAt: Int) throws {
+        var machine = LedgerStateMachine()
+        var results: [ResultCode] = []
+        var events: [Event] = [usd(1), usd(2)]
+        for i in 0..<entryCount { events.append(transfer(UInt128(1_000 + i), from: 1, to: 2, 1)) }
+        let batch = EventBatch(events)
+        batch.bytes.withUnsafeBytes { machine.apply($0, eventCount: batch.eventCount, timestamp: 1_700_000_000_000_000_000, results: &results) }
+        let disk = SimulatedDisk(seed: 1)
+        let layout = DataDirectoryLayout(root: "/repeat")
+        try disk.makeDirectory(layout.root)
+        let directoryID = [UInt8](repeating: 7, count: 16)
+        let (path, _) = try SnapshotStore.write(
+            machine, filter: nil, lsn: 1, chainHead: [UInt8](repeating: 0, count: 32), directoryID: directoryID, storage: disk, layout: layout)
+        var bytes = disk.bytes(path)
+        let entries = SnapshotFormat.headerBytes + 2 * SnapshotFormat.accountBytes
+        let target = entries + repeatedAt * SnapshotFormat.entryBytes
+        if repeatedAt == 0 {
+            for i in 0..<16 { bytes[target + i] = 0 }
+        } else {  // the id of the first entry, again
+            for i in 0..<16 { bytes[target + i] = bytes[entries + i] }
+        }
+        try disk.removeFile(path)
+        let file = try disk.openFile(path, create: true)
+        try file.write(bytes, at: 0)
+        file.close()
+        #expect(throws: LedgerError.self) { _ = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID) }
+        do {
+            _ = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        } catch let error as LedgerError {
+            #expect(error.code == .corruption && error.message.contains("is invalid or repeated") && error.path == path, "\(error)")
+        }
+    }
+
     @Test func snapshotVectorDecodesAndReencodes() throws {
         let bytes = try FormatVectorTests.vector("snapshot.hex")
         let directoryID = Array(UInt8(0xf0)...UInt8(0xff))

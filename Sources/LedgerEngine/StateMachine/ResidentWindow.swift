@@ -48,14 +48,22 @@ extension LedgerStateMachine {
     public func coldCandidates(_ batch: UnsafeRawBufferPointer, eventCount: Int) -> [UInt128] {
         guard evictsOldEntries, entries.count > 0 || lastTimestamp > 0 else { return [] }
         var ids: [UInt128] = []
+        ids.reserveCapacity(eventCount)
         EventBatchReader.forEach(batch, eventCount: eventCount) { offset, _ in
             guard batch[offset] == EventFormat.kindCreateEntry else { return }
-            let id = _LE.u128(batch, offset + EventFormat.idOffset)
-            if !entries.contains(id) { ids.append(id) }
+            ids.append(_LE.u128(batch, offset + EventFormat.idOffset))
             let pendingID = _LE.u128(batch, offset + EventFormat.entryPendingIDOffset)
-            if pendingID != 0 && !entries.contains(pendingID) { ids.append(pendingID) }
+            if pendingID != 0 { ids.append(pendingID) }
         }
-        return ids
+        // The table is too big for cache (a miss per id): probe with the
+        // buckets of the ids `prefetchDistance` ahead already loading.
+        let prefetchDistance = 8
+        var cold: [UInt128] = []
+        for i in ids.indices {
+            if i + prefetchDistance < ids.count { entries.prefetch(ids[i + prefetchDistance]) }
+            if !entries.contains(ids[i]) { cold.append(ids[i]) }
+        }
+        return cold
     }
 
     /// Sets the evicted records the next `apply` may need (found by the

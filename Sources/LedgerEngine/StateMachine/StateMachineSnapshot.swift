@@ -51,11 +51,7 @@ extension LedgerStateMachine {
         var capacity = 1 << 16
         while capacity * 36 < header.entryCount * 64 + 64 { capacity *= 2 }  // no shard grows while loading
         entries = ShardedIDTable(capacity: capacity, emptyValue: entries.emptyValue)
-        for _ in 0..<header.entryCount {
-            let (id, record, valid) = try r.next(SnapshotFormat.entryBytes) { SnapshotRecord.entry($0) }
-            // One probe per entry (a cache miss each at 8M entries).
-            guard valid, id != 0, entries.insertIfAbsent(id, record) else { throw bad("entry \(id) is invalid or repeated") }
-        }
+        try loadEntries(r, count: header.entryCount, bad)
         for _ in 0..<header.holdCount {
             let (id, expiresAtNs, count) = try r.next(SnapshotFormat.holdBytes) { SnapshotRecord.hold($0) }
             guard count >= 1, count <= Limits.entryPostingsMax, openHolds[id] == nil, entries[id]?.holdState == .open else {
@@ -77,6 +73,30 @@ extension LedgerStateMachine {
 }
 
 extension LedgerStateMachine {
+    /// Entries in chunks: one probe per entry (a cache miss each at 8M
+    /// entries), with the buckets of the entries `prefetchDistance` ahead
+    /// already loading.
+    private mutating func loadEntries(_ r: SnapshotStreamReader, count: Int, _ bad: (String) -> LedgerError) throws {
+        let chunkEntries = 1_024
+        let prefetchDistance = 16
+        let bytes = SnapshotFormat.entryBytes
+        var loaded = 0
+        while loaded < count {
+            let n = min(chunkEntries, count - loaded)
+            let failed: UInt128? = try r.next(n * bytes) { p in
+                for j in 0..<min(prefetchDistance, n) { entries.prefetch(_LE.u128(p, j * bytes + SnapshotRecord.entryIDOffset)) }
+                for j in 0..<n {
+                    if j + prefetchDistance < n { entries.prefetch(_LE.u128(p, (j + prefetchDistance) * bytes + SnapshotRecord.entryIDOffset)) }
+                    let (id, record, valid) = SnapshotRecord.entry(UnsafeRawBufferPointer(rebasing: p[(j * bytes)..<((j + 1) * bytes)]))
+                    guard valid, id != 0, entries.insertIfAbsent(id, record) else { return id }
+                }
+                return nil
+            }
+            if let failed { throw bad("entry \(failed) is invalid or repeated") }
+            loaded += n
+        }
+    }
+
     /// The first difference from `other` in accounts, entries, open holds
     /// and last timestamp; nil when both hold the same state.
     func difference(from other: LedgerStateMachine) -> String? {

@@ -1,0 +1,12 @@
+#!/bin/bash
+# Interleaved restarts: arguments are LABEL=BIN:DIR; each round, for each
+# side: page cache dropped, open (cold), open again (warm).
+ROUNDS=${ROUNDS:-3}
+for r in $(seq 1 $ROUNDS); do
+  for spec in "$@"; do
+    label=${spec%%=*}; rest=${spec#*=}; BIN=${rest%%:*}; DIR=${rest#*:}
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    echo "round $r $label cold: $($BIN open-rss --dir $DIR 2>&1 | tail -1)"
+    echo "round $r $label warm: $($BIN open-rss --dir $DIR 2>&1 | tail -1)"
+  done
+done

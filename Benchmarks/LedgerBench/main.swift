@@ -103,6 +103,13 @@ struct Generator {
     }
 }
 
+/// Resident bytes now (/proc/self/statm, in pages).
+func currentRSSBytes() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = statm.split(separator: " ")
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+}
+
 func peakRSSBytes() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
@@ -370,6 +377,13 @@ case "open-rss":
         String(
             format: "open: %.2f s; %d accounts, %d entry records resident; peak RSS %.0f MiB", openSeconds, accounts, entries,
             Double(peakRSSBytes()) / 1_048_576))
+    // What the largest structures hold, against the RSS now (memory bound).
+    var counted = 0
+    for (name, bytes) in try ledger.memoryReport() {
+        counted += bytes
+        print(String(format: "  %@: %.1f MiB", name, Double(bytes) / 1_048_576))
+    }
+    print(String(format: "  counted %.0f MiB of %.0f MiB resident now", Double(counted) / 1_048_576, Double(currentRSSBytes()) / 1_048_576))
     try ledger.close()
 case "verify":
     // Times `verify` of an existing directory (--dir), --runs times.

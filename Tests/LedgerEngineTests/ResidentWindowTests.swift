@@ -122,6 +122,36 @@ import Testing
             "\(report.problems)")
     }
 
+    /// The memory report counts what the structures hold: the entry table
+    /// grows with resident records, the open month's index with its events,
+    /// and the filter appears once a month is evicted.
+    @Test func memoryReportFollowsTheStructures() throws {
+        let disk = SimulatedDisk(seed: 5)
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        defer { try? ledger.close() }
+        func report() throws -> [String: Int] { Dictionary(uniqueKeysWithValues: try ledger.memoryReport().map { ($0.name, $0.bytes) }) }
+        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        let before = try report()
+        for chunk in 0..<50 {  // past the table's smallest size; batches within the small test WAL's limit
+            let events = (0..<1_000).map { transfer(UInt128(10_000 + chunk * 1_000 + $0), from: 1, to: 2, 1) }
+            #expect(try ledger.submitAndWait(EventBatch(events)).allSatisfy { $0 == .ok })
+        }
+        let after = try report()
+        #expect(after["entry records (resident window)"]! >= 50_000 * 40, "\(after)")
+        #expect(after["entry records (resident window)"]! > before["entry records (resident window)"]!)
+        #expect(after["open month's index"]! >= 50_000 * 2 * 24, "two refs of 24 bytes per entry: \(after)")
+        #expect(after["filter of evicted ids"]! == before["filter of evicted ids"]!)
+        for month in [10, 11] {
+            clock.advance(UTCMonth(year: 2026, month: month).startNs + Self.day - clock.read())
+            #expect(try Self.submit(ledger, [transfer(UInt128(900_000 + month), from: 2, to: 1, 1)]) == [.ok])
+        }
+        let evicted = try report()
+        #expect(evicted["entry records (resident window)"]! < after["entry records (resident window)"]!, "September left memory: \(evicted)")
+        #expect(evicted["filter of evicted ids"]! >= EvictedEntries.filterCapacityMin * 2)
+    }
+
     /// Resubmitting old ids: the same fields → exists; other fields → existsWithDifferentFields; a new id → ok.
     static func expectOldIDsKnown(_ ledger: Ledger, _ ids: [UInt128], _ context: String) throws {
         for id in [ids[0], ids[150], ids[299]] {

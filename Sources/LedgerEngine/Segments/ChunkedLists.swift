@@ -30,15 +30,15 @@ struct ChunkedLists<Element> {
     static var geometricElements: Int { firstChunkLength * ((1 << geometricChunks) - 1) }
 
     private let filler: Element
-    private var pages: [[Element]] = []
+    private(set) var pages: [[Element]] = []
     /// Elements handed out in the last page.
     private var lastPageUsed = 0
     /// Per list: its length, and the position of its next element within
     /// its last chunk (valid while that chunk has room).
-    private var counts: [Int] = []
-    private var nextPositions: [Position] = []
+    private(set) var counts: [Int] = []
+    private(set) var nextPositions: [Position] = []
     /// Per list: the position of each chunk's first element.
-    private var chunkStarts: [[Position]] = []
+    private(set) var chunkStarts: [[Position]] = []
 
     /// A page number (high 32 bits) and an offset in it.
     typealias Position = Int

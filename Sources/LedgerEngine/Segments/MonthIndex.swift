@@ -125,6 +125,13 @@ public struct MonthIndexBuilder: MonthIndexReading {
     }
 
     public var accountCount: Int { t.summaries.count }
+
+    /// Bytes the builder's tables hold (Ledger+Memory.swift).
+    var allocatedBytes: Int {
+        t.refs.allocatedBytes + t.checkpoints.allocatedBytes + t.summaries.capacity * MemoryLayout<MonthAccount>.stride + t.slotByID.allocatedBytes
+            + t.monthSlotByStateSlot.capacity * 4 + t.entries.capacity * MemoryLayout<(id: UInt128, offset: UInt64)>.stride + t.records.capacity
+            * MemoryLayout<(timestamp: UInt64, offset: UInt64)>.stride
+    }
     public var totals: [LedgerTotals] { t.totals }
 
     public func account(_ id: UInt128) -> MonthAccount? { t.slotByID[id].map { t.summaries[Int($0)] } }

@@ -52,7 +52,7 @@ public struct LedgerTotals: Sendable, Equatable {
 
 public struct SegmentState: Sendable {
     public private(set) var accounts: [SegmentAccount] = []
-    private var slotByID = IDTable<Int32>(emptyValue: -1)
+    private(set) var slotByID = IDTable<Int32>(emptyValue: -1)
     public private(set) var holds: [UInt128: SegmentHold] = [:]
     /// Distinct accounts touched by the event being applied, with their
     /// balances before it (reused buffer).

@@ -55,6 +55,13 @@ final class RunningServer {
     func stop(keepDirectory: Bool = false) -> Int32 {
         process.terminate()
         process.waitUntilExit()
+        if process.terminationStatus != 0 {
+            // The caller's expectation fails; its log says why (a crash at a
+            // clean stop left no other trace once the directory was removed).
+            let log = (try? String(contentsOfFile: directory + ".log", encoding: .utf8)) ?? ""
+            FileHandle.standardError.write(
+                Data("LedgerServer at \(directory) exited with status \(process.terminationStatus); its log ends:\n\(log.suffix(4_000))\n".utf8))
+        }
         if !keepDirectory { removeDirectory() }
         return process.terminationStatus
     }

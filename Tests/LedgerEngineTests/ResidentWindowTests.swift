@@ -83,12 +83,12 @@ import Testing
         #expect(report.passed, "\(report.problems)")
     }
 
-    /// A snapshot stores the filter of evicted ids, and recovery trusts it
-    /// instead of re-reading the sealed months; a stored filter that lacks an
-    /// evicted id (a false negative: that id would be accepted again) is
-    /// named by `verify`.
-    @Test func verifyNamesASnapshotWhoseFilterLacksAnEvictedID() throws {
-        let disk = SimulatedDisk(seed: 4)
+    /// A directory whose September (50 transfers, ids 10,000…10,049) was
+    /// evicted, closed after a snapshot; the snapshot is then rewritten with
+    /// `replacing`'s filter (given the one stored). Returns the snapshot.
+    static func septemberEvicted(_ disk: SimulatedDisk, replacing: (EvictedIDFilter?) -> EvictedIDFilter?) throws -> (
+        path: String, header: SnapshotHeader, clock: TestClock
+    ) {
         let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
         try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
         let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
@@ -104,17 +104,28 @@ import Testing
         let path = try ledger.snapshot().path
         try ledger.close()
         #expect(try Verifier.verify(at: Self.root, storage: disk).passed)
-
-        // The same snapshot with a filter that holds one unrelated id.
-        let directoryID = try DataDirectoryMeta.read(storage: disk, layout: DataDirectoryLayout(root: Self.root)).directoryID
+        let layout = DataDirectoryLayout(root: Self.root)
+        let directoryID = try DataDirectoryMeta.read(storage: disk, layout: layout).directoryID
         let (header, machine, stored) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
+        #expect(machine.residentSinceNs > 0)
         #expect(stored.map { f in (10_000..<10_050).allSatisfy { f.mightContain(UInt128($0)) } } == true, "September's ids are in the stored filter")
-        var lacking = EvictedIDFilter(capacity: EvictedEntries.filterCapacityMin)
-        lacking.insert(1)
         try disk.removeFile(path)
         try SnapshotStore.write(
-            machine, filter: lacking, lsn: header.lsn, chainHead: header.chainHead, directoryID: directoryID, storage: disk,
-            layout: DataDirectoryLayout(root: Self.root))
+            machine, filter: replacing(stored), lsn: header.lsn, chainHead: header.chainHead, directoryID: directoryID, storage: disk, layout: layout)
+        return (path, header, clock)
+    }
+
+    /// A snapshot stores the filter of evicted ids, and recovery trusts it
+    /// instead of re-reading the sealed months; a stored filter that lacks an
+    /// evicted id (a false negative: that id would be accepted again) is
+    /// named by `verify`.
+    @Test func verifyNamesASnapshotWhoseFilterLacksAnEvictedID() throws {
+        let disk = SimulatedDisk(seed: 4)
+        let (path, _, _) = try Self.septemberEvicted(disk) { _ in
+            var lacking = EvictedIDFilter(capacity: EvictedEntries.filterCapacityMin)
+            lacking.insert(1)  // one unrelated id
+            return lacking
+        }
         let report = try Verifier.verify(at: Self.root, storage: disk)
         #expect(!report.passed)
         #expect(
@@ -127,31 +138,11 @@ import Testing
     /// filter is rebuilt from the sealed months' id tables.
     @Test func aSnapshotWithoutAFilterRebuildsItFromTheSealedMonths() throws {
         let disk = SimulatedDisk(seed: 6)
-        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
-        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
-        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
-        for i in 0..<40 {
-            #expect(try Self.submit(ledger, [transfer(UInt128(10_000 + i), from: 1, to: 2, 5)]) == [.ok])
-            clock.advance(Self.day / 2)
-        }
-        for month in [10, 11] {
-            clock.advance(UTCMonth(year: 2026, month: month).startNs + Self.day - clock.read())
-            #expect(try Self.submit(ledger, [transfer(UInt128(20_000 + month), from: 2, to: 1, 1)]) == [.ok])
-        }
-        let path = try ledger.snapshot().path
-        try ledger.close()
-        let directoryID = try DataDirectoryMeta.read(storage: disk, layout: DataDirectoryLayout(root: Self.root)).directoryID
-        let (header, machine, stored) = try SnapshotStore.load(path: path, storage: disk, directoryID: directoryID)
-        #expect(stored != nil && machine.residentSinceNs > 0)
-        try disk.removeFile(path)
-        try SnapshotStore.write(
-            machine, filter: nil, lsn: header.lsn, chainHead: header.chainHead, directoryID: directoryID, storage: disk,
-            layout: DataDirectoryLayout(root: Self.root))
-        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        let (_, header, clock) = try Self.septemberEvicted(disk) { _ in nil }
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         defer { try? ledger.close() }
         #expect(ledger.recovery.snapshotLSN == header.lsn && !ledger.recovery.evictedFilterFromSnapshot)
-        for id: UInt128 in [10_000, 10_020, 10_039] {
+        for id: UInt128 in [10_000, 10_020, 10_049] {
             #expect(try Self.submit(ledger, [transfer(id, from: 1, to: 2, 5)]) == [.exists], "evicted id \(id) is known again")
         }
     }

@@ -104,7 +104,7 @@ let package = Package(
         .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
         .target(
             name: "LedgerTestSupport",
-            dependencies: ["LedgerEngine"],
+            dependencies: ["LedgerEngine", "BenchmarkSupport"],
             path: "Tests/LedgerTestSupport"
         ),
         // Fuzz targets (Tests/FuzzCorpus/README.md): the functions, the

@@ -1,18 +1,9 @@
+import BenchmarkSupport
 import Foundation
 import LedgerEngine
 
-/// SplitMix64: small, seedable, identical on every platform.
-public struct SeededRandom: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The tests' seedable generator (SplitMix64, shared with the benchmarks).
+public typealias SeededRandom = SplitMix64
 
 /// Seeds for randomized tests: LEDGER_TEST_SEED replays one; otherwise a fixed
 /// list so `make test` is deterministic.

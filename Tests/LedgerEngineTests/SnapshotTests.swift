@@ -288,6 +288,28 @@ import Testing
         }
     }
 
+    /// A header whose filter fields disagree (with a valid CRC) is refused
+    /// by name before any body byte is read or any memory sized from them.
+    @Test func inconsistentFilterFieldsInAHeaderAreRefused() throws {
+        let valid = SnapshotHeader(
+            lsn: 1, lastTimestamp: 2, directoryID: [UInt8](repeating: 7, count: 16), accountCount: 0, entryCount: 0, holdCount: 0,
+            holdPostingCount: 0, bodyBytes: 2 * SnapshotFormat.filterBlockBytes, chainHead: [UInt8](repeating: 0, count: 32),
+            bodySHA256: [UInt8](repeating: 0, count: 32), filterSeed: 9, filterCapacity: 64, filterIDCount: 3, filterBlockCount: 2)
+        #expect(try SnapshotHeader.decode(valid.encoded(), path: "/s") == valid)
+        let edits: [(String, (inout SnapshotHeader) -> Void)] = [
+            ("blocks for another capacity", { $0.filterBlockCount = 3 }),
+            ("more ids than capacity", { $0.filterIDCount = 65 }),
+            ("capacity past the limit", { $0.filterCapacity = SnapshotFormat.filterCapacityMax + 1 }),
+            ("fields without blocks", { $0.filterBlockCount = 0 }),
+            ("body size without the filter", { $0.bodyBytes = 0 }),
+        ]
+        for (what, edit) in edits {
+            var header = valid
+            edit(&header)
+            #expect(throws: LedgerError.self, "\(what)") { _ = try SnapshotHeader.decode(header.encoded(), path: "/s") }
+        }
+    }
+
     @Test func snapshotVectorDecodesAndReencodes() throws {
         let bytes = try FormatVectorTests.vector("snapshot.hex")
         let directoryID = Array(UInt8(0xf0)...UInt8(0xff))

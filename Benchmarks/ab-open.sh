@@ -6,7 +6,9 @@ for r in $(seq 1 $ROUNDS); do
   for spec in "$@"; do
     label=${spec%%=*}; rest=${spec#*=}; BIN=${rest%%:*}; DIR=${rest#*:}
     sync; echo 3 > /proc/sys/vm/drop_caches
-    echo "round $r $label cold: $($BIN open-rss --dir $DIR 2>&1 | tail -1)"
-    echo "round $r $label warm: $($BIN open-rss --dir $DIR 2>&1 | tail -1)"
+    # The open time and RSS line, and the memory report's total.
+    for cache in cold warm; do
+      echo "round $r $label $cache: $($BIN open-rss --dir $DIR 2>&1 | grep -E '^open:|counted' | tr '\n' ' ')"
+    done
   done
 done

@@ -76,52 +76,69 @@ public struct MonthIndexBuilder: MonthIndexReading {
         /// Per account touched this month, in order of first touch (its
         /// month slot numbers its lists too).
         var summaries: [MonthAccount] = []
-        var refs = ChunkedLists(filler: AccountEventRef(timestamp: 0, offset: 0, pendingPosition: .none))
+        /// Per account: the numbers (in `records`) of its events. 8 bytes a
+        /// touch; what an event's refs share (timestamp, offset, pending
+        /// record) is stored once, in `records` (issue 13, target 4: 24-byte
+        /// refs per touch were most of the open month's index).
+        var refs = ChunkedLists<UInt64>(filler: 0)
         var checkpoints = ChunkedLists(filler: AccountBalances())
         /// Month slot of each `SegmentState` slot (−1: not touched this
         /// month), so filing never hashes an account id.
         var monthSlotByStateSlot: [Int32] = []
         /// For queries by account id.
         var slotByID = IDTable<Int32>(emptyValue: -1)
-        /// (id, record offset) of every entry, in filing order; sorted (and
-        /// checked for duplicates) only when the month is sealed. While the
-        /// month is open, lookups go through the state machine's entry
-        /// timestamp and `records`, so filing does not hash entry ids.
-        var entries: [(id: UInt128, offset: UInt64)] = []
-        /// (timestamp, record offset) of every record, in order.
-        var records: [(timestamp: UInt64, offset: UInt64)] = []
-        var totals: [LedgerTotals] = []
+        /// Id and record offset of every entry, in filing order (two arrays:
+        /// a tuple would be padded to 32 bytes); sorted (and checked for
+        /// duplicates) only when the month is sealed. While the month is
+        /// open, lookups go through the state machine's entry timestamp and
+        /// `records`, so filing does not hash entry ids.
+        var entryIDs: [UInt128] = []
+        var entryOffsets: [UInt64] = []
+        /// Every record of the month, in order: its timestamp, offset and,
+        /// for settlements, the pending entry's record.
+        var records: [AccountEventRef] = []
+
+        /// The account's first touch this month: its summary and lists.
+        mutating func addAccount(_ touch: SegmentState.Touch, stateSlot: Int) -> Int {
+            let slot = summaries.count
+            monthSlotByStateSlot[stateSlot] = Int32(slot)
+            slotByID.insertNew(touch.accountID, Int32(slot))
+            summaries.append(
+                MonthAccount(
+                    id: touch.accountID, ledger: touch.ledger, flags: touch.flags, opening: touch.before, closing: touch.before,
+                    eventCount: 0, eventRefStart: slot, checkpointStart: slot))
+            let lists = (refs.addList(), checkpoints.addList())
+            assert(lists == (slot, slot), "month slot \(slot) has lists \(lists)")
+            return slot
+        }
     }
     private var t = Tables()
+    /// Outside `t`: `apply` takes it inout while its callback writes `t`.
+    private var ledgerTotals: [LedgerTotals] = []
 
     public init(month: UTCMonth) { self.month = month }
 
     /// Applies one filed event to `state` and indexes it.
     public mutating func add(event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, state: inout SegmentState) throws {
         let position = SegmentPosition(month: month, offset: offset)
-        try state.apply(event: event, position: position, totals: &t.totals) { touch in
+        let recordNumber = t.records.count
+        t.records.append(AccountEventRef(timestamp: timestamp, offset: UInt64(offset), pendingPosition: .none))
+        try state.apply(event: event, position: position, totals: &ledgerTotals) { touch in
             let stateSlot = Int(touch.stateSlot)
             while t.monthSlotByStateSlot.count <= stateSlot { t.monthSlotByStateSlot.append(-1) }
             var slot = Int(t.monthSlotByStateSlot[stateSlot])
-            if slot < 0 {
-                slot = t.summaries.count
-                t.monthSlotByStateSlot[stateSlot] = Int32(slot)
-                t.slotByID.insertNew(touch.accountID, Int32(slot))
-                t.summaries.append(
-                    MonthAccount(
-                        id: touch.accountID, ledger: touch.ledger, flags: touch.flags, opening: touch.before, closing: touch.before,
-                        eventCount: 0, eventRefStart: slot, checkpointStart: slot))
-                let lists = (t.refs.addList(), t.checkpoints.addList())
-                assert(lists == (slot, slot), "month slot \(slot) has lists \(lists)")
-            }
-            t.refs.append(AccountEventRef(timestamp: timestamp, offset: UInt64(offset), pendingPosition: touch.pendingPosition), to: slot)
+            if slot < 0 { slot = t.addAccount(touch, stateSlot: stateSlot) }
+            if touch.pendingPosition != .none { t.records[recordNumber].pendingPosition = touch.pendingPosition }
+            t.refs.append(UInt64(recordNumber), to: slot)
             t.summaries[slot].closing = touch.after
             t.summaries[slot].flags = touch.flags
             t.summaries[slot].eventCount += 1
             if t.summaries[slot].eventCount % MonthIndex.checkpointInterval == 0 { t.checkpoints.append(touch.after, to: slot) }
         }
-        t.records.append((timestamp, UInt64(offset)))
-        if event[0] == EventFormat.kindCreateEntry { t.entries.append((_LE.u128(event, EventFormat.idOffset), UInt64(offset))) }
+        if event[0] == EventFormat.kindCreateEntry {
+            t.entryIDs.append(_LE.u128(event, EventFormat.idOffset))
+            t.entryOffsets.append(UInt64(offset))
+        }
     }
 
     public var accountCount: Int { t.summaries.count }
@@ -129,15 +146,15 @@ public struct MonthIndexBuilder: MonthIndexReading {
     /// Bytes the builder's tables hold (Ledger+Memory.swift).
     var allocatedBytes: Int {
         t.refs.allocatedBytes + t.checkpoints.allocatedBytes + t.summaries.capacity * MemoryLayout<MonthAccount>.stride + t.slotByID.allocatedBytes
-            + t.monthSlotByStateSlot.capacity * 4 + t.entries.capacity * MemoryLayout<(id: UInt128, offset: UInt64)>.stride + t.records.capacity
-            * MemoryLayout<(timestamp: UInt64, offset: UInt64)>.stride
+            + t.monthSlotByStateSlot.capacity * 4 + t.entryIDs.capacity * 16 + t.entryOffsets.capacity * 8 + t.records.capacity
+            * MemoryLayout<AccountEventRef>.stride
     }
-    public var totals: [LedgerTotals] { t.totals }
+    public var totals: [LedgerTotals] { ledgerTotals }
 
     public func account(_ id: UInt128) -> MonthAccount? { t.slotByID[id].map { t.summaries[Int($0)] } }
 
     public func eventRefs(of account: MonthAccount, _ range: Range<Int>) -> [AccountEventRef] {
-        t.refs.elements(account.eventRefStart, range)
+        t.refs.elements(account.eventRefStart, range).map { t.records[Int($0)] }
     }
 
     public func checkpoint(of account: MonthAccount, _ j: Int) -> AccountBalances { t.checkpoints[account.eventRefStart, j] }
@@ -157,7 +174,7 @@ public struct MonthIndexBuilder: MonthIndexReading {
     func sortedAccounts() -> [AccountIndex] {
         t.summaries.indices.sorted { t.summaries[$0].id < t.summaries[$1].id }.map {
             AccountIndex(
-                summary: t.summaries[$0], refs: t.refs.elements($0, 0..<t.refs.count($0)),
+                summary: t.summaries[$0], refs: eventRefs(of: t.summaries[$0], 0..<t.refs.count($0)),
                 checkpoints: t.checkpoints.elements($0, 0..<t.checkpoints.count($0)))
         }
     }
@@ -165,10 +182,12 @@ public struct MonthIndexBuilder: MonthIndexReading {
     /// (id, offset) of every entry, in id order. Throws `corruption` when an
     /// id was filed twice in the month.
     func sortedEntries() throws -> [(UInt128, UInt64)] {
-        let sorted = t.entries.sorted { $0.id < $1.id }
-        for i in sorted.indices.dropFirst() where sorted[i].id == sorted[i - 1].id {
-            throw LedgerError(.corruption, "entry \(sorted[i].id) is filed twice in \(month)")
+        // Sorted as pairs (not through an index array: 4M indirect
+        // comparisons miss the cache); the pairs exist only while sealing.
+        let sorted = zip(t.entryIDs, t.entryOffsets).map { ($0, $1) }.sorted { $0.0 < $1.0 }
+        for i in sorted.indices.dropFirst() where sorted[i].0 == sorted[i - 1].0 {
+            throw LedgerError(.corruption, "entry \(sorted[i].0) is filed twice in \(month)")
         }
-        return sorted.map { ($0.id, $0.offset) }
+        return sorted
     }
 }

@@ -107,4 +107,51 @@ import Testing
         }
         #expect(worstShare < 0.15, "a batch's inserts doubled \(worstShare) of the table")
     }
+
+    /// While overlaid (a snapshot holds a copy), writes leave the shared
+    /// shards untouched (no copy), the live table and the copy each keep
+    /// their own contents, and merging back gives the live contents.
+    @Test(arguments: testSeeds(3))
+    func anOverlaidTableNeverWritesTheSharedShards(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var table = ShardedIDTable<UInt64>(capacity: 1 << 12, emptyValue: 0)
+        var oracle: [UInt128: UInt64] = [:]
+        func randomID() -> UInt128 { UInt128(rng.next()) << 64 | UInt128(rng.next()) | 1 }
+        for _ in 0..<5_000 {
+            let id = randomID()
+            table.insertNew(id, rng.next() | 1)
+            oracle[id] = table[id]
+        }
+        let captured = table
+        let capturedOracle = oracle
+        table.beginOverlay()
+        func storage(_ t: ShardedIDTable<UInt64>) -> [UnsafeRawPointer?] {
+            t.shards.map { $0.buckets.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+        }
+        let shared = storage(captured)
+        let existing = Array(oracle.keys)
+        for step in 0..<6_000 {
+            let id = step % 3 == 0 ? existing[Int(rng.next() % UInt64(existing.count))] : randomID()
+            let value = rng.next() | 1
+            if oracle[id] == nil && step % 2 == 0 { table.insertNew(id, value) } else { table.set(id, value) }
+            oracle[id] = value
+            if step == 3_000 { #expect(table.mergeOverlay(shardsMax: 100) == false) }  // 100 shards merged while shared: copied, still right
+        }
+        #expect(storage(captured) == shared, "the copy's shards moved")
+        #expect(zip(storage(table), shared).dropFirst(100).allSatisfy { $0 == $1 }, "an overlaid shard was written")
+        for (t, o) in [(captured, capturedOracle), (table, oracle)] {
+            #expect(t.count == o.count)
+            var seen = 0
+            t.forEachEntry { low, high, value in
+                seen += 1
+                #expect(o[UInt128(high) << 64 | UInt128(low)] == value)
+            }
+            #expect(seen == o.count)
+            #expect(o.allSatisfy { t[$0.key] == $0.value && t.contains($0.key) })
+        }
+        while !table.mergeOverlay(shardsMax: 16) {}
+        #expect(!table.isOverlaid && table.count == oracle.count)
+        #expect(oracle.allSatisfy { table[$0.key] == $0.value })
+        #expect(captured.count == capturedOracle.count && capturedOracle.allSatisfy { captured[$0.key] == $0.value })
+    }
 }

@@ -80,6 +80,7 @@ extension Ledger {
                 reads.removeAll(keepingCapacity: true)
             }
             if batches.isEmpty { continue }
+            mergeEntryOverlayStep()
             let carryOn = commit(batches)
             batches.removeAll(keepingCapacity: true)
             if !carryOn { break }

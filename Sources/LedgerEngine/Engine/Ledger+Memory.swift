@@ -21,7 +21,7 @@ extension LedgerStateMachine {
     func memoryReport() -> [(name: String, bytes: Int)] {
         let holdPostings = openHolds.values.reduce(0) { $0 + $1.postings.capacity }
         return [
-            ("entry records (resident window)", entries.shards.reduce(0) { $0 + $1.allocatedBytes }),
+            ("entry records (resident window)", (entries.shards + entries.overlays).reduce(0) { $0 + $1.allocatedBytes }),
             ("accounts", accounts.capacity * MemoryLayout<Account>.stride + accountSlotByID.allocatedBytes),
             (
                 "open holds",

@@ -54,8 +54,9 @@ extension Ledger {
                 // The filter is captured with the state: it holds every id
                 // this state evicted (the apply thread adds them before it
                 // applies the batch that evicts them).
-                return (self.machine, self.evicted.capturedFilter(), self.wal.nextLSN - 1, self.chain.head, filedLSN)
+                return (self.captureMachine(), self.evicted.capturedFilter(), self.wal.nextLSN - 1, self.chain.head, filedLSN)
             }
+            defer { snapshotHoldsEntries.withLock { $0 = false } }
             do {
                 let (path, bytes) = try SnapshotStore.write(
                     machine, filter: filter, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
@@ -73,6 +74,25 @@ extension Ledger {
                 throw error
             }
         }
+    }
+
+    /// On the apply thread: a copy of the state machine for a snapshot. The
+    /// live entry table is then overlaid, so the groups applied while the
+    /// snapshot is written do not copy the shards the copy shares.
+    private func captureMachine() -> LedgerStateMachine {
+        _ = machine.entries.mergeOverlay(shardsMax: ShardedIDTable<EntryRecord>.shardCount)
+        let captured = machine
+        machine.entries.beginOverlay()
+        snapshotHoldsEntries.withLock { $0 = true }
+        return captured
+    }
+
+    /// On the apply thread, before each group: once no snapshot holds the
+    /// shards, folds a few of the overlays back (in place, no copy), so no
+    /// one group pays for the whole merge.
+    func mergeEntryOverlayStep() {
+        guard machine.entries.isOverlaid, !snapshotHoldsEntries.withLock({ $0 }) else { return }
+        _ = machine.entries.mergeOverlay(shardsMax: 16)
     }
 
     /// Deletes WAL files (never the last) whose records all have LSN ≤

@@ -44,6 +44,10 @@ public final class Ledger: @unchecked Sendable {
     var machine: LedgerStateMachine
     /// Lookups of entries evicted from the resident window.
     let evicted: EvictedEntries
+    /// True while a snapshot being written holds a copy of the entry table:
+    /// the apply thread merges the table's overlay only once it is false
+    /// (ShardedIDTable.swift, "The overlay").
+    let snapshotHoldsEntries = Guarded(false)
 
     // The durable side (see CommitThreads.swift for its owner).
     let wal: WALWriter

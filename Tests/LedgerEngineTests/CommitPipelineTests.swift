@@ -20,17 +20,19 @@ import Testing
     }
 
     /// Takes the next work; nil when the answer was not `.took`.
-    static func take(_ p: inout Pipeline, reserve: Int = 0) -> (batches: [String], reads: [String])? {
+    static func take(_ p: inout Pipeline, reserve: Int = 0) -> (batches: [String], reads: [String], captures: [String])? {
         var batches: [String] = []
         var reads: [String] = []
-        guard p.takeWork(expiryReserveBytes: reserve, batches: &batches, reads: &reads) == .took else { return nil }
-        return (batches, reads)
+        var captures: [String] = []
+        guard p.takeWork(expiryReserveBytes: reserve, batches: &batches, reads: &reads, captures: &captures) == .took else { return nil }
+        return (batches, reads, captures)
     }
 
     static func takeAction(_ p: inout Pipeline) -> Pipeline.TakeAction {
         var batches: [String] = []
         var reads: [String] = []
-        return p.takeWork(expiryReserveBytes: 0, batches: &batches, reads: &reads)
+        var captures: [String] = []
+        return p.takeWork(expiryReserveBytes: 0, batches: &batches, reads: &reads, captures: &captures)
     }
 
     static func submitted(_ action: Pipeline.SubmitAction) -> Bool? {
@@ -85,6 +87,32 @@ import Testing
         #expect(first?.reads == ["r1"] && first?.batches == [])
         let second = Self.take(&p)
         #expect(second?.reads == [] && second?.batches == ["a"])
+    }
+
+    /// A capture is taken like a read, but nothing makes it wait for the
+    /// groups in flight (reads do); a stop hands it back unrun.
+    @Test func aCaptureIsTakenWhileGroupsAreInFlightAndAStopStrandsIt() {
+        var p = Self.pipeline(inlineBytesMax: 0)
+        _ = p.submit(.batch("a", payloadBytes: 100))
+        #expect(Self.take(&p)?.batches == ["a"])
+        guard let g = Self.group(p.acquireGroup()) else {
+            Issue.record("no group")
+            return
+        }
+        guard case .handOff = p.groupEncoded(g, payloadBytes: Self.header + 100) else {
+            Issue.record("the group was not handed off")
+            return
+        }
+        _ = p.submit(.capture("c1"))
+        _ = p.submit(.read("r1"))
+        let taken = Self.take(&p)
+        #expect(taken?.captures == ["c1"] && taken?.batches == [] && taken?.reads == [])
+        #expect(p.readsMayRun() == .wait)
+        #expect(Self.take(&p)?.reads == ["r1"])
+        _ = p.submit(.capture("c2"))
+        let stranded = p.stop(because: LedgerError(.io, "disk"))
+        #expect(stranded.work.count == 1)
+        if case .capture("c2") = stranded.work.first {} else { Issue.record("the capture was not stranded: \(stranded.work)") }
     }
 
     @Test func readsAfterABatchJoinItsTake() {

@@ -85,6 +85,87 @@ import Testing
         try reopened.close()
     }
 
+    /// Under load, an automatic snapshot captures the state between groups
+    /// without waiting for the groups in flight, and is written with the
+    /// LSN and chain value of the last group it holds: verify (which
+    /// replays the log to each snapshot's LSN and compares) passes, and a
+    /// restart from it gives the same balances. To have groups in flight at
+    /// a capture, the durability thread is held after a sync while the
+    /// snapshot is asked for (`groupCommitted` runs on that thread).
+    @Test func snapshotsCapturedWhileGroupsAreInFlightMatchTheLog() throws {
+        let disk = SimulatedDisk(seed: 11)
+        let clock = TestClock(UTCMonth(year: 2026, month: 10).startNs)
+        let lines = LogLines()
+        let gate = Gate()
+        var options = Self.options(clock, lines: lines, intervalBytes: 0)
+        options.inlineGroupPayloadBytesMax = 0  // every group is handed off
+        options.groupCommitted = { _ in gate.holdIfArmed() }
+        try Ledger.initialize(at: Self.root, storage: disk, options: options)
+        var ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
+        _ = try ledger.submitAndWait(EventBatch((1...8).map { usd(UInt128($0)) }))
+        let running = Guarded(true)
+        let submitters = (0..<4).map { t in
+            Thread {
+                var i: UInt128 = 0
+                while running.withLock({ $0 }) {
+                    i += 1
+                    let base = UInt128(1_000_000 * (t + 1)) + 10 * i
+                    clock.advance(1_000)
+                    _ = try? ledger.submitAndWait(
+                        EventBatch((0..<8).map { transfer(base + UInt128($0), from: UInt128($0 % 8 + 1), to: UInt128(($0 + t + 1) % 8 + 1), 5) }))
+                }
+            }
+        }
+        for thread in submitters { thread.start() }
+        for _ in 0..<20 where !lines.all.contains(where: { $0.contains("in flight") }) {
+            gate.arm()
+            gate.awaitHeld()
+            let snapshot = Thread { _ = try? ledger.snapshot(syncingSegments: .whenNoBatchWaits) }
+            snapshot.start()
+            usleep(20_000)  // the capture is queued behind waiting batches
+            gate.release()
+            snapshot.join()
+        }
+        running.withLock { $0 = false }
+        for thread in submitters { thread.join() }
+        let balances = try Self.balances(ledger, 8)
+        try ledger.close()
+        #expect(lines.all.contains { $0.contains("in flight") }, "no capture had groups in flight: \(lines.all.filter { $0.contains("snapshot") })")
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.passed, "\(report.problems)")
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: options)
+        #expect(try Self.balances(ledger, 8) == balances)
+        try ledger.close()
+    }
+
+    /// Holds the thread that calls `holdIfArmed` once after `arm`, until `release`.
+    final class Gate: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var armed = false
+        private var held = false
+
+        func arm() { condition.withLock { armed = true } }
+
+        func holdIfArmed() {
+            condition.withLock {
+                guard armed else { return }
+                armed = false
+                held = true
+                condition.broadcast()
+                while held { condition.wait() }
+            }
+        }
+
+        func awaitHeld() { condition.withLock { while !held { condition.wait() } } }
+
+        func release() {
+            condition.withLock {
+                held = false
+                condition.broadcast()
+            }
+        }
+    }
+
     /// Automatic snapshots do not sync the segments (that stalled the apply
     /// thread): compaction then stops at what the segments hold durably, so
     /// losing every unsynced write and every snapshot loses nothing.

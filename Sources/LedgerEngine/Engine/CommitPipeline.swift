@@ -24,6 +24,10 @@ struct CommitPipeline<Batch, Read, Group> {
     enum Work {
         case batch(Batch, payloadBytes: Int)
         case read(Read)
+        /// Runs at the next gap between groups without waiting for the
+        /// groups in flight: it sees applied state, not necessarily durable
+        /// (a snapshot's capture, SnapshotCapture.swift).
+        case capture(Read)
     }
 
     enum Owner: Equatable { case applyThread, durabilityThread }
@@ -114,17 +118,18 @@ struct CommitPipeline<Batch, Read, Group> {
     enum TakeAction: Equatable {
         case wait
         case exit
-        /// `batches` and `reads` were filled (either may be empty, not both).
+        /// `batches`, `reads` and `captures` were filled (not all empty).
         case took
     }
 
-    /// Takes the next group's batches, and the reads queued before them, in
-    /// queue order. A group holds at least one batch and, past the first,
-    /// only batches that fit `groupPayloadBytesMax` with `expiryReserveBytes`
-    /// each (room for the hold expiries that may precede a batch). Reads end
-    /// the take when no batch was taken yet, so they are served promptly.
-    mutating func takeWork(expiryReserveBytes: Int, batches: inout [Batch], reads: inout [Read]) -> TakeAction {
-        precondition(batches.isEmpty && reads.isEmpty, "the previous take was not consumed")
+    /// Takes the next group's batches, and the reads and captures queued
+    /// before them, in queue order. A group holds at least one batch and,
+    /// past the first, only batches that fit `groupPayloadBytesMax` with
+    /// `expiryReserveBytes` each (room for the hold expiries that may precede
+    /// a batch). Reads and captures end the take when no batch was taken
+    /// yet, so they are served promptly.
+    mutating func takeWork(expiryReserveBytes: Int, batches: inout [Batch], reads: inout [Read], captures: inout [Read]) -> TakeAction {
+        precondition(batches.isEmpty && reads.isEmpty && captures.isEmpty, "the previous take was not consumed")
         if stoppedError != nil { return .exit }
         if queuedCount == 0 {
             if case .closing = phase { return .exit }
@@ -135,6 +140,8 @@ struct CommitPipeline<Batch, Read, Group> {
             switch queue[queueHead] {
             case .read(let read):
                 reads.append(read)
+            case .capture(let capture):
+                captures.append(capture)
             case .batch(let batch, let bytes):
                 let reserved = bytes + expiryReserveBytes
                 if !batches.isEmpty && payloadBytes + reserved > configuration.groupPayloadBytesMax { return .took }
@@ -142,7 +149,7 @@ struct CommitPipeline<Batch, Read, Group> {
                 batches.append(batch)
             }
             queueHead += 1
-            if !reads.isEmpty && batches.isEmpty { break }
+            if !(reads.isEmpty && captures.isEmpty) && batches.isEmpty { break }
         }
         if queueHead == queue.count {
             queue.removeAll(keepingCapacity: true)
@@ -298,8 +305,8 @@ struct CommitPipeline<Batch, Read, Group> {
         if case .running = phase { phase = .closing }
     }
 
-    /// What a stop leaves to fail: the queued work (batches fail, reads get
-    /// nil) and the handed-off groups not yet taken (every member fails).
+    /// What a stop leaves to fail: the queued work (batches fail, reads and
+    /// captures get nil) and the handed-off groups not yet taken (every member fails).
     struct Stranded {
         var error: LedgerError
         var work: [Work]

@@ -37,6 +37,7 @@ extension Ledger {
     typealias Pipeline = CommitPipeline<(EventBatch, Completion), (Bool) -> Void, PendingGroup>
 
     func startThreads() {
+        durableFiledLSN.withLock { $0 = segments.durableFiledLSN }
         let apply = Thread { [self] in self.applyLoop() }
         let durability = Thread { [self] in self.durabilityLoop() }
         let filing = Thread { [self] in self.filingLoop() }
@@ -65,6 +66,7 @@ extension Ledger {
     func applyLoop() {
         var batches: [(EventBatch, Completion)] = []
         var reads: [(Bool) -> Void] = []
+        var captures: [(Bool) -> Void] = []
         batches.reserveCapacity(1024)
         while true {
             // Room for the hold expiries that may precede each batch: at most
@@ -72,7 +74,11 @@ extension Ledger {
             let expiryReserve =
                 WALFormat.batchHeaderBytes + 8
                 + min(Limits.expiriesPerBatchMax, machine.holdsWithTimeoutCount) * (EventFormat.expireHoldBytes + 1)
-            guard awaitPipeline({ $0.takeWork(expiryReserveBytes: expiryReserve, batches: &batches, reads: &reads) }) == .took else { break }
+            guard awaitPipeline({ $0.takeWork(expiryReserveBytes: expiryReserve, batches: &batches, reads: &reads, captures: &captures) }) == .took
+            else { break }
+            // Captures first: they need no durable state, so they never wait.
+            for capture in captures { capture(true) }
+            captures.removeAll(keepingCapacity: true)
             if !reads.isEmpty {
                 guard case .run(let durable) = awaitPipeline({ $0.readsMayRun() }) else { preconditionFailure("awaited a wait") }
                 assert(!durable || lock.withLock { pipeline.durableSideOwner } == .applyThread, "reads while a group is handed off")
@@ -104,6 +110,8 @@ extension Ledger {
         }
         do {
             try applyAndEncode(batches, into: group)
+            groupsEncoded += 1
+            group.number = groupsEncoded
         } catch {
             // A lookup of an evicted id failed (I/O or corruption in a sealed
             // month): the batch cannot be applied as the log will replay it.
@@ -261,6 +269,7 @@ extension Ledger {
         }
         chain.advance(to: chainValue)
         lastLSN.advance(to: lsn)
+        capture.groupDurable(number: group.number, lsn: lsn, head: chainValue)
         return lsn
     }
 
@@ -274,6 +283,8 @@ extension Ledger {
         groupsSinceCheckpoint += 1
         if groupsSinceCheckpoint >= options.indexCheckpointGroups {
             try segments.sync()
+            let filed = segments.durableFiledLSN
+            durableFiledLSN.withLock { $0 = filed }
             try index.checkpoint(lsn: lsn)
             groupsSinceCheckpoint = 0
         }
@@ -286,6 +297,7 @@ extension Ledger {
     /// the queued work.
     func stop(because error: LedgerError, failing completions: [Completion]) {
         evicted.fail(error)
+        capture.stop(because: error)
         lastLSN.close()
         failUnreplicated(because: "the engine stopped (\(error))")
         options.log("engine stopped: \(error)")
@@ -299,7 +311,7 @@ extension Ledger {
         for work in stranded.work {
             switch work {
             case .batch((_, let completion), _): completion(.failure(stranded.error))
-            case .read(let body): body(false)
+            case .read(let body), .capture(let body): body(false)
             }
         }
     }

@@ -3,7 +3,9 @@
 //
 // Crash-safe order: segments synced, or (automatic snapshots) their durable
 // frontier read (they must cover what compaction deletes) → state captured
-// between groups → snapshot written (tmp, fsync,
+// between groups (an automatic snapshot while batches wait does not wait for
+// the groups in flight, but then waits for the last group the state holds to
+// be durable: SnapshotCapture.swift) → snapshot written (tmp, fsync,
 // rename, fsync dir; SnapshotStore.swift) → older snapshots pruned → WAL
 // files covered by the oldest retained snapshot and by the synced segments
 // deleted, then the directory synced. A crash anywhere leaves a snapshot
@@ -40,40 +42,88 @@ extension Ledger {
     @discardableResult
     public func snapshot(syncingSegments: SegmentSync = .always) throws -> SnapshotResult {
         try snapshotLock.withLock {
-            let (machine, filter, lsn, head, filedLSN) = try readSegments { segments in
-                // The segments must durably cover what compaction deletes.
-                // With no batch waiting, the sync delays nobody.
-                let syncing =
-                    switch syncingSegments {
-                    case .always: true
-                    case .never: false
-                    case .whenNoBatchWaits: self.lock.withLock { self.pipeline.queuedCount == 0 }
-                    }
-                if syncing { try segments.sync() }
-                let filedLSN = syncing ? segments.lastFiledLSN : segments.durableFiledLSN
-                // The filter is captured with the state: it holds every id
-                // this state evicted (the apply thread adds them before it
-                // applies the batch that evicts them).
-                return (self.captureMachine(), self.evicted.capturedFilter(), self.wal.nextLSN - 1, self.chain.head, filedLSN)
-            }
             defer { snapshotHoldsEntries.withLock { $0 = false } }
+            // With batches waiting, an automatic snapshot does not make them
+            // wait for the groups in flight (SnapshotCapture.swift).
+            let busy = syncingSegments == .whenNoBatchWaits && lock.withLock { pipeline.queuedCount > 0 }
+            let state = busy ? try captureAtNextGap() : try captureDurable(syncingSegments: syncingSegments)
             do {
                 let (path, bytes) = try SnapshotStore.write(
-                    machine, filter: filter, lsn: lsn, chainHead: head, directoryID: meta.directoryID, storage: storage, layout: layout)
+                    state.machine, filter: state.filter, lsn: state.lsn, chainHead: state.chainHead, directoryID: meta.directoryID,
+                    storage: storage, layout: layout)
                 lock.withLock { pipeline.snapshotWritten(bytes: bytes) }
                 try SnapshotStore.prune(storage: storage, layout: layout)
                 // WAL stays from the older retained snapshot on, so a damaged
                 // newest snapshot can fall back to it; with one snapshot, all stays.
                 let retained = try SnapshotStore.list(storage: storage, layout: layout)
                 let fallbackLSN = retained.count >= SnapshotFormat.retained ? retained[retained.count - SnapshotFormat.retained].lsn : 0
-                let deleted = try compactWAL(through: try slotsCompactionLimit(through: min(fallbackLSN, filedLSN)))
-                options.log("snapshot: wrote \(path) (LSN \(lsn)); deleted \(deleted) WAL files")
-                return SnapshotResult(lsn: lsn, path: path, walFilesDeleted: deleted)
+                let deleted = try compactWAL(through: try slotsCompactionLimit(through: min(fallbackLSN, state.filedLSN)))
+                options.log("snapshot: wrote \(path) (LSN \(state.lsn)\(state.capturedHow)); deleted \(deleted) WAL files")
+                return SnapshotResult(lsn: state.lsn, path: path, walFilesDeleted: deleted)
             } catch let error as LedgerError where error.code == .syncFailed || error.code == .io || error.code == .noSpace {
                 stop(because: error, failing: [])
                 throw error
             }
         }
+    }
+
+    /// What a snapshot writes: the state after the group at `lsn`, and what
+    /// the segments durably hold (compaction never deletes past it).
+    private struct CapturedState {
+        var machine: LedgerStateMachine
+        var filter: EvictedIDFilter?
+        var lsn: UInt64
+        var chainHead: [UInt8]
+        var filedLSN: UInt64
+        /// For the log line: how the capture found its place.
+        var capturedHow = ""
+    }
+
+    /// The state as a read: once no group is in flight, so it is durable.
+    private func captureDurable(syncingSegments: SegmentSync) throws -> CapturedState {
+        try readSegments { segments in
+            // The segments must durably cover what compaction deletes.
+            // With no batch waiting, the sync delays nobody.
+            let syncing =
+                switch syncingSegments {
+                case .always: true
+                case .never: false
+                case .whenNoBatchWaits: self.lock.withLock { self.pipeline.queuedCount == 0 }
+                }
+            if syncing { try segments.sync() }
+            let filedLSN = syncing ? segments.lastFiledLSN : segments.durableFiledLSN
+            // The filter is captured with the state: it holds every id
+            // this state evicted (the apply thread adds them before it
+            // applies the batch that evicts them).
+            return CapturedState(
+                machine: self.captureMachine(), filter: self.evicted.capturedFilter(), lsn: self.wal.nextLSN - 1, chainHead: self.chain.head,
+                filedLSN: filedLSN)
+        }
+    }
+
+    /// The state at the next gap between groups, without waiting for the
+    /// groups in flight; returned once the last group it holds is durable.
+    private func captureAtNextGap() throws -> CapturedState {
+        let (captured, awaitsGroup) = try onApplyThread(atNextGap: true) { () -> (CapturedState, Bool) in
+            let inFlight = self.lock.withLock { self.pipeline.groupsInFlight }
+            var state = CapturedState(
+                machine: self.captureMachine(), filter: self.evicted.capturedFilter(), lsn: 0, chainHead: [], filedLSN: 0)
+            guard inFlight > 0 else {
+                // Nothing in flight: the durable side is this thread's, and
+                // the WAL's head is where the state ends.
+                (state.lsn, state.chainHead, state.filedLSN) = (self.wal.nextLSN - 1, self.chain.head, self.segments.durableFiledLSN)
+                state.capturedHow = ", captured between groups"
+                return (state, false)
+            }
+            self.capture.expect(group: self.groupsEncoded)
+            state.capturedHow = ", captured between groups with \(inFlight) in flight"
+            return (state, true)
+        }
+        guard awaitsGroup else { return captured }
+        var state = captured
+        (state.lsn, state.chainHead) = try capture.awaitDurable()
+        state.filedLSN = durableFiledLSN.withLock { $0 }
+        return state
     }
 
     /// On the apply thread: a copy of the state machine for a snapshot. The

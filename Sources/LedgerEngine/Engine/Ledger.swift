@@ -48,6 +48,13 @@ public final class Ledger: @unchecked Sendable {
     /// the apply thread merges the table's overlay only once it is false
     /// (ShardedIDTable.swift, "The overlay").
     let snapshotHoldsEntries = Guarded(false)
+    /// Pipeline groups encoded since open (apply thread).
+    var groupsEncoded: UInt64 = 0
+    /// Automatic snapshots' captures between groups (SnapshotCapture.swift).
+    let capture = SnapshotCapture()
+    /// What the segments hold durably, as of the filing thread's last sync
+    /// (a lower bound for compaction, readable while groups are in flight).
+    let durableFiledLSN = Guarded<UInt64>(0)
 
     // The durable side (see CommitThreads.swift for its owner).
     let wal: WALWriter
@@ -174,19 +181,22 @@ public final class Ledger: @unchecked Sendable {
     /// machine and the durable side to itself; throws the stop reason
     /// instead after a stop. (Not through `read`: an argument copy of the
     /// machine would make every mutation in `body` copy its storage.)
-    func onApplyThread<T>(_ body: @escaping () -> T) throws -> T {
+    /// `atNextGap`: run as a capture, at the next gap between groups without
+    /// waiting for the groups in flight (the durable side is then not this
+    /// thread's: only for a snapshot's capture, SnapshotCapture.swift).
+    func onApplyThread<T>(atNextGap: Bool = false, _ body: @escaping () -> T) throws -> T {
         let done = ConditionLock()
         nonisolated(unsafe) var value: T?
         nonisolated(unsafe) var answered = false
-        let action = enqueue(
-            .read({ durable in
-                let result = durable ? body() : nil
-                done.withLock {
-                    value = result
-                    answered = true
-                    done.signal()
-                }
-            }))
+        let run = { (ran: Bool) in
+            let result = ran ? body() : nil
+            done.withLock {
+                value = result
+                answered = true
+                done.signal()
+            }
+        }
+        let action = enqueue(atNextGap ? .capture(run) : .read(run))
         if case .rejected(let error) = action { throw error }
         let answer: T? = done.withLock {
             while !answered { done.wait() }

@@ -19,6 +19,9 @@ extension Ledger {
         var payloadBytes = 0
         /// Set once the group is durable.
         var lsn: UInt64 = 0
+        /// Set by the apply thread: groups encoded since the engine opened,
+        /// this one included (SnapshotCapture.swift).
+        var number: UInt64 = 0
         var members: [GroupMember] = []
         var results: [ResultCode] = []
         /// The accounts this group changed, with their values after it: the

@@ -43,9 +43,10 @@ extension Ledger {
     public func snapshot(syncingSegments: SegmentSync = .always) throws -> SnapshotResult {
         try snapshotLock.withLock {
             defer { snapshotHoldsEntries.withLock { $0 = false } }
-            // With batches waiting, an automatic snapshot does not make them
-            // wait for the groups in flight (SnapshotCapture.swift).
-            let busy = syncingSegments == .whenNoBatchWaits && lock.withLock { pipeline.queuedCount > 0 }
+            // With batches waiting or groups in flight, an automatic snapshot
+            // does not wait for the groups in flight, nor make the next
+            // batch wait for them (SnapshotCapture.swift).
+            let busy = syncingSegments == .whenNoBatchWaits && lock.withLock { pipeline.queuedCount > 0 || pipeline.groupsInFlight > 0 }
             let state = busy ? try captureAtNextGap() : try captureDurable(syncingSegments: syncingSegments)
             do {
                 let (path, bytes) = try SnapshotStore.write(

@@ -124,21 +124,32 @@ import Testing
         }
         let captured = table
         let capturedOracle = oracle
-        table.beginOverlay()
+        table.overlayAll()
         func storage(_ t: ShardedIDTable<UInt64>) -> [UnsafeRawPointer?] {
             t.shards.map { $0.buckets.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
         }
         let shared = storage(captured)
         let existing = Array(oracle.keys)
+        var second: (table: ShardedIDTable<UInt64>, oracle: [UInt128: UInt64], storage: [UnsafeRawPointer?])?
         for step in 0..<6_000 {
             let id = step % 3 == 0 ? existing[Int(rng.next() % UInt64(existing.count))] : randomID()
             let value = rng.next() | 1
             if oracle[id] == nil && step % 2 == 0 { table.insertNew(id, value) } else { table.set(id, value) }
             oracle[id] = value
-            if step == 3_000 { #expect(table.mergeOverlay(shardsMax: 100) == false) }  // 100 shards merged while shared: copied, still right
+            if step == 3_000 { #expect(table.mergeOverlay(entriesMax: 1_000) == false) }  // merged while shared: those shards are copied, still right
+            if step == 4_500 {
+                // A second capture during the merge: every shard is overlaid again.
+                second = (table, oracle, storage(table))
+                table.overlayAll()
+            }
+        }
+        if let second {
+            #expect(storage(second.table) == second.storage, "the second copy's shards moved")
+            #expect(second.table.count == second.oracle.count && second.oracle.allSatisfy { second.table[$0.key] == $0.value })
         }
         #expect(storage(captured) == shared, "the copy's shards moved")
-        #expect(zip(storage(table), shared).dropFirst(100).allSatisfy { $0 == $1 }, "an overlaid shard was written")
+        // After the second capture no shard of the live table is written.
+        #expect(storage(table) == second?.storage, "an overlaid shard was written")
         for (t, o) in [(captured, capturedOracle), (table, oracle)] {
             #expect(t.count == o.count)
             var seen = 0
@@ -149,7 +160,7 @@ import Testing
             #expect(seen == o.count)
             #expect(o.allSatisfy { t[$0.key] == $0.value && t.contains($0.key) })
         }
-        while !table.mergeOverlay(shardsMax: 16) {}
+        while !table.mergeOverlay(entriesMax: 100) {}
         #expect(!table.isOverlaid && table.count == oracle.count)
         #expect(oracle.allSatisfy { table[$0.key] == $0.value })
         #expect(captured.count == capturedOracle.count && capturedOracle.allSatisfy { captured[$0.key] == $0.value })

@@ -127,23 +127,24 @@ extension Ledger {
         return state
     }
 
-    /// On the apply thread: a copy of the state machine for a snapshot. The
-    /// live entry table is then overlaid, so the groups applied while the
+    /// On the apply thread: a copy of the state machine for a snapshot or
+    /// an online verify (both hold `snapshotLock`, so one at a time; the
+    /// holder clears `snapshotHoldsEntries` when done). The live entry
+    /// table is then overlaid, so the groups applied while the
     /// snapshot is written do not copy the shards the copy shares.
-    private func captureMachine() -> LedgerStateMachine {
-        _ = machine.entries.mergeOverlay(shardsMax: ShardedIDTable<EntryRecord>.shardCount)
+    func captureMachine() -> LedgerStateMachine {
         let captured = machine
-        machine.entries.beginOverlay()
+        machine.entries.overlayAll()
         snapshotHoldsEntries.withLock { $0 = true }
         return captured
     }
 
     /// On the apply thread, before each group: once no snapshot holds the
-    /// shards, folds a few of the overlays back (in place, no copy), so no
-    /// one group pays for the whole merge.
+    /// shards, folds some of the overlays back (in place, no copy), at most
+    /// about a large batch's worth, so no one group pays for the whole merge.
     func mergeEntryOverlayStep() {
         guard machine.entries.isOverlaid, !snapshotHoldsEntries.withLock({ $0 }) else { return }
-        _ = machine.entries.mergeOverlay(shardsMax: 16)
+        _ = machine.entries.mergeOverlay(entriesMax: Limits.batchEventsMax)
     }
 
     /// Deletes WAL files (never the last) whose records all have LSN ≤

@@ -13,9 +13,13 @@ extension Ledger {
     ) throws -> VerifyReport {
         try snapshotLock.withLock {
             try archiveLock.withLock {
+                // The entry table stays shared while the checks run (minutes
+                // at 50M entries): the live one takes writes in its overlay.
+                defer { snapshotHoldsEntries.withLock { $0 = false } }
                 let point = try readSegments { segments in
                     try segments.sync()
-                    return Verifier.LivePoint(lsn: self.wal.nextLSN - 1, machine: self.machine, chainHead: self.chain.head, sealed: segments.sealedMonths)
+                    return Verifier.LivePoint(
+                        lsn: self.wal.nextLSN - 1, machine: self.captureMachine(), chainHead: self.chain.head, sealed: segments.sealedMonths)
                 }
                 return try Verifier.verifyLive(storage: storage, layout: layout, meta: meta, at: point, progress: progress, isCancelled: isCancelled)
             }

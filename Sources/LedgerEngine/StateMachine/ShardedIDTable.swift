@@ -114,7 +114,7 @@ struct ShardedIDTable<Value: Sendable>: Sendable {
     /// Merges the overlays first (a month boundary during a snapshot write
     /// may copy the shards the snapshot still holds: rare, and correct).
     mutating func removeAll(where shouldRemove: (UInt128, Value) -> Bool) -> [UInt128] {
-        _ = mergeOverlay(shardsMax: Self.shardCount)
+        _ = mergeOverlay(entriesMax: .max)
         var removed: [UInt128] = []
         for s in shards.indices {
             removed += shards[s].removeAll(minimumSizeAfterRemoval: (1 << 16) / Self.shardCount, where: shouldRemove)
@@ -137,26 +137,32 @@ struct ShardedIDTable<Value: Sendable>: Sendable {
         }
     }
 
-    /// A snapshot has just taken a copy of this table: from now on, writes
-    /// go to the overlays, so the shards stay shared instead of copied.
-    mutating func beginOverlay() {
-        precondition(overlays.isEmpty, "the table is overlaid already")
-        overlays = (0..<Self.shardCount).map { _ in IDTable(capacity: 16, emptyValue: emptyValue) }
+    /// A snapshot (or an online verify) has just taken a copy of this
+    /// table: from now on every write goes to the overlays, so the shards
+    /// stay shared instead of copied. Already overlaid (a merge under way):
+    /// the merged shards are overlaid again, and the overlays the copy now
+    /// shares are small, so copying one on its next write costs little.
+    mutating func overlayAll() {
+        if overlays.isEmpty { overlays = (0..<Self.shardCount).map { _ in IDTable(capacity: 16, emptyValue: emptyValue) } }
         mergedShards = 0
     }
 
-    /// Folds up to `shardsMax` more overlays into their shards (in place,
-    /// once no snapshot shares them); true when none is left.
-    mutating func mergeOverlay(shardsMax: Int) -> Bool {
-        precondition(shardsMax > 0, "shardsMax \(shardsMax)")
+    /// Folds overlays back into their shards (in place, once no copy shares
+    /// them), whole shards, until at least `entriesMax` entries have moved
+    /// or none is left; true when none is left. Bounded so that no one
+    /// group pays for a long snapshot's worth of entries.
+    mutating func mergeOverlay(entriesMax: Int) -> Bool {
+        precondition(entriesMax > 0, "entriesMax \(entriesMax)")
         guard !overlays.isEmpty else { return true }
-        let end = min(Self.shardCount, mergedShards + shardsMax)
-        for s in mergedShards..<end {
+        var moved = 0
+        while mergedShards < Self.shardCount && moved < entriesMax {
+            let s = mergedShards
             for bucket in overlays[s].buckets where !bucket.isEmpty { shards[s].set(UInt128(bucket.high) << 64 | UInt128(bucket.low), bucket.value) }
+            moved += overlays[s].count
             overlays[s] = IDTable(capacity: 16, emptyValue: emptyValue)
+            mergedShards += 1
         }
-        mergedShards = end
-        if end == Self.shardCount {
+        if mergedShards == Self.shardCount {
             overlays = []
             mergedShards = 0
             assert(count == shards.reduce(0) { $0 + $1.count }, "shard counts do not add up after the merge")

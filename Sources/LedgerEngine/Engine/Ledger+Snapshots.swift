@@ -33,26 +33,21 @@ extension Ledger {
     ///
     /// `syncingSegments`: sync the open month's segment during the capture,
     /// so compaction may delete every WAL file the snapshot covers. The
-    /// automatic snapshots pass `.never`: that fdatasync ran on the apply
+    /// automatic snapshots pass `.whenNoBatchWaits`: that fdatasync ran on the apply
     /// thread and stalled every request behind it (134 ms at batch 8,189,
-    /// Benchmarks/RESULTS.md, issue 13; with one connection the queue is
-    /// empty at most instants, yet its next batch arrives during the sync).
-    /// They compact only up to what the segments already hold durably
-    /// (`durableFiledLSN`, synced every `indexCheckpointGroups` groups), and
-    /// a later snapshot deletes the rest. They are captured at the next gap
-    /// between groups (SnapshotCapture.swift), so they never wait for the
-    /// groups in flight either. `.whenNoBatchWaits` syncs only when no batch
-    /// waits and no group is in flight, captured as a read.
+    /// Benchmarks/RESULTS.md, issue 13). While batches wait they compact only
+    /// up to what the segments already hold durably (`durableFiledLSN`,
+    /// synced every `indexCheckpointGroups` groups), and a later snapshot
+    /// deletes the rest; with none waiting they sync as explicit ones do.
     @discardableResult
     public func snapshot(syncingSegments: SegmentSync = .always) throws -> SnapshotResult {
         try snapshotLock.withLock {
             defer { snapshotHoldsEntries.withLock { $0 = false } }
-            // Without a segment sync, nothing needs the durable side: capture
-            // at the next gap (SnapshotCapture.swift), never waiting for the
-            // groups in flight nor making the next batch wait for them.
-            let busy = lock.withLock { pipeline.queuedCount > 0 || pipeline.groupsInFlight > 0 }
-            let atNextGap = syncingSegments == .never || (syncingSegments == .whenNoBatchWaits && busy)
-            let state = atNextGap ? try captureAtNextGap() : try captureDurable(syncingSegments: syncingSegments)
+            // With batches waiting or groups in flight, an automatic snapshot
+            // does not wait for the groups in flight, nor make the next
+            // batch wait for them (SnapshotCapture.swift).
+            let busy = syncingSegments == .whenNoBatchWaits && lock.withLock { pipeline.queuedCount > 0 || pipeline.groupsInFlight > 0 }
+            let state = busy ? try captureAtNextGap() : try captureDurable(syncingSegments: syncingSegments)
             do {
                 let (path, bytes) = try SnapshotStore.write(
                     state.machine, filter: state.filter, lsn: state.lsn, chainHead: state.chainHead, directoryID: meta.directoryID,
@@ -182,7 +177,7 @@ extension Ledger {
     func snapshotLoop() {
         while awaitPipeline({ $0.nextSnapshot() }) == .take {
             do {
-                try snapshot(syncingSegments: .never)
+                try snapshot(syncingSegments: .whenNoBatchWaits)
             } catch {
                 options.log("snapshot: failed: \(error)")
                 if stopReason != nil { return }

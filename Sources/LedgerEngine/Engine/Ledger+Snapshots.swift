@@ -93,13 +93,17 @@ extension Ledger {
                 }
             if syncing { try segments.sync() }
             let filedLSN = syncing ? segments.lastFiledLSN : segments.durableFiledLSN
-            // The filter is captured with the state: it holds every id
-            // this state evicted (the apply thread adds them before it
-            // applies the batch that evicts them).
-            return CapturedState(
-                machine: self.captureMachine(), filter: self.evicted.capturedFilter(), lsn: self.wal.nextLSN - 1, chainHead: self.chain.head,
-                filedLSN: filedLSN)
+            return self.captureAtWALHead(filedLSN: filedLSN)
         }
+    }
+
+    /// On the apply thread holding the durable side: the state, ending at
+    /// the WAL's head. The filter is captured with the state: it holds every
+    /// id this state evicted (the apply thread adds them before it applies
+    /// the batch that evicts them).
+    private func captureAtWALHead(filedLSN: UInt64) -> CapturedState {
+        CapturedState(
+            machine: captureMachine(), filter: evicted.capturedFilter(), lsn: wal.nextLSN - 1, chainHead: chain.head, filedLSN: filedLSN)
     }
 
     /// The state at the next gap between groups, without waiting for the
@@ -107,15 +111,16 @@ extension Ledger {
     private func captureAtNextGap() throws -> CapturedState {
         let (captured, awaitsGroup) = try onApplyThread(atNextGap: true) { () -> (CapturedState, Bool) in
             let inFlight = self.lock.withLock { self.pipeline.groupsInFlight }
-            var state = CapturedState(
-                machine: self.captureMachine(), filter: self.evicted.capturedFilter(), lsn: 0, chainHead: [], filedLSN: 0)
             guard inFlight > 0 else {
                 // Nothing in flight: the durable side is this thread's, and
                 // the WAL's head is where the state ends.
-                (state.lsn, state.chainHead, state.filedLSN) = (self.wal.nextLSN - 1, self.chain.head, self.segments.durableFiledLSN)
+                var state = self.captureAtWALHead(filedLSN: self.segments.durableFiledLSN)
                 state.capturedHow = ", captured between groups"
                 return (state, false)
             }
+            // LSN, chain value and filed LSN come once the group is durable.
+            var state = CapturedState(
+                machine: self.captureMachine(), filter: self.evicted.capturedFilter(), lsn: 0, chainHead: [], filedLSN: 0)
             self.capture.expect(group: self.groupsEncoded)
             state.capturedHow = ", captured between groups with \(inFlight) in flight"
             return (state, true)

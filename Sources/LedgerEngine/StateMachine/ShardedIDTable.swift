@@ -16,10 +16,10 @@
 // wrote to nearly every shard, and the apply thread copied the whole table
 // (hundreds of MB, most of it page faults) before answering anyone: the
 // 0.5-0.9 s stall behind p99 at 4 × 8,189 (Benchmarks/RESULTS.md, issue 13).
-// So after a capture (`beginOverlay`) writes go to small per-shard overlay
+// So after a capture (`overlayAll`) writes go to small per-shard overlay
 // tables and reads look there first; once the snapshot has let go of the
-// shards, `mergeOverlay` folds the overlays back a few shards per group,
-// writing in place. It is only a way to avoid the copy: a write to a shared
+// shards, `mergeOverlay` folds the overlays back, a bounded number of
+// entries per group, writing in place. It is only a way to avoid the copy: a write to a shared
 // shard would still be correct, just slow.
 //
 // Invariants: each shard's own (see IDTable); `count` is the number of

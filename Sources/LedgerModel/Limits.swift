@@ -33,6 +33,9 @@ public enum Limits {
     public static let walFileBytesMin = 64 * 1024
     /// Largest WAL file size accepted (`ledgerctl init --wal-file-mib 1024`).
     public static let walFileBytesMax = 1024 * 1024 * 1024
+    /// Months `verify` checks at once (each holds its month's index in
+    /// memory while it is checked; the default is one per core up to this).
+    public static let verifyMonthsInParallelMax = 4
     /// Groups applied between two balance-index checkpoints.
     public static let indexCheckpointGroupsDefault = 256
 }

@@ -22,6 +22,7 @@ import Testing
             ["post", "--batch-size", "0"], ["post", "--batch-size", "99999"], ["balance", "1", "--bogus"], ["history", "1", "--limit", "0"],
             ["init", "--wal-file-mib", "0", "--data-dir", dir + "-new"], ["frobnicate"], ["balance"], ["inspect", "segment", "2026-13"],
             ["balance", "+5"], ["balance", " 5"], ["balance", "-1"], ["balance", "0x"], ["archive", "--before", "2026-1"],
+            ["verify", "--months-in-parallel", "0"], ["verify", "--months-in-parallel", "5"],
         ]
         for arguments in cases {
             let output = try Ctl.run(arguments + (arguments.first == "init" || arguments.first == "frobnicate" ? [] : ["--data-dir", dir]), input: "")

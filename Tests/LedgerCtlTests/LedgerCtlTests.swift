@@ -92,9 +92,11 @@ import Testing
         #expect(balance.status == 0)
         #expect(balance.stdout.contains("\"creditsPosted\":\"700\""))
         #expect(balance.stdout.contains("\"debitsPosted\":\"0\""))
-        let verify = try Self.run(["verify", "--json", "--data-dir", dir])
-        #expect(verify.status == 0)
-        #expect(verify.stdout.hasPrefix("{\"passed\":true"))
+        for months in ["1", "4"] {
+            let verify = try Self.run(["verify", "--json", "--months-in-parallel", months, "--data-dir", dir])
+            #expect(verify.status == 0)
+            #expect(verify.stdout.hasPrefix("{\"passed\":true"))
+        }
     }
 
     @Test func malformedInputIsOneLineExitTwoAndPostsNothing() throws {

@@ -7,12 +7,17 @@ struct AppliedEvent {
 }
 
 /// The WAL replay's applied events, handed in chunks to the segment checks,
-/// which run on another thread at the same time (verify has two independent
+/// which run on other threads at the same time (verify has two independent
 /// halves; on 2 cores they overlap). Chunks are immutable once published.
+/// The state machine gives every event a timestamp greater than the one
+/// before it, so a month checked on its own finds where it meets the log by
+/// its first record's timestamp (`firstPosition(atOrAfter:)`).
 final class AppliedFeed: @unchecked Sendable {
     static let chunkEvents = 1 << 16
     private let lock = ConditionLock()
     private var chunks: [[AppliedEvent]] = []
+    /// The position (over the whole feed) of each chunk's first event.
+    private var chunkStarts: [Int] = []
     private var total = 0
     private var finished = false
     private(set) var logClosedCleanly = false
@@ -21,6 +26,7 @@ final class AppliedFeed: @unchecked Sendable {
         guard !chunk.isEmpty else { return }
         lock.withLock {
             chunks.append(chunk)
+            chunkStarts.append(total)
             total += chunk.count
             lock.broadcast()
         }
@@ -42,6 +48,30 @@ final class AppliedFeed: @unchecked Sendable {
         }
     }
 
+    /// The position of the first event whose timestamp is at least
+    /// `timestamp` (the feed's final count when there is none), waiting until
+    /// the feed holds such an event or is finished. Binary search: the
+    /// timestamps increase along the feed.
+    func firstPosition(atOrAfter timestamp: UInt64) -> Int {
+        lock.withLock {
+            while !finished && (chunks.last?.last?.timestamp ?? 0) < timestamp { lock.wait() }
+            let chunk = chunks.partitionPoint { ($0.last?.timestamp ?? 0) >= timestamp }
+            guard chunk < chunks.count else { return total }
+            return chunkStarts[chunk] + chunks[chunk].partitionPoint { $0.timestamp >= timestamp }
+        }
+    }
+
+    /// The chunk holding `position` and the position's place in it, once
+    /// the feed holds it; nil once the feed is finished without it.
+    fileprivate func locate(_ position: Int) -> (chunk: Int, inChunk: Int)? {
+        lock.withLock {
+            while position >= total && !finished { lock.wait() }
+            guard position < total else { return nil }
+            let chunk = chunkStarts.partitionPoint { $0 > position } - 1
+            return (chunk, position - chunkStarts[chunk])
+        }
+    }
+
     /// Every event's count, once finished.
     func finalCount() -> Int {
         lock.withLock {
@@ -59,9 +89,21 @@ final class AppliedFeed: @unchecked Sendable {
 
         init(_ feed: AppliedFeed) { self.feed = feed }
 
+        /// Reads the feed from `position` on (the end, if it never gets there).
+        init(_ feed: AppliedFeed, from position: Int) {
+            self.feed = feed
+            guard let (chunkIndex, inChunk) = feed.locate(position), let chunk = feed.chunk(chunkIndex) else {
+                self.chunkIndex = Int.max
+                return
+            }
+            self.chunkIndex = chunkIndex + 1
+            self.chunk = chunk
+            self.inChunk = inChunk
+        }
+
         mutating func next() -> AppliedEvent? {
             while inChunk == chunk.count {
-                guard let next = feed.chunk(chunkIndex) else { return nil }
+                guard chunkIndex < Int.max, let next = feed.chunk(chunkIndex) else { return nil }
                 chunk = next
                 chunkIndex += 1
                 inChunk = 0
@@ -87,5 +129,20 @@ extension Verifier {
                 index += 1
             }
         }
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `isAtOrPast` (the count when
+    /// none does), for an array where every element that satisfies it comes
+    /// after every element that does not: a binary search.
+    fileprivate func partitionPoint(_ isAtOrPast: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if isAtOrPast(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

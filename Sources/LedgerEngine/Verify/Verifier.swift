@@ -8,9 +8,10 @@
 //    chain, the torn-tail classification; every batch replayed, each result
 //    compared with the log; every later snapshot compared with the replay;
 //    `timeline-history` against the log's timeline records.
-// 3. VerifySegments.swift (beside 2, on a second thread): every month's
+// 3. VerifySegments.swift (beside 2, on threads of its own): every month's
 //    records against the log's applied events, its seal, root, index, and
-//    the chain of months.
+//    the chain of months; several months at once, each from its
+//    predecessor's seal (VerifySegmentsParallel.swift).
 // 4. VerifyLedgerChecks.swift: the invariants and per-ledger totals of the
 //    replayed state; history summed against balances; the balance index
 //    watchdog.
@@ -18,16 +19,22 @@
 
 public enum Verifier {
     /// Verifies the data directory at `path` (classified: see
-    /// `VerifyReport.warningKinds`). `progress` may be called from two threads.
-    public static func verify(at path: String, storage: any Storage = POSIXStorage(), progress: (@Sendable (VerifyProgress) -> Void)? = nil) throws
-        -> VerifyReport
-    {
-        var report = try verifyUnclassified(at: path, storage: storage, progress: progress)
+    /// `VerifyReport.warningKinds`), checking up to `monthsInParallel`
+    /// months at once beside the WAL replay. `progress` may be called from
+    /// several threads.
+    public static func verify(
+        at path: String, storage: any Storage = POSIXStorage(), monthsInParallel: Int = monthsInParallelDefault,
+        progress: (@Sendable (VerifyProgress) -> Void)? = nil
+    ) throws -> VerifyReport {
+        precondition((1...Limits.verifyMonthsInParallelMax).contains(monthsInParallel), "months in parallel: \(monthsInParallel)")
+        var report = try verifyUnclassified(at: path, storage: storage, monthsInParallel: monthsInParallel, progress: progress)
         report.classify()
         return report
     }
 
-    static func verifyUnclassified(at path: String, storage: any Storage, progress: (@Sendable (VerifyProgress) -> Void)?) throws -> VerifyReport {
+    static func verifyUnclassified(
+        at path: String, storage: any Storage, monthsInParallel: Int, progress: (@Sendable (VerifyProgress) -> Void)?
+    ) throws -> VerifyReport {
         let layout = DataDirectoryLayout(root: path)
         guard storage.fileExists(layout.root) else {
             throw LedgerError(.notInitialized, "data directory does not exist", path: layout.root)
@@ -46,7 +53,8 @@ public enum Verifier {
             let evicted = try start.evictedEntries(storage: storage, layout: layout, directoryID: directoryID, report: &report)
         else { return report }
         let replay = try replayWAL(
-            from: start, evicted: evicted, storage: storage, layout: layout, directoryID: directoryID, report: &report, progress: progress)
+            from: start, evicted: evicted, storage: storage, layout: layout, directoryID: directoryID, monthsInParallel: monthsInParallel,
+            report: &report, progress: progress)
         reportWAL(replay, layout: layout, report: &report)
         reportTimelines(replay, storage: storage, layout: layout, report: &report)
         checkLedgerTotals(replay.machine, evicted: evicted, layout: layout, report: &report)

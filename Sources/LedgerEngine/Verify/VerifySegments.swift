@@ -1,5 +1,6 @@
 // The segment half of `verify`, on its own thread beside the WAL replay:
-// every month in order, oldest first. Per month: the link to the month
+// every month in order, oldest first (or several at once, each from its
+// predecessor's seal: VerifySegmentsParallel.swift). Per month: the link to the month
 // before it → every record's checksum, compared in order with the log's
 // applied events → the month's state and index rebuilt from its records →
 // for a sealed month, its seal against the recomputed one and its index
@@ -16,10 +17,17 @@ extension Verifier {
     @discardableResult
     static func verifySegments(
         storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied feed: AppliedFeed, appliedAfterLSN: UInt64 = 0,
-        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)? = nil
+        monthsInParallel: Int = 1, report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)? = nil
     ) throws -> SegmentState? {
-        var check = SegmentCheck(storage: storage, layout: layout, directoryID: directoryID, feed: feed, appliedAfterLSN: appliedAfterLSN)
         let months = try SegmentFiles.months(storage: storage, layout: layout)
+        if monthsInParallel > 1 && months.count > 1,
+            let starts = monthStarts(months, storage: storage, layout: layout, directoryID: directoryID)
+        {
+            return try verifyMonthsInParallel(
+                months, starts: starts, threads: monthsInParallel, storage: storage, layout: layout, directoryID: directoryID, applied: feed,
+                appliedAfterLSN: appliedAfterLSN, report: &report, progress: progress)
+        }
+        var check = SegmentCheck(storage: storage, layout: layout, directoryID: directoryID, feed: feed, appliedAfterLSN: appliedAfterLSN)
         for (i, (month, form)) in months.enumerated() {
             progress?(VerifyProgress(phase: "segments", done: i, total: months.count))
             guard try check.month(month, form: form, isLast: i == months.count - 1, report: &report) else { return nil }
@@ -41,16 +49,26 @@ struct SegmentCheck {
     private var applied: AppliedFeed.Reader
     private var cursor = 0
     private var mismatch = false
-    private var state = SegmentState()
+    private(set) var state: SegmentState
     private var previous: (month: UTCMonth, root: [UInt8])?
+    /// A month checked on its own (VerifySegmentsParallel.swift) finds where
+    /// it meets the log, and keeps what it found for the merge, which alone
+    /// knows whether the months before it left the log at that place.
+    private(set) var alone: LogComparison?
 
-    init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, appliedAfterLSN: UInt64) {
+    init(
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, appliedAfterLSN: UInt64,
+        start: MonthStart = MonthStart(), checkedAlone: Bool = false
+    ) {
         self.storage = storage
         self.layout = layout
         self.directoryID = directoryID
         self.feed = feed
         self.appliedAfterLSN = appliedAfterLSN
         self.applied = AppliedFeed.Reader(feed)
+        self.state = start.state
+        self.previous = start.previous
+        self.alone = checkedAlone ? LogComparison() : nil
     }
 
     /// Checks one month. False when the months after it cannot be checked
@@ -93,6 +111,12 @@ struct SegmentCheck {
     /// After the last month: the segments must hold every applied event.
     /// Returns the state they sum to, or nil when they differ from the log.
     func finish(report: inout VerifyReport) -> SegmentState? {
+        Self.finish(feed: feed, cursor: cursor, mismatch: mismatch, state: state, layout: layout, report: &report)
+    }
+
+    static func finish(
+        feed: AppliedFeed, cursor: Int, mismatch: Bool, state: SegmentState, layout: DataDirectoryLayout, report: inout VerifyReport
+    ) -> SegmentState? {
         let appliedCount = feed.finalCount()
         let logClosedCleanly = feed.logClosedCleanly
         if !mismatch && cursor < appliedCount {
@@ -173,17 +197,23 @@ struct SegmentCheck {
 
     private mutating func compareWithTheLog(_ record: SegmentRecord, path: String, report: inout VerifyReport) {
         guard !mismatch, record.header.lsn > appliedAfterLSN else { return }
+        if alone?.first == nil, alone != nil {
+            let position = feed.firstPosition(atOrAfter: record.header.timestamp)
+            applied = AppliedFeed.Reader(feed, from: position)
+            cursor = position
+            alone?.first = LogComparison.First(lsn: record.header.lsn, timestamp: record.header.timestamp, offset: record.offset, path: path)
+            alone?.start = position
+        }
         let fingerprint = Fingerprint.of(record.event, offset: 0, count: record.event.count)
         let expected = applied.next()
         guard let expected, expected.timestamp == record.header.timestamp, expected.lsn == record.header.lsn, expected.fingerprint == fingerprint else {
             mismatch = true
-            report.problems.append(
-                .init(
-                    severity: .error, file: path, offset: record.offset, kind: "segment differs from the log",
-                    message: "record (LSN \(record.header.lsn), timestamp \(record.header.timestamp)) is not the log's applied event #\(cursor)"))
+            let problem = LogComparison.mismatch(lsn: record.header.lsn, timestamp: record.header.timestamp, offset: record.offset, path: path, cursor: cursor)
+            if alone != nil { alone?.mismatch = problem } else { report.problems.append(problem) }
             return
         }
         cursor += 1
+        alone?.matched += 1
     }
 
     private func checkSeal(

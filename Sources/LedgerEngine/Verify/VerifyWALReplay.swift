@@ -25,7 +25,7 @@ struct VerifyWALReplay {
 extension Verifier {
     static func replayWAL(
         from start: VerifyReplayStart, evicted: EvictedEntries, storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8],
-        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)?
+        monthsInParallel: Int, report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)?
     ) throws -> VerifyWALReplay {
         var start = start
         let startLSN = start.lsn
@@ -35,7 +35,8 @@ extension Verifier {
         let segmentThread = Thread {
             fromSegmentsResult = Result {
                 try verifySegments(
-                    storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, report: &segmentReport,
+                    storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, monthsInParallel: monthsInParallel,
+                    report: &segmentReport,
                     progress: progress)
             }
         }

@@ -15,7 +15,15 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var directory: DataDirectoryOptions
     @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: "Months checked at once, 1 to \(Limits.verifyMonthsInParallelMax) (each holds its month's index in memory; default: one per core).")
+    var monthsInParallel = Verifier.monthsInParallelDefault
     @OptionGroup var remote: RemoteOptions
+
+    func validate() throws {
+        guard (1...Limits.verifyMonthsInParallelMax).contains(monthsInParallel) else {
+            throw ValidationError("--months-in-parallel must be 1 to \(Limits.verifyMonthsInParallelMax)")
+        }
+    }
 
     func run() throws {
         // Online: a running server verifies itself up to its durable LSN
@@ -26,7 +34,7 @@ struct VerifyCommand: ParsableCommand {
         let update: @Sendable (VerifyProgress) -> Void = { display.update($0) }
         let progress: (@Sendable (VerifyProgress) -> Void)? = showProgress ? update : nil
         try runReportingErrors {
-            let report = try Verifier.verify(at: directory.dataDirectory, progress: progress)
+            let report = try Verifier.verify(at: directory.dataDirectory, monthsInParallel: monthsInParallel, progress: progress)
             if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             if json {
                 print(Self.json(report).text)

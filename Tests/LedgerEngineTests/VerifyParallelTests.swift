@@ -85,7 +85,7 @@ import Testing
     /// a month that starts anywhere else differs from the log at its first
     /// record, named as the serial check names it.
     @Test func aMonthThatDoesNotStartWhereTheLogContinuesDiffersFromTheLog() throws {
-        let feed = AppliedFeed()
+        let feed = AppliedFeed(startLSNAtLeast: 0)
         feed.publish((0..<10).map { AppliedEvent(timestamp: 100 + UInt64($0), lsn: 1, fingerprint: UInt64($0)) })
         feed.finish(logClosedCleanly: true)
         func month(start: Int, matched: Int, timestamp: UInt64) -> Result<Verifier.MonthOutcome, Error>? {
@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func theFeedIsSoughtByTimestamp() {
-        let feed = AppliedFeed()
+        let feed = AppliedFeed(startLSNAtLeast: 0)
         feed.publish((0..<3).map { AppliedEvent(timestamp: 10 + 2 * UInt64($0), lsn: 1, fingerprint: 0) })  // 10 12 14
         feed.publish((0..<2).map { AppliedEvent(timestamp: 20 + UInt64($0), lsn: 2, fingerprint: 0) })  // 20 21
         feed.finish(logClosedCleanly: true)
@@ -118,5 +118,47 @@ import Testing
         #expect([reader.next()?.timestamp, reader.next()?.timestamp, reader.next()?.timestamp, reader.next()?.timestamp] == [14, 20, 21, nil])
         var past = AppliedFeed.Reader(feed, from: 5)
         #expect(past.next() == nil)
+    }
+
+    /// The segment half starts before the replay has chosen its start: a
+    /// record above the WAL's first LSN waits for it; a feed ended without
+    /// one compares nothing.
+    @Test func theReplayStartIsAwaitedOnlyAboveTheWALsFirstRecord() throws {
+        let feed = AppliedFeed(startLSNAtLeast: 41)
+        let asked = Guarded<UInt64?>(nil)
+        let thread = Thread {
+            let lsn = feed.startAfterLSN()
+            asked.withLock { $0 = lsn }
+        }
+        thread.start()
+        usleep(50_000)
+        #expect(asked.withLock { $0 } == nil, "answered before the start was chosen")
+        feed.setStart(afterLSN: 57)
+        thread.join()
+        #expect(asked.withLock { $0 } == 57)
+        let ended = AppliedFeed(startLSNAtLeast: 41)
+        ended.cancel()
+        #expect(ended.startAfterLSN() == .max && ended.isCancelled)
+    }
+
+    /// A month index is compared with its rebuilt bytes chunk by chunk; the
+    /// first differing offset is named, or where the shorter one ends.
+    @Test func theStoredIndexIsComparedInChunks() throws {
+        let disk = SimulatedDisk(seed: 3)
+        var rng = SeededRandom(seed: 5)
+        let expected = (0..<(5 << 19)).map { _ in UInt8.random(in: 0...255, using: &rng) }  // 2.5 MiB
+        func difference(_ stored: [UInt8]) throws -> Int? {
+            let file = try disk.openFile("/sim/index", create: true)
+            try file.truncate(toSize: 0)
+            try file.write(stored, at: 0)
+            defer { file.close() }
+            return try SegmentCheck.firstDifference(file, expected)
+        }
+        var altered = expected
+        altered[(3 << 19) + 3] &+= 1
+        #expect(try difference(expected) == nil)
+        #expect(try difference(altered) == (3 << 19) + 3)
+        #expect(try difference(Array(expected[..<(1 << 20)])) == 1 << 20)
+        #expect(try difference(expected + [0]) == expected.count)
     }
 }

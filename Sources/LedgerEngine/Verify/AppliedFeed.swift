@@ -14,13 +14,51 @@ struct AppliedEvent {
 /// its first record's timestamp (`firstPosition(atOrAfter:)`).
 final class AppliedFeed: @unchecked Sendable {
     static let chunkEvents = 1 << 16
+    /// The replay starts after an LSN at least this (the WAL's first LSN
+    /// minus one): records at or below it are never compared, so the
+    /// segment half checks them before the replay has chosen its start.
+    let startLSNAtLeast: UInt64
     private let lock = ConditionLock()
+    private var startLSN: UInt64?
+    private var cancelled = false
     private var chunks: [[AppliedEvent]] = []
     /// The position (over the whole feed) of each chunk's first event.
     private var chunkStarts: [Int] = []
     private var total = 0
     private var finished = false
     private(set) var logClosedCleanly = false
+
+    init(startLSNAtLeast: UInt64) { self.startLSNAtLeast = startLSNAtLeast }
+
+    /// The replay's start: it applies the records after `lsn`.
+    func setStart(afterLSN lsn: UInt64) {
+        precondition(lsn >= startLSNAtLeast, "a replay start below the WAL's first record")
+        lock.withLock {
+            startLSN = lsn
+            lock.broadcast()
+        }
+    }
+
+    /// The LSN the replay starts after, waiting until it is chosen; `.max`
+    /// (compare nothing) when the feed ends without one.
+    func startAfterLSN() -> UInt64 {
+        lock.withLock {
+            while startLSN == nil && !finished { lock.wait() }
+            return startLSN ?? .max
+        }
+    }
+
+    /// Ends the feed without a replay (verify stopped early): the segment
+    /// half stops at the next month.
+    func cancel() {
+        lock.withLock {
+            cancelled = true
+            finished = true
+            lock.broadcast()
+        }
+    }
+
+    var isCancelled: Bool { lock.withLock { cancelled } }
 
     func publish(_ chunk: [AppliedEvent]) {
         guard !chunk.isEmpty else { return }

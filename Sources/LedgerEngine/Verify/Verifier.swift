@@ -49,12 +49,19 @@ public enum Verifier {
         }
         defer { directory.close() }
         let directoryID = directory.meta.directoryID
-        guard var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: directory.meta, report: &report),
+        let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN ?? 1
+        let segments = SegmentHalf(
+            storage: storage, layout: layout, directoryID: directoryID, walFirstLSN: walFirstLSN, monthsInParallel: monthsInParallel, progress: progress)
+        var replayed = false
+        defer { if !replayed { segments.cancel() } }
+        guard
+            var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: directory.meta, walFirstLSN: walFirstLSN, report: &report),
             let evicted = try start.evictedEntries(storage: storage, layout: layout, directoryID: directoryID, report: &report)
         else { return report }
-        let replay = try replayWAL(
-            from: start, evicted: evicted, storage: storage, layout: layout, directoryID: directoryID, monthsInParallel: monthsInParallel,
-            report: &report, progress: progress)
+        segments.feed.setStart(afterLSN: start.lsn)
+        var replay = try replayWAL(from: start, evicted: evicted, feed: segments.feed, storage: storage, layout: layout, report: &report, progress: progress)
+        replayed = true
+        (replay.segmentReport, replay.fromSegments) = segments.join()
         reportWAL(replay, layout: layout, report: &report)
         reportTimelines(replay, storage: storage, layout: layout, report: &report)
         checkLedgerTotals(replay.machine, evicted: evicted, layout: layout, report: &report)

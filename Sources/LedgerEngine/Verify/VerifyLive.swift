@@ -29,7 +29,8 @@ extension Verifier {
     ) throws -> VerifyReport {
         var report = VerifyReport()
         try checkSealedMonths(storage: storage, layout: layout, meta: meta, point.sealed, report: &report, progress: progress, isCancelled: isCancelled)
-        guard var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: meta, report: &report),
+        let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN ?? 1
+        guard var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: meta, walFirstLSN: walFirstLSN, report: &report),
             let evicted = try start.evictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID, report: &report)
         else { return report }
         var replayFailure: LedgerError?
@@ -67,7 +68,7 @@ extension Verifier {
     ) throws {
         // Their records are compared with the log by a stopped directory's
         // verify; here, with everything they are sealed with.
-        var check = SegmentCheck(storage: storage, layout: layout, directoryID: meta.directoryID, feed: AppliedFeed(), appliedAfterLSN: .max)
+        var check = SegmentCheck(storage: storage, layout: layout, directoryID: meta.directoryID, feed: AppliedFeed(startLSNAtLeast: .max))
         for (i, month) in sealed.enumerated() {
             if isCancelled() { throw Cancelled() }
             progress(VerifyProgress(phase: "segments", done: i, total: sealed.count))

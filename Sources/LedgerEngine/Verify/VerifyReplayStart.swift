@@ -22,9 +22,12 @@ struct VerifyReplayStart {
     var lsn: UInt64 = 0
 
     /// Nil when no start exists (reported).
-    static func choose(storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, report: inout VerifyReport) throws -> VerifyReplayStart? {
+    /// `walFirstLSN`: the first LSN the WAL's file names give (1 without a
+    /// file). The start is at or after the record before it.
+    static func choose(
+        storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, walFirstLSN: UInt64, report: inout VerifyReport
+    ) throws -> VerifyReplayStart? {
         var start = VerifyReplayStart(chain: HashChain(directoryID: meta.directoryID))
-        let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN ?? 1
         for (_, path) in try SnapshotStore.list(storage: storage, layout: layout) {
             report.snapshotFiles += 1
             do {

@@ -6,6 +6,8 @@
 // for a sealed month, its seal against the recomputed one and its index
 // file against the re-encoded index, byte for byte.
 
+import Foundation
+
 extension Verifier {
     /// Every segment's checksums, and segments == the WAL's applied events,
     /// in order. Lagging segments are a warning after a crash (the next open
@@ -16,8 +18,8 @@ extension Verifier {
     /// re-encoded index, byte for byte. Returns the state the segments sum to.
     @discardableResult
     static func verifySegments(
-        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied feed: AppliedFeed, appliedAfterLSN: UInt64 = 0,
-        monthsInParallel: Int = 1, report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)? = nil
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], applied feed: AppliedFeed, monthsInParallel: Int = 1,
+        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)? = nil
     ) throws -> SegmentState? {
         let months = try SegmentFiles.months(storage: storage, layout: layout)
         if monthsInParallel > 1 && months.count > 1,
@@ -25,10 +27,11 @@ extension Verifier {
         {
             return try verifyMonthsInParallel(
                 months, starts: starts, threads: monthsInParallel, storage: storage, layout: layout, directoryID: directoryID, applied: feed,
-                appliedAfterLSN: appliedAfterLSN, report: &report, progress: progress)
+                report: &report, progress: progress)
         }
-        var check = SegmentCheck(storage: storage, layout: layout, directoryID: directoryID, feed: feed, appliedAfterLSN: appliedAfterLSN)
+        var check = SegmentCheck(storage: storage, layout: layout, directoryID: directoryID, feed: feed)
         for (i, (month, form)) in months.enumerated() {
+            guard !feed.isCancelled else { return nil }
             progress?(VerifyProgress(phase: "segments", done: i, total: months.count))
             guard try check.month(month, form: form, isLast: i == months.count - 1, report: &report) else { return nil }
         }
@@ -44,8 +47,10 @@ struct SegmentCheck {
     let directoryID: [UInt8]
     let feed: AppliedFeed
     /// Records the compacted WAL no longer holds are checked through the
-    /// seals, the roots and the final balances instead.
-    let appliedAfterLSN: UInt64
+    /// seals, the roots and the final balances instead: those at or below
+    /// the replay's start, asked of the feed once a record above
+    /// `feed.startLSNAtLeast` needs it (the replay may still be choosing).
+    private var appliedAfterLSN: UInt64?
     private var applied: AppliedFeed.Reader
     private var cursor = 0
     private var mismatch = false
@@ -57,14 +62,13 @@ struct SegmentCheck {
     private(set) var alone: LogComparison?
 
     init(
-        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, appliedAfterLSN: UInt64,
-        start: MonthStart = MonthStart(), checkedAlone: Bool = false
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, start: MonthStart = MonthStart(),
+        checkedAlone: Bool = false
     ) {
         self.storage = storage
         self.layout = layout
         self.directoryID = directoryID
         self.feed = feed
-        self.appliedAfterLSN = appliedAfterLSN
         self.applied = AppliedFeed.Reader(feed)
         self.state = start.state
         self.previous = start.previous
@@ -196,7 +200,9 @@ struct SegmentCheck {
     }
 
     private mutating func compareWithTheLog(_ record: SegmentRecord, path: String, report: inout VerifyReport) {
-        guard !mismatch, record.header.lsn > appliedAfterLSN else { return }
+        guard !mismatch, record.header.lsn > feed.startLSNAtLeast else { return }
+        if appliedAfterLSN == nil { appliedAfterLSN = feed.startAfterLSN() }
+        guard record.header.lsn > appliedAfterLSN ?? .max else { return }
         if alone?.first == nil, alone != nil {
             let position = feed.firstPosition(atOrAfter: record.header.timestamp)
             applied = AppliedFeed.Reader(feed, from: position)
@@ -246,7 +252,6 @@ struct SegmentCheck {
         }
         let indexFile = try storage.openFileForReading(indexPath)
         defer { indexFile.close() }
-        let stored = try indexFile.readExactly(try indexFile.size(), at: 0)
         let rebuilt: [UInt8]
         do {
             rebuilt = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: seal.monthRoot, recordCount: recordCount)
@@ -254,12 +259,36 @@ struct SegmentCheck {
             report.problems.append(.init(severity: .error, file: path, offset: nil, kind: "segment history inconsistent", message: error.message))
             return
         }
-        if stored != rebuilt {
-            let offset = (0..<min(stored.count, rebuilt.count)).first { stored[$0] != rebuilt[$0] } ?? min(stored.count, rebuilt.count)
+        if let offset = try Self.firstDifference(indexFile, rebuilt) {
             report.problems.append(
                 .init(
                     severity: .error, file: indexPath, offset: offset, kind: "index differs from the segment",
                     message: "the month index is not the index of its segment; delete the file and the next open rebuilds it"))
+        }
+    }
+
+    /// The first offset where `file` differs from `expected` (or where the
+    /// shorter one ends); nil when they are equal. Read in chunks: a month
+    /// index is hundreds of MB, and a second copy of it in memory is what
+    /// made verify fault in fresh pages for every month.
+    static func firstDifference(_ file: any ReadableFile, _ expected: [UInt8]) throws -> Int? {
+        let chunkBytes = 1 << 20
+        let size = try file.size()
+        let common = min(size, expected.count)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        return try expected.withUnsafeBytes { wanted in
+            var offset = 0
+            while offset < common {
+                let want = min(chunkBytes, common - offset)
+                let got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset)
+                if memcmp(buffer.baseAddress!, wanted.baseAddress! + offset, got) != 0 {
+                    return offset + (0..<got).first { buffer[$0] != wanted[offset + $0] }!
+                }
+                guard got == want else { return offset + got }  // the file ended early
+                offset += got
+            }
+            return size == expected.count ? nil : common
         }
     }
 }

@@ -72,10 +72,9 @@ extension Verifier {
     /// Checks month `i` on its own from `start`.
     private static func checkMonth(
         _ i: Int, of months: [(UTCMonth, SegmentForm)], start: MonthStart, keepingState: Bool = false, storage: any Storage, layout: DataDirectoryLayout,
-        directoryID: [UInt8], feed: AppliedFeed, appliedAfterLSN: UInt64
+        directoryID: [UInt8], feed: AppliedFeed
     ) throws -> MonthOutcome {
-        var check = SegmentCheck(
-            storage: storage, layout: layout, directoryID: directoryID, feed: feed, appliedAfterLSN: appliedAfterLSN, start: start, checkedAlone: true)
+        var check = SegmentCheck(storage: storage, layout: layout, directoryID: directoryID, feed: feed, start: start, checkedAlone: true)
         var outcome = MonthOutcome()
         outcome.goOn = try check.month(months[i].0, form: months[i].1, isLast: i == months.count - 1, report: &outcome.report)
         outcome.log = check.alone ?? LogComparison()
@@ -88,7 +87,7 @@ extension Verifier {
     /// after it are checked again, in order, from what each sums to.
     private static func recheckAfterFalseSeals(
         _ outcomes: inout [Result<MonthOutcome, Error>?], _ months: [(UTCMonth, SegmentForm)], starts: [MonthStart], storage: any Storage,
-        layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, appliedAfterLSN: UInt64
+        layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed
     ) throws {
         guard
             let first = outcomes.indices.first(where: { i in
@@ -101,8 +100,7 @@ extension Verifier {
             start.state = state
             let outcome = Result {
                 try checkMonth(
-                    i, of: months, start: start, keepingState: true, storage: storage, layout: layout, directoryID: directoryID, feed: feed,
-                    appliedAfterLSN: appliedAfterLSN)
+                    i, of: months, start: start, keepingState: true, storage: storage, layout: layout, directoryID: directoryID, feed: feed)
             }
             outcomes[i] = outcome
             guard let checked = try? outcome.get(), checked.goOn, let next = checked.state else {
@@ -139,18 +137,16 @@ extension Verifier {
     /// check does.
     static func verifyMonthsInParallel(
         _ months: [(UTCMonth, SegmentForm)], starts: [MonthStart], threads: Int, storage: any Storage, layout: DataDirectoryLayout,
-        directoryID: [UInt8], applied feed: AppliedFeed, appliedAfterLSN: UInt64, report: inout VerifyReport,
+        directoryID: [UInt8], applied feed: AppliedFeed, report: inout VerifyReport,
         progress: (@Sendable (VerifyProgress) -> Void)?
     ) throws -> SegmentState? {
         precondition(starts.count == months.count && threads > 1, "one start per month")
-        let pool = MonthPool(count: months.count)
+        let pool = MonthPool(count: months.count, feed: feed)
         let workers = (0..<min(threads, months.count)).map { _ in
             Thread {
                 while let i = pool.take() {
                     let outcome = Result {
-                        try checkMonth(
-                            i, of: months, start: starts[i], storage: storage, layout: layout, directoryID: directoryID, feed: feed,
-                            appliedAfterLSN: appliedAfterLSN)
+                        try checkMonth(i, of: months, start: starts[i], storage: storage, layout: layout, directoryID: directoryID, feed: feed)
                     }
                     let done = pool.finish(i, outcome)
                     progress?(VerifyProgress(phase: "segments", done: done, total: months.count))
@@ -160,8 +156,8 @@ extension Verifier {
         for worker in workers { worker.start() }
         for worker in workers { worker.join() }
         var outcomes = pool.outcomes()
-        try recheckAfterFalseSeals(
-            &outcomes, months, starts: starts, storage: storage, layout: layout, directoryID: directoryID, feed: feed, appliedAfterLSN: appliedAfterLSN)
+        guard !feed.isCancelled else { return nil }
+        try recheckAfterFalseSeals(&outcomes, months, starts: starts, storage: storage, layout: layout, directoryID: directoryID, feed: feed)
         return try merge(outcomes, feed: feed, layout: layout, report: &report)
     }
 
@@ -209,18 +205,23 @@ extension VerifyReport {
 }
 
 /// The months still to check, handed out oldest first, and the outcomes.
-/// Once a month stops the check, the months after it are not started.
+/// Once a month stops the check, or verify stops early, no month is started.
 private final class MonthPool: @unchecked Sendable {
+    private let feed: AppliedFeed
     private let lock = ConditionLock()
     private var next = 0
     private var stopAfter = Int.max
     private var done = 0
     private var results: [Result<Verifier.MonthOutcome, Error>?]
 
-    init(count: Int) { results = Array(repeating: nil, count: count) }
+    init(count: Int, feed: AppliedFeed) {
+        self.feed = feed
+        results = Array(repeating: nil, count: count)
+    }
 
     func take() -> Int? {
-        lock.withLock {
+        guard !feed.isCancelled else { return nil }
+        return lock.withLock {
             guard next < results.count, next <= stopAfter else { return nil }
             defer { next += 1 }
             return next

@@ -3,7 +3,8 @@
 // the SHA-256 chain; the torn-tail classification) and replays every batch
 // after the start, comparing each result with the one the log recorded and
 // each later snapshot with the state at its LSN; the segment half
-// (VerifySegments.swift) runs on a second thread, fed the applied events.
+// (VerifySegments.swift) runs on threads of its own from the start of
+// verify (`SegmentHalf`), fed the applied events.
 
 /// What the WAL half found, and the segment half's answer.
 struct VerifyWALReplay {
@@ -23,31 +24,14 @@ struct VerifyWALReplay {
 }
 
 extension Verifier {
+    /// Replays the WAL from `start`, publishing the applied events to `feed`
+    /// (and finishing it) for the segment half, which runs meanwhile.
     static func replayWAL(
-        from start: VerifyReplayStart, evicted: EvictedEntries, storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8],
-        monthsInParallel: Int, report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)?
+        from start: VerifyReplayStart, evicted: EvictedEntries, feed: AppliedFeed, storage: any Storage, layout: DataDirectoryLayout,
+        report: inout VerifyReport, progress: (@Sendable (VerifyProgress) -> Void)?
     ) throws -> VerifyWALReplay {
         var start = start
         let startLSN = start.lsn
-        let feed = AppliedFeed()
-        nonisolated(unsafe) var segmentReport = VerifyReport()
-        nonisolated(unsafe) var fromSegmentsResult: Result<SegmentState?, Error> = .success(nil)
-        let segmentThread = Thread {
-            fromSegmentsResult = Result {
-                try verifySegments(
-                    storage: storage, layout: layout, directoryID: directoryID, applied: feed, appliedAfterLSN: startLSN, monthsInParallel: monthsInParallel,
-                    report: &segmentReport,
-                    progress: progress)
-            }
-        }
-        segmentThread.start()
-        var walFinished = false
-        defer {
-            if !walFinished {  // the WAL scan threw: release and wait for the segment half
-                feed.finish(logClosedCleanly: false)
-                segmentThread.join()
-            }
-        }
         var replayFailure: LedgerError?
         var results: [ResultCode] = []
         var applied: [AppliedEvent] = []
@@ -81,11 +65,9 @@ extension Verifier {
         }
         feed.publish(applied)
         feed.finish(logClosedCleanly: scan.endsWithClose)
-        walFinished = true
-        segmentThread.join()
         return VerifyWALReplay(
-            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: segmentReport,
-            fromSegments: fromSegmentsResult, timelineRecords: timelineRecords)
+            machine: start.machine, chain: start.chain, scan: scan, replayFailure: replayFailure, segmentReport: VerifyReport(),
+            fromSegments: .success(nil), timelineRecords: timelineRecords)
     }
 
     /// Every snapshot after the start must equal the replayed state at its LSN.
@@ -140,5 +122,41 @@ extension Verifier {
         } catch {
             report.problems.append(.init(severity: .error, file: layout.timelineHistoryPath, offset: nil, kind: "timeline history", message: "\(error)"))
         }
+    }
+}
+
+/// The segment half, started before the replay chooses its start (loading
+/// and checking the snapshots takes a while, and only the months the WAL
+/// still holds wait for it).
+final class SegmentHalf {
+    let feed: AppliedFeed
+    private let result: ThreadedResult<(report: VerifyReport, state: Result<SegmentState?, Error>)>
+
+    init(
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], walFirstLSN: UInt64, monthsInParallel: Int,
+        progress: (@Sendable (VerifyProgress) -> Void)?
+    ) {
+        let feed = AppliedFeed(startLSNAtLeast: walFirstLSN > 0 ? walFirstLSN - 1 : 0)
+        self.feed = feed
+        result = ThreadedResult {
+            var report = VerifyReport()
+            let state = Result {
+                try Verifier.verifySegments(
+                    storage: storage, layout: layout, directoryID: directoryID, applied: feed, monthsInParallel: monthsInParallel, report: &report,
+                    progress: progress)
+            }
+            return (report, state)
+        }
+    }
+
+    /// What it found, once the feed is finished (waits for its threads).
+    func join() -> (report: VerifyReport, state: Result<SegmentState?, Error>) {
+        (try? result.value()) ?? (VerifyReport(), .success(nil))
+    }
+
+    /// Verify stops before the replay: the half stops at its next month.
+    func cancel() {
+        feed.cancel()
+        _ = join()
     }
 }

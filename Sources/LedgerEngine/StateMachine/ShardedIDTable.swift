@@ -38,8 +38,6 @@ struct ShardedIDTable<Value: Sendable>: Sendable {
     @usableFromInline private(set) var overlays: [IDTable<Value>] = []
     /// Shards whose overlay is merged back already.
     @usableFromInline private(set) var mergedShards = 0
-    /// The hash seed, the same for every shard (one per process).
-    @usableFromInline let seed: UInt64
 
     /// `capacity`: buckets in all (each shard at least 16); `emptyValue`
     /// fills empty buckets and is never returned.
@@ -49,14 +47,12 @@ struct ShardedIDTable<Value: Sendable>: Sendable {
             // 36/64 … 47.8/64 in 64 steps, so about 4 shards double together.
             IDTable(capacity: perShard, emptyValue: emptyValue, growAtLoadPer64: 36 + (shard % 64) * 12 / 64)
         }
-        seed = shards[0].seed
-        assert(shards.allSatisfy { $0.seed == seed }, "shards hash with one seed")
     }
 
     var emptyValue: Value { shards[0].emptyValue }
 
     @inlinable @inline(__always)
-    func shard(_ id: UInt128) -> Int { Int(truncatingIfNeeded: IDTable<Value>.hash(id, seed: seed) >> (64 - UInt64(Self.shardBits))) }
+    func shard(_ id: UInt128) -> Int { Int(truncatingIfNeeded: IDTable<Value>.hash(id, seed: shards[0].seed) >> (64 - UInt64(Self.shardBits))) }
 
     var isOverlaid: Bool { !overlays.isEmpty }
 
@@ -64,30 +60,22 @@ struct ShardedIDTable<Value: Sendable>: Sendable {
     @inlinable @inline(__always)
     func overlaid(_ s: Int) -> Bool { !overlays.isEmpty && s >= mergedShards }
 
-    // Reads go through `withUnsafeBufferPointer`: `shards[s].find(id)`
-    // copied the shard's table struct first (a retain and a release of its
-    // buckets per lookup, through the generic value witness: 1.6% of the
-    // server's samples at batch 8,189, all on the apply thread).
-
     @inlinable
     func contains(_ id: UInt128) -> Bool {
         let s = shard(id)
-        return (overlaid(s) && overlays.withUnsafeBufferPointer { $0[s].find(id) } != nil) || shards.withUnsafeBufferPointer { $0[s].find(id) } != nil
+        return (overlaid(s) && overlays[s].find(id) != nil) || shards[s].find(id) != nil
     }
 
     @inlinable
     subscript(id: UInt128) -> Value? {
         let s = shard(id)
-        if overlaid(s), let value = overlays.withUnsafeBufferPointer({ $0[s][id] }) { return value }
-        return shards.withUnsafeBufferPointer { $0[s][id] }
+        if overlaid(s), let value = overlays[s][id] { return value }
+        return shards[s][id]
     }
 
     /// Starts loading the bucket `id` hashes to, ahead of a lookup.
     @inlinable @inline(__always)
-    func prefetch(_ id: UInt128) {
-        let s = shard(id)
-        shards.withUnsafeBufferPointer { $0[s].prefetch(id) }
-    }
+    func prefetch(_ id: UInt128) { shards[shard(id)].prefetch(id) }
 
     /// Sets the value for `id` (inserting it if new).
     @inlinable

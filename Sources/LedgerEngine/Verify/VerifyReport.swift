@@ -70,7 +70,8 @@ public struct VerifyReport: Sendable {
 
 /// What `verify` is doing, for a progress display: `phase` is "snapshots",
 /// "WAL" (files), "segments" (months) or "index" (slots); the WAL and the
-/// segments are checked at the same time, on two threads.
+/// segments are checked at the same time, the months several at once
+/// (their progress counts months done, in any order).
 public struct VerifyProgress: Sendable {
     public var phase: String
     public var done: Int

@@ -64,6 +64,21 @@ import Testing
         }
     }
 
+    /// Random damage anywhere in the segments, the month indexes or the WAL:
+    /// the parallel check finds what the serial one finds (and neither traps).
+    @Test(arguments: testSeeds(12)) func randomDamageIsFoundTheSameOnOneThreadOrSeveral(seed: UInt64) throws {
+        let (disk, _, _) = try SealVerifyTests.closedDirectory()
+        var rng = SeededRandom(seed: seed)
+        let files =
+            try disk.listDirectory(Self.layout.segmentsDirectory).map { Self.layout.segmentsDirectory + "/" + $0 }
+            + (try disk.listDirectory(Self.root).filter { $0.hasPrefix("wal-") }.map { Self.root + "/" + $0 })
+        for _ in 0..<Int.random(in: 1...3, using: &rng) {
+            let path = files[Int.random(in: 0..<files.count, using: &rng)]
+            disk.corrupt(path, at: Int.random(in: 0..<disk.bytes(path).count, using: &rng))
+        }
+        try Self.expectSameFindings(disk, "seed \(seed)")
+    }
+
     /// A seal with a valid checksum that differs from its month is an error;
     /// the months after it are checked again from what it sums to, so its
     /// false balances are not blamed on them.

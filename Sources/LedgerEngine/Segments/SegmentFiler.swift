@@ -85,8 +85,7 @@ public final class SegmentFiler {
             if let seal = try SegmentReader.readSeal(file: file, expectedDirectoryID: directoryID) {
                 try link(seal, month: month, path: file.path)
                 if indexIsUsable(month, root: seal.monthRoot) {
-                    for account in seal.accounts { state.restore(account) }
-                    state.restoreHolds(Dictionary(uniqueKeysWithValues: seal.holds.map { ($0.id, $0.hold) }))
+                    state.restore(sealed: seal)
                 } else {
                     // Rebuild the index by rescanning the month from the state at its start.
                     var index = MonthIndexBuilder(month: month)

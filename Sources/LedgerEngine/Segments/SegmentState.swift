@@ -74,6 +74,13 @@ public struct SegmentState: Sendable {
 
     mutating func restoreHolds(_ restored: [UInt128: SegmentHold]) { holds = restored }
 
+    /// The state at the end of a sealed month, from the state at its start:
+    /// the seal holds every account the month touched and every open hold.
+    mutating func restore(sealed seal: SegmentSeal) {
+        for account in seal.accounts { restore(account) }
+        restoreHolds(Dictionary(uniqueKeysWithValues: seal.holds.map { ($0.id, $0.hold) }))
+    }
+
     /// What `apply` reports for each distinct account an event touched.
     public struct Touch {
         public var accountID: UInt128

@@ -60,6 +60,9 @@ struct SegmentCheck {
     /// it meets the log, and keeps what it found for the merge, which alone
     /// knows whether the months before it left the log at that place.
     private(set) var alone: LogComparison?
+    /// The last sealed month's seal is not what its records sum to (the
+    /// months after it must not start from that seal).
+    private(set) var sealDiffers = false
 
     init(
         storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], feed: AppliedFeed, start: MonthStart = MonthStart(),
@@ -222,15 +225,17 @@ struct SegmentCheck {
         alone?.matched += 1
     }
 
-    private func checkSeal(
+    private mutating func checkSeal(
         _ seal: SegmentSeal, at sealOffset: Int, of path: String, index: MonthIndexBuilder, scan: SegmentScanResult, first: (UInt64, UInt64)?,
         report: inout VerifyReport
     ) throws {
+        sealDiffers = true
         do {
             let expected = try SegmentFiler.makeSeal(
                 index: index, state: state, recordCount: scan.recordCount, first: first ?? (0, 0), last: (scan.lastLSN, scan.lastTimestamp),
                 previousMonth: seal.previousMonth, previousRoot: seal.previousRoot, monthRoot: seal.monthRoot)
-            if expected != seal {
+            sealDiffers = expected != seal
+            if sealDiffers {
                 report.problems.append(
                     .init(
                         severity: .error, file: path, offset: sealOffset, kind: "seal differs from the month",

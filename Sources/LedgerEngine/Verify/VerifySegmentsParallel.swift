@@ -78,7 +78,7 @@ extension Verifier {
         var outcome = MonthOutcome()
         outcome.goOn = try check.month(months[i].0, form: months[i].1, isLast: i == months.count - 1, report: &outcome.report)
         outcome.log = check.alone ?? LogComparison()
-        outcome.sealDiffers = outcome.report.problems.contains { $0.kind == "seal differs from the month" || $0.kind == "month unbalanced" }
+        outcome.sealDiffers = check.sealDiffers
         if keepingState || i == months.count - 1 || outcome.sealDiffers { outcome.state = check.state }
         return outcome
     }
@@ -125,8 +125,7 @@ extension Verifier {
             else { return nil }
             defer { file.close() }
             guard let seal = try? SegmentReader.readSeal(file: file, expectedDirectoryID: directoryID) else { return nil }
-            for account in seal.accounts { start.state.restore(account) }
-            start.state.restoreHolds(Dictionary(uniqueKeysWithValues: seal.holds.map { ($0.id, $0.hold) }))
+            start.state.restore(sealed: seal)
             start.previous = (month, seal.monthRoot)
         }
         return starts

@@ -5,17 +5,20 @@
 extension Ledger {
     /// Replays every WAL record into `machine` for recovery, checking each
     /// recorded result; the first mismatch is corruption (refuse to open).
-    /// `onRecord` sees each record after it was replayed.
+    /// `beforeRecord` sees each record before it is replayed, `onRecord`
+    /// after.
     /// With `anchorChain` (a rebuild from segments, no snapshot), the chain
     /// head is taken from the records up to `afterLSN`, or from the first
     /// record after it, instead of being known in advance.
     static func replay(
         storage: any Storage, layout: DataDirectoryLayout, into machine: inout LedgerStateMachine, chain: inout HashChain,
-        afterLSN: UInt64 = 0, anchorChain: Bool = false, evicted: EvictedEntries?, onRecord: (WALRecord) throws -> Void
+        afterLSN: UInt64 = 0, anchorChain: Bool = false, evicted: EvictedEntries?, beforeRecord: (WALRecord) throws -> Void = { _ in },
+        onRecord: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
         var results: [ResultCode] = []
         var anchored = !anchorChain
         return try WALReader(storage: storage, layout: layout).scan(mode: .recover) { record in
+            try beforeRecord(record)
             // Records up to the snapshot are already in `machine` (they are
             // still offered to `onRecord`: the segments may lag behind).
             guard record.header.lsn > afterLSN else {

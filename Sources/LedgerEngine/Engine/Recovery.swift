@@ -59,12 +59,11 @@ extension Ledger {
         }
 
         // The segments are opened (the open month re-read and re-indexed) on
-        // a thread of their own while the snapshot loads: the two read
-        // different files, and each took seconds at 50M entries
-        // (Benchmarks/RESULTS.md, issue 13). Joined on every path.
-        let segmentsOpening = ThreadedResult {
-            try SegmentFiler(storage: storage, layout: layout, directoryID: meta.directoryID, readOnly: readOnly, log: options.log)
-        }
+        // a thread of their own while the snapshot loads and the WAL replays
+        // (Engine/SegmentsOpening.swift). Joined on every path.
+        let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID)
+        let segmentsOpening = SegmentsOpening(
+            storage: storage, layout: layout, directoryID: meta.directoryID, readOnly: readOnly, evicted: evicted, log: options.log)
         defer { _ = try? segmentsOpening.value() }
         // Start from the newest usable snapshot (falling back to the one
         // before it), then replay the WAL after it, re-filing into the
@@ -109,14 +108,15 @@ extension Ledger {
                 "recovery: no usable snapshot and the WAL starts at LSN \(walFirstLSN); rebuilt the state from the segments (\(rebuilt.events) events through LSN \(rebuilt.lastLSN)); the SHA-256 chain is re-anchored at the WAL, and checked from there on"
             )
         }
-        let segments = try segmentsOpening.value()
-        segments.historyReadAhead = options.historyReadAhead
+        // The replay files nothing while the open month is scanned, unless
+        // the window of resident entries already starts past it.
+        var openMonth = try segmentsOpening.openMonthBeingScanned()
+        if let month = openMonth, rebuiltFromSegments || machine.residentSinceNs > month.startNs { openMonth = nil }
+        var segmentsReady = openMonth == nil ? try segmentsOpening.value() : nil
         // Entry records older than the resident window are looked up in the
         // sealed months; the filter of evicted ids comes from the snapshot,
         // or is rebuilt from the sealed months when it stored none.
-        let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID)
         machine.evictsOldEntries = true
-        segments.evicted = evicted
         if let storedFilter {
             evicted.install(storedFilter)
             report.evictedFilterFromSnapshot = true
@@ -124,16 +124,33 @@ extension Ledger {
             try evicted.rebuildFilter(before: machine.residentSinceNs)
         }
         var timelineRecords: [TimelineSwitch] = []
+        var lastVisitedLSN: UInt64 = 0
+        // The segments, once ready, with every record before `record` filed.
+        func segmentsCaughtUp() throws -> SegmentFiler {
+            if let segmentsReady { return segmentsReady }
+            let ready = try segmentsOpening.value()
+            try SegmentsOpening.catchUp(ready, storage: storage, layout: layout, throughLSN: lastVisitedLSN)
+            segmentsReady = ready
+            return ready
+        }
         let scan = try Self.replay(
-            storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted
+            storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted,
+            beforeRecord: { record in
+                guard let month = openMonth, segmentsReady == nil, record.header.type == WALFormat.recordTypeGroup else { return }
+                let last = SegmentsOpening.lastTimestamp(ofGroup: record.payload) ?? .max
+                if last >= month.next.startNs { _ = try segmentsCaughtUp() }
+            }
         ) { record in
             report.recordsReplayed += 1
+            lastVisitedLSN = record.header.lsn
             if record.header.type == WALFormat.recordTypeGroup {
-                try segments.file(groupPayload: record.payload, lsn: record.header.lsn)
+                try segmentsReady?.file(groupPayload: record.payload, lsn: record.header.lsn)
             } else if record.header.type == WALFormat.recordTypeTimeline {
                 timelineRecords.append(try TimelineSwitch.check(record.payload, lsn: record.header.lsn, currentTimeline: nil, chainHead: nil))
             }
         }
+        let segments = try segmentsCaughtUp()
+        segments.historyReadAhead = options.historyReadAhead
         guard scan.firstLSN <= snapshotLSN + 1 else {
             throw LedgerError(
                 .corruption,

@@ -61,11 +61,25 @@ public final class SegmentFiler {
             guard let evicted else { return }
             for month in sealedMonths { evicted.register(month) }
             evicted.filed(throughNs: lastFiledTimestamp)
+            // Every month before a deferred one is sealed: a lookup whose
+            // window starts there need not wait for that month's scan.
+            if let deferredMonth { evicted.filed(throughNs: deferredMonth.startNs) }
         }
     }
 
+    /// The open month when `init` was told to defer it: not yet scanned and
+    /// indexed (`openDeferredMonth` does that). Every month before it is
+    /// sealed: a month's segment is created only after the one before it
+    /// was sealed, and `init` refuses an unsealed month that is not the last.
+    public private(set) var deferredMonth: UTCMonth?
+
+    /// Opens the segments: the sealed months from their seals, and the open
+    /// month scanned and indexed, unless `deferringOpenMonth` (then
+    /// `openDeferredMonth()` must follow before anything is filed or read:
+    /// recovery replays the WAL meanwhile, Engine/Recovery.swift).
     public init(
-        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], readOnly: Bool = false, log: @escaping (String) -> Void = { _ in }
+        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], readOnly: Bool = false, deferringOpenMonth: Bool = false,
+        log: @escaping (String) -> Void = { _ in }
     ) throws {
         self.readOnly = readOnly
         self.storage = storage
@@ -100,29 +114,50 @@ public final class SegmentFiler {
             guard form == .segment else {
                 throw LedgerError(.corruption, "the archive of \(month) holds no sealed month; run `ledgerctl verify`", path: layout.archivePath(month))
             }
-            var index = MonthIndexBuilder(month: month)
-            let previous = sealedMonths.last
-            let writer = try SegmentWriter(
-                storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
-                previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly
-            ) { record in
-                try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
+            if deferringOpenMonth && i == months.count - 1 {
+                deferredMonth = month
+                return
             }
-            if let torn = writer.tornTailNotTruncated {
-                repairsNotPerformed.append("\(path): unsynced bytes after offset \(torn) (never acknowledged) were not truncated")
-            }
-            if let seal = writer.seal {  // sealed, but its frontier was not yet written
-                if !indexIsUsable(month, root: seal.monthRoot) { try writeIndexUnlessReadOnly(index, root: seal.monthRoot, recordCount: writer.recordCount) }
-                sealedMonths.append(
-                    SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: .segment))
-                continue
-            }
-            guard i == months.count - 1 else {
+            if try !openUnsealedMonth(month), i != months.count - 1 {
                 throw LedgerError(.corruption, "month \(month) is not sealed but later months exist; run `ledgerctl verify`", path: path)
             }
-            current = writer
-            currentIndex = index
         }
+    }
+
+    /// Scans and indexes the month `init` deferred; then tells `evicted`
+    /// how far the segments are filed.
+    public func openDeferredMonth() throws {
+        guard let month = deferredMonth else { return }
+        deferredMonth = nil
+        _ = try openUnsealedMonth(month)
+        if let sealed = sealedMonths.last, sealed.month == month { evicted?.register(sealed) }
+        evicted?.filed(throughNs: lastFiledTimestamp)
+    }
+
+    /// Scans a month without a readable seal and indexes it. Returns false
+    /// when it is open (it becomes `current`), true when the scan found it
+    /// sealed after all (its frontier was not yet written).
+    private func openUnsealedMonth(_ month: UTCMonth) throws -> Bool {
+        let path = layout.segmentPath(month)
+        var index = MonthIndexBuilder(month: month)
+        let previous = sealedMonths.last
+        let writer = try SegmentWriter(
+            storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
+            previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly
+        ) { record in
+            try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
+        }
+        if let torn = writer.tornTailNotTruncated {
+            repairsNotPerformed.append("\(path): unsynced bytes after offset \(torn) (never acknowledged) were not truncated")
+        }
+        if let seal = writer.seal {  // sealed, but its frontier was not yet written
+            if !indexIsUsable(month, root: seal.monthRoot) { try writeIndexUnlessReadOnly(index, root: seal.monthRoot, recordCount: writer.recordCount) }
+            sealedMonths.append(SealedMonth(month: month, monthRoot: seal.monthRoot, lastLSN: seal.lastLSN, lastTimestamp: seal.lastTimestamp, form: .segment))
+            return true
+        }
+        current = writer
+        currentIndex = index
+        return false
     }
 
     static let zeroRoot = [UInt8](repeating: 0, count: 32)
@@ -199,6 +234,7 @@ public final class SegmentFiler {
     /// Files the applied events of one WAL group record. The payload must
     /// already be validated (encoded by the engine, or replayed).
     public func file(groupPayload payload: UnsafeRawBufferPointer, lsn: UInt64) throws {
+        precondition(deferredMonth == nil, "filing before the deferred open month was scanned")
         var filedUntil = lastFiledTimestamp
         // The open month's writer and bounds, looked up again only when an
         // event falls outside them (month arithmetic is not free per event).

@@ -67,13 +67,17 @@ public struct WALReader {
     /// the first problem. `progress(bytesDone, bytesTotal)` is called per file.
     /// `throughLSN`: stop right after that record, reading nothing beyond it
     /// (a live log, whose writer appends after it: online verify).
+    /// `fromLSN`: start at the WAL file that holds that LSN, as if the log
+    /// began there (records before it in that file are still visited): for
+    /// a second pass over a log a first pass already checked whole.
     public func scan(
-        mode: Mode, throughLSN: UInt64? = nil, progress: ((Int, Int) -> Void)? = nil, visit: (WALRecord) throws -> Void
+        mode: Mode, fromLSN: UInt64? = nil, throughLSN: UInt64? = nil, progress: ((Int, Int) -> Void)? = nil, visit: (WALRecord) throws -> Void
     ) throws -> WALScanResult {
-        let files = try walFiles()
+        var files = try walFiles()
         guard !files.isEmpty else {
             throw LedgerError(.notInitialized, "no WAL files; run `ledgerctl init`", path: layout.root)
         }
+        if let fromLSN, let start = files.lastIndex(where: { $0.firstLSN <= fromLSN }) { files.removeFirst(start) }
         // Compaction deletes WAL files from the front: the log starts where
         // its first file does. Whether that is early enough is the caller's
         // check (recovery and verify compare it with the snapshots).

@@ -147,6 +147,54 @@ import Testing
         }
     }
 
+    /// Recovery replays the WAL while the segments' open month is still
+    /// scanned, filing nothing meanwhile. Here the WAL runs two months past
+    /// the segments (their September is open; October and November were
+    /// lost with the files), and November retries September's ids: from the
+    /// first record past September on, recovery must file each record as it
+    /// replays it, or the lookups of those evicted ids would wait forever
+    /// for a sealed September.
+    @Test func replayPastTheSegmentsOpenMonthFilesAsItReplays() throws {
+        let disk = SimulatedDisk(seed: 7)
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        for i in 0..<40 {
+            #expect(try Self.submit(ledger, [transfer(UInt128(10_000 + i), from: 1, to: 2, 5)]) == [.ok])
+            clock.advance(Self.day / 2)
+        }
+        try ledger.close()
+        let segmentsInSeptember = disk.clone(seed: 8)
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        for month in [10, 11] {
+            clock.advance(UTCMonth(year: 2026, month: month).startNs + Self.day - clock.read())
+            #expect(try Self.submit(ledger, [transfer(UInt128(20_000 + month), from: 2, to: 1, 1)]) == [.ok])
+        }
+        let retries = [transfer(10_000, from: 1, to: 2, 5), transfer(10_039, from: 1, to: 2, 6), transfer(30_000, from: 1, to: 2, 7)]
+        #expect(try Self.submit(ledger, retries) == [.exists, .existsWithDifferentFields, .ok])
+        let balances = try [ledger.account(id: 1), ledger.account(id: 2)]
+        try ledger.close()
+
+        // The whole WAL, on the disk whose segments end in an open September.
+        let layout = DataDirectoryLayout(root: Self.root)
+        for name in try disk.listDirectory(Self.root) where DataDirectoryLayout.firstLSN(ofWALFileName: name) != nil {
+            let file = try segmentsInSeptember.openFile(Self.root + "/" + name, create: true)
+            try file.write(disk.bytes(Self.root + "/" + name), at: 0)
+            try file.sync()
+            file.close()
+        }
+        try segmentsInSeptember.syncDirectory(Self.root)
+        #expect(try !segmentsInSeptember.listDirectory(layout.segmentsDirectory).contains { $0.hasPrefix("2026-10") })
+        ledger = try Ledger.open(at: Self.root, storage: segmentsInSeptember, options: Self.options(clock))
+        #expect(ledger.recovery.eventsRefiled == 3, "October's and November's events were filed from the WAL")
+        #expect(ledger.evicted.foundOnDisk == 2, "the replayed retries found September's records in its sealed segment")
+        #expect(try [ledger.account(id: 1), ledger.account(id: 2)] == balances)
+        try ledger.close()
+        let report = try Verifier.verify(at: Self.root, storage: segmentsInSeptember)
+        #expect(report.passed, "\(report.problems)")
+    }
+
     /// The memory report counts what the structures hold: the entry table
     /// grows with resident records, the open month's index with its events,
     /// and the filter appears once a month is evicted.

@@ -3,10 +3,12 @@
 //
 // Order: stray *.tmp files (deleted; listed when read-only) → the newest
 // snapshot that loads (or, with none and a compacted WAL, the state rebuilt
-// from the segments) → the segment filer (sealed months from their seals,
-// the open month scanned) → WAL replay after the snapshot, each result
-// checked against the log, each group filed into the segments it is
-// missing from (counted, not filed, when read-only) → the WAL must reach
+// from the segments), while the segment filer opens beside it (sealed
+// months from their seals, then the open month scanned) → WAL replay after
+// the snapshot, each result checked against the log, beside the open
+// month's scan → each group filed into the segments it is missing from,
+// once they are ready (counted, not filed, when read-only;
+// Engine/SegmentsOpening.swift) → the WAL must reach
 // back to the snapshot → the segments must not hold more than the WAL
 // (reconcile) → the recovered state must equal the segments' (cross-check).
 // Nothing here writes except the deletion of temporaries, the re-filing and
@@ -125,7 +127,7 @@ extension Ledger {
         }
         var timelineRecords: [TimelineSwitch] = []
         var lastVisitedLSN: UInt64 = 0
-        // The segments, once ready, with every record before `record` filed.
+        // The segments, once ready, with every record replayed so far filed.
         func segmentsCaughtUp() throws -> SegmentFiler {
             if let segmentsReady { return segmentsReady }
             let ready = try segmentsOpening.value()
@@ -133,14 +135,14 @@ extension Ledger {
             segmentsReady = ready
             return ready
         }
-        let scan = try Self.replay(
-            storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted,
-            beforeRecord: { record in
-                guard let month = openMonth, segmentsReady == nil, record.header.type == WALFormat.recordTypeGroup else { return }
-                let last = SegmentsOpening.lastTimestamp(ofGroup: record.payload) ?? .max
-                if last >= month.next.startNs { _ = try segmentsCaughtUp() }
-            }
-        ) { record in
+        // A record with an event past the open month may move the resident
+        // window past it: from there on, file as the replay goes.
+        func beforeRecord(_ record: WALRecord) throws {
+            guard let month = openMonth, segmentsReady == nil, record.header.type == WALFormat.recordTypeGroup else { return }
+            let last = SegmentsOpening.lastTimestamp(ofGroup: record.payload) ?? .max
+            if last >= month.next.startNs { _ = try segmentsCaughtUp() }
+        }
+        func onRecord(_ record: WALRecord) throws {
             report.recordsReplayed += 1
             lastVisitedLSN = record.header.lsn
             if record.header.type == WALFormat.recordTypeGroup {
@@ -149,6 +151,9 @@ extension Ledger {
                 timelineRecords.append(try TimelineSwitch.check(record.payload, lsn: record.header.lsn, currentTimeline: nil, chainHead: nil))
             }
         }
+        let scan = try Self.replay(
+            storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted,
+            beforeRecord: beforeRecord, onRecord: onRecord)
         let segments = try segmentsCaughtUp()
         segments.historyReadAhead = options.historyReadAhead
         guard scan.firstLSN <= snapshotLSN + 1 else {

@@ -24,8 +24,7 @@ final class SegmentsOpening {
     private let ready = ConditionLock()
     private var joined: SegmentFiler?
 
-    init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], readOnly: Bool, evicted: EvictedEntries, log: @escaping (String) -> Void)
-    {
+    init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], readOnly: Bool, evicted: EvictedEntries, log: @escaping (String) -> Void) {
         let sealedMonths = self.sealedMonths
         let ready = self.ready
         func publish(_ result: Result<UTCMonth?, any Error>) {

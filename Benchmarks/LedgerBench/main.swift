@@ -377,6 +377,11 @@ case "open-rss":
         String(
             format: "open: %.2f s; %d accounts, %d entry records resident; peak RSS %.0f MiB", openSeconds, accounts, entries,
             Double(peakRSSBytes()) / 1_048_576))
+    let recovery = ledger.recovery
+    print(
+        String(
+            format: "  snapshot load %.2f s, replay %.2f s (%d records); beside them, the open month indexed in %.2f s",
+            Double(recovery.snapshotLoadNs) / 1e9, Double(recovery.replayNs) / 1e9, recovery.recordsReplayed, Double(recovery.openMonthIndexedNs) / 1e9))
     // What the largest structures hold, against the RSS now (memory bound).
     var counted = 0
     for (name, bytes) in try ledger.memoryReport() {

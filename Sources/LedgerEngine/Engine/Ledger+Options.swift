@@ -76,6 +76,12 @@ extension Ledger {
         /// The filter of evicted ids was the snapshot's (version 4), not
         /// rebuilt from the sealed months' id tables.
         public var evictedFilterFromSnapshot = false
+        /// Time spent on the snapshot load, on the replay after it, and (on
+        /// a thread beside them) on scanning and indexing the segments' open
+        /// month: where a restart's time goes (Benchmarks, `open-rss`).
+        public var snapshotLoadNs: UInt64 = 0
+        public var replayNs: UInt64 = 0
+        public var openMonthIndexedNs: UInt64 = 0
     }
 
     /// One durable group, as `Options.groupCommitted` reports it.

@@ -1,3 +1,5 @@
+import Dispatch
+
 // Recovery of the state from the files, shared by `Ledger.open` (which then
 // repairs what it may and starts writing) and `LedgerReader` (read-only).
 //
@@ -76,6 +78,7 @@ extension Ledger {
         var snapshotLSN: UInt64 = 0
         var snapshotUsed: (lsn: UInt64, path: String)?
         var storedFilter: EvictedIDFilter?
+        let snapshotStartNs = DispatchTime.now().uptimeNanoseconds
         if let (header, restored, filter, path) = try SnapshotStore.loadNewest(
             storage: storage, layout: layout, directoryID: meta.directoryID, log: options.log)
         {
@@ -90,6 +93,7 @@ extension Ledger {
             // Snapshots exist but none loads: the WAL before them may be gone.
             options.log("snapshot: no snapshot is usable; replaying the WAL from its start")
         }
+        report.snapshotLoadNs = DispatchTime.now().uptimeNanoseconds - snapshotStartNs
         // No usable snapshot and a compacted WAL: rebuild from the segments.
         var rebuiltFromSegments = false
         if report.snapshotLSN == 0, let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN, walFirstLSN > 1 {
@@ -151,10 +155,13 @@ extension Ledger {
                 timelineRecords.append(try TimelineSwitch.check(record.payload, lsn: record.header.lsn, currentTimeline: nil, chainHead: nil))
             }
         }
+        let replayStartNs = DispatchTime.now().uptimeNanoseconds
         let scan = try Self.replay(
             storage: storage, layout: layout, into: &machine, chain: &chain, afterLSN: snapshotLSN, anchorChain: rebuiltFromSegments, evicted: evicted,
             beforeRecord: beforeRecord, onRecord: onRecord)
+        report.replayNs = DispatchTime.now().uptimeNanoseconds - replayStartNs
         let segments = try segmentsCaughtUp()
+        report.openMonthIndexedNs = segmentsOpening.openMonthIndexedNs
         segments.historyReadAhead = options.historyReadAhead
         guard scan.firstLSN <= snapshotLSN + 1 else {
             throw LedgerError(

@@ -9,6 +9,8 @@
 // (MonthIndexFile.swift). Both answer the same questions through
 // `MonthIndexReading`, so queries work alike on open and sealed months.
 
+import CPrefetch
+
 /// One event of an account's history within a month.
 public struct AccountEventRef: Sendable, Equatable {
     public var timestamp: UInt64
@@ -142,6 +144,23 @@ public struct MonthIndexBuilder: MonthIndexReading {
     }
 
     public var accountCount: Int { t.summaries.count }
+
+    /// Starts loading what filing an event of this account writes: its
+    /// summary and its list's tail (FilingPrefetch.swift). Nothing when the
+    /// month has not touched it yet.
+    func prefetch(stateSlot: Int32) {
+        let stateSlot = Int(stateSlot)
+        guard stateSlot >= 0, stateSlot < t.monthSlotByStateSlot.count else { return }
+        let slot = Int(t.monthSlotByStateSlot[stateSlot])
+        guard slot >= 0, slot < t.summaries.count else { return }
+        t.summaries.withUnsafeBufferPointer { summaries in
+            let address = UnsafeRawPointer(summaries.baseAddress! + slot)
+            ledger_prefetch_for_write(address)
+            ledger_prefetch_for_write(address + MemoryLayout<MonthAccount>.stride / 2)
+            ledger_prefetch_for_write(address + MemoryLayout<MonthAccount>.stride - 1)
+        }
+        t.refs.prefetchTail(slot)
+    }
 
     /// Bytes the builder's tables hold (Ledger+Memory.swift).
     var allocatedBytes: Int {

@@ -141,10 +141,18 @@ public final class SegmentFiler {
         let path = layout.segmentPath(month)
         var index = MonthIndexBuilder(month: month)
         let previous = sealedMonths.last
+        var lookahead = FilingLookahead.segmentRecords()
+        var first = true
         let writer = try SegmentWriter(
             storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
             previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly
         ) { record in
+            if first {
+                lookahead.restart(at: record.rest) { self.state.prefetch($0, index: &index) }
+                first = false
+            } else {
+                self.state.prefetch(lookahead.advance(), index: &index)
+            }
             try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
         }
         if let torn = writer.tornTailNotTruncated {
@@ -240,12 +248,20 @@ public final class SegmentFiler {
         // event falls outside them (month arithmetic is not free per event).
         var writer = current
         var monthRange = current.map { $0.header.month.startNs..<$0.header.month.next.startNs } ?? 0..<0
+        var lookahead = FilingLookahead.batchEvents()
         try WALGroupPayload.forEachBatch(payload, validateEvents: false) { batch in
             var index = 0
             var offset = 0
             while index < batch.eventCount {
                 guard let size = EventBatchReader.eventSize(batch.events, at: offset) else {
                     preconditionFailure("filing a batch that was not validated")
+                }
+                if currentIndex != nil {
+                    if index == 0 {
+                        lookahead.restart(at: batch.events) { self.state.prefetch($0, index: &self.currentIndex!) }
+                    } else {
+                        self.state.prefetch(lookahead.advance(), index: &self.currentIndex!)
+                    }
                 }
                 let timestamp = batch.timestamp + UInt64(index)
                 if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil && self.readOnly {

@@ -7,6 +7,9 @@ public struct SegmentRecord {
     public var offset: Int
     public var header: SegmentRecordHeader
     public var event: UnsafeRawBufferPointer
+    /// This record and every byte after it in the scan's buffer (not yet
+    /// checked beyond this record): for a filer's lookahead.
+    public var rest: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
 }
 
 public struct SegmentScanResult: Sendable {
@@ -91,7 +94,10 @@ public enum SegmentReader {
                     throw LedgerError(.corruption, "record timestamp \(record.timestamp) lies outside \(header.month)", path: path, offset: offset)
                 }
                 let start = offset + SegmentFormat.recordHeaderBytes
-                try visit(SegmentRecord(offset: offset, header: record, event: UnsafeRawBufferPointer(rebasing: raw[start..<(start + record.eventBytes)])))
+                try visit(
+                    SegmentRecord(
+                        offset: offset, header: record, event: UnsafeRawBufferPointer(rebasing: raw[start..<(start + record.eventBytes)]),
+                        rest: UnsafeRawBufferPointer(rebasing: raw[offset...])))
                 result.recordCount += 1
                 result.lastLSN = record.lsn
                 result.lastTimestamp = record.timestamp

@@ -1,0 +1,162 @@
+// Filing an event touches, per account it names, a hash bucket (id → slot),
+// the account's record in the segment state, its summary in the month's
+// index and the tail of its event list: four arrays, each too big to stay
+// cached beside the stream of segment bytes, so one event at a time each
+// load missed the cache in turn (the filing thread's and the restart's top
+// costs: `SegmentState.markTouched`, 81% of it on one load,
+// `MonthIndexBuilder.add`, `ChunkedLists.append`, `IDTable.find`;
+// Benchmarks/RESULTS.md, issue 13). `FilingLookahead` starts those loads
+// ahead: the buckets of the event `2 × distance` ahead, then, once they
+// are in, the records, summaries and list tails of the event `distance`
+// ahead. Prefetches never change state and never fault, so a lookahead
+// over bytes not yet checked is harmless: it only reads them.
+
+import CPrefetch
+
+/// Two cursors over the events after the one being filed.
+struct FilingLookahead {
+    static let distance = 8
+    /// How many postings of an event are prefetched (an entry has up to 128;
+    /// nearly all have 2).
+    static let postingsMax = 4
+
+    /// The events after the current one, and where the cursors stand in
+    /// them: `near` is `distance` events ahead, `far` twice that.
+    private var following = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var near = 0
+    private var far = 0
+    /// Bytes of framing before each event (a segment record's header) and
+    /// where its length is, or 0 for a batch's back-to-back events.
+    private let headerBytes: Int
+
+    /// Over a batch's events (each sized by its own encoding).
+    static func batchEvents() -> FilingLookahead { FilingLookahead(headerBytes: 0) }
+    /// Over segment records (header, then the event).
+    static func segmentRecords() -> FilingLookahead { FilingLookahead(headerBytes: SegmentFormat.recordHeaderBytes) }
+
+    private init(headerBytes: Int) { self.headerBytes = headerBytes }
+
+    /// The events to prefetch for at one step: buckets of `far`, records
+    /// of `near` (nil past the end).
+    struct Step {
+        var far: UnsafeRawBufferPointer?
+        var near: UnsafeRawBufferPointer?
+    }
+
+    /// Starts over at the events in `events` (the first is the next one to
+    /// be filed); `warmUp` gets the steps for the first `2 × distance`
+    /// events (buckets of all, then records of the first half).
+    mutating func restart(at events: UnsafeRawBufferPointer, warmUp: (Step) -> Void) {
+        following = events
+        near = 0
+        far = 0
+        for _ in 0..<(2 * Self.distance) {
+            warmUp(Step(far: event(at: far), near: nil))
+            far = step(far)
+        }
+        for _ in 0..<Self.distance {
+            warmUp(Step(far: nil, near: event(at: near)))
+            near = step(near)
+        }
+    }
+
+    /// Call once per event after the first (the one `restart` began at),
+    /// before filing it: the events `2 × distance` and `distance` ahead.
+    mutating func advance() -> Step {
+        let result = Step(far: event(at: far), near: event(at: near))
+        near = step(near)
+        far = step(far)
+        return result
+    }
+
+    /// The event at `offset` of `following`, or nil past the end (or where
+    /// the bytes do not frame an event).
+    private func event(at offset: Int) -> UnsafeRawBufferPointer? {
+        guard offset < following.count, let size = size(at: offset) else { return nil }
+        let start = offset + headerBytes
+        guard size > 0, start + size <= following.count else { return nil }
+        return UnsafeRawBufferPointer(rebasing: following[start..<(start + size)])
+    }
+
+    private func size(at offset: Int) -> Int? {
+        if headerBytes > 0 {
+            guard offset + headerBytes <= following.count else { return nil }
+            return Int(_LE.u32(following, offset))
+        }
+        return EventBatchReader.eventSize(following, at: offset)
+    }
+
+    private func step(_ offset: Int) -> Int {
+        guard let size = size(at: offset) else { return following.count }
+        return min(following.count, offset + headerBytes + size)
+    }
+}
+
+extension SegmentState {
+    /// Starts loading what filing the events of `step` will read: the
+    /// hash buckets of the accounts `far` names, the records of those
+    /// `near` names, and (`index`) their month summaries and list tails.
+    func prefetch(_ step: FilingLookahead.Step, index: inout MonthIndexBuilder) {
+        if let far = step.far {
+            forEachAccountID(of: far, postingsMax: FilingLookahead.postingsMax) { slotByID.prefetch($0) }
+        }
+        if let near = step.near {
+            forEachAccountID(of: near, postingsMax: FilingLookahead.postingsMax) { id in
+                guard let slot = slotByID[id] else { return }
+                prefetchAccount(slot)
+                index.prefetch(stateSlot: slot)
+            }
+        }
+    }
+
+    /// Starts loading an account's record.
+    private func prefetchAccount(_ slot: Int32) {
+        accounts.withUnsafeBufferPointer { accounts in
+            guard slot >= 0, Int(slot) < accounts.count else { return }
+            let address = UnsafeRawPointer(accounts.baseAddress! + Int(slot))
+            ledger_prefetch_for_write(address)
+            ledger_prefetch_for_write(address + MemoryLayout<SegmentAccount>.stride - 1)
+        }
+    }
+
+    /// Account ids an event names: an entry's postings (the first
+    /// `postingsMax`), or the account it closes.
+    private func forEachAccountID(of p: UnsafeRawBufferPointer, postingsMax: Int, _ body: (UInt128) -> Void) {
+        guard p.count > EventFormat.kindOffset else { return }
+        switch p[EventFormat.kindOffset] {
+        case EventFormat.kindCreateEntry:
+            guard p.count >= EventFormat.entryHeaderBytes else { return }
+            let count = min(Int(_LE.u16(p, EventFormat.entryPostingCountOffset)), postingsMax)
+            for i in 0..<count {
+                let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
+                guard o + EventFormat.postingBytes <= p.count else { return }
+                body(_LE.u128(p, o + EventFormat.postingAccountOffset))
+            }
+        case EventFormat.kindCloseAccount:
+            guard p.count >= EventFormat.idOffset + 16 else { return }
+            body(_LE.u128(p, EventFormat.idOffset))
+        default:
+            return
+        }
+    }
+}
+
+extension ChunkedLists {
+    /// Starts loading where the list's next element goes (when its last
+    /// chunk has room; a new chunk is allocated elsewhere).
+    func prefetchTail(_ list: Int) {
+        guard list >= 0, list < counts.count, counts[list] > 0 else { return }
+        let position = nextPositions[list]
+        let page = position >> 32
+        let offset = position & 0xFFFF_FFFF
+        // Through the pages' buffer: `pages[page]` would copy the page's
+        // array (a retain and a release per call).
+        pages.withUnsafeBufferPointer { pages in
+            guard page < pages.count else { return }
+            pages[page].withUnsafeBufferPointer { elements in
+                guard offset < elements.count else { return }
+                ledger_prefetch_for_write(elements.baseAddress! + offset)
+            }
+        }
+    }
+}

@@ -13,20 +13,24 @@
 
 import CPrefetch
 
-/// Two cursors over the events after the one being filed.
+/// A cursor `2 × distance` events ahead of the one being filed; the
+/// offsets it passed are kept in a ring, so the events `distance` ahead are
+/// found again without parsing.
 struct FilingLookahead {
     static let distance = 8
     /// How many postings of an event are prefetched (an entry has up to 128;
     /// nearly all have 2).
     static let postingsMax = 4
 
-    /// The events after the current one, and where the cursors stand in
-    /// them: `near` is `distance` events ahead, `far` twice that.
-    private var following = UnsafeRawBufferPointer(start: nil, count: 0)
-    private var near = 0
+    /// The events from the one `restart` began at.
+    private var events = UnsafeRawBufferPointer(start: nil, count: 0)
     private var far = 0
-    /// Bytes of framing before each event (a segment record's header) and
-    /// where its length is, or 0 for a batch's back-to-back events.
+    /// Offsets of the last `distance` events the far cursor passed (−1:
+    /// none), oldest at `ringNext`.
+    private var ring = [Int](repeating: -1, count: FilingLookahead.distance)
+    private var ringNext = 0
+    /// Bytes of framing before each event (a segment record's header, whose
+    /// first 4 bytes are the event's length), or 0 for a batch's events.
     private let headerBytes: Int
 
     /// Over a batch's events (each sized by its own encoding).
@@ -43,52 +47,66 @@ struct FilingLookahead {
         var near: UnsafeRawBufferPointer?
     }
 
-    /// Starts over at the events in `events` (the first is the next one to
-    /// be filed); `warmUp` gets the steps for the first `2 × distance`
-    /// events (buckets of all, then records of the first half).
+    /// Starts over at `events` (the first is the next one to be filed):
+    /// `warmUp` gets the buckets and records of the first `distance`
+    /// events at once, then the buckets of the next `distance`, whose
+    /// records the following steps return.
     mutating func restart(at events: UnsafeRawBufferPointer, warmUp: (Step) -> Void) {
-        following = events
-        near = 0
+        self.events = events
         far = 0
-        for _ in 0..<(2 * Self.distance) {
-            warmUp(Step(far: event(at: far), near: nil))
-            far = step(far)
-        }
         for _ in 0..<Self.distance {
-            warmUp(Step(far: nil, near: event(at: near)))
-            near = step(near)
+            let event = event(at: far)
+            warmUp(Step(far: event, near: nil))
+            warmUp(Step(far: nil, near: event))
+            far = next(after: far, event)
         }
+        for i in 0..<Self.distance {
+            let event = event(at: far)
+            ring[i] = event == nil ? -1 : far
+            warmUp(Step(far: event, near: nil))
+            far = next(after: far, event)
+        }
+        ringNext = 0
     }
 
     /// Call once per event after the first (the one `restart` began at),
     /// before filing it: the events `2 × distance` and `distance` ahead.
     mutating func advance() -> Step {
-        let result = Step(far: event(at: far), near: event(at: near))
-        near = step(near)
-        far = step(far)
-        return result
+        let event = event(at: far)
+        let nearOffset = ring[ringNext]
+        ring[ringNext] = event == nil ? -1 : far
+        ringNext = (ringNext + 1) % Self.distance
+        far = next(after: far, event)
+        return Step(far: event, near: nearOffset < 0 ? nil : self.event(at: nearOffset))
     }
 
-    /// The event at `offset` of `following`, or nil past the end (or where
-    /// the bytes do not frame an event).
+    private func next(after offset: Int, _ event: UnsafeRawBufferPointer?) -> Int {
+        guard let event else { return events.count }
+        return offset + headerBytes + event.count
+    }
+
+    /// The event at `offset`, or nil past the end (or where the bytes do not
+    /// frame an event). Sizes only, no validation: the bytes are only read.
     private func event(at offset: Int) -> UnsafeRawBufferPointer? {
-        guard offset < following.count, let size = size(at: offset) else { return nil }
+        guard offset >= 0, offset + headerBytes < events.count else { return nil }
         let start = offset + headerBytes
-        guard size > 0, start + size <= following.count else { return nil }
-        return UnsafeRawBufferPointer(rebasing: following[start..<(start + size)])
-    }
-
-    private func size(at offset: Int) -> Int? {
+        let size: Int
         if headerBytes > 0 {
-            guard offset + headerBytes <= following.count else { return nil }
-            return Int(_LE.u32(following, offset))
+            size = Int(_LE.u32(events, offset))
+        } else {
+            switch events[start] {
+            case EventFormat.kindCreateAccount: size = EventFormat.createAccountBytes
+            case EventFormat.kindCloseAccount, EventFormat.kindExpireHold: size = EventFormat.closeAccountBytes
+            case EventFormat.kindCreateEntry:
+                guard start + EventFormat.entryHeaderBytes <= events.count else { return nil }
+                size = EventFormat.entryBytes(
+                    postingCount: Int(_LE.u16(events, start + EventFormat.entryPostingCountOffset)),
+                    metadataBytes: Int(_LE.u16(events, start + EventFormat.entryMetadataBytesOffset)))
+            default: return nil
+            }
         }
-        return EventBatchReader.eventSize(following, at: offset)
-    }
-
-    private func step(_ offset: Int) -> Int {
-        guard let size = size(at: offset) else { return following.count }
-        return min(following.count, offset + headerBytes + size)
+        guard size > 0, size <= events.count - start else { return nil }
+        return UnsafeRawBufferPointer(rebasing: events[start..<(start + size)])
     }
 }
 

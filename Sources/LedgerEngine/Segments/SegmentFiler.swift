@@ -72,6 +72,8 @@ public final class SegmentFiler {
     /// sealed: a month's segment is created only after the one before it
     /// was sealed, and `init` refuses an unsealed month that is not the last.
     public private(set) var deferredMonth: UTCMonth?
+    /// Filing's prefetch cursor over a batch (kept: it holds a small ring).
+    private var lookahead = FilingLookahead.batchEvents()
 
     /// Opens the segments: the sealed months from their seals, and the open
     /// month scanned and indexed, unless `deferringOpenMonth` (then
@@ -248,7 +250,6 @@ public final class SegmentFiler {
         // event falls outside them (month arithmetic is not free per event).
         var writer = current
         var monthRange = current.map { $0.header.month.startNs..<$0.header.month.next.startNs } ?? 0..<0
-        var lookahead = FilingLookahead.batchEvents()
         try WALGroupPayload.forEachBatch(payload, validateEvents: false) { batch in
             var index = 0
             var offset = 0
@@ -258,9 +259,9 @@ public final class SegmentFiler {
                 }
                 if currentIndex != nil {
                     if index == 0 {
-                        lookahead.restart(at: batch.events) { self.state.prefetch($0, index: &self.currentIndex!) }
+                        self.lookahead.restart(at: batch.events) { self.state.prefetch($0, index: &self.currentIndex!) }
                     } else {
-                        self.state.prefetch(lookahead.advance(), index: &self.currentIndex!)
+                        self.state.prefetch(self.lookahead.advance(), index: &self.currentIndex!)
                     }
                 }
                 let timestamp = batch.timestamp + UInt64(index)

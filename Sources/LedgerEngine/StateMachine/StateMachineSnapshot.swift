@@ -73,28 +73,66 @@ extension LedgerStateMachine {
 }
 
 extension LedgerStateMachine {
-    /// Entries in chunks: one probe per entry (a cache miss each at 8M
-    /// entries), with the buckets of the entries `prefetchDistance` ahead
-    /// already loading.
+    /// Entries in groups of `groupEntries`, each sorted by shard before it
+    /// is inserted. The snapshot's order is random over the whole table
+    /// (hundreds of MB), so an insert per entry in that order walked the
+    /// page tables for a new page each time: 91% of this function's samples
+    /// were on the prefetch of the entry's bucket, ~150 ns an entry at 8M
+    /// entries (Benchmarks/RESULTS.md, issue 13). Shard by shard, a group's
+    /// inserts land in one 1/256 of the table at a time, whose pages the
+    /// TLB holds. Costs two buffers of a group (2 × 40 MiB) while loading.
     private mutating func loadEntries(_ r: SnapshotStreamReader, count: Int, _ bad: (String) -> LedgerError) throws {
+        let groupEntries = 1 << 20
         let chunkEntries = 1_024
-        let prefetchDistance = 16
         let bytes = SnapshotFormat.entryBytes
+        let shardCount = ShardedIDTable<EntryRecord>.shardCount
+        var read = [UInt8](repeating: 0, count: min(count, groupEntries) * bytes)
+        var sorted = read
         var loaded = 0
         while loaded < count {
-            let n = min(chunkEntries, count - loaded)
-            let failed: UInt128? = try r.next(n * bytes) { p in
-                for j in 0..<min(prefetchDistance, n) { entries.prefetch(_LE.u128(p, j * bytes + SnapshotRecord.entryIDOffset)) }
-                for j in 0..<n {
-                    if j + prefetchDistance < n { entries.prefetch(_LE.u128(p, (j + prefetchDistance) * bytes + SnapshotRecord.entryIDOffset)) }
-                    let (id, record, valid) = SnapshotRecord.entry(UnsafeRawBufferPointer(rebasing: p[(j * bytes)..<((j + 1) * bytes)]))
-                    guard valid, id != 0, entries.insertIfAbsent(id, record) else { return id }
+            let n = min(groupEntries, count - loaded)
+            // The group as it comes, and where each shard's entries start.
+            var starts = [Int](repeating: 0, count: shardCount + 1)
+            var done = 0
+            while done < n {
+                let k = min(chunkEntries, n - done)
+                try r.next(k * bytes) { p in
+                    read.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: done * bytes).copyMemory(from: p.baseAddress!, byteCount: p.count) }
                 }
-                return nil
+                done += k
             }
-            if let failed { throw bad("entry \(failed) is invalid or repeated") }
+            read.withUnsafeBytes { p in
+                for j in 0..<n { starts[entries.shard(_LE.u128(p, j * bytes + SnapshotRecord.entryIDOffset)) + 1] += 1 }
+            }
+            for s in 0..<shardCount { starts[s + 1] += starts[s] }
+            read.withUnsafeBytes { from in
+                sorted.withUnsafeMutableBytes { to in
+                    var next = starts
+                    for j in 0..<n {
+                        let s = entries.shard(_LE.u128(from, j * bytes + SnapshotRecord.entryIDOffset))
+                        to.baseAddress!.advanced(by: next[s] * bytes).copyMemory(from: from.baseAddress!.advanced(by: j * bytes), byteCount: bytes)
+                        next[s] += 1
+                    }
+                }
+            }
+            if let failed = sorted.withUnsafeBytes({ insertEntries($0, count: n) }) { throw bad("entry \(failed) is invalid or repeated") }
             loaded += n
         }
+    }
+
+    /// Inserts `count` snapshot entries in their order, with the buckets of
+    /// the entries `prefetchDistance` ahead already loading; returns the id
+    /// of the first invalid or repeated one.
+    private mutating func insertEntries(_ p: UnsafeRawBufferPointer, count n: Int) -> UInt128? {
+        let prefetchDistance = 16
+        let bytes = SnapshotFormat.entryBytes
+        for j in 0..<min(prefetchDistance, n) { entries.prefetch(_LE.u128(p, j * bytes + SnapshotRecord.entryIDOffset)) }
+        for j in 0..<n {
+            if j + prefetchDistance < n { entries.prefetch(_LE.u128(p, (j + prefetchDistance) * bytes + SnapshotRecord.entryIDOffset)) }
+            let (id, record, valid) = SnapshotRecord.entry(UnsafeRawBufferPointer(rebasing: p[(j * bytes)..<((j + 1) * bytes)]))
+            guard valid, id != 0, entries.insertIfAbsent(id, record) else { return id }
+        }
+        return nil
     }
 
     /// The first difference from `other` in accounts, entries, open holds

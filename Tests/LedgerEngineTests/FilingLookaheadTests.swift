@@ -76,6 +76,10 @@ import Testing
             Self.check(starts, Self.walk(&lookahead, p, events: starts.count), "batch")
             // Again over a second batch: nothing of the first remains.
             Self.check(starts, Self.walk(&lookahead, p, events: starts.count), "second batch")
+            // Cleared, it names nothing (it keeps no pointer into the batch).
+            lookahead.clear()
+            let step = lookahead.advance()
+            #expect(step.far == nil && step.near == nil)
         }
     }
 

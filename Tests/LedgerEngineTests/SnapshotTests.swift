@@ -59,10 +59,24 @@ import Testing
         // Idempotency survives: every applied id is still known.
         let retried = try ledger.submitAndWait(EventBatch([transfer(workload.appliedEntryIDs[3], from: 1, to: 2, 1)]))
         #expect(retried[0] == .exists || retried[0] == .existsWithDifferentFields)
+        // The log says where the restart's time went.
+        let recoveryLine =
+            "recovery: snapshot loaded in \(Ledger.seconds(ledger.recovery.snapshotLoadNs)) s, \(ledger.recovery.recordsReplayed) WAL records replayed in"
+        #expect(lines.all.contains { $0.hasPrefix(recoveryLine) && $0.contains("the open month's segment scanned and indexed in") }, "\(lines.all)")
+        #expect(ledger.recovery.recordsReplayed > 0 && ledger.recovery.snapshotLoadNs > 0 && ledger.recovery.openMonthIndexedNs > 0)
         try ledger.close()
         let report = try Verifier.verify(at: Self.root, storage: disk)
         #expect(report.passed, "\(report.problems)")
         #expect(report.replayStartLSN == first.lsn && report.snapshotFiles == 2)
+    }
+
+    @Test func secondsInLogLines() {
+        #expect(Ledger.seconds(0) == "0.00")
+        #expect(Ledger.seconds(4_999_999) == "0.00")
+        #expect(Ledger.seconds(5_000_000) == "0.01")
+        #expect(Ledger.seconds(1_234_567_890) == "1.23")
+        #expect(Ledger.seconds(995_000_000) == "1.00")
+        #expect(Ledger.seconds(61_070_000_000) == "61.07")
     }
 
     @Test func automaticSnapshotsKeepTheWALBounded() throws {

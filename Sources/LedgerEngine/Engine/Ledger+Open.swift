@@ -57,6 +57,12 @@ extension Ledger {
         var role: Role
     }
 
+    /// Nanoseconds as seconds with two decimals, for log lines.
+    static func seconds(_ ns: UInt64) -> String {
+        let centiseconds = (ns + 5_000_000) / 10_000_000
+        return "\(centiseconds / 100).\(centiseconds % 100 < 10 ? "0" : "")\(centiseconds % 100)"
+    }
+
     /// Recovers the state and brings every file in line with it (the crash-safe
     /// order above), without starting any thread.
     static func recoverForWriting(storage: any Storage, layout: DataDirectoryLayout, options: Options) throws -> Opened {
@@ -69,6 +75,9 @@ extension Ledger {
         let segments = recovered.segments
         report.eventsRefiled = segments.eventsFiled
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
+        options.log(
+            "recovery: snapshot loaded in \(Self.seconds(report.snapshotLoadNs)) s, \(report.recordsReplayed) WAL records replayed in \(Self.seconds(report.replayNs)) s; beside them, the open month's segment scanned and indexed in \(Self.seconds(report.openMonthIndexedNs)) s"
+        )
         try segments.sync()
         report.lastLSN = scan.lastLSN
         report.cleanShutdown = scan.endsWithClose

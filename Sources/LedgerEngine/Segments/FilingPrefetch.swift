@@ -69,6 +69,14 @@ struct FilingLookahead {
         ringNext = 0
     }
 
+    /// Forgets the events (the cursor keeps no pointer into a buffer its
+    /// owner may free).
+    mutating func clear() {
+        events = UnsafeRawBufferPointer(start: nil, count: 0)
+        far = 0
+        for i in 0..<Self.distance { ring[i] = -1 }
+    }
+
     /// Call once per event after the first (the one `restart` began at),
     /// before filing it: the events `2 × distance` and `distance` ahead.
     mutating func advance() -> Step {

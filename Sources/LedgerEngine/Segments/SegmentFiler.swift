@@ -257,12 +257,12 @@ public final class SegmentFiler {
                 guard let size = EventBatchReader.eventSize(batch.events, at: offset) else {
                     preconditionFailure("filing a batch that was not validated")
                 }
-                if currentIndex != nil {
-                    if index == 0 {
-                        self.lookahead.restart(at: batch.events) { self.state.prefetch($0, index: &self.currentIndex!) }
-                    } else {
-                        self.state.prefetch(self.lookahead.advance(), index: &self.currentIndex!)
-                    }
+                // Restarted at every batch: the cursor never reads another
+                // batch's bytes (prefetches only while a month is open).
+                if index == 0 {
+                    self.lookahead.restart(at: batch.events) { self.prefetch($0) }
+                } else {
+                    self.prefetch(self.lookahead.advance())
                 }
                 let timestamp = batch.timestamp + UInt64(index)
                 if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil && self.readOnly {
@@ -283,7 +283,12 @@ public final class SegmentFiler {
                 index += 1
             }
         }
+        lookahead.clear()
         evicted?.filed(throughNs: filedUntil)
+    }
+
+    private func prefetch(_ step: FilingLookahead.Step) {
+        if currentIndex != nil { state.prefetch(step, index: &currentIndex!) }
     }
 
     /// The writer of the timestamp's month (sealing the open month first when

@@ -6,16 +6,17 @@
 // costs: `SegmentState.markTouched`, 81% of it on one load,
 // `MonthIndexBuilder.add`, `ChunkedLists.append`, `IDTable.find`;
 // Benchmarks/RESULTS.md, issue 13). `FilingLookahead` starts those loads
-// ahead: the buckets of the event `2 × distance` ahead, then, once they
-// are in, the records, summaries and list tails of the event `distance`
-// ahead. Prefetches never change state and never fault, so a lookahead
-// over bytes not yet checked is harmless: it only reads them.
+// ahead: the buckets of the event `2 × distance − 1` ahead, then, once
+// they are in, the records, summaries and list tails of the event
+// `distance − 1` ahead. Prefetches never change state and never fault, so
+// a lookahead over bytes not yet checked is harmless: it only reads them
+// (within the buffer it was given; the owner clears it with the buffer).
 
 import CPrefetch
 
-/// A cursor `2 × distance` events ahead of the one being filed; the
-/// offsets it passed are kept in a ring, so the events `distance` ahead are
-/// found again without parsing.
+/// A cursor `2 × distance − 1` events ahead of the one being filed; the
+/// offsets it passed are kept in a ring, so the events `distance − 1` ahead
+/// are found again without parsing.
 struct FilingLookahead {
     static let distance = 8
     /// How many postings of an event are prefetched (an entry has up to 128;

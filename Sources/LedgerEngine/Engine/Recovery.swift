@@ -1,5 +1,3 @@
-import Dispatch
-
 // Recovery of the state from the files, shared by `Ledger.open` (which then
 // repairs what it may and starts writing) and `LedgerReader` (read-only).
 //
@@ -16,6 +14,8 @@ import Dispatch
 // Nothing here writes except the deletion of temporaries, the re-filing and
 // the truncation of a never-synced segment tail, and none of those when
 // `readOnly`.
+
+import Dispatch
 
 extension Ledger {
     struct RecoveredState {

@@ -1,5 +1,3 @@
-import Dispatch
-
 // Recovery opens the segments on a thread of their own while it loads the
 // snapshot and replays the WAL. The sealed months open from their seals in
 // moments; the open month is scanned and indexed, which took 5 s of a 7.5-s
@@ -17,6 +15,8 @@ import Dispatch
 // what the segments hold; before such a record recovery waits for the
 // segments, catches up and files every later record as it is replayed, as
 // it did before this overlap.
+
+import Dispatch
 
 final class SegmentsOpening {
     private let opening: ThreadedResult<SegmentFiler>

@@ -9,6 +9,7 @@
 //   LedgerBench alloc --entries N                                     fixed work, for `valgrind` allocation counts
 //   LedgerBench recovery --entries N [--runs R]                       time a full recovery and a full verify of N entries
 //   LedgerBench history --entries N [--months M] [--reuse 1]           issue 3: queries hot/archived, archival, verify, recovery (History.swift)
+//   LedgerBench history-queries --dir D [--runs R]                     history pages on D's sealed months, page cache dropped (HistoryQueries.swift)
 //
 // Build with `swift build -c release` (never -Ounchecked). Prints one line per
 // run and the median.
@@ -406,8 +407,10 @@ case "verify":
             Double(report!.segmentRecords) / median, report!.passed ? "yes" : "no"))
 case "archive-phases":
     try runArchivePhases(config)
+case "history-queries":
+    try runHistoryQueries(config)
 case "history":
     try runHistoryBenchmarks(config, months: config.months, reuse: config.reuse)
 default:
-    print("modes: batch, concurrent, tasks, all, alloc, recovery, history")
+    print("modes: batch, concurrent, tasks, all, alloc, recovery, history, history-queries, open-rss, verify, archive-phases")
 }

@@ -40,6 +40,9 @@ public protocol MonthIndexReading {
     func eventRefs(of account: MonthAccount, _ range: Range<Int>) throws -> [AccountEventRef]
     /// The account's balances after its event `(j + 1) × checkpointInterval − 1`.
     func checkpoint(of account: MonthAccount, _ j: Int) throws -> AccountBalances
+    /// Index of the account's first event with timestamp ≥ `timestampNs`
+    /// (its event count if none).
+    func firstEvent(of account: MonthAccount, atOrAfter timestampNs: UInt64) throws -> Int
 }
 
 public enum MonthIndex {
@@ -51,7 +54,12 @@ public enum MonthIndex {
 extension MonthIndexReading {
     /// Index of the account's first event with timestamp ≥ `timestampNs`
     /// (its event count if none): binary search over its refs.
-    func firstEvent(of account: MonthAccount, atOrAfter timestampNs: UInt64) throws -> Int {
+    public func firstEvent(of account: MonthAccount, atOrAfter timestampNs: UInt64) throws -> Int {
+        try firstEventByProbes(of: account, atOrAfter: timestampNs)
+    }
+
+    /// The binary search a ref at a time.
+    func firstEventByProbes(of account: MonthAccount, atOrAfter timestampNs: UInt64) throws -> Int {
         var low = 0
         var high = account.eventCount
         while low < high {

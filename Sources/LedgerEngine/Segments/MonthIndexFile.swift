@@ -1,7 +1,7 @@
 // The sealed month's index file, `segments/<YYYY>-<MM>.idx`: the
 // MonthIndexBuilder's content in sorted, fixed-size tables that queries
-// binary-search with a few 4 KiB reads, each block checked against its own
-// CRC32C. See Specs/segment-format.md ("Index file"); the layout there is
+// search with a few 4 KiB reads (accounts through fences kept in memory, an
+// account's refs read whole), each block checked against its own CRC32C. See Specs/segment-format.md ("Index file"); the layout there is
 // normative. The file is derived from the sealed segment (it names the
 // month root it indexes) and is rebuilt when missing or damaged.
 
@@ -140,6 +140,21 @@ public final class MonthIndexFile: MonthIndexReading {
     let bloomBlocks: Int
     let accountsOffset: Int, refsOffset: Int, checkpointsOffset: Int, entriesOffset: Int, bloomOffset: Int, crcsOffset: Int
     let blockCRCs: [UInt32]
+    /// The id of every `accountFenceStride`-th row of the accounts table,
+    /// read on the first account lookup when the table is at most
+    /// `accountFencesTableBytesMax` (nil before, or for a larger table: then
+    /// a plain binary search). With them a lookup reads one stretch of rows
+    /// (at most two blocks) instead of a block per step of the search, each
+    /// a disk read when the page cache is cold (issue 13, target 6).
+    private var accountFences: [UInt128]?
+    static let accountFenceStride = MonthIndexFormat.blockBytes / MonthIndexFormat.accountBytes
+    /// 16 MiB of accounts table (~95,000 accounts): read once per month
+    /// and process; the fences then hold 16 B per 23 accounts.
+    static let accountFencesTableBytesMax = 16 << 20
+    /// An account's refs are read whole to find a moment among them when
+    /// they are at most this long (~10,900 refs); longer ones are
+    /// binary-searched a ref at a time.
+    static let refsReadWholeBytesMax = 256 << 10
 
     /// Opens and checks the header and the block CRC table. Throws
     /// `corruption` when the file is damaged or indexes another month root.
@@ -216,7 +231,7 @@ public final class MonthIndexFile: MonthIndexReading {
 
     /// Binary search over a sorted table of `count` rows whose first 16
     /// bytes are an id; returns the matching row's bytes.
-    private func findRow(_ id: UInt128, table: Int, rowBytes: Int, count: Int) throws -> [UInt8]? {
+    func findRow(_ id: UInt128, table: Int, rowBytes: Int, count: Int) throws -> [UInt8]? {
         var low = 0
         var high = count
         while low < high {
@@ -230,7 +245,7 @@ public final class MonthIndexFile: MonthIndexReading {
     }
 
     public func account(_ id: UInt128) throws -> MonthAccount? {
-        guard let row = try findRow(id, table: accountsOffset, rowBytes: MonthIndexFormat.accountBytes, count: accountCount) else { return nil }
+        guard let row = try findAccountRow(id) else { return nil }
         let account = row.withUnsafeBytes { p in
             MonthAccount(
                 id: id, ledger: _LE.u32(p, 40), flags: AccountFlags(rawValue: _LE.u16(p, 44)), opening: SegmentSeal.balances(p, 48),
@@ -240,7 +255,79 @@ public final class MonthIndexFile: MonthIndexReading {
         guard account.eventCount >= 1, account.eventRefStart + account.eventCount <= refCount,
             account.checkpointStart + account.eventCount / MonthIndex.checkpointInterval <= checkpointCount
         else { throw LedgerError(.corruption, "index row of account \(id) points outside its tables", path: path, offset: accountsOffset) }
+        // A query reads the account's refs and a checkpoint next: ask for
+        // both at once (one disk round trip, not two, when not cached).
+        file.adviseWillNeed(
+            offset: refsOffset + account.eventRefStart * MonthIndexFormat.eventRefBytes, count: account.eventCount * MonthIndexFormat.eventRefBytes)
+        let checkpoints = account.eventCount / MonthIndex.checkpointInterval
+        if checkpoints > 0 {
+            file.adviseWillNeed(
+                offset: checkpointsOffset + account.checkpointStart * MonthIndexFormat.checkpointBytes, count: checkpoints * MonthIndexFormat.checkpointBytes)
+        }
         return account
+    }
+
+    /// The account's row: through the fences (one read of at most
+    /// `accountFenceStride` rows), or a plain binary search.
+    private func findAccountRow(_ id: UInt128) throws -> [UInt8]? {
+        let rowBytes = MonthIndexFormat.accountBytes
+        if accountFences == nil && accountCount * rowBytes <= Self.accountFencesTableBytesMax { accountFences = try readAccountFences() }
+        guard let fences = accountFences else { return try findRow(id, table: accountsOffset, rowBytes: rowBytes, count: accountCount) }
+        // The last fence ≤ id starts the only stretch that can hold it.
+        var low = 0
+        var high = fences.count
+        while low < high {
+            let mid = (low + high) / 2
+            if fences[mid] <= id { low = mid + 1 } else { high = mid }
+        }
+        guard low > 0 else { return nil }
+        let first = (low - 1) * Self.accountFenceStride
+        let count = min(Self.accountFenceStride, accountCount - first)
+        let rows = try read(accountsOffset + first * rowBytes, count * rowBytes)
+        let found = rows.withUnsafeBytes { p in (0..<count).first { _LE.u128(p, $0 * rowBytes) == id } }
+        return found.map { Array(rows[($0 * rowBytes)..<(($0 + 1) * rowBytes)]) }
+    }
+
+    /// Every `accountFenceStride`-th account id, from one read of the table
+    /// (every block checked); throws `corruption` when the ids are not in
+    /// strictly increasing order (the search relies on it).
+    private func readAccountFences() throws -> [UInt128] {
+        guard accountCount > 0 else { return [] }
+        let rowBytes = MonthIndexFormat.accountBytes
+        let table = try read(accountsOffset, accountCount * rowBytes)
+        return try table.withUnsafeBytes { p in
+            var previous: UInt128?
+            var fences: [UInt128] = []
+            fences.reserveCapacity(accountCount / Self.accountFenceStride + 1)
+            for row in 0..<accountCount {
+                let id = _LE.u128(p, row * rowBytes)
+                if let previous, previous >= id {
+                    throw LedgerError(
+                        .corruption, "index accounts are not in id order at row \(row); run `ledgerctl verify`", path: path,
+                        offset: accountsOffset + row * rowBytes)
+                }
+                previous = id
+                if row % Self.accountFenceStride == 0 { fences.append(id) }
+            }
+            return fences
+        }
+    }
+
+    /// Index of the account's first event with timestamp ≥ `timestampNs`:
+    /// its refs read in one piece when short enough (one disk read instead
+    /// of one per step of the search), else the search a ref at a time.
+    public func firstEvent(of account: MonthAccount, atOrAfter timestampNs: UInt64) throws -> Int {
+        guard account.eventCount * MonthIndexFormat.eventRefBytes <= Self.refsReadWholeBytesMax else {
+            return try firstEventByProbes(of: account, atOrAfter: timestampNs)
+        }
+        let refs = try eventRefs(of: account, 0..<account.eventCount)
+        var low = 0
+        var high = refs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if refs[mid].timestamp < timestampNs { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 
     public func eventRefs(of account: MonthAccount, _ range: Range<Int>) throws -> [AccountEventRef] {

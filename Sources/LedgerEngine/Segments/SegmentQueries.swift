@@ -88,10 +88,19 @@ extension SegmentFiler {
             guard let (index, read) = try self.month(month), let summary = try index.account(account) else { continue }
             var k = try index.firstEvent(of: summary, atOrAfter: start)
             guard k < summary.eventCount else { continue }
+            // The records replayed to reach event k and those of the page,
+            // asked for at once: one disk round trip when not cached.
+            let sealed = current?.header.month != month
+            var readAheadEnd = min(summary.eventCount, k + limit - items.count + 1)
+            let replayStart = k / MonthIndex.checkpointInterval * MonthIndex.checkpointInterval
+            if sealed { try readAhead(index.eventRefs(of: summary, replayStart..<readAheadEnd), in: month) }
             var balances = try balancesBefore(event: k, of: summary, in: index, read: read)
             while k < summary.eventCount {
                 let refs = try index.eventRefs(of: summary, k..<min(summary.eventCount, k + limit - items.count + 1))
-                if current?.header.month != month { try readAhead(refs, in: month) }
+                if sealed && k + refs.count > readAheadEnd {
+                    try readAhead(refs, in: month)
+                    readAheadEnd = k + refs.count
+                }
                 for ref in refs {
                     guard ref.timestamp <= toNs else { return HistoryPage(items: items, nextCursor: nil) }
                     if items.count == limit { return HistoryPage(items: items, nextCursor: items.last!.timestamp) }

@@ -1,0 +1,53 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+@testable import LedgerEngine
+
+/// A sealed month's index finds accounts through its fences (one read of a
+/// stretch of rows) and an account's first event at a moment from its refs
+/// read whole, with the answers of the plain binary searches they replace
+/// (issue 13, target 6: fewer dependent reads per cold history page).
+@Suite struct MonthIndexFileTests {
+    @Test(arguments: testSeeds(2))
+    func fencesAndWholeRefsAnswerAsTheBinarySearchesDo(seed: UInt64) throws {
+        let disk = SimulatedDisk(seed: seed)
+        let root = SegmentQueryTests.root
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + 20 * 86_400 * 1_000_000_000)
+        try Ledger.initialize(at: root, storage: disk, options: SegmentQueryTests.options(clock))
+        let ledger = try Ledger.open(at: root, storage: disk, options: SegmentQueryTests.options(clock))
+        // 100 accounts: five stretches of 23 rows, and each month touches
+        // only some of them (absent ids fall before, between and after).
+        var workload = MultiMonthWorkload(seed: seed, accountCount: 100)
+        try workload.createAccounts(ledger)
+        try workload.run(ledger, clock: clock, batches: 240, stepNsMax: 43_200 * 1_000_000_000)
+        let directoryID = ledger.meta.directoryID
+        try ledger.close()
+        let layout = DataDirectoryLayout(root: root)
+        let months = try SegmentFiler.months(storage: disk, layout: layout).dropLast()
+        #expect(months.count >= 2, "seed \(seed): only \(months)")
+        var rng = SeededRandom(seed: seed)
+        for month in months {
+            let seal = try #require(try SegmentReader.readSeal(storage: disk, path: layout.segmentPath(month), expectedDirectoryID: directoryID))
+            let index = try MonthIndexFile(
+                storage: disk, path: layout.segmentIndexPath(month), month: month, directoryID: directoryID, monthRoot: seal.monthRoot)
+            #expect(index.accountCount > MonthIndexFile.accountFenceStride, "\(month): \(index.accountCount) accounts, one stretch")
+            var found = 0
+            for id in [0, 1_000_000_000, UInt128.max] + (1...UInt128(workload.accountCount)).map({ $0 }) {
+                let row = try index.findRow(id, table: index.accountsOffset, rowBytes: MonthIndexFormat.accountBytes, count: index.accountCount)
+                let account = try index.account(id)
+                #expect(account?.id == row.map { _ in id }, "\(month): account \(id)")
+                guard let account else { continue }
+                found += 1
+                // Moments at random, and at, just before and just after its events.
+                let times = try index.eventRefs(of: account, 0..<account.eventCount).flatMap { [$0.timestamp - 1, $0.timestamp, $0.timestamp + 1] }
+                for at in times + (0..<8).map({ _ in month.startNs + UInt64.random(in: 0..<(month.next.startNs - month.startNs + 1), using: &rng) }) {
+                    #expect(
+                        try index.firstEvent(of: account, atOrAfter: at) == (try index.firstEventByProbes(of: account, atOrAfter: at)),
+                        "\(month): first event of \(id) at \(at)")
+                }
+            }
+            #expect(found == index.accountCount, "\(month): \(found) of \(index.accountCount) accounts found")
+        }
+    }
+}

@@ -50,4 +50,32 @@ import Testing
             #expect(found == index.accountCount, "\(month): \(found) of \(index.accountCount) accounts found")
         }
     }
+
+    /// Re-indexing a month at open reserves its per-event arrays from the
+    /// segment's size (no doublings), bounded whatever the size claims.
+    @Test func reservationFollowsTheSegmentsSizeAndIsBounded() throws {
+        let disk = SimulatedDisk(seed: 7)
+        let root = SegmentQueryTests.root
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + 20 * 86_400 * 1_000_000_000)
+        try Ledger.initialize(at: root, storage: disk, options: SegmentQueryTests.options(clock))
+        let ledger = try Ledger.open(at: root, storage: disk, options: SegmentQueryTests.options(clock))
+        var workload = MultiMonthWorkload(seed: 7)
+        try workload.createAccounts(ledger)
+        try workload.run(ledger, clock: clock, batches: 60, stepNsMax: 1_000_000_000)
+        try ledger.close()
+        let layout = DataDirectoryLayout(root: root)
+        let month = try #require(try SegmentFiler.months(storage: disk, layout: layout).last)
+        let records = try SegmentReader.scan(storage: disk, path: layout.segmentPath(month)).recordCount
+        let estimate = try SegmentFiles.estimatedRecords(storage: disk, path: layout.segmentPath(month))
+        // Two-posting entries are the norm; holds and account events are
+        // smaller, so the estimate is at most the records, and near them.
+        #expect(estimate >= records / 2 && estimate <= records, "estimate \(estimate) for \(records) records")
+        #expect(try SegmentFiles.estimatedRecords(storage: disk, path: layout.segmentPath(month.next)) == 0)
+        var builder = MonthIndexBuilder(month: month)
+        builder.reserve(events: estimate)
+        #expect(builder.reservedEvents >= estimate)
+        builder.reserve(events: .max)  // a size no segment can have: bounded
+        // (An allocation may round up a little.)
+        #expect(builder.reservedEvents >= MonthIndexBuilder.reservedEventsMax && builder.reservedEvents < 2 * MonthIndexBuilder.reservedEventsMax)
+    }
 }

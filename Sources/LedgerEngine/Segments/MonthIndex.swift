@@ -153,6 +153,24 @@ public struct MonthIndexBuilder: MonthIndexReading {
 
     public var accountCount: Int { t.summaries.count }
 
+    /// Reserves room for about `events` events in the per-event arrays, so
+    /// re-indexing a month at open does not double them ~20 times: each
+    /// doubling copies everything into fresh pages (3 µs a page on this VM,
+    /// Benchmarks/RESULTS.md, issue 13, session 12). Room never written is
+    /// address space, not memory; at most `reservedEventsMax`.
+    public mutating func reserve(events: Int) {
+        let n = min(max(0, events), Self.reservedEventsMax)
+        t.records.reserveCapacity(n)
+        t.entryIDs.reserveCapacity(n)
+        t.entryOffsets.reserveCapacity(n)
+    }
+
+    /// 16M events: 768 MiB of address space at most.
+    static let reservedEventsMax = 1 << 24
+
+    /// Events the per-event arrays hold room for.
+    var reservedEvents: Int { min(t.records.capacity, t.entryIDs.capacity, t.entryOffsets.capacity) }
+
     /// Starts loading what filing an event of this account writes: its
     /// summary and its list's tail (FilingPrefetch.swift). Nothing when the
     /// month has not touched it yet.
@@ -171,9 +189,11 @@ public struct MonthIndexBuilder: MonthIndexReading {
     }
 
     /// Bytes the builder's tables hold (Ledger+Memory.swift).
+    /// (The per-event arrays by their count: their reserved room is never
+    /// touched until used.)
     var allocatedBytes: Int {
         t.refs.allocatedBytes + t.checkpoints.allocatedBytes + t.summaries.capacity * MemoryLayout<MonthAccount>.stride + t.slotByID.allocatedBytes
-            + t.monthSlotByStateSlot.capacity * 4 + t.entryIDs.capacity * 16 + t.entryOffsets.capacity * 8 + t.records.capacity
+            + t.monthSlotByStateSlot.capacity * 4 + t.entryIDs.count * 16 + t.entryOffsets.count * 8 + t.records.count
             * MemoryLayout<AccountEventRef>.stride
     }
     public var totals: [LedgerTotals] { ledgerTotals }

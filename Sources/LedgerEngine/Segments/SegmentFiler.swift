@@ -142,6 +142,7 @@ public final class SegmentFiler {
     private func openUnsealedMonth(_ month: UTCMonth) throws -> Bool {
         let path = layout.segmentPath(month)
         var index = MonthIndexBuilder(month: month)
+        index.reserve(events: try SegmentFiles.estimatedRecords(storage: storage, path: path))
         let previous = sealedMonths.last
         var lookahead = FilingLookahead.segmentRecords()
         var first = true
@@ -296,6 +297,8 @@ public final class SegmentFiler {
     private func writer(for timestamp: UInt64) throws -> SegmentWriter {
         if let current, current.header.month.contains(timestamp) { return current }
         let month = UTCMonth(containing: timestamp)
+        // The month before is the best guess of this one's size.
+        let previousRecords = current?.recordCount ?? 0
         if let current {
             precondition(current.header.month < month, "filing went back from \(current.header.month) to \(month)")
             try sealCurrentMonth()
@@ -307,6 +310,7 @@ public final class SegmentFiler {
         precondition(next.recordCount == 0, "a new month's segment already holds records")
         current = next
         currentIndex = MonthIndexBuilder(month: month)
+        currentIndex!.reserve(events: previousRecords + previousRecords / 4)
         return next
     }
 

@@ -24,6 +24,16 @@ public enum SegmentForm: Sendable, Hashable, CustomStringConvertible {
 }
 
 public enum SegmentFiles {
+    /// About how many records a segment of this size holds (two-posting
+    /// entries), for `MonthIndexBuilder.reserve`; 0 when it does not exist.
+    static func estimatedRecords(storage: any Storage, path: String) throws -> Int {
+        guard storage.fileExists(path) else { return 0 }
+        let file = try storage.openFileForReading(path)
+        defer { file.close() }
+        let recordBytes = SegmentFormat.recordHeaderBytes + EventFormat.entryBytes(postingCount: 2, metadataBytes: 0)
+        return max(0, try file.size() - SegmentFormat.fileHeaderBytes) / recordBytes
+    }
+
     /// Months held by a segment or an archive, oldest first, with their form.
     public static func months(storage: any Storage, layout: DataDirectoryLayout) throws -> [(month: UTCMonth, form: SegmentForm)] {
         guard storage.fileExists(layout.segmentsDirectory) else { return [] }

@@ -1,7 +1,10 @@
 // What the engine's largest in-memory structures take, for the memory bound
 // (issue 13, target 4: RSS after open at 50M entries). Counted from the
 // structures' allocated capacities (what the process holds), not their
-// contents; malloc overhead, the page cache and thread stacks are not in it.
+// contents — except the open month's per-event arrays, reserved ahead from
+// the segment's size and counted by what they hold (room never written is
+// address space, not memory); malloc overhead, the page cache and thread
+// stacks are not in it.
 
 extension Ledger {
     /// Bytes held by each large structure, named; read between groups.

@@ -79,3 +79,41 @@ import Testing
         #expect(builder.reservedEvents >= MonthIndexBuilder.reservedEventsMax && builder.reservedEvents < 2 * MonthIndexBuilder.reservedEventsMax)
     }
 }
+
+/// The open path maps the open month's segment instead of reading it into
+/// a buffer of its size; on real files both give the same scan, and an
+/// open of a directory with an unsealed month uses the mapping.
+@Suite struct MappedSegmentScanTests {
+    @Test func aMappedScanEqualsAReadOne() throws {
+        let dir = temporaryDirectory()
+        var options = Ledger.Options()
+        options.walFileBytes = 256 * 1024
+        try Ledger.initialize(at: dir, options: options)
+        var ledger = try Ledger.open(at: dir, options: options)
+        var workload = MultiMonthWorkload(seed: 11)
+        try workload.createAccounts(ledger)
+        for _ in 0..<40 { _ = try ledger.submitAndWait(workload.nextBatch()) }
+        let balances = try (1...UInt128(workload.accountCount)).map { try ledger.account(id: $0) }
+        try ledger.close()
+        let storage = POSIXStorage()
+        let layout = DataDirectoryLayout(root: dir)
+        let month = try #require(try SegmentFiler.months(storage: storage, layout: layout).last)
+        let file = try storage.openFileForReading(layout.segmentPath(month))
+        defer { file.close() }
+        let size = try file.size()
+        let mapping = try #require(try file.mapForReading(count: size), "POSIX files map")
+        #expect(Array(mapping.bytes) == (try file.readExactly(size, at: 0)))
+        mapping.unmap()
+        var readEvents: [[UInt8]] = []
+        var mappedEvents: [[UInt8]] = []
+        let read = try SegmentReader.scan(file: file, mapped: false) { readEvents.append(Array($0.event)) }
+        let mapped = try SegmentReader.scan(file: file, mapped: true) { mappedEvents.append(Array($0.event)) }
+        #expect(read.recordCount > 40 && mapped.recordCount == read.recordCount && mapped.endOffset == read.endOffset)
+        #expect(mappedEvents == readEvents)
+        // Reopening scans the open month through the mapping.
+        ledger = try Ledger.open(at: dir, options: options)
+        #expect(try (1...UInt128(workload.accountCount)).map { try ledger.account(id: $0) } == balances)
+        #expect(try ledger.history(account: 1, limit: 1_000).items.last?.balances == balances[0].map { AccountBalances($0) })
+        try ledger.close()
+    }
+}

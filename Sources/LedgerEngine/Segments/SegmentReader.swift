@@ -36,26 +36,39 @@ public enum SegmentReader {
     ///
     /// A sealed segment's month root is recomputed and checked. For an
     /// unsealed one, `recordHasher` (if given) is fed every record's bytes.
+    /// `mapped`: the file is mapped instead of read into a buffer of its
+    /// size where storage can map (the open path only: see
+    /// `ReadableFile.mapForReading`).
     public static func scan(
-        storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil,
+        storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil, mapped: Bool = false,
         visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws -> SegmentScanResult {
         let file = try storage.openFileForReading(path)
         defer { file.close() }
-        return try scan(file: file, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, visit: visit)
+        return try scan(file: file, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, mapped: mapped, visit: visit)
     }
 
     /// As `scan(storage:path:...)`, over an open segment or archive.
     public static func scan(
-        file: any ReadableFile, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil,
+        file: any ReadableFile, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil, mapped: Bool = false,
         visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws -> SegmentScanResult {
-        let path = file.path
         let size = try file.size()
         guard size >= SegmentFormat.fileHeaderBytes else {
-            throw LedgerError(.corruption, "segment is \(size) bytes, shorter than its header; run `ledgerctl verify`", path: path, offset: size)
+            throw LedgerError(.corruption, "segment is \(size) bytes, shorter than its header; run `ledgerctl verify`", path: file.path, offset: size)
         }
-        let bytes = try file.readExactly(size, at: 0)
+        return try file.withContents(size, mapped: mapped) { bytes in
+            try scan(bytes, path: file.path, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, visit: visit)
+        }
+    }
+
+    /// The scan over a whole segment's bytes.
+    // Long: the checks of the header, each record and the seal read in order, as the spec lists them.
+    private static func scan(
+        _ bytes: UnsafeRawBufferPointer, path: String, expectedDirectoryID: [UInt8]?, recordHasher: SHA256Hasher?,
+        visit: (SegmentRecord) throws -> Void
+    ) throws -> SegmentScanResult {
+        let size = bytes.count
         let header = try SegmentFileHeader.decode(Array(bytes[0..<SegmentFormat.fileHeaderUsedBytes]), path: path)
         guard
             bytes.withUnsafeBytes({ p in

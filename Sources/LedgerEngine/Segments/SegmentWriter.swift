@@ -77,7 +77,7 @@ public final class SegmentWriter {
                 "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
                 path: path, offset: 40)
         }
-        let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher) { record in
+        let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher, mapped: true) { record in
             if first == nil { first = (record.header.lsn, record.header.timestamp) }
             try visit(record)
         }

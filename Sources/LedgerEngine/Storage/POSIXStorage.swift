@@ -208,10 +208,35 @@ final class POSIXFile: StorageFile {
         return POSIXMapping(base: base, count: size, path: path)
     }
 
+    func mapForReading(count: Int) throws -> (any ReadOnlyMapping)? {
+        precondition(count > 0, "mapping of \(count) bytes")
+        guard let base = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw POSIXStorage.error(errno, "mmap", path: path)
+        }
+        return POSIXReadOnlyMapping(base: base, count: count)
+    }
+
     func close() {
         if !closed {
             closed = true
             Glibc.close(fd)
+        }
+    }
+}
+
+/// A read-only private mapping (`mapForReading`).
+final class POSIXReadOnlyMapping: ReadOnlyMapping {
+    let bytes: UnsafeRawBufferPointer
+    private var mapped = true
+
+    init(base: UnsafeRawPointer, count: Int) { bytes = UnsafeRawBufferPointer(start: base, count: count) }
+
+    deinit { unmap() }
+
+    func unmap() {
+        if mapped {
+            mapped = false
+            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
         }
     }
 }

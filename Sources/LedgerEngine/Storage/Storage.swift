@@ -65,10 +65,24 @@ public protocol ReadableFile: AnyObject {
     /// kernel can start reading it now (posix_fadvise WILLNEED). Never
     /// required for correctness; the default does nothing.
     func adviseWillNeed(offset: Int, count: Int)
+    /// `[0, count)` mapped read-only and private, or nil where files are
+    /// not mapped (the tests' simulated disk, archives): the caller reads
+    /// instead. For one pass over a whole file that nobody shortens
+    /// meanwhile (the data directory's lock holds writers off). An I/O
+    /// error under a mapping arrives as SIGBUS, not as an error: only the
+    /// open path uses it (STORAGE-PRACTICE: SIGBUS means crash; `ledgerctl
+    /// verify` reads with pread and names the file).
+    func mapForReading(count: Int) throws -> (any ReadOnlyMapping)?
 }
 
 extension ReadableFile {
     public func adviseWillNeed(offset: Int, count: Int) {}
+    public func mapForReading(count: Int) throws -> (any ReadOnlyMapping)? { nil }
+}
+
+public protocol ReadOnlyMapping: AnyObject {
+    var bytes: UnsafeRawBufferPointer { get }
+    func unmap()
 }
 
 public protocol StorageFile: ReadableFile {
@@ -92,6 +106,18 @@ public protocol StorageLock: AnyObject {
 }
 
 extension ReadableFile {
+    /// Calls `body` with the file's first `count` bytes: mapped when
+    /// `mapped` and the file can be (a whole-file buffer would take as many
+    /// fresh pages, 3 µs each on this VM: Benchmarks/RESULTS.md, issue 13,
+    /// session 12), else read into memory; `corruption` when shorter.
+    public func withContents<T>(_ count: Int, mapped: Bool, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        if mapped, count > 0, let mapping = try mapForReading(count: count) {
+            defer { mapping.unmap() }
+            return try body(mapping.bytes)
+        }
+        return try readExactly(count, at: 0).withUnsafeBytes { try body($0) }
+    }
+
     /// Reads exactly `count` bytes at `offset` into a new array, or throws
     /// `corruption` naming the file when it is shorter.
     public func readExactly(_ count: Int, at offset: Int) throws -> [UInt8] {

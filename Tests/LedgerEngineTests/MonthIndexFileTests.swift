@@ -116,4 +116,46 @@ import Testing
         #expect(try ledger.history(account: 1, limit: 1_000).items.last?.balances == balances[0].map { AccountBalances($0) })
         try ledger.close()
     }
+
+    /// Recovery maps WAL files too, but never past a file's end: a WAL file
+    /// shorter than its header says is refused as before, not a SIGBUS.
+    @Test func aShortWALFileIsRefusedNotMappedPastItsEnd() throws {
+        let dir = temporaryDirectory()
+        var options = Ledger.Options()
+        options.walFileBytes = 256 * 1024
+        try Ledger.initialize(at: dir, options: options)
+        let ledger = try Ledger.open(at: dir, options: options)
+        var workload = MultiMonthWorkload(seed: 12)
+        try workload.createAccounts(ledger)
+        for _ in 0..<10 { _ = try ledger.submitAndWait(workload.nextBatch()) }
+        try ledger.close()
+        let storage = POSIXStorage()
+        let wal = try #require(try WALReader(storage: storage, layout: DataDirectoryLayout(root: dir)).walFiles().last)
+        let file = try storage.openFile(wal.path, create: false)
+        try file.truncate(toSize: try file.size() / 2)
+        file.close()
+        #expect {
+            try Ledger.open(at: dir, options: options)
+        } throws: { error in
+            (error as? LedgerError)?.code == .corruption
+        }
+    }
+
+    /// Asked for more bytes than the file has, the mapped read falls back to
+    /// reading and says the file is short (a mapping past the end would
+    /// fault with SIGBUS).
+    @Test func contentsPastTheEndAreNeverMapped() throws {
+        let dir = temporaryDirectory()
+        let storage = POSIXStorage()
+        try storage.makeDirectory(dir)
+        let file = try storage.openFile(dir + "/short", create: true)
+        defer { file.close() }
+        try file.write([UInt8](repeating: 7, count: 100), at: 0)
+        #expect(try file.withContents(100, mapped: true) { Array($0) } == [UInt8](repeating: 7, count: 100))
+        #expect {
+            try file.withContents(8192, mapped: true) { $0.count }
+        } throws: { error in
+            (error as? LedgerError)?.message.contains("file ends after 100 bytes") ?? false
+        }
+    }
 }

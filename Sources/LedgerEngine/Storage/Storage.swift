@@ -111,7 +111,9 @@ extension ReadableFile {
     /// fresh pages, 3 µs each on this VM: Benchmarks/RESULTS.md, issue 13,
     /// session 12), else read into memory; `corruption` when shorter.
     public func withContents<T>(_ count: Int, mapped: Bool, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
-        if mapped, count > 0, let mapping = try mapForReading(count: count) {
+        // Mapped only over bytes the file has: beyond its end a mapping
+        // faults with SIGBUS where a read returns short.
+        if mapped, count > 0, try size() >= count, let mapping = try mapForReading(count: count) {
             defer { mapping.unmap() }
             return try body(mapping.bytes)
         }

@@ -88,11 +88,13 @@ public struct WALReader {
             let file = try storage.openFileForReading(path)
             defer { file.close() }
             guard let header = try scan.checkHeader(of: file, firstLSN: firstLSN, isFirst: fileIndex == 0) else { continue }
-            let buffer = try file.readExactly(Int(header.fileBytes), at: 0)
             scan.result.fileCount += 1
-            scan.result.bytesScanned += buffer.count
+            scan.result.bytesScanned += Int(header.fileBytes)
             do {
-                try buffer.withUnsafeBytes { raw in
+                // Recovery (the open path, no writer yet) maps each file
+                // rather than reading it into fresh pages (see
+                // `ReadableFile.withContents`); other readers read.
+                try file.withContents(Int(header.fileBytes), mapped: mode == .recover) { raw in
                     let end = try scan.readRecords(raw, path: path, epochSeed: header.epochSeed) { record in
                         try visit(record)
                         if record.header.lsn == throughLSN { throw ScanLimitReached() }

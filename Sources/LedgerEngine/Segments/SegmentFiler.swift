@@ -105,6 +105,7 @@ public final class SegmentFiler {
                 } else {
                     // Rebuild the index by rescanning the month from the state at its start.
                     var index = MonthIndexBuilder(month: month)
+                    index.reserve(events: Int(clamping: seal.recordCount))
                     _ = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
                         try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: file.path)
                     }

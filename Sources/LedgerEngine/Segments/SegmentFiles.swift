@@ -30,8 +30,13 @@ public enum SegmentFiles {
         guard storage.fileExists(path) else { return 0 }
         let file = try storage.openFileForReading(path)
         defer { file.close() }
+        return estimatedRecords(segmentBytes: try file.size())
+    }
+
+    /// About how many records a segment of `segmentBytes` holds.
+    static func estimatedRecords(segmentBytes: Int) -> Int {
         let recordBytes = SegmentFormat.recordHeaderBytes + EventFormat.entryBytes(postingCount: 2, metadataBytes: 0)
-        return max(0, try file.size() - SegmentFormat.fileHeaderBytes) / recordBytes
+        return max(0, segmentBytes - SegmentFormat.fileHeaderBytes) / recordBytes
     }
 
     /// Months held by a segment or an archive, oldest first, with their form.

@@ -100,6 +100,8 @@ struct SegmentCheck {
         // records do not apply.
         guard checkLink(month, file: file, report: &report) else { return false }
         var index = MonthIndexBuilder(month: month)
+        // No doublings of the month's arrays (fresh pages: Benchmarks/RESULTS.md, issue 13, session 12).
+        index.reserve(events: SegmentFiles.estimatedRecords(segmentBytes: (try? file.size()) ?? 0))
         guard let (scan, first) = try scanRecords(file, form: form, index: &index, report: &report) else { return false }
         guard let seal = scan.seal else {
             if !isLast {

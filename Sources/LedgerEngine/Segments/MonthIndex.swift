@@ -158,7 +158,7 @@ public struct MonthIndexBuilder: MonthIndexReading {
     /// doubling copies everything into fresh pages (3 µs a page on this VM,
     /// Benchmarks/RESULTS.md, issue 13, session 12). Room never written is
     /// address space, not memory; at most `reservedEventsMax`.
-    public mutating func reserve(events: Int) {
+    mutating func reserve(events: Int) {
         let n = min(max(0, events), Self.reservedEventsMax)
         t.records.reserveCapacity(n)
         t.entryIDs.reserveCapacity(n)

@@ -1,7 +1,8 @@
 // The sealed month's index file, `segments/<YYYY>-<MM>.idx`: the
 // MonthIndexBuilder's content in sorted, fixed-size tables that queries
 // search with a few 4 KiB reads (accounts through fences kept in memory, an
-// account's refs read whole), each block checked against its own CRC32C. See Specs/segment-format.md ("Index file"); the layout there is
+// account's refs read whole), each block checked against its own CRC32C.
+// See Specs/segment-format.md ("Index file"); the layout there is
 // normative. The file is derived from the sealed segment (it names the
 // month root it indexes) and is rebuilt when missing or damaged.
 

@@ -84,15 +84,27 @@ import Testing
 /// a buffer of its size; on real files both give the same scan, and an
 /// open of a directory with an unsealed month uses the mapping.
 @Suite struct MappedSegmentScanTests {
-    @Test func aMappedScanEqualsAReadOne() throws {
-        let dir = temporaryDirectory()
+    static let options = {
         var options = Ledger.Options()
         options.walFileBytes = 256 * 1024
+        return options
+    }()
+
+    /// A ledger on real files in a fresh directory, its accounts created and
+    /// `batches` random batches applied; left open.
+    static func ledger(seed: UInt64, batches: Int) throws -> (dir: String, ledger: Ledger, workload: MultiMonthWorkload) {
+        let dir = temporaryDirectory()
         try Ledger.initialize(at: dir, options: options)
-        var ledger = try Ledger.open(at: dir, options: options)
-        var workload = MultiMonthWorkload(seed: 11)
+        let ledger = try Ledger.open(at: dir, options: options)
+        var workload = MultiMonthWorkload(seed: seed)
         try workload.createAccounts(ledger)
-        for _ in 0..<40 { _ = try ledger.submitAndWait(workload.nextBatch()) }
+        for _ in 0..<batches { _ = try ledger.submitAndWait(workload.nextBatch()) }
+        return (dir, ledger, workload)
+    }
+
+    @Test func aMappedScanEqualsAReadOne() throws {
+        var (dir, ledger, workload) = try Self.ledger(seed: 11, batches: 40)
+        let options = Self.options
         let balances = try (1...UInt128(workload.accountCount)).map { try ledger.account(id: $0) }
         try ledger.close()
         let storage = POSIXStorage()
@@ -120,14 +132,8 @@ import Testing
     /// Recovery maps WAL files too, but never past a file's end: a WAL file
     /// shorter than its header says is refused as before, not a SIGBUS.
     @Test func aShortWALFileIsRefusedNotMappedPastItsEnd() throws {
-        let dir = temporaryDirectory()
-        var options = Ledger.Options()
-        options.walFileBytes = 256 * 1024
-        try Ledger.initialize(at: dir, options: options)
-        let ledger = try Ledger.open(at: dir, options: options)
-        var workload = MultiMonthWorkload(seed: 12)
-        try workload.createAccounts(ledger)
-        for _ in 0..<10 { _ = try ledger.submitAndWait(workload.nextBatch()) }
+        let (dir, ledger, _) = try Self.ledger(seed: 12, batches: 10)
+        let options = Self.options
         try ledger.close()
         let storage = POSIXStorage()
         let wal = try #require(try WALReader(storage: storage, layout: DataDirectoryLayout(root: dir)).walFiles().last)

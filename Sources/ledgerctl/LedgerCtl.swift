@@ -19,6 +19,7 @@ struct LedgerCtl: ParsableCommand {
         subcommands: [
             InitCommand.self, AccountCommand.self, PostCommand.self, BalanceCommand.self, HistoryCommand.self, LookupCommand.self,
             VerifyCommand.self, DigestCommand.self, InspectCommand.self, SnapshotCommand.self, ArchiveCommand.self, RestoreCommand.self,
+            BuildCopiesCommand.self,
             StressCommand.self, StatusCommand.self, RecoverCommand.self, BaseBackupCommand.self, SlotsCommand.self, PromoteCommand.self,
             FollowCommand.self, RestoreBackupCommand.self, KeyCommand.self, MonthsCommand.self, JobCommand.self,
         ]

@@ -196,6 +196,24 @@ idx = idx_header + body + crcs + bytes(file_bytes - crcs_off - len(crcs))
 assert len(idx) == file_bytes
 write('segment-index.hex', idx, 'month index of the one-record month above (2026-11): accounts 1 and 2 (one event each, no checkpoints), entry 1001 at 4096, one bloom block')
 
+# account-copy-format.md: the account-ordered copy of that month. Accounts 1
+# and 2 each have the month's one record, so it is copied twice.
+copy_records = seg_record + seg_record
+copy_offsets_off = 4096 + len(copy_records)
+copy_offsets = struct.pack('<3Q', 4096, 4096 + len(seg_record), copy_offsets_off)
+copy_crcs_off = copy_offsets_off + len(copy_offsets)
+copy_blocks = (len(copy_offsets) + 4095) // 4096
+copy_crcs = b''.join(struct.pack('<I', mask(crc32c(copy_offsets[i * 4096:(i + 1) * 4096]))) for i in range(copy_blocks))
+copy_crcs += bytes(((len(copy_crcs) + 7) & ~7) - len(copy_crcs))
+copy_file_bytes = copy_crcs_off + len(copy_crcs)
+copy_header = b'LDGRACP\x00' + struct.pack('<IIII', 1, 4096, month_number, 4096) + directory_id + root
+copy_header += struct.pack('<4Q', 2, copy_offsets_off, copy_crcs_off, copy_file_bytes)
+copy_header += bytes(4092 - len(copy_header))
+copy_header += struct.pack('<I', mask(crc32c(copy_header)))
+account_copy = copy_header + copy_records + copy_offsets + copy_crcs
+assert len(account_copy) == copy_file_bytes
+write('account-copy.hex', account_copy, 'account-ordered copy of the one-record month above (2026-11): refs 0 (account 1) and 1 (account 2) are both segment-record.hex; offsets 4096, %d, end %d' % (4096 + len(seg_record), copy_offsets_off))
+
 # snapshot-format.md: the state after one batch (accounts 1 and 2, pending entry 1001).
 t0 = 1_700_000_000_000_000_000
 pending = struct.pack('<BBHHHII', 3, 1, 0, 2, 0, 0, 0) + u128(1001) + u128(0) + u128(0)

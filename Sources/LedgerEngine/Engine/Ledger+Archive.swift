@@ -34,6 +34,7 @@ extension Ledger {
                         try SegmentArchiver.checkArchiveMatchesSegment(storage: storage, layout: layout, month: sealed.month, directoryID: meta.directoryID)
                     }
                     try readSegments { $0.setForm(.archive, of: sealed.month) }
+                    try removeAccountCopy(sealed.month)
                     try SegmentArchiver.removeSegment(storage: storage, layout: layout, month: sealed.month)
                     options.log("archive: \(sealed.month) archived" + (sealed.form == .both ? " (finished an interrupted archival)" : ""))
                 }
@@ -67,7 +68,7 @@ extension Ledger {
 
     /// A failed sync may have lost dirty pages: stop the engine instead of
     /// carrying on (the rule for every fsync, Specs and STORAGE-PRACTICE).
-    private func crashStopOnSyncFailure(_ body: () throws -> Void) throws {
+    func crashStopOnSyncFailure(_ body: () throws -> Void) throws {
         do {
             try body()
         } catch let error as LedgerError where error.code == .syncFailed {

@@ -28,7 +28,8 @@ extension Ledger {
         }
         for (month, form) in try SegmentFiles.months(storage: storage, layout: layout) {
             var bytes = 0
-            for path in [layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month)] where storage.fileExists(path) {
+            for path in [layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month), layout.accountCopyPath(month)]
+            where storage.fileExists(path) {
                 bytes += try fileBytes(path)
             }
             let sum = report.months[form] ?? (0, 0)

@@ -7,7 +7,7 @@ extension Ledger {
         public enum State: String, Sendable { case open, sealed, archived, both }
         public var month: UTCMonth
         public var state: State
-        /// Segment, index and archive files (bytes).
+        /// Segment, index, archive and account copy files (bytes).
         public var bytes: Int
         /// The month root (sealed months; nil for the open month).
         public var root: [UInt8]?
@@ -20,7 +20,8 @@ extension Ledger {
         let sealed = try readSegments { $0.sealedMonths }
         return try SegmentFiles.months(storage: storage, layout: layout).map { month, form in
             var bytes = 0
-            for path in [layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month)] where storage.fileExists(path) {
+            for path in [layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month), layout.accountCopyPath(month)]
+            where storage.fileExists(path) {
                 let file = try storage.openFileForReading(path)
                 defer { file.close() }
                 bytes += try file.size()

@@ -21,7 +21,10 @@ extension PointInTimeRestore {
             $0 == "ledger.meta" || $0 == "timeline-history" || DataDirectoryLayout.firstLSN(ofWALFileName: $0) != nil
         }
         for sub in ["segments", "snapshots"] where storage.fileExists(base.root + "/" + sub) {
-            names += try storage.listDirectory(base.root + "/" + sub).filter { !DataDirectoryLayout.isTemporary($0) }.map { sub + "/" + $0 }
+            // Account copies are derived: the restored engine builds its own.
+            names += try storage.listDirectory(base.root + "/" + sub).filter {
+                !DataDirectoryLayout.isTemporary($0) && DataDirectoryLayout.month(ofAccountCopyFileName: $0) == nil
+            }.map { sub + "/" + $0 }
         }
         for name in names { try copy(base.root + "/" + name, to: partial.root + "/" + name) }
         let signal = try storage.openFile(partial.standbySignalPath, create: true)

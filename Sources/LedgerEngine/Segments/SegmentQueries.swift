@@ -13,6 +13,9 @@ final class SealedMonthReader {
     let file: any ReadableFile
     let seed: UInt32
     let end: Int
+    /// The month's account-ordered copy, when it has one (built in the
+    /// background after the seal; none once archived).
+    let copy: AccountCopyFile?
 
     /// `index`: the month's index when the caller has it open already.
     init(storage: any Storage, layout: DataDirectoryLayout, sealed: SealedMonth, directoryID: [UInt8], index: MonthIndexFile? = nil) throws {
@@ -27,6 +30,12 @@ final class SealedMonthReader {
             let header = try SegmentReader.readHeader(file: file)
             seed = header.recordSeed
             end = try file.size()
+            let copyPath = layout.accountCopyPath(sealed.month)
+            copy =
+                sealed.form == .segment && storage.fileExists(copyPath)
+                ? try AccountCopyFile(
+                    storage: storage, path: copyPath, month: sealed.month, directoryID: directoryID, monthRoot: sealed.monthRoot,
+                    refCount: self.index.refCount, seed: seed) : nil
         } catch {
             file.close()
             throw error
@@ -64,6 +73,30 @@ extension SegmentFiler {
         for ref in refs { reader.file.adviseWillNeed(offset: Int(ref.offset), count: Self.readAheadBytesPerRecord) }
     }
 
+    /// The records of the account's events `range` in a sealed month, by
+    /// segment offset, from the month's account-ordered copy (one read of
+    /// their offsets, one of the records); without a copy, or for a run too
+    /// long for one read, none: the kernel is asked to read the segment's
+    /// records ahead instead (`readAhead`).
+    private func prefetch(_ summary: MonthAccount, _ range: Range<Int>, of index: any MonthIndexReading, in month: UTCMonth) throws -> [UInt64:
+        SegmentRecordRead]
+    {
+        let refs = try index.eventRefs(of: summary, range)
+        guard !refs.isEmpty, let reader = try sealedReader(month) else { return [:] }
+        if let copy = reader.copy {
+            let copied = summary.eventRefStart + range.lowerBound..<summary.eventRefStart + range.upperBound
+            if let records = try copy.records(copied, timestamps: refs.map(\.timestamp)) {
+                return Dictionary(zip(refs.map(\.offset), records)) { first, _ in first }
+            }
+        }
+        try readAhead(refs, in: month)
+        return [:]
+    }
+
+    /// Forgets the month's cached reader: the next query opens the month
+    /// again (and finds a copy built meanwhile).
+    func dropReader(of month: UTCMonth) { sealedReaders[month] = nil }
+
     /// The reader of a sealed month, opened on first use.
     private func sealedReader(_ month: UTCMonth) throws -> SealedMonthReader? {
         if let cached = sealedReaders[month] { return cached }
@@ -85,7 +118,7 @@ extension SegmentFiler {
         var items: [HistoryItem] = []
         guard start <= toNs, afterNs != .max else { return HistoryPage(items: [], nextCursor: nil) }
         for month in filedMonths where month.next.startNs > start && month.startNs <= toNs {
-            guard let (index, read) = try self.month(month), let summary = try index.account(account) else { continue }
+            guard let (index, readSegment) = try self.month(month), let summary = try index.account(account) else { continue }
             var k = try index.firstEvent(of: summary, atOrAfter: start)
             guard k < summary.eventCount else { continue }
             // The records replayed to reach event k and those of the page,
@@ -93,12 +126,13 @@ extension SegmentFiler {
             let sealed = current?.header.month != month
             var readAheadEnd = min(summary.eventCount, k + limit - items.count + 1)
             let replayStart = k / MonthIndex.checkpointInterval * MonthIndex.checkpointInterval
-            if sealed { try readAhead(index.eventRefs(of: summary, replayStart..<readAheadEnd), in: month) }
+            var fetched = sealed ? try prefetch(summary, replayStart..<readAheadEnd, of: index, in: month) : [:]
+            let read = { (offset: Int) in try fetched[UInt64(offset)] ?? readSegment(offset) }
             var balances = try balancesBefore(event: k, of: summary, in: index, read: read)
             while k < summary.eventCount {
                 let refs = try index.eventRefs(of: summary, k..<min(summary.eventCount, k + limit - items.count + 1))
                 if sealed && k + refs.count > readAheadEnd {
-                    try readAhead(refs, in: month)
+                    fetched.merge(try prefetch(summary, readAheadEnd..<(k + refs.count), of: index, in: month)) { old, _ in old }
                     readAheadEnd = k + refs.count
                 }
                 for ref in refs {

@@ -8,6 +8,8 @@
 //   segments/YYYY-MM.seg     monthly history (Specs/segment-format.md)
 //   segments/YYYY-MM.idx     a sealed month's index (derived)
 //   segments/YYYY-MM.arc     an archived sealed month (Specs/archive-format.md)
+//   segments/YYYY-MM.acp     a sealed month's account-ordered copy (derived;
+//                            Specs/account-copy-format.md)
 //   segments/*.tmp           an archive or restore in progress (deleted at open)
 //   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
 //   standby.signal           present on a standby (Specs/replication.md)
@@ -111,6 +113,12 @@ public struct DataDirectoryLayout: Sendable {
     public func archivePath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".arc" }
     public func archiveTemporaryPath(_ month: UTCMonth) -> String { archivePath(month) + ".tmp" }
     public func segmentTemporaryPath(_ month: UTCMonth) -> String { segmentPath(month) + ".tmp" }
+
+    /// A sealed month's account-ordered copy (derived; Specs/account-copy-format.md).
+    public func accountCopyPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".acp" }
+
+    /// The month an account copy's file name stands for, or nil for other names.
+    public static func month(ofAccountCopyFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".acp") }
 
     /// The month a segment file name stands for, or nil for other names.
     public static func month(ofSegmentFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".seg") }

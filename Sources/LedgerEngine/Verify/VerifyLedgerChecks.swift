@@ -48,6 +48,7 @@ extension Verifier {
         let segmentReport = replay.segmentReport
         report.segmentFiles = segmentReport.segmentFiles
         report.segmentRecords = segmentReport.segmentRecords
+        report.accountCopiesChecked = segmentReport.accountCopiesChecked
         report.sealedMonths = segmentReport.sealedMonths
         report.monthForms = segmentReport.monthForms
         let comparedWithTheLog: Set<String> = ["segment differs from the log", "segments behind the log"]

@@ -38,6 +38,8 @@ public struct VerifyReport: Sendable {
     public var replayStartLSN: UInt64 = 0
     public var segmentFiles = 0
     public var segmentRecords = 0
+    /// Account-ordered copies of sealed months checked in full.
+    public var accountCopiesChecked = 0
     /// (month, SHA-256 month root in hex) of every sealed month, oldest first.
     public var sealedMonths: [(month: String, root: String)] = []
     /// Every month on disk, oldest first, with the form it is held in.
@@ -51,14 +53,15 @@ public struct VerifyReport: Sendable {
     /// an error is acknowledged data lost or altered, or damage to a file the
     /// engine cannot rebuild (WAL, segments, archives, snapshots, ledger.meta);
     /// a warning is damage to a derived file that the next read-write open
-    /// rebuilds from the log (the balance index, a month index), a torn tail
+    /// rebuilds from the log (the balance index, a month index; an account
+    /// copy, which the next copy build replaces once deleted), a torn tail
     /// that was never acknowledged, or work left for the next run (an
     /// interrupted archival, unfiled events after a crash). These kinds are
     /// always warnings; every other kind is an error.
     public static let warningKinds: Set<String> = [
         "torn tail", "index unusable", "index account count", "slot checksum", "balance mismatch", "index missing",
         "index differs from the segment", "watchdog skipped", "archival or restore interrupted", "state rebuilt from segments",
-        "segments checked alone",
+        "segments checked alone", "account copy damaged", "account copy of an archived month",
     ]
 
     /// Applies `warningKinds` ("segments behind the log" is a warning only

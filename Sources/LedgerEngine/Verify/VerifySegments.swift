@@ -3,8 +3,9 @@
 // predecessor's seal: VerifySegmentsParallel.swift). Per month: the link to the month
 // before it → every record's checksum, compared in order with the log's
 // applied events → the month's state and index rebuilt from its records →
-// for a sealed month, its seal against the recomputed one and its index
-// file against the re-encoded index, byte for byte.
+// for a sealed month, its seal against the recomputed one, its index
+// file against the re-encoded index, byte for byte, and its account copy
+// record by record (VerifyAccountCopies.swift).
 
 import Foundation
 
@@ -114,6 +115,7 @@ struct SegmentCheck {
         try checkSeal(seal, at: scan.sealOffset ?? 0, of: file.path, index: index, scan: scan, first: first, report: &report)
         report.sealedMonths.append((month.description, seal.monthRoot.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()))
         try checkMonthIndex(month, of: file.path, index: index, seal: seal, recordCount: scan.recordCount, report: &report)
+        checkAccountCopy(month, form: form, seal: seal, segment: file, report: &report)
         return true
     }
 

@@ -197,6 +197,7 @@ extension VerifyReport {
     mutating func append(_ month: VerifyReport) {
         segmentFiles += month.segmentFiles
         segmentRecords += month.segmentRecords
+        accountCopiesChecked += month.accountCopiesChecked
         monthForms += month.monthForms
         sealedMonths += month.sealedMonths
         problems += month.problems

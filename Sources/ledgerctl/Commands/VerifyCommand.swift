@@ -48,7 +48,9 @@ struct VerifyCommand: ParsableCommand {
                     )
                 }
                 print("chain: SHA-256 head \(report.chainHead) at LSN \(report.chainLSN)")
-                print("segments: \(report.segmentFiles) months, \(report.segmentRecords) records compared with the log")
+                print(
+                    "segments: \(report.segmentFiles) months, \(report.segmentRecords) records compared with the log, \(report.accountCopiesChecked) account copies checked"
+                )
                 for (month, form) in report.monthForms { print("  \(month): \(form)") }
                 print("watchdog: \(report.indexSlotsChecked) index balances compared with the log")
                 for problem in report.problems { print(problem.description) }
@@ -82,7 +84,7 @@ struct VerifyCommand: ParsableCommand {
             (
                 "segments",
                 .object([
-                    ("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords)),
+                    ("files", .int(report.segmentFiles)), ("records", .int(report.segmentRecords)), ("accountCopies", .int(report.accountCopiesChecked)),
                     ("months", .array(report.monthForms.map { .object([("month", .string($0.month)), ("form", .string(Self.formName($0.form)))]) })),
                 ])
             ),

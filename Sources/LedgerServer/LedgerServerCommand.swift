@@ -61,6 +61,10 @@ struct LedgerServerCommand: ParsableCommand {
     @Option(help: "Milliseconds between scheduled archival checks (10...86400000).")
     var archiveIntervalMs: Int = Int(env("ARCHIVE_INTERVAL_MS") ?? "") ?? 600_000
 
+    @Option(
+        help: "Milliseconds between builds of sealed months' account-ordered copies (one read per history page; 0: never; 10...86400000).")
+    var accountCopiesIntervalMs: Int = Int(env("ACCOUNT_COPIES_INTERVAL_MS") ?? "") ?? ScheduledAccountCopies.intervalMsDefault
+
     /// Scheduled archival's settings (nil: off); validated in `validate`.
     var archivalSettings: ScheduledArchival.Settings? {
         guard let archiveAfterMonths, let codec = CompressionCodec(name: archiveCodec) else { return nil }
@@ -78,6 +82,9 @@ struct LedgerServerCommand: ParsableCommand {
             guard (0...1_048_576).contains(snapshotIntervalMiB) else { throw ValidationError("--snapshot-interval-mib must be 0...1048576") }
         }
         guard (0...16).contains(synchronousStandbys) else { throw ValidationError("--synchronous-standbys must be 0...16") }
+        guard accountCopiesIntervalMs == 0 || ScheduledAccountCopies.intervalMsRange.contains(accountCopiesIntervalMs) else {
+            throw ValidationError("--account-copies-interval-ms must be 0 or 10...86400000")
+        }
         guard (0...1_048_576).contains(maxSlotWALKeepMiB) else { throw ValidationError("--max-slot-wal-keep-mib must be 0...1048576") }
         guard tlsCertificate.isEmpty == tlsPrivateKey.isEmpty else { throw ValidationError("--tls-certificate and --tls-private-key go together") }
         guard let codec = CompressionCodec(name: archiveCodec) else { throw ValidationError("--archive-codec must be zstd or lz4") }
@@ -145,12 +152,15 @@ struct LedgerServerCommand: ParsableCommand {
         receiver?.start()
         let archival = archivalSettings.map { ScheduledArchival(ledger: ledger, settings: $0, telemetry: telemetry, logger: logger) }
         archival?.start()
+        let copies = accountCopiesIntervalMs == 0 ? nil : ScheduledAccountCopies(ledger: ledger, intervalMs: accountCopiesIntervalMs, logger: logger)
+        copies?.start()
 
         // The sources must outlive the wait: a source released early (the
         // optimizer ends a local's lifetime at its last use) drops its signal.
         withExtendedLifetime(sources) { stopped.wait() }
         logger.info("stopping")
         archival?.stop()
+        copies?.stop()
         receiver?.stop()
         try server.stop()
         logger.info("stopped cleanly")

@@ -180,6 +180,26 @@ enum FileFuzz {
         _ = try? index.forEachEntryID { _ in }
     }
 
+    /// An account-ordered copy of the sealed one-record month; its expected
+    /// root and ref count are taken from the input itself (bytes 40–79), so
+    /// the fuzzer reaches the offsets and records behind the header.
+    static func accountCopy(_ input: [UInt8]) {
+        let path = layout.accountCopyPath(month)
+        let disk = bare([(path, input)])
+        let root = input.count >= 72 ? Array(input[40..<72]) : [UInt8](repeating: 0, count: 32)
+        let refCount = input.count >= 80 ? input.withUnsafeBytes { Int(min(_LE.u64($0, 72), 1 << 20)) } : 0
+        let seed = SegmentFileHeader(month: month, directoryID: directoryID).recordSeed
+        guard
+            let copy = try? AccountCopyFile(
+                storage: disk, path: path, month: month, directoryID: directoryID, monthRoot: root, refCount: refCount, seed: seed)
+        else { return }
+        let timestamp: UInt64 = 1_795_219_200_000_000_000
+        for range in [0..<min(refCount, 2), max(0, refCount - 1)..<refCount] where !range.isEmpty {
+            _ = try? copy.records(range, timestamps: Array(repeating: timestamp, count: range.count))
+        }
+        _ = try? copy.offsets(0...min(refCount, 4))
+    }
+
     static func archive(_ input: [UInt8]) {
         let path = layout.archivePath(month)
         let disk = bare([(path, input)])

@@ -38,6 +38,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case segment
     /// A month index file, opened and queried.
     case monthIndex = "month-index"
+    /// A month's account-ordered copy, opened and read.
+    case accountCopy = "account-copy"
     /// An archived month: header, frame index, decompression, scan.
     case archive
     /// A snapshot file, loaded into a state machine.
@@ -63,6 +65,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .directory: FileFuzz.wholeDirectory(input)
         case .segment: FileFuzz.segment(input)
         case .monthIndex: FileFuzz.monthIndex(input)
+        case .accountCopy: FileFuzz.accountCopy(input)
         case .archive: FileFuzz.archive(input)
         case .snapshot: FileFuzz.snapshot(input)
         case .ledgerMeta: FileFuzz.ledgerMeta(input)

@@ -61,6 +61,12 @@ import Testing
             storage: FileFuzz.directory([(indexPath, indexBytes)]), path: indexPath, month: FileFuzz.month,
             directoryID: FileFuzz.directoryID, monthRoot: Array(indexBytes[40..<72]))
         #expect(try index.entryOffset(1001) != nil)
+        let copyBytes = Self.seed(.accountCopy, "one-record")
+        let copyPath = FileFuzz.layout.accountCopyPath(FileFuzz.month)
+        let copy = try AccountCopyFile(
+            storage: FileFuzz.directory([(copyPath, copyBytes)]), path: copyPath, month: FileFuzz.month, directoryID: FileFuzz.directoryID,
+            monthRoot: Array(copyBytes[40..<72]), refCount: 2, seed: SegmentFileHeader(month: FileFuzz.month, directoryID: FileFuzz.directoryID).recordSeed)
+        #expect(try copy.records(0..<2, timestamps: [1_795_219_200_000_000_000, 1_795_219_200_000_000_000])?.count == 2)
         let snapshotPath = FileFuzz.layout.snapshotPath(lsn: 1)
         let (header, machine, _) = try SnapshotStore.load(
             path: snapshotPath, storage: FileFuzz.directory([(snapshotPath, Self.seed(.snapshot, "one-batch"))]), directoryID: FileFuzz.directoryID)

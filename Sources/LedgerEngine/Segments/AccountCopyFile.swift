@@ -75,6 +75,14 @@ final class AccountCopyFile {
         }
     }
 
+    /// Asks the kernel to start reading the offsets of refs `refs` (a hint:
+    /// `offsets` checks whatever it reads).
+    func adviseOffsets(of refs: Range<Int>) {
+        guard !refs.isEmpty, refs.upperBound <= header.refCount else { return }
+        file.adviseWillNeed(
+            offset: header.offsetsOffset + refs.lowerBound * AccountCopyFormat.offsetBytes, count: (refs.count + 1) * AccountCopyFormat.offsetBytes)
+    }
+
     /// The records of refs `range` (one account's, consecutive), in order,
     /// each checked against `timestamps` (the month index's); nil when they
     /// span more than `spanBytesMax` (the caller reads the segment).

@@ -65,11 +65,21 @@ extension SegmentFiler {
 
     /// Asks the kernel to start reading every record of a page at once, so
     /// a page whose records are not cached costs about one disk round trip
-    /// instead of one per record (measured in Benchmarks/RESULTS.md). Sealed
-    /// segments only: the open month is being written and mostly cached,
-    /// and an archive's frames are read whole.
-    private func readAhead(_ refs: [AccountEventRef], in month: UTCMonth) throws {
-        guard historyReadAhead, refs.count > 1, let reader = try sealedReader(month) else { return }
+    /// instead of one per record (measured in Benchmarks/RESULTS.md). The
+    /// open month is being written and mostly cached, so only when
+    /// `openMonth`: a page that runs on into it from an earlier month reads
+    /// its oldest records, the least likely cached (one after another, they
+    /// were the p99 of issue 13's cold pages, session 13); a hint per
+    /// record on every open-month page would cost a syscall each when
+    /// cached. An archive's frames are read whole.
+    private func readAhead(_ refs: [AccountEventRef], in month: UTCMonth, openMonth: Bool = false) throws {
+        guard historyReadAhead, refs.count > 1 else { return }
+        if let current, current.header.month == month {
+            guard openMonth else { return }
+            for ref in refs { current.adviseWillNeed(offset: Int(ref.offset), count: Self.readAheadBytesPerRecord) }
+            return
+        }
+        guard let reader = try sealedReader(month) else { return }
         for ref in refs { reader.file.adviseWillNeed(offset: Int(ref.offset), count: Self.readAheadBytesPerRecord) }
     }
 
@@ -77,19 +87,19 @@ extension SegmentFiler {
     /// segment offset, from the month's account-ordered copy (one read of
     /// their offsets, one of the records); without a copy, or for a run too
     /// long for one read, none: the kernel is asked to read the segment's
-    /// records ahead instead (`readAhead`).
-    private func prefetch(_ summary: MonthAccount, _ range: Range<Int>, of index: any MonthIndexReading, in month: UTCMonth) throws -> [UInt64:
-        SegmentRecordRead]
-    {
+    /// records ahead instead (`readAhead`, with `openMonth`).
+    private func prefetch(
+        _ summary: MonthAccount, _ range: Range<Int>, of index: any MonthIndexReading, in month: UTCMonth, openMonth: Bool = false
+    ) throws -> [UInt64: SegmentRecordRead] {
         let refs = try index.eventRefs(of: summary, range)
-        guard !refs.isEmpty, let reader = try sealedReader(month) else { return [:] }
-        if let copy = reader.copy {
+        guard !refs.isEmpty else { return [:] }
+        if current?.header.month != month, let copy = try sealedReader(month)?.copy {
             let copied = summary.eventRefStart + range.lowerBound..<summary.eventRefStart + range.upperBound
             if let records = try copy.records(copied, timestamps: refs.map(\.timestamp)) {
                 return Dictionary(zip(refs.map(\.offset), records)) { first, _ in first }
             }
         }
-        try readAhead(refs, in: month)
+        try readAhead(refs, in: month, openMonth: openMonth)
         return [:]
     }
 
@@ -119,20 +129,25 @@ extension SegmentFiler {
         guard start <= toNs, afterNs != .max else { return HistoryPage(items: [], nextCursor: nil) }
         for month in filedMonths where month.next.startNs > start && month.startNs <= toNs {
             guard let (index, readSegment) = try self.month(month), let summary = try index.account(account) else { continue }
+            // The copy's offsets of the account's refs, asked for beside its
+            // refs and checkpoints (one disk round trip, not two).
+            if current?.header.month != month, let copy = try sealedReader(month)?.copy {
+                copy.adviseOffsets(of: summary.eventRefStart..<(summary.eventRefStart + summary.eventCount))
+            }
             var k = try index.firstEvent(of: summary, atOrAfter: start)
             guard k < summary.eventCount else { continue }
             // The records replayed to reach event k and those of the page,
             // asked for at once: one disk round trip when not cached.
-            let sealed = current?.header.month != month
             var readAheadEnd = min(summary.eventCount, k + limit - items.count + 1)
             let replayStart = k / MonthIndex.checkpointInterval * MonthIndex.checkpointInterval
-            var fetched = sealed ? try prefetch(summary, replayStart..<readAheadEnd, of: index, in: month) : [:]
+            let continued = !items.isEmpty  // from an earlier month
+            var fetched = try prefetch(summary, replayStart..<readAheadEnd, of: index, in: month, openMonth: continued)
             let read = { (offset: Int) in try fetched[UInt64(offset)] ?? readSegment(offset) }
             var balances = try balancesBefore(event: k, of: summary, in: index, read: read)
             while k < summary.eventCount {
                 let refs = try index.eventRefs(of: summary, k..<min(summary.eventCount, k + limit - items.count + 1))
-                if sealed && k + refs.count > readAheadEnd {
-                    fetched.merge(try prefetch(summary, readAheadEnd..<(k + refs.count), of: index, in: month)) { old, _ in old }
+                if k + refs.count > readAheadEnd {
+                    fetched.merge(try prefetch(summary, readAheadEnd..<(k + refs.count), of: index, in: month, openMonth: continued)) { old, _ in old }
                     readAheadEnd = k + refs.count
                 }
                 for ref in refs {
@@ -150,11 +165,14 @@ extension SegmentFiler {
     /// (zero before its first event).
     public func balance(account: UInt128, asOfNs: UInt64) throws -> AccountBalances {
         for month in filedMonths.reversed() where month.startNs <= asOfNs {
-            guard let (index, read) = try self.month(month), let summary = try index.account(account) else { continue }
+            guard let (index, readSegment) = try self.month(month), let summary = try index.account(account) else { continue }
             guard month.contains(asOfNs) else { return summary.closing }  // a later month: its end is before asOfNs
             let k = try index.firstEvent(of: summary, atOrAfter: asOfNs &+ 1)  // events ≤ asOfNs: [0, k)
             if k == summary.eventCount { return summary.closing }
-            return try balancesBefore(event: k, of: summary, in: index, read: read)
+            // The replay from the checkpoint, in one read of a sealed month's copy.
+            let replayStart = k / MonthIndex.checkpointInterval * MonthIndex.checkpointInterval
+            let fetched = try prefetch(summary, replayStart..<k, of: index, in: month)
+            return try balancesBefore(event: k, of: summary, in: index) { try fetched[UInt64($0)] ?? readSegment($0) }
         }
         return AccountBalances()
     }

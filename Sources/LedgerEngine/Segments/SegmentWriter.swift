@@ -189,6 +189,11 @@ public final class SegmentWriter {
         return writable
     }
 
+    /// Asks the kernel to start reading `[offset, offset + count)` (a hint
+    /// for a query's records: the open month is mostly cached, but not after
+    /// a restart or once its pages were evicted).
+    public func adviseWillNeed(offset: Int, count: Int) { file.adviseWillNeed(offset: offset, count: count) }
+
     /// The event of the record at `offset` (written by this writer or found
     /// at open), checked against its CRC. For queries on the open month.
     public func readEvent(at offset: Int) throws -> (header: SegmentRecordHeader, event: [UInt8]) {

@@ -170,6 +170,23 @@ import Testing
         #expect(try Verifier.verify(at: SegmentQueryTests.root, storage: disk).accountCopiesChecked == sealed.count)
     }
 
+    /// A build asks before each month whether to go on (a stopping server
+    /// waits for one month's copy, not for all).
+    @Test func aBuildStopsBetweenMonthsWhenAsked() throws {
+        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 9)
+        let sealed = Array(months.dropLast())
+        let ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        #expect(try ledger.buildAccountCopies(continueWhile: { false }).isEmpty)
+        var asked = 0
+        let first = try ledger.buildAccountCopies(continueWhile: {
+            asked += 1
+            return asked == 1
+        })
+        #expect(first.map(\.month) == [sealed[0]] && asked == 2)
+        #expect(try ledger.buildAccountCopies().map(\.month) == Array(sealed.dropFirst()))
+        try ledger.close()
+    }
+
     static func paged(_ ledger: Ledger, _ account: UInt128) throws -> [HistoryItem] {
         var items: [HistoryItem] = []
         var cursor: UInt64?

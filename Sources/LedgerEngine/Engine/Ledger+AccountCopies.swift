@@ -10,12 +10,15 @@ extension Ledger {
     /// segment that has none or whose copy does not open (a damaged or
     /// stale copy is replaced: the file is derived and ours), and deletes
     /// copies that an interrupted archival left beside an archive. Returns
-    /// the copies built. A sync failure stops the engine (crash-stop).
+    /// the copies built. `continueWhile` is asked before each month (a
+    /// stopping server waits for one month's copy, not for all of them). A
+    /// sync failure stops the engine (crash-stop).
     @discardableResult
-    public func buildAccountCopies() throws -> [AccountCopyResult] {
+    public func buildAccountCopies(continueWhile: () -> Bool = { true }) throws -> [AccountCopyResult] {
         try archiveLock.withLock {
             var built: [AccountCopyResult] = []
             for sealed in try readSegments({ $0.sealedMonths }) {
+                guard continueWhile() else { break }
                 try crashStopOnSyncFailure {
                     if sealed.form != .segment {
                         try removeAccountCopy(sealed.month)

@@ -8,6 +8,7 @@
 import Dispatch
 import LedgerEngine
 import Logging
+import Synchronization
 
 final class ScheduledAccountCopies: @unchecked Sendable {
     static let intervalMsDefault = 600_000
@@ -18,6 +19,8 @@ final class ScheduledAccountCopies: @unchecked Sendable {
     private let logger: Logger
     private let queue = DispatchQueue(label: "ledger.account-copies", qos: .utility)
     private var timer: DispatchSourceTimer?
+    /// Set by `stop`: a build in progress ends after the month it is copying.
+    private let stopping = Atomic<Bool>(false)
 
     init(ledger: Ledger, intervalMs: Int, logger: Logger) {
         precondition(Self.intervalMsRange.contains(intervalMs), "interval \(intervalMs) ms")
@@ -33,6 +36,7 @@ final class ScheduledAccountCopies: @unchecked Sendable {
     }
 
     func stop() {
+        stopping.store(true, ordering: .relaxed)
         timer?.cancel()
         queue.sync {}  // a build in progress ends first
     }
@@ -40,7 +44,7 @@ final class ScheduledAccountCopies: @unchecked Sendable {
     func runOnce() {
         guard ledger.stopReason == nil else { return }
         do {
-            for result in try ledger.buildAccountCopies() {
+            for result in try ledger.buildAccountCopies(continueWhile: { !self.stopping.load(ordering: .relaxed) }) {
                 logger.notice("account copy: \(result.month) built (\(result.refCount) refs, \(result.fileBytes) bytes)")
             }
         } catch {

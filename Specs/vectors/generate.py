@@ -95,12 +95,13 @@ write('index-slot.hex', slot, 'index slot: account 2, ledger 840, code 1, flags 
 
 assert crc32c(b'123456789') == 0xE3069283
 
-# data-model.md / Fingerprint.swift: the 64-bit fingerprint of the entry above.
+# data-model.md / Fingerprint.swift: the 56-bit fingerprint of the entry above
+# (the low 56 bits of the mix; snapshots before format 5 stored all 64).
 M = 2**64 - 1
 P1, P2, P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 def rotl(x, r):
     return ((x << r) | (x >> (64 - r))) & M
-def fingerprint(data):
+def fingerprint64(data):
     h = (P3 + len(data)) & M
     for i in range(0, len(data), 8):
         w = struct.unpack_from('<Q', data, i)[0]
@@ -111,6 +112,8 @@ def fingerprint(data):
     h ^= h >> 29; h = (h * P3) & M
     h ^= h >> 32
     return h
+def fingerprint(data):
+    return fingerprint64(data) & ((1 << 56) - 1)
 with open('fingerprint-entry-posted.txt', 'w') as f:
     f.write('%d\n' % fingerprint(entry))
 
@@ -223,8 +226,10 @@ def snapshot_slot(account_id, dp, cp, dq, cq, ts, lsn):
     s = u128(account_id) + u128(0) + u128(dp) + u128(cp) + u128(dq) + u128(cq)
     s += struct.pack('<IHHQQI', 840, 1, 0, ts, lsn, 0)
     return s + struct.pack('<I', mask(crc32c(s)))
-snap_body = snapshot_slot(1, 0, 0, 2500, 0, t0, 1) + snapshot_slot(2, 0, 0, 0, 2500, t0 + 1, 1)
-snap_body += u128(1001) + struct.pack('<QQBB', fingerprint(pending), t0 + 2, 1, 1) + bytes(6)
+def snap_entries(fp):
+    return u128(1001) + struct.pack('<QQBB', fp, t0 + 2, 1, 1) + bytes(6)
+snap_slots = snapshot_slot(1, 0, 0, 2500, 0, t0, 1) + snapshot_slot(2, 0, 0, 0, 2500, t0 + 1, 1)
+snap_body = b''
 snap_body += u128(1001) + struct.pack('<QII', 0, 2, 0)
 snap_body += struct.pack('<IB', 0, 1) + bytes(11) + u128(2500)
 snap_body += struct.pack('<IB', 1, 2) + bytes(11) + u128(2500)
@@ -252,12 +257,16 @@ for fid in filter_ids:
     for w, m in filter_probes(fid, filter_seed, filter_blocks):
         filter_words[w] |= m
 snap_body += b''.join(struct.pack('<Q', w) for w in filter_words)
-snap_header = b'LDGRSNAP' + struct.pack('<IIQQ', 4, 4096, 1, t0 + 2) + directory_id
-snap_header += struct.pack('<QQQQQ', 2, 1, 1, 2, len(snap_body)) + chain1 + hashlib.sha256(snap_body).digest() + struct.pack('<QQ', 0, t0 + 2)  # version 3: resident window start (none), last successful event
-snap_header += struct.pack('<QQQQ', filter_seed, filter_capacity, len(filter_ids), filter_blocks)  # version 4: the filter of evicted ids
-snap_header += bytes(4092 - len(snap_header))
-snap_header += struct.pack('<I', mask(crc32c(snap_header)))
-write('snapshot.hex', snap_header + snap_body, 'snapshot at LSN 1 of directory f0..ff: accounts 1 and 2 (ledger 840, code 1), pending entry 1001 of 2500 from 1 to 2 without timeout, created at 1700000000000000000; chain head = wal-chain-1.txt; filter of evicted ids: capacity 64, seed 0x0123456789abcdef, ids 7, 2^64+9, 1001')
+# Version 5 stores 56-bit fingerprints; version 4 (still read, the top 8 bits
+# ignored) stored all 64.
+for version, fp, name, note in [(5, fingerprint(pending), 'snapshot.hex', ''), (4, fingerprint64(pending), 'snapshot-v4.hex', ' (format version 4: 64-bit fingerprint)')]:
+    body = snap_slots + snap_entries(fp) + snap_body
+    snap_header = b'LDGRSNAP' + struct.pack('<IIQQ', version, 4096, 1, t0 + 2) + directory_id
+    snap_header += struct.pack('<QQQQQ', 2, 1, 1, 2, len(body)) + chain1 + hashlib.sha256(body).digest() + struct.pack('<QQ', 0, t0 + 2)  # version 3: resident window start (none), last successful event
+    snap_header += struct.pack('<QQQQ', filter_seed, filter_capacity, len(filter_ids), filter_blocks)  # version 4: the filter of evicted ids
+    snap_header += bytes(4092 - len(snap_header))
+    snap_header += struct.pack('<I', mask(crc32c(snap_header)))
+    write(name, snap_header + body, 'snapshot at LSN 1 of directory f0..ff%s: accounts 1 and 2 (ledger 840, code 1), pending entry 1001 of 2500 from 1 to 2 without timeout, created at 1700000000000000000; chain head = wal-chain-1.txt; filter of evicted ids: capacity 64, seed 0x0123456789abcdef, ids 7, 2^64+9, 1001' % note)
 
 # archive-format.md: the one-record month above, sealed, then archived with
 # the zstd and lz4 command-line tools (an implementation independent of ours).

@@ -435,5 +435,16 @@ import Testing
         #expect(loaded.difference(from: machine) == nil)
         #expect(loadedFilter == filter && header.filterBlockCount == 2 && header.filterIDCount == 3)
         #expect(loadedFilter.map { f in [7, 1 << 64 + 9, 1001].allSatisfy { f.mightContain($0) } } == true)
+
+        // The same state in format version 4, whose fingerprint had 64 bits
+        // (this one's top byte is not zero): read as its low 56, the same state.
+        let v4 = try FormatVectorTests.vector("snapshot-v4.hex")
+        let fingerprintOffset = SnapshotFormat.headerBytes + 2 * SnapshotFormat.accountBytes + 16
+        #expect(v4.withUnsafeBytes { _LE.u64($0, fingerprintOffset) } >> 56 != 0 && bytes.withUnsafeBytes { _LE.u64($0, fingerprintOffset) } >> 56 == 0)
+        let v4Layout = DataDirectoryLayout(root: "/vector-v4")
+        for directory in [v4Layout.root, v4Layout.snapshotsDirectory] { try disk.makeDirectory(directory) }
+        try disk.openFile(v4Layout.snapshotPath(lsn: 1), create: true).write(v4, at: 0)
+        let (v4Header, v4Loaded, _) = try SnapshotStore.load(path: v4Layout.snapshotPath(lsn: 1), storage: disk, directoryID: directoryID)
+        #expect(v4Header.lsn == 1 && v4Loaded.difference(from: machine) == nil)
     }
 }

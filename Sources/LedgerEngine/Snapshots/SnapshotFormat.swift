@@ -13,8 +13,12 @@ public enum SnapshotFormat {
     /// before it were evicted; StateMachine/ResidentWindow.swift).
     /// 4: the filter of evicted ids follows the holds (version 3 files
     /// still load; their filter is rebuilt from the sealed months).
-    public static let version: UInt32 = 4
-    static let versionsRead: ClosedRange<UInt32> = 3...4
+    /// 5: entry fingerprints are 56 bits (Fingerprint.swift; the top 8 bits
+    /// are written as zero; versions 3 and 4, which stored all 64, still
+    /// load, the top 8 bits ignored: an older engine refuses a version 5
+    /// file instead of comparing 64 bits against 56).
+    public static let version: UInt32 = 5
+    static let versionsRead: ClosedRange<UInt32> = 3...5
     public static let magic: [UInt8] = Array("LDGRSNAP".utf8)
     public static let headerBytes = 4096
     static let accountBytes = BalanceIndexFormat.slotBytes
@@ -169,7 +173,7 @@ public struct SnapshotHeader: Sendable, Equatable {
                 lastAppliedTimestamp: _LE.u64(p, 160), filterSeed: _LE.u64(p, 168), filterCapacity: _LE.size(p, 176), filterIDCount: _LE.size(p, 184),
                 filterBlockCount: _LE.size(p, 192))
             try header.checkFilterFields(path: path)
-            guard _LE.u32(p, 8) == SnapshotFormat.version || header.filterBlockCount == 0 else {
+            guard _LE.u32(p, 8) >= 4 || header.filterBlockCount == 0 else {
                 throw LedgerError(.corruption, "a version 3 snapshot header describes a filter of evicted ids", path: path, offset: 168)
             }
             guard header.residentSinceNs <= header.lastAppliedTimestamp, header.lastAppliedTimestamp <= header.lastTimestamp else {

@@ -22,10 +22,27 @@ public struct EntryRecord: Sendable, Hashable {
         /// `coldEntries`, never stored.
         case settledLongAgo = 5
     }
-    public var fingerprint: UInt64
+    /// The fingerprint (bits 0–55), the kind's raw value (56–59) and the
+    /// hold state (60–63): with the timestamp, 16 bytes, so the entry
+    /// table's bucket (id and record) is 32 bytes, two to a cache line.
+    @usableFromInline var packed: UInt64
     public var timestamp: UInt64
-    public var kind: EntryKind
-    public var holdState: HoldState
+
+    /// `fingerprint` is masked to its 56 bits (`Fingerprint.mask`); a kind
+    /// or hold state out of range (a damaged snapshot, refused right after)
+    /// is cut to 4 bits, never trapped on.
+    @inlinable
+    public init(fingerprint: UInt64, timestamp: UInt64, kind: EntryKind, holdState: HoldState) {
+        packed = fingerprint & Fingerprint.mask | UInt64(kind.rawValue & 0xF) << 56 | UInt64(holdState.rawValue & 0xF) << 60
+        self.timestamp = timestamp
+    }
+
+    @inlinable public var fingerprint: UInt64 { packed & Fingerprint.mask }
+    @inlinable public var kind: EntryKind { EntryKind(rawValue: UInt8(truncatingIfNeeded: packed >> 56) & 0xF) }
+    @inlinable public var holdState: HoldState {
+        get { HoldState(rawValue: UInt8(truncatingIfNeeded: packed >> 60)) ?? .notAHold }
+        set { packed = packed & ~(0xF << 60) | UInt64(newValue.rawValue) << 60 }
+    }
 }
 
 @usableFromInline

@@ -1,26 +1,31 @@
 // `LedgerServer --account-copies-interval-ms N`: the account-ordered copy of
 // every sealed month held as a segment (Specs/account-copy-format.md) is
-// built on a worker thread, off the commit path, at start and then every N
-// ms (0: never). The same code as `ledgerctl build-copies`
-// (Ledger.buildAccountCopies): a crash leaves at most a `.tmp` that the
-// next open deletes. A failure is logged and the next check tries again (a
+// built on a thread of its own, off the commit path, at start and then every
+// N ms (0: never). The same code as `ledgerctl build-copies`
+// (Ledger.buildAccountCopies): a crash leaves at most a `.tmp` that the next
+// open deletes. A failure is logged and the next check tries again (a
 // failed fsync stops the engine instead: crash-stop).
-import Dispatch
+//
+// The thread runs at nice 19 (Linux: a per-thread attribute): on two cores a
+// build at normal priority took ~45% of batch-8,189 throughput while it ran
+// (Benchmarks/RESULTS.md, issue 13, session 13). It is its own pthread, not
+// a Dispatch worker, because an unprivileged process cannot lower a nice
+// value again, and a Dispatch worker serves other queues afterwards.
+import Glibc
 import LedgerEngine
 import Logging
-import Synchronization
 
 final class ScheduledAccountCopies: @unchecked Sendable {
     static let intervalMsDefault = 600_000
     static let intervalMsRange = 10...86_400_000
+    static let niceValue: Int32 = 19
 
     private let ledger: Ledger
     private let intervalMs: Int
     private let logger: Logger
-    private let queue = DispatchQueue(label: "ledger.account-copies", qos: .utility)
-    private var timer: DispatchSourceTimer?
-    /// Set by `stop`: a build in progress ends after the month it is copying.
-    private let stopping = Atomic<Bool>(false)
+    private let lock = ConditionLock()
+    private var stopping = false  // guarded by `lock`
+    private var thread: LedgerEngine.Thread?
 
     init(ledger: Ledger, intervalMs: Int, logger: Logger) {
         precondition(Self.intervalMsRange.contains(intervalMs), "interval \(intervalMs) ms")
@@ -28,23 +33,34 @@ final class ScheduledAccountCopies: @unchecked Sendable {
     }
 
     func start() {
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now(), repeating: .milliseconds(intervalMs))
-        timer.setEventHandler { [weak self] in self?.runOnce() }
-        timer.resume()
-        self.timer = timer
+        let thread = LedgerEngine.Thread { [self] in
+            if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.niceValue) != 0 {
+                logger.warning("account copies: nice \(Self.niceValue) not set (errno \(errno)); building at normal priority")
+            }
+            while !isStopping {
+                runOnce()
+                lock.withLock { if !stopping { lock.wait(timeoutNs: UInt64(intervalMs) * 1_000_000) } }
+            }
+        }
+        thread.start()
+        self.thread = thread
     }
 
+    /// A build in progress ends after the month it is copying.
     func stop() {
-        stopping.store(true, ordering: .relaxed)
-        timer?.cancel()
-        queue.sync {}  // a build in progress ends first
+        lock.withLock {
+            stopping = true
+            lock.signal()
+        }
+        thread?.join()
     }
+
+    private var isStopping: Bool { lock.withLock { stopping } }
 
     func runOnce() {
         guard ledger.stopReason == nil else { return }
         do {
-            for result in try ledger.buildAccountCopies(continueWhile: { !self.stopping.load(ordering: .relaxed) }) {
+            for result in try ledger.buildAccountCopies(continueWhile: { !isStopping }) {
                 logger.notice("account copy: \(result.month) built (\(result.refCount) refs, \(result.fileBytes) bytes)")
             }
         } catch {

@@ -84,23 +84,28 @@ enum AccountCopyWriter {
 }
 
 /// Sequential writes gathered into 1 MiB chunks (a syscall per record
-/// would be millions per month), made durable every `syncEveryBytes`: a
-/// copy is ~1.5 GB, and left to one fdatasync at the end its write-back
-/// would queue ahead of the WAL's fdatasyncs for seconds (measured beside
-/// a loaded server: Benchmarks/RESULTS.md, issue 13, session 13).
+/// would be millions per month). Every `writeBackEveryBytes` the kernel is
+/// asked to start writing back what was written so far (and to drop the
+/// pages already clean): a copy is ~1.5 GB, and left to the final fdatasync
+/// its write-back queued ahead of the WAL's fdatasyncs; an fdatasync every
+/// 32 MiB instead was worse for them at batch 1 (a device flush each).
+/// Measured beside a loaded server: Benchmarks/RESULTS.md, issue 13,
+/// session 13. The caller's fdatasync at the end makes the file durable.
 struct ChunkedFileOutput {
     static let chunkBytes = 1 << 20
-    static let syncEveryBytes = 32 << 20
+    static let writeBackEveryBytes = 32 << 20
     let file: any StorageFile
     private(set) var position: Int
     private var buffer: [UInt8] = []
     private var bufferStart: Int
-    private var unsyncedBytes = 0
+    /// Where the bytes not yet handed to write-back start.
+    private var writeBackFrom: Int
 
     init(file: any StorageFile, at offset: Int) {
         self.file = file
         position = offset
         bufferStart = offset
+        writeBackFrom = offset
         buffer.reserveCapacity(Self.chunkBytes)
     }
 
@@ -109,7 +114,7 @@ struct ChunkedFileOutput {
         if bytes.count >= Self.chunkBytes {
             try file.write(bytes, at: position)
             bufferStart += bytes.count
-            try written(bytes.count)
+            handOverWriteBack()
         } else {
             buffer.append(contentsOf: bytes)
         }
@@ -120,15 +125,17 @@ struct ChunkedFileOutput {
         guard !buffer.isEmpty else { return }
         try file.write(buffer, at: bufferStart)
         bufferStart += buffer.count
-        try written(buffer.count)
+        handOverWriteBack()
         buffer.removeAll(keepingCapacity: true)
     }
 
-    private mutating func written(_ count: Int) throws {
-        unsyncedBytes += count
-        guard unsyncedBytes >= Self.syncEveryBytes else { return }
-        try file.sync()
-        unsyncedBytes = 0
+    /// Every `writeBackEveryBytes` written: the new stretch's write-back
+    /// started, and the stretch before it (written back by now) dropped.
+    private mutating func handOverWriteBack() {
+        guard bufferStart - writeBackFrom >= Self.writeBackEveryBytes else { return }
+        let from = max(0, writeBackFrom - Self.writeBackEveryBytes)
+        file.startWriteBack(offset: from, count: bufferStart - from)
+        writeBackFrom = bufferStart
     }
 }
 

@@ -162,6 +162,12 @@ final class POSIXFile: StorageFile {
         _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)  // a hint: its failure changes nothing
     }
 
+    /// Linux starts write-back of the range's dirty pages (WB_SYNC_NONE)
+    /// and drops its clean ones; a hint: its failure changes nothing.
+    func startWriteBack(offset: Int, count: Int) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
+    }
+
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         var done = 0
         while done < buffer.count {

@@ -88,6 +88,12 @@ public protocol ReadOnlyMapping: AnyObject {
 public protocol StorageFile: ReadableFile {
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws
     func sync() throws
+    /// A hint for a large file written once: starts the write-back of
+    /// `[offset, offset + count)` without waiting and without a device
+    /// flush, and drops the range's pages that are clean already from the
+    /// page cache (posix_fadvise DONTNEED). Never makes anything durable
+    /// (`sync` does); the default does nothing.
+    func startWriteBack(offset: Int, count: Int)
     func truncate(toSize size: Int) throws
     /// Maps `[0, size)` shared and writable. The file must already be that
     /// large (a hole under a mapping turns ENOSPC into SIGBUS).
@@ -133,6 +139,8 @@ extension ReadableFile {
 }
 
 extension StorageFile {
+    public func startWriteBack(offset: Int, count: Int) {}
+
     public func write(_ bytes: [UInt8], at offset: Int) throws {
         try bytes.withUnsafeBytes { try write($0, at: offset) }
     }

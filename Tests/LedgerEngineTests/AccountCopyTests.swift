@@ -170,6 +170,29 @@ import Testing
         #expect(try Verifier.verify(at: SegmentQueryTests.root, storage: disk).accountCopiesChecked == sealed.count)
     }
 
+    /// A full disk during a build: the error is named, the half-written
+    /// copy is removed at once, the engine keeps committing and queries
+    /// read the segment; with room again, the next build makes the copy.
+    @Test func aFullDiskLeavesNoHalfCopy() throws {
+        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 10)
+        let sealed = Array(months.dropLast())
+        let ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        let before = try ledger.history(account: 1, limit: 100_000).items
+        disk.noSpace = { $0.hasSuffix(".acp.tmp") }
+        #expect {
+            try ledger.buildAccountCopies()
+        } throws: { error in
+            (error as? LedgerError)?.code == .noSpace
+        }
+        #expect(!disk.names().contains { $0.hasSuffix(".acp") || $0.hasSuffix(".acp.tmp") }, "\(disk.names())")
+        #expect(ledger.stopReason == nil)
+        #expect(try ledger.history(account: 1, limit: 100_000).items == before)
+        disk.noSpace = nil
+        #expect(try ledger.buildAccountCopies().map(\.month) == sealed)
+        #expect(try ledger.history(account: 1, limit: 100_000).items == before)
+        try ledger.close()
+    }
+
     /// A build asks before each month whether to go on (a stopping server
     /// waits for one month's copy, not for all).
     @Test func aBuildStopsBetweenMonthsWhenAsked() throws {

@@ -22,7 +22,6 @@ enum AccountCopyWriter {
             directory: layout.segmentsDirectory, month: month, monthRoot: monthRoot, directoryID: directoryID)
     }
 
-    // Long: one pass in order (checks, copy, table, header, durability); split, it would hand six values around.
     static func write(
         storage: any Storage, segmentPath: String, indexPath: String, copyPath: String, directory: String, month: UTCMonth, monthRoot: [UInt8],
         directoryID: [UInt8]
@@ -31,13 +30,30 @@ enum AccountCopyWriter {
         let segment = try storage.openFileForReading(segmentPath)
         defer { segment.close() }
         try SegmentReader.checkMonthRoot(file: segment, expectedDirectoryID: directoryID, expectedRoot: monthRoot, month: month)
-        let seed = try SegmentReader.readHeader(file: segment).recordSeed
-        let segmentBytes = try segment.size()
 
         let temporary = DataDirectoryLayout.temporaryPath(for: copyPath)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
         let file = try storage.openFile(temporary, create: true)
         defer { file.close() }
+        do {
+            return try write(
+                into: file, temporary: temporary, index: index, segment: segment, segmentPath: segmentPath, copyPath: copyPath,
+                directory: directory, storage: storage, month: month, monthRoot: monthRoot, directoryID: directoryID)
+        } catch {
+            // A half-written copy (a full disk, a damaged segment) is ours:
+            // removed at once, not left holding up to 1.5 GB until the next open.
+            try? storage.removeFile(temporary)
+            throw error
+        }
+    }
+
+    // Long: one pass in order (copy, table, header, durability); split, it would hand six values around.
+    private static func write(
+        into file: any StorageFile, temporary: String, index: MonthIndexFile, segment: any ReadableFile, segmentPath: String, copyPath: String,
+        directory: String, storage: any Storage, month: UTCMonth, monthRoot: [UInt8], directoryID: [UInt8]
+    ) throws -> AccountCopyResult {
+        let seed = try SegmentReader.readHeader(file: segment).recordSeed
+        let segmentBytes = try segment.size()
         var out = ChunkedFileOutput(file: file, at: AccountCopyFormat.headerBytes)
         // The offsets table, filled as the records are copied.
         var table = [UInt8](repeating: 0, count: (index.refCount + 1) * AccountCopyFormat.offsetBytes)

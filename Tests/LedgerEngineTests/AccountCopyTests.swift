@@ -12,6 +12,14 @@ import Testing
     static let layout = DataDirectoryLayout(root: SegmentQueryTests.root)
     static let november = UTCMonth(year: 2026, month: 11)
 
+    /// The four-month directory of `SealVerifyTests.closedDirectory`, open
+    /// again: its disk, its sealed months, the ledger and its clock.
+    static func reopened(seed: UInt64) throws -> (SimulatedDisk, [UTCMonth], Ledger, TestClock) {
+        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: seed)
+        let ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        return (disk, Array(months.dropLast()), ledger, clock)
+    }
+
     /// segment-sealed.hex and segment-index.hex on a disk, and their seal.
     static func vectorMonth() throws -> (SimulatedDisk, SegmentSeal) {
         let disk = SimulatedDisk(seed: 3)
@@ -90,16 +98,15 @@ import Testing
     /// naming it); verify checks every copy; a damaged one is a warning,
     /// and once deleted the next build replaces it.
     @Test func historyThroughCopiesMatchesAndDamageIsNamed() throws {
-        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 5)
-        let sealed = Array(months.dropLast())
-        var ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        let (disk, sealed, opened, clock) = try Self.reopened(seed: 5)
+        var ledger = opened
         let accounts = 1...UInt128(MultiMonthWorkload(seed: 5).accountCount)
         let before = try accounts.map { try ledger.history(account: $0, limit: 100_000).items }
-        let pagedBefore = try accounts.map { try Self.paged(ledger, $0) }
+        let pagedBefore = try accounts.map { try SegmentQueryTests.paged(ledger, $0, limit: 5) }
         #expect(try ledger.buildAccountCopies().map(\.month) == sealed)
         #expect(try ledger.buildAccountCopies().isEmpty, "a second build has nothing to do")
         #expect(try accounts.map { try ledger.history(account: $0, limit: 100_000).items } == before)
-        #expect(try accounts.map { try Self.paged(ledger, $0) } == pagedBefore)
+        #expect(try accounts.map { try SegmentQueryTests.paged(ledger, $0, limit: 5) } == pagedBefore)
         try ledger.close()
         let report = try Verifier.verify(at: SegmentQueryTests.root, storage: disk)
         #expect(report.passed && report.problems.isEmpty && report.accountCopiesChecked == sealed.count, "\(report.problems)")
@@ -135,9 +142,7 @@ import Testing
     /// between the two) is deleted by the next build, which builds none for
     /// archived months; a damaged header is rebuilt by the next build.
     @Test func archivalDeletesTheCopyAndBuildsSkipArchives() throws {
-        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 6)
-        let sealed = Array(months.dropLast())
-        let ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        let (disk, sealed, ledger, _) = try Self.reopened(seed: 6)
         try ledger.buildAccountCopies()
         let copy0 = disk.bytes(Self.layout.accountCopyPath(sealed[0]))
         try ledger.archive(before: sealed[1], codec: .lz4, level: 0)
@@ -155,9 +160,8 @@ import Testing
     /// A built copy survives a crash (file synced, rename's directory
     /// synced); a half-written one (`.tmp`) is deleted by the next open.
     @Test func builtCopiesAreDurableAndLeftoversAreDeleted() throws {
-        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 8)
-        let sealed = Array(months.dropLast())
-        var ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        let (disk, sealed, opened, clock) = try Self.reopened(seed: 8)
+        var ledger = opened
         try ledger.buildAccountCopies()
         let leftover = DataDirectoryLayout.temporaryPath(for: Self.layout.accountCopyPath(sealed[0]))
         let file = try disk.openFile(leftover, create: true)
@@ -174,9 +178,7 @@ import Testing
     /// copy is removed at once, the engine keeps committing and queries
     /// read the segment; with room again, the next build makes the copy.
     @Test func aFullDiskLeavesNoHalfCopy() throws {
-        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 10)
-        let sealed = Array(months.dropLast())
-        let ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        let (disk, sealed, ledger, _) = try Self.reopened(seed: 10)
         let before = try ledger.history(account: 1, limit: 100_000).items
         disk.noSpace = { $0.hasSuffix(".acp.tmp") }
         #expect {
@@ -196,9 +198,7 @@ import Testing
     /// A build asks before each month whether to go on (a stopping server
     /// waits for one month's copy, not for all).
     @Test func aBuildStopsBetweenMonthsWhenAsked() throws {
-        let (disk, months, clock) = try SealVerifyTests.closedDirectory(seed: 9)
-        let sealed = Array(months.dropLast())
-        let ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+        let (_, sealed, ledger, _) = try Self.reopened(seed: 9)
         #expect(try ledger.buildAccountCopies(continueWhile: { false }).isEmpty)
         var asked = 0
         let first = try ledger.buildAccountCopies(continueWhile: {
@@ -210,14 +210,4 @@ import Testing
         try ledger.close()
     }
 
-    static func paged(_ ledger: Ledger, _ account: UInt128) throws -> [HistoryItem] {
-        var items: [HistoryItem] = []
-        var cursor: UInt64?
-        repeat {
-            let page = try ledger.history(account: account, afterNs: cursor, limit: 5)
-            items += page.items
-            cursor = page.nextCursor
-        } while cursor != nil
-        return items
-    }
 }

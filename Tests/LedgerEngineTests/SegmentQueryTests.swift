@@ -37,14 +37,7 @@ import Testing
         for account in 1...UInt128(workload.accountCount) {
             let items = try ledger.history(account: account, limit: 100_000).items
             // Paging with a small limit returns the same items.
-            var paged: [HistoryItem] = []
-            var cursor: UInt64?
-            repeat {
-                let page = try ledger.history(account: account, afterNs: cursor, limit: 7)
-                paged += page.items
-                cursor = page.nextCursor
-            } while cursor != nil
-            #expect(paged == items, "\(context): paging account \(account)")
+            #expect(try paged(ledger, account, limit: 7) == items, "\(context): paging account \(account)")
             if items.count > 6 {
                 let a = Int.random(in: 0..<(items.count - 3), using: &rng)
                 let b = Int.random(in: a..<items.count, using: &rng)
@@ -65,6 +58,18 @@ import Testing
             #expect(found.map { $0.position.month == UTCMonth(containing: $0.timestamp) } ?? false)
         }
         #expect(try ledger.lookup(entryID: 999_999_999) == nil)
+    }
+
+    /// Every item of the account's history, read `limit` at a time.
+    static func paged(_ ledger: Ledger, _ account: UInt128, limit: Int) throws -> [HistoryItem] {
+        var items: [HistoryItem] = []
+        var cursor: UInt64?
+        repeat {
+            let page = try ledger.history(account: account, afterNs: cursor, limit: limit)
+            items += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        return items
     }
 
     /// The oracle's answers, computed from a closed directory.

@@ -26,10 +26,13 @@ import Testing
             "WALFormat": Int(WALFormat.version), "EventFormat": Int(EventFormat.version), "SegmentFormat": Int(SegmentFormat.version),
             "MonthIndexFormat": Int(MonthIndexFormat.version), "SnapshotFormat": Int(SnapshotFormat.version),
             "ArchiveFormat": Int(ArchiveFormat.version), "BalanceIndexFormat": Int(BalanceIndexFormat.version),
-            "DataDirectoryMeta": Int(DataDirectoryMeta.version),
+            "DataDirectoryMeta": Int(DataDirectoryMeta.version), "AccountCopyFormat": Int(AccountCopyFormat.version),
         ]
         var seen: Set<String> = []
-        for file in ["wal-format.md", "data-model.md", "segment-format.md", "snapshot-format.md", "archive-format.md", "balance-index.md", "ledger-meta.md"] {
+        for file in [
+            "wal-format.md", "data-model.md", "segment-format.md", "snapshot-format.md", "archive-format.md", "balance-index.md", "ledger-meta.md",
+            "account-copy-format.md",
+        ] {
             let stated = Self.statedVersions(try Self.spec(file))
             #expect(!stated.isEmpty, "\(file) states no format version")
             for (name, version) in stated {
@@ -43,7 +46,7 @@ import Testing
     @Test func everyFileKindHasItsOwnMagic() {
         let magics = [
             WALFormat.magic, SegmentFormat.magic, MonthIndexFormat.magic, SnapshotFormat.magic, ArchiveFormat.magic, BalanceIndexFormat.magic,
-            DataDirectoryMeta.magic,
+            DataDirectoryMeta.magic, AccountCopyFormat.magic,
         ]
         #expect(Set(magics).count == magics.count)
         #expect(magics.allSatisfy { $0.count == 8 })

@@ -70,8 +70,9 @@ public protocol ReadableFile: AnyObject {
     /// instead. For one pass over a whole file that nobody shortens
     /// meanwhile (the data directory's lock holds writers off). An I/O
     /// error under a mapping arrives as SIGBUS, not as an error: only the
-    /// open path uses it (STORAGE-PRACTICE: SIGBUS means crash; `ledgerctl
-    /// verify` reads with pread and names the file).
+    /// open path and the account-copy builder (after reading the segment
+    /// through once with pread) use it (STORAGE-PRACTICE: SIGBUS means
+    /// crash; `ledgerctl verify` reads with pread and names the file).
     func mapForReading(count: Int) throws -> (any ReadOnlyMapping)?
 }
 

@@ -60,9 +60,8 @@ final class ScheduledAccountCopies: @unchecked Sendable {
     func runOnce() {
         guard ledger.stopReason == nil else { return }
         do {
-            for result in try ledger.buildAccountCopies(continueWhile: { !isStopping }) {
-                logger.notice("account copy: \(result.month) built (\(result.refCount) refs, \(result.fileBytes) bytes)")
-            }
+            // The engine logs each month it copies.
+            try ledger.buildAccountCopies(continueWhile: { !isStopping })
         } catch {
             logger.error("account copy build failed (tried again in \(intervalMs) ms): \(error)")
         }

@@ -5,7 +5,7 @@
 // timestamp). Damage is a `corruption` error naming this file and offset;
 // nothing from a damaged copy is served.
 
-public typealias SegmentRecordRead = (header: SegmentRecordHeader, event: [UInt8])
+typealias SegmentRecordRead = (header: SegmentRecordHeader, event: [UInt8])
 
 final class AccountCopyFile {
     let path: String

@@ -1,15 +1,16 @@
 // A deterministic 56-bit fingerprint of an event's bytes, used to tell
 // `exists` from `existsWithDifferentFields` without keeping every entry in
-// memory. It must never change for format version 1: the WAL replays rebuild
-// fingerprints, and a change would only make old duplicates compare unequal
-// (never lose money), but stability keeps answers identical across versions.
-// Events are canonical (reserved bytes and padding are zero), so equal client
-// fields give equal bytes. Mixing follows the xxHash64 round and avalanche;
-// the fingerprint is the low 56 bits of the result, so an entry record holds
-// it with its kind and hold state in one word and a resident record is 32
-// bytes, not 40 (issue 13, session 13; snapshot format 5). Masking keeps
-// every equal pair equal, so no answer changes; a reused id with different
-// content is told `exists` with probability 2^-56 instead of 2^-64.
+// memory. It must never change so that equal events compare unequal: the
+// WAL replays rebuild fingerprints, and such a change would make old
+// duplicates answer `existsWithDifferentFields` (never lose money, but
+// answers must stay identical across versions). Events are canonical
+// (reserved bytes and padding are zero), so equal client fields give equal
+// bytes. Mixing follows the xxHash64 round and avalanche; the fingerprint is
+// the low 56 bits of the result, so an entry record holds it with its kind
+// and hold state in one word and an entry-table bucket is 32 bytes, not 40
+// (issue 13, session 13; snapshot format 5). Masking keeps every equal pair
+// equal, so no answer changes; a reused id with different content is told
+// `exists` with probability 2^-56 instead of 2^-64.
 public enum Fingerprint {
     public static let bits = 56
     public static let mask: UInt64 = 1 << 56 - 1

@@ -16,9 +16,13 @@ extension SegmentCheck {
                     message: "left by an interrupted archival; the next copy build deletes it"))
             return
         }
-        do {
-            let index = try MonthIndexFile(
+        // Without a usable index there is nothing to check the copy against
+        // (the index's own problem is reported by `checkMonthIndex`).
+        guard
+            let index = try? MonthIndexFile(
                 storage: storage, path: layout.segmentIndexPath(month), month: month, directoryID: directoryID, monthRoot: seal.monthRoot)
+        else { return }
+        do {
             let seed = try SegmentReader.readHeader(file: segment).recordSeed
             let copy = try AccountCopyFile(
                 storage: storage, path: path, month: month, directoryID: directoryID, monthRoot: seal.monthRoot, refCount: index.refCount, seed: seed)

@@ -198,6 +198,40 @@ import Testing
     /// The memory report counts what the structures hold: the entry table
     /// grows with resident records, the open month's index with its events,
     /// and the filter appears once a month is evicted.
+    /// When the filter of evicted ids grows it takes every id of every
+    /// sealed month, those still in the window too: it must be sized for
+    /// them, not for what it held. Sized for what it held, a small evicted
+    /// September and a large sealed October overfilled it, and the next
+    /// snapshot was refused at open as corrupt (SealAndArchiveCrashTests).
+    @Test func aGrowingFilterIsSizedForTheSealedMonthsItTakesIn() throws {
+        let disk = SimulatedDisk(seed: 12)
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        #expect(try Self.submit(ledger, (0..<100).map { transfer(UInt128(10_000 + $0), from: 1, to: 2, 1) }).allSatisfy { $0 == .ok })
+        clock.advance(UTCMonth(year: 2026, month: 10).startNs + Self.day - clock.read())
+        for chunk in 0..<20 {
+            let events = (0..<1_000).map { transfer(UInt128(100_000 + chunk * 1_000 + $0), from: 1, to: 2, 1) }
+            #expect(try ledger.submitAndWait(EventBatch(events)).allSatisfy { $0 == .ok })
+        }
+        clock.advance(UTCMonth(year: 2026, month: 11).startNs + Self.day - clock.read())
+        #expect(try Self.submit(ledger, [transfer(900_000, from: 2, to: 1, 1)]) == [.ok])  // evicts September
+        // Nothing is filed while segments are read: October is sealed by then.
+        #expect(try ledger.readSegments { $0.sealedMonths.map(\.month) } == [UTCMonth(year: 2026, month: 9), UTCMonth(year: 2026, month: 10)])
+        #expect(ledger.evicted.filteredIDCount <= EvictedEntries.filterCapacityMin)
+        // More evicted ids than the smallest filter holds: it grows, taking
+        // in October's 20,000 ids as well.
+        try ledger.evicted.addEvicted((0..<4_100).map { UInt128(5_000_000 + $0) })
+        #expect(ledger.evicted.filteredIDCount > 24_000)
+        #expect(ledger.evicted.filteredIDCount <= ledger.evicted.filterCapacity)
+        try ledger.snapshot()
+        try ledger.close()
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.passed, "\(report.problems)")
+        try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock)).close()
+    }
+
     @Test func memoryReportFollowsTheStructures() throws {
         let disk = SimulatedDisk(seed: 5)
         let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)

@@ -86,13 +86,23 @@ public final class EvictedEntries: @unchecked Sendable {
         guard !ids.isEmpty else { return }
         try lock.withLock {
             if filter.count + ids.count > filter.capacity {
-                var bigger = EvictedIDFilter(capacity: 2 * (filter.count + ids.count))
+                // Sized for what goes in: every id of every sealed month (the
+                // months still in the window too) and the new ones. Sized
+                // from the filter's own count instead, a large sealed month
+                // overfilled it, and the snapshot that stored it was refused
+                // at open as corrupt (found by SealAndArchiveCrashTests).
+                var monthIDs = 0
+                for month in sealed { monthIDs += try index(month)?.entryCount ?? 0 }
+                var bigger = EvictedIDFilter(capacity: 2 * (max(filter.count, monthIDs) + ids.count))
                 for month in sealed { try index(month)?.forEachEntryID { bigger.insert($0) } }
                 filter = bigger
             }
             for id in ids { filter.insert(id) }
         }
     }
+
+    /// Ids the filter is sized for (`filteredIDCount` never exceeds it).
+    var filterCapacity: Int { lock.withLock { filter.capacity } }
 
     /// Fills the filter with every id of the sealed months entirely before
     /// `windowStartNs` (at open, after the state was restored).

@@ -62,6 +62,9 @@ struct EvictedIDFilter: Sendable, Equatable {
     }
 
     mutating func insert(_ id: UInt128) {
+        // A snapshot stores `count` beside `capacity` and refuses a filter
+        // holding more: the caller sizes the filter for what it inserts.
+        precondition(count < capacity, "filter of \(capacity) ids overfilled")
         count += 1
         let (seed, blockCount) = (seed, blockCount)
         words.withUnsafeMutableBufferPointer { w in

@@ -24,6 +24,16 @@ import Testing
         try ledger.submitAndWait(EventBatch(events))
     }
 
+    /// A new ledger on `disk`, its clock a day into September 2026, with
+    /// accounts 1 and 2.
+    static func septemberLedger(_ disk: SimulatedDisk) throws -> (TestClock, Ledger) {
+        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        return (clock, ledger)
+    }
+
     @Test func oldMonthsLeaveMemoryButTheirIdsAreStillKnown() throws {
         let disk = SimulatedDisk(seed: 3)
         let september = UTCMonth(year: 2026, month: 9)
@@ -89,10 +99,7 @@ import Testing
     static func septemberEvicted(_ disk: SimulatedDisk, replacing: (EvictedIDFilter?) -> EvictedIDFilter?) throws -> (
         path: String, header: SnapshotHeader, clock: TestClock
     ) {
-        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
-        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
-        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        let (clock, ledger) = try Self.septemberLedger(disk)
         for i in 0..<50 {
             #expect(try Self.submit(ledger, [transfer(UInt128(10_000 + i), from: 1, to: 2, 5)]) == [.ok])
             clock.advance(Self.day / 2)
@@ -156,10 +163,8 @@ import Testing
     /// for a sealed September.
     @Test func replayPastTheSegmentsOpenMonthFilesAsItReplays() throws {
         let disk = SimulatedDisk(seed: 7)
-        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
-        var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
-        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        let (clock, opened) = try Self.septemberLedger(disk)
+        var ledger = opened
         for i in 0..<40 {
             #expect(try Self.submit(ledger, [transfer(UInt128(10_000 + i), from: 1, to: 2, 5)]) == [.ok])
             clock.advance(Self.day / 2)
@@ -195,9 +200,6 @@ import Testing
         #expect(report.passed, "\(report.problems)")
     }
 
-    /// The memory report counts what the structures hold: the entry table
-    /// grows with resident records, the open month's index with its events,
-    /// and the filter appears once a month is evicted.
     /// When the filter of evicted ids grows it takes every id of every
     /// sealed month, those still in the window too: it must be sized for
     /// them, not for what it held. Sized for what it held, a small evicted
@@ -205,10 +207,7 @@ import Testing
     /// snapshot was refused at open as corrupt (SealAndArchiveCrashTests).
     @Test func aGrowingFilterIsSizedForTheSealedMonthsItTakesIn() throws {
         let disk = SimulatedDisk(seed: 12)
-        let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
-        let ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
-        #expect(try Self.submit(ledger, [usd(1), usd(2)]) == [.ok, .ok])
+        let (clock, ledger) = try Self.septemberLedger(disk)
         #expect(try Self.submit(ledger, (0..<100).map { transfer(UInt128(10_000 + $0), from: 1, to: 2, 1) }).allSatisfy { $0 == .ok })
         clock.advance(UTCMonth(year: 2026, month: 10).startNs + Self.day - clock.read())
         for chunk in 0..<20 {
@@ -232,6 +231,9 @@ import Testing
         try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock)).close()
     }
 
+    /// The memory report counts what the structures hold: the entry table
+    /// grows with resident records, the open month's index with its events,
+    /// and the filter appears once a month is evicted.
     @Test func memoryReportFollowsTheStructures() throws {
         let disk = SimulatedDisk(seed: 5)
         let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + Self.day)

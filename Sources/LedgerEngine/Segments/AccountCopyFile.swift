@@ -54,25 +54,11 @@ final class AccountCopyFile {
     /// `header.refCount`), every covering block checked against its CRC.
     func offsets(_ refs: ClosedRange<Int>) throws -> [Int] {
         precondition(refs.upperBound <= header.refCount, "refs \(refs) of \(header.refCount)")
-        let blockBytes = AccountCopyFormat.blockBytes
-        let tableBytes = (header.refCount + 1) * AccountCopyFormat.offsetBytes
-        let firstBlock = refs.lowerBound * AccountCopyFormat.offsetBytes / blockBytes
-        let lastBlock = (refs.upperBound * AccountCopyFormat.offsetBytes) / blockBytes
-        let start = firstBlock * blockBytes
-        let end = min((lastBlock + 1) * blockBytes, tableBytes)
-        let blocks = try file.readExactly(end - start, at: header.offsetsOffset + start)
-        return try blocks.withUnsafeBytes { p in
-            for b in firstBlock...lastBlock {
-                let s = b * blockBytes - start
-                let e = min(s + blockBytes, end - start)
-                guard Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[s..<e]))) == blockCRCs[b] else {
-                    throw LedgerError(
-                        .corruption, "account copy offsets block \(b) fails its checksum; run `ledgerctl verify`", path: path,
-                        offset: header.offsetsOffset + start + s)
-                }
-            }
-            return refs.map { _LE.size(p, $0 * AccountCopyFormat.offsetBytes - start) }
-        }
+        let first = refs.lowerBound * AccountCopyFormat.offsetBytes
+        let bytes = try file.readCheckedBlocks(
+            header.offsetsOffset + first, refs.count * AccountCopyFormat.offsetBytes, region: header.offsetsOffset..<header.crcsOffset,
+            blockBytes: AccountCopyFormat.blockBytes, blockCRCs: blockCRCs, what: "account copy offsets block")
+        return bytes.withUnsafeBytes { p in (0..<refs.count).map { _LE.size(p, $0 * AccountCopyFormat.offsetBytes) } }
     }
 
     /// Asks the kernel to start reading the offsets of refs `refs` (a hint:

@@ -212,22 +212,9 @@ public final class MonthIndexFile: MonthIndexReading {
     /// Bytes `[offset, offset + count)` of the body, every covering block
     /// checked against its CRC.
     func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
-        precondition(offset >= MonthIndexFormat.headerBytes && offset + count <= crcsOffset, "index read out of range")
-        let firstBlock = (offset - MonthIndexFormat.headerBytes) / MonthIndexFormat.blockBytes
-        let lastBlock = (offset + count - 1 - MonthIndexFormat.headerBytes) / MonthIndexFormat.blockBytes
-        let start = MonthIndexFormat.headerBytes + firstBlock * MonthIndexFormat.blockBytes
-        let end = min(MonthIndexFormat.headerBytes + (lastBlock + 1) * MonthIndexFormat.blockBytes, crcsOffset)
-        let blocks = try file.readExactly(end - start, at: start)
-        try blocks.withUnsafeBytes { p in
-            for b in firstBlock...lastBlock {
-                let s = MonthIndexFormat.headerBytes + b * MonthIndexFormat.blockBytes - start
-                let e = min(s + MonthIndexFormat.blockBytes, end - start)
-                guard Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[s..<e]))) == blockCRCs[b] else {
-                    throw LedgerError(.corruption, "index block \(b) fails its checksum; run `ledgerctl verify`", path: path, offset: start + s)
-                }
-            }
-        }
-        return Array(blocks[(offset - start)..<(offset - start + count)])
+        try file.readCheckedBlocks(
+            offset, count, region: MonthIndexFormat.headerBytes..<crcsOffset, blockBytes: MonthIndexFormat.blockBytes, blockCRCs: blockCRCs,
+            what: "index block")
     }
 
     /// Binary search over a sorted table of `count` rows whose first 16

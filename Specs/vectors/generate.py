@@ -217,6 +217,30 @@ account_copy = copy_header + copy_records + copy_offsets + copy_crcs
 assert len(account_copy) == copy_file_bytes
 write('account-copy.hex', account_copy, 'account-ordered copy of the one-record month above (2026-11): refs 0 (account 1) and 1 (account 2) are both segment-record.hex; offsets 4096, %d, end %d' % (4096 + len(seg_record), copy_offsets_off))
 
+# open-month-index-format.md: the index of that month saved at a clean close
+# before it was sealed (its one record, covered end 4280). No holds.
+omi_sections = [
+    b'',                                                           # holds
+    struct.pack('<II', 840, 0) + (2500).to_bytes(16, 'little') * 2,  # ledger totals
+    b''.join(a.to_bytes(16, 'little') + struct.pack('<IHHQ', 840, 0, 0, 1) + balances(0, 0, 0, 0) + c
+             for a, c in [(1, balances(2500, 0, 0, 0)), (2, balances(0, 2500, 0, 0))]),  # accounts
+    struct.pack('<QQ', 0, 0),                                      # refs: record 0 for each account
+    b'',                                                           # checkpoints
+    (1001).to_bytes(16, 'little'),                                 # entry ids
+    struct.pack('<Q', 4096),                                       # entry offsets
+    struct.pack('<QQQ', ts, 4096, 0),                              # records
+]
+omi_file_bytes = 256 + sum(len(x) for x in omi_sections)
+omi_header = b'LDGROMI\x00' + struct.pack('<IIII', 1, 256, month_number, 0) + directory_id
+omi_header += struct.pack('<14Q', 4096 + len(seg_record), 1, 7, ts, 7, ts, 0, 0, 1, 2, 2, 0, 1, omi_file_bytes)
+omi_header += b''.join(struct.pack('<I', mask(crc32c(x))) for x in omi_sections)
+omi_header += root  # the month root so far: the month's one record
+omi_header += bytes(252 - len(omi_header))
+omi_header += struct.pack('<I', mask(crc32c(omi_header)))
+open_month_index = omi_header + b''.join(omi_sections)
+assert len(open_month_index) == omi_file_bytes
+write('open-month-index.hex', open_month_index, 'open month index of the one-record month above (2026-11) saved at a clean close: covered end %d, 1 record (LSN 7), accounts 1 and 2 (one event each), entry 1001 at 4096, no holds' % (4096 + len(seg_record)))
+
 # snapshot-format.md: the state after one batch (accounts 1 and 2, pending entry 1001).
 t0 = 1_700_000_000_000_000_000
 pending = struct.pack('<BBHHHII', 3, 1, 0, 2, 0, 0, 0) + u128(1001) + u128(0) + u128(0)

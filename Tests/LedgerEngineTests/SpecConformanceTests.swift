@@ -27,11 +27,12 @@ import Testing
             "MonthIndexFormat": Int(MonthIndexFormat.version), "SnapshotFormat": Int(SnapshotFormat.version),
             "ArchiveFormat": Int(ArchiveFormat.version), "BalanceIndexFormat": Int(BalanceIndexFormat.version),
             "DataDirectoryMeta": Int(DataDirectoryMeta.version), "AccountCopyFormat": Int(AccountCopyFormat.version),
+            "OpenMonthIndexFormat": Int(OpenMonthIndexFormat.version),
         ]
         var seen: Set<String> = []
         for file in [
             "wal-format.md", "data-model.md", "segment-format.md", "snapshot-format.md", "archive-format.md", "balance-index.md", "ledger-meta.md",
-            "account-copy-format.md",
+            "account-copy-format.md", "open-month-index-format.md",
         ] {
             let stated = Self.statedVersions(try Self.spec(file))
             #expect(!stated.isEmpty, "\(file) states no format version")
@@ -46,7 +47,7 @@ import Testing
     @Test func everyFileKindHasItsOwnMagic() {
         let magics = [
             WALFormat.magic, SegmentFormat.magic, MonthIndexFormat.magic, SnapshotFormat.magic, ArchiveFormat.magic, BalanceIndexFormat.magic,
-            DataDirectoryMeta.magic, AccountCopyFormat.magic,
+            DataDirectoryMeta.magic, AccountCopyFormat.magic, OpenMonthIndexFormat.magic,
         ]
         #expect(Set(magics).count == magics.count)
         #expect(magics.allSatisfy { $0.count == 8 })

@@ -28,7 +28,10 @@ extension Ledger {
         }
         for (month, form) in try SegmentFiles.months(storage: storage, layout: layout) {
             var bytes = 0
-            for path in [layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month), layout.accountCopyPath(month)]
+            for path in [
+                layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month), layout.accountCopyPath(month),
+                layout.openMonthIndexPath(month),
+            ]
             where storage.fileExists(path) {
                 bytes += try fileBytes(path)
             }

@@ -20,7 +20,10 @@ extension Ledger {
         let sealed = try readSegments { $0.sealedMonths }
         return try SegmentFiles.months(storage: storage, layout: layout).map { month, form in
             var bytes = 0
-            for path in [layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month), layout.accountCopyPath(month)]
+            for path in [
+                layout.segmentPath(month), layout.segmentIndexPath(month), layout.archivePath(month), layout.accountCopyPath(month),
+                layout.openMonthIndexPath(month),
+            ]
             where storage.fileExists(path) {
                 let file = try storage.openFileForReading(path)
                 defer { file.close() }

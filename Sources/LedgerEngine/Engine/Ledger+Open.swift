@@ -76,7 +76,7 @@ extension Ledger {
         report.eventsRefiled = segments.eventsFiled
         if segments.eventsFiled > 0 { options.log("segments: re-filed \(segments.eventsFiled) events from the WAL") }
         options.log(
-            "recovery: snapshot loaded in \(Self.seconds(report.snapshotLoadNs)) s, \(report.recordsReplayed) WAL records replayed in \(Self.seconds(report.replayNs)) s; beside them, the open month's segment scanned and indexed in \(Self.seconds(report.openMonthIndexedNs)) s"
+            "recovery: snapshot loaded in \(Self.seconds(report.snapshotLoadNs)) s, \(report.recordsReplayed) WAL records replayed in \(Self.seconds(report.replayNs)) s; beside them, the open month's segment scanned and indexed in \(Self.seconds(report.openMonthIndexedNs)) s (\(report.openMonthRecordsFromSavedIndex) records from the index saved at the last clean close)"
         )
         try segments.sync()
         report.lastLSN = scan.lastLSN

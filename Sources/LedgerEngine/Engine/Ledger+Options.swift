@@ -82,6 +82,10 @@ extension Ledger {
         public var snapshotLoadNs: UInt64 = 0
         public var replayNs: UInt64 = 0
         public var openMonthIndexedNs: UInt64 = 0
+        /// Records of the open month whose indexing the index saved at the
+        /// last clean close replaced (Specs/open-month-index-format.md; 0:
+        /// none was used, the month was indexed from its records).
+        public var openMonthRecordsFromSavedIndex = 0
     }
 
     /// One durable group, as `Options.groupCommitted` reports it.

@@ -246,5 +246,7 @@ public final class Ledger: @unchecked Sendable {
         try wal.sync()
         try segments.sync()
         try index.checkpoint(lsn: lsn)
+        // Last: derived, so the next open's speed depends on it, nothing else.
+        try segments.saveOpenMonthIndex()
     }
 }

@@ -162,6 +162,7 @@ extension Ledger {
         report.replayNs = DispatchTime.now().uptimeNanoseconds - replayStartNs
         let segments = try segmentsCaughtUp()
         report.openMonthIndexedNs = segmentsOpening.openMonthIndexedNs
+        report.openMonthRecordsFromSavedIndex = segments.recordsFromSavedIndex
         segments.historyReadAhead = options.historyReadAhead
         guard scan.firstLSN <= snapshotLSN + 1 else {
             throw LedgerError(

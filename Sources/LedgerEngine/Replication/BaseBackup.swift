@@ -56,8 +56,8 @@ extension Ledger {
             try files.append(whole(snapshotPath, name: "snapshots/" + snapshotPath.split(separator: "/").last!))
             // A ledger that has filed nothing yet has no segments directory.
             let months = storage.fileExists(layout.segmentsDirectory) ? try storage.listDirectory(layout.segmentsDirectory) : []
-            // Account copies are derived, and large: a standby builds its own.
-            for name in months.sorted() where !DataDirectoryLayout.isTemporary(name) && DataDirectoryLayout.month(ofAccountCopyFileName: name) == nil {
+            // Account copies (large) and saved open-month indexes are derived: a standby builds its own.
+            for name in months.sorted() where !DataDirectoryLayout.isTemporary(name) && !DataDirectoryLayout.isLeftOutOfCopies(name) {
                 let path = layout.segmentsDirectory + "/" + name
                 if DataDirectoryLayout.month(ofSegmentFileName: name) != nil {
                     try files.append(segmentPrefix(path, name: "segments/" + name))

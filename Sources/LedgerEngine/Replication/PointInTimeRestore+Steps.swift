@@ -21,9 +21,9 @@ extension PointInTimeRestore {
             $0 == "ledger.meta" || $0 == "timeline-history" || DataDirectoryLayout.firstLSN(ofWALFileName: $0) != nil
         }
         for sub in ["segments", "snapshots"] where storage.fileExists(base.root + "/" + sub) {
-            // Account copies are derived: the restored engine builds its own.
+            // Account copies and saved open-month indexes are derived: the restored engine builds its own.
             names += try storage.listDirectory(base.root + "/" + sub).filter {
-                !DataDirectoryLayout.isTemporary($0) && DataDirectoryLayout.month(ofAccountCopyFileName: $0) == nil
+                !DataDirectoryLayout.isTemporary($0) && !DataDirectoryLayout.isLeftOutOfCopies($0)
             }.map { sub + "/" + $0 }
         }
         for name in names { try copy(base.root + "/" + name, to: partial.root + "/" + name) }

@@ -122,11 +122,30 @@ public struct MonthIndexBuilder: MonthIndexReading {
             return slot
         }
     }
-    private var t = Tables()
+    /// Read by the open month's saved index (OpenMonthIndexFile.swift).
+    private(set) var t = Tables()
     /// Outside `t`: `apply` takes it inout while its callback writes `t`.
     private var ledgerTotals: [LedgerTotals] = []
 
     public init(month: UTCMonth) { self.month = month }
+
+    /// A month's index as a saved file restores it; `link(to:)` must follow.
+    init(month: UTCMonth, tables: Tables, totals: [LedgerTotals]) {
+        self.month = month
+        t = tables
+        ledgerTotals = totals
+    }
+
+    /// Links each account's month slot to its slot in `state` (which must
+    /// hold every account the month touched), so filing finds it without
+    /// hashing its id.
+    mutating func link(to state: SegmentState) {
+        t.monthSlotByStateSlot = Array(repeating: -1, count: state.accounts.count)
+        for (slot, summary) in t.summaries.enumerated() {
+            guard let stateSlot = state.slotByID[summary.id] else { preconditionFailure("account \(summary.id) of the month is not in the state") }
+            t.monthSlotByStateSlot[Int(stateSlot)] = Int32(slot)
+        }
+    }
 
     /// Applies one filed event to `state` and indexes it.
     public mutating func add(event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, state: inout SegmentState) throws {

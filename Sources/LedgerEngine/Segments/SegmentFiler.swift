@@ -48,7 +48,7 @@ public final class SegmentFiler {
     /// Derived files a read-only open found missing or damaged and left as
     /// they are (a read-write open rebuilds them), and torn tails it did not
     /// truncate: one line each.
-    public private(set) var repairsNotPerformed: [String] = []
+    public internal(set) var repairsNotPerformed: [String] = []
     /// Readers of sealed months, opened on first use.
     var sealedReaders: [UTCMonth: SealedMonthReader] = [:]
     /// History pages ask the kernel to read their records ahead (a hint;
@@ -67,6 +67,9 @@ public final class SegmentFiler {
         }
     }
 
+    /// Records of the open month the saved index covered at open (0: none
+    /// was used; SegmentFiler+OpenMonthIndex.swift).
+    public private(set) var recordsFromSavedIndex = 0
     /// The open month when `init` was told to defer it: not yet scanned and
     /// indexed (`openDeferredMonth` does that). Every month before it is
     /// sealed: a month's segment is created only after the one before it
@@ -139,18 +142,52 @@ public final class SegmentFiler {
 
     /// Scans a month without a readable seal and indexes it. Returns false
     /// when it is open (it becomes `current`), true when the scan found it
-    /// sealed after all (its frontier was not yet written).
+    /// sealed after all (its frontier was not yet written). The index saved
+    /// at the last clean close (SegmentFiler+OpenMonthIndex.swift), when
+    /// there is one and it describes the segment, replaces indexing the
+    /// records it covers.
     private func openUnsealedMonth(_ month: UTCMonth) throws -> Bool {
+        let reserveEvents = try SegmentFiles.estimatedRecords(storage: storage, path: layout.segmentPath(month))
+        let atMonthStart = state
+        var sealedAfterAll: Bool?
+        if let saved = savedOpenMonthIndex(month, reserveEvents: reserveEvents) {
+            do {
+                state = try saved.state(after: atMonthStart)
+                var index = saved.index
+                index.link(to: state)
+                sealedAfterAll = try openUnsealedMonth(month, index: index, resumingAfter: saved.header)
+                recordsFromSavedIndex = saved.header.recordCount
+            } catch let mismatch as OpenMonthIndexMismatch {
+                log("segments: the saved index of the open month \(month) does not describe its segment (\(mismatch)); indexing the month from its records")
+                state = atMonthStart
+            }
+        }
+        if sealedAfterAll == nil {
+            var index = MonthIndexBuilder(month: month)
+            index.reserve(events: reserveEvents)
+            sealedAfterAll = try openUnsealedMonth(month, index: index, resumingAfter: nil)
+        }
+        return sealedAfterAll!
+    }
+
+    /// Scans the month's segment into `index`: every record from the start
+    /// when `saved` is nil, else only those after the saved end (the ones
+    /// before it are checked against the saved index, besides their CRCs
+    /// and the month root's SHA-256; any difference throws
+    /// `OpenMonthIndexMismatch` before a record is indexed twice).
+    // Long: the scan's visit (saved part, then lookahead and indexing) and what the scan found.
+    private func openUnsealedMonth(_ month: UTCMonth, index start: MonthIndexBuilder, resumingAfter saved: OpenMonthIndexFormat.Header?) throws -> Bool {
         let path = layout.segmentPath(month)
-        var index = MonthIndexBuilder(month: month)
-        index.reserve(events: try SegmentFiles.estimatedRecords(storage: storage, path: path))
+        var index = start
         let previous = sealedMonths.last
         var lookahead = FilingLookahead.segmentRecords()
         var first = true
+        var checked = SavedRecordsCheck(saved, records: start.t.records)
         let writer = try SegmentWriter(
             storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
-            previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly
+            previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly, rootSoFarAt: saved?.coveredEndOffset
         ) { record in
+            if try checked.isSaved(record) { return }
             if first {
                 lookahead.restart(at: record.rest) { self.state.prefetch($0, index: &index) }
                 first = false
@@ -159,6 +196,7 @@ public final class SegmentFiler {
             }
             try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
         }
+        try checked.finish(writer)
         if let torn = writer.tornTailNotTruncated {
             repairsNotPerformed.append("\(path): unsynced bytes after offset \(torn) (never acknowledged) were not truncated")
         }
@@ -186,35 +224,6 @@ public final class SegmentFiler {
         sealedMonths[i].form = form
         sealedReaders[month] = nil
         evicted?.register(sealedMonths[i])
-    }
-
-    /// A sealed month must name the sealed month before it and its root.
-    private func link(_ seal: SegmentSeal, month: UTCMonth, path: String) throws {
-        let previous = sealedMonths.last
-        guard seal.previousMonth == previous?.month, seal.previousRoot == (previous?.monthRoot ?? Self.zeroRoot) else {
-            throw LedgerError(
-                .corruption,
-                "sealed month \(month) links to \(seal.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previous.map { "\($0.month)" } ?? "none") (a month is missing, or was replaced); run `ledgerctl verify`",
-                path: path)
-        }
-        guard seal.lastTimestamp > (previous?.lastTimestamp ?? 0) else {
-            throw LedgerError(.corruption, "sealed month \(month) ends before the month before it", path: path)
-        }
-    }
-
-    private func indexIsUsable(_ month: UTCMonth, root: [UInt8]) -> Bool {
-        let path = layout.segmentIndexPath(month)
-        guard storage.fileExists(path) else {
-            log("segments: index of \(month) is missing; rebuilding it from the segment")
-            return false
-        }
-        do {
-            _ = try MonthIndexFile(storage: storage, path: path, month: month, directoryID: directoryID, monthRoot: root)
-            return true
-        } catch {
-            log("segments: index of \(month) is unusable (\(error)); rebuilding it from the segment")
-            return false
-        }
     }
 
     private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: inout MonthIndexBuilder, path: @autoclosure () -> String) throws
@@ -332,61 +341,11 @@ public final class SegmentFiler {
             throw LedgerError(error.code, error.message, path: writer.path)
         }
         try writeIndex(index, root: sealRoot, recordCount: writer.recordCount)
+        try removeSavedOpenMonthIndexes()
         sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp, form: .segment))
         evicted?.register(sealedMonths.last!)
         current = nil
         currentIndex = nil
-    }
-
-    /// The seal of a month from its index and the ledger state at its end.
-    /// Debits must equal credits per ledger over the month, or the segments
-    /// are damaged (`corruption`).
-    static func makeSeal(
-        index: MonthIndexBuilder, state: SegmentState, recordCount: Int, first: (UInt64, UInt64), last: (UInt64, UInt64),
-        previousMonth: UTCMonth?, previousRoot: [UInt8], monthRoot: [UInt8]
-    ) throws -> SegmentSeal {
-        let totals = index.totals.sorted { $0.ledger < $1.ledger }
-        for total in totals where total.debitsPosted != total.creditsPosted {
-            throw LedgerError(
-                .corruption, "ledger \(total.ledger) moved \(total.debitsPosted) in debits but \(total.creditsPosted) in credits during \(index.month)")
-        }
-        return SegmentSeal(
-            recordCount: UInt64(recordCount), firstLSN: first.0, lastLSN: last.0, firstTimestamp: first.1, lastTimestamp: last.1,
-            previousMonth: previousMonth, previousRoot: previousRoot, monthRoot: monthRoot, totals: totals,
-            accounts: index.sortedAccounts().map {
-                SegmentAccount(id: $0.summary.id, ledger: $0.summary.ledger, flags: $0.summary.flags, balances: $0.summary.closing)
-            },
-            holds: state.holds.sorted { $0.key < $1.key }.map { (id: $0.key, hold: $0.value) })
-    }
-
-    /// A read-only filer leaves a missing or damaged month index as it is (the
-    /// month's queries then refuse, naming the file) and reports it.
-    private func writeIndexUnlessReadOnly(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
-        guard !readOnly else {
-            repairsNotPerformed.append(
-                "\(layout.segmentIndexPath(index.month)): missing or damaged; not rebuilt (queries of \(index.month) refuse until a read-write open rebuilds it)"
-            )
-            return
-        }
-        try writeIndex(index, root: root, recordCount: recordCount)
-    }
-
-    /// Writes a sealed month's index: temporary file, fdatasync, rename,
-    /// fsync of the directory.
-    private func writeIndex(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
-        let path = layout.segmentIndexPath(index.month)
-        let temporary = DataDirectoryLayout.temporaryPath(for: path)
-        let bytes = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: root, recordCount: recordCount)
-        if storage.fileExists(temporary) { try storage.removeFile(temporary) }
-        let file = try storage.openFile(temporary, create: true)
-        defer { file.close() }
-        try file.write(bytes, at: 0)
-        try file.sync()
-        CrashPoints.reached("seal.indexTemporaryWritten")
-        try storage.rename(temporary, to: path)
-        try storage.syncDirectory(layout.segmentsDirectory)
-        CrashPoints.reached("seal.indexRenamed")
-        sealedReaders[index.month] = nil
     }
 
     /// Makes everything filed durable (records, then the durable frontier).

@@ -27,6 +27,9 @@ public struct SegmentScanResult: Sendable {
     /// The seal record, when the month is sealed, and where it starts.
     public var seal: SegmentSeal?
     public var sealOffset: Int?
+    /// The record hasher's digest after the records before `rootSoFarAt`
+    /// (nil unless asked for and the records end at or after it).
+    public var rootSoFar: [UInt8]?
 }
 
 public enum SegmentReader {
@@ -39,18 +42,21 @@ public enum SegmentReader {
     /// `mapped`: the file is mapped instead of read into a buffer of its
     /// size where storage can map (the open path only: see
     /// `ReadableFile.mapForReading`).
+    /// `rootSoFarAt`: also take `recordHasher`'s digest after the records
+    /// before this offset (a saved open-month index's covered end).
     public static func scan(
-        storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil, mapped: Bool = false,
-        visit: (SegmentRecord) throws -> Void = { _ in }
+        storage: any Storage, path: String, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil, rootSoFarAt: Int? = nil,
+        mapped: Bool = false, visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws -> SegmentScanResult {
         let file = try storage.openFileForReading(path)
         defer { file.close() }
-        return try scan(file: file, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, mapped: mapped, visit: visit)
+        return try scan(
+            file: file, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, rootSoFarAt: rootSoFarAt, mapped: mapped, visit: visit)
     }
 
     /// As `scan(storage:path:...)`, over an open segment or archive.
     public static func scan(
-        file: any ReadableFile, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil, mapped: Bool = false,
+        file: any ReadableFile, expectedDirectoryID: [UInt8]? = nil, recordHasher: SHA256Hasher? = nil, rootSoFarAt: Int? = nil, mapped: Bool = false,
         visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws -> SegmentScanResult {
         let size = try file.size()
@@ -58,14 +64,14 @@ public enum SegmentReader {
             throw LedgerError(.corruption, "segment is \(size) bytes, shorter than its header; run `ledgerctl verify`", path: file.path, offset: size)
         }
         return try file.withContents(size, mapped: mapped) { bytes in
-            try scan(bytes, path: file.path, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, visit: visit)
+            try scan(bytes, path: file.path, expectedDirectoryID: expectedDirectoryID, recordHasher: recordHasher, rootSoFarAt: rootSoFarAt, visit: visit)
         }
     }
 
     /// The scan over a whole segment's bytes.
     // Long: the checks of the header, each record and the seal read in order, as the spec lists them.
     private static func scan(
-        _ bytes: UnsafeRawBufferPointer, path: String, expectedDirectoryID: [UInt8]?, recordHasher: SHA256Hasher?,
+        _ bytes: UnsafeRawBufferPointer, path: String, expectedDirectoryID: [UInt8]?, recordHasher: SHA256Hasher?, rootSoFarAt: Int?,
         visit: (SegmentRecord) throws -> Void
     ) throws -> SegmentScanResult {
         let size = bytes.count
@@ -126,8 +132,12 @@ public enum SegmentReader {
                 guard UnsafeRawBufferPointer(rebasing: raw[offset...]).allSatisfy({ $0 == 0 }) else {
                     throw LedgerError(.corruption, "bytes follow the seal record of a sealed month", path: path, offset: offset)
                 }
-            } else {
-                recordHasher?.update(UnsafeRawBufferPointer(rebasing: raw[SegmentFormat.fileHeaderBytes..<offset]))
+            } else if let recordHasher {
+                // Split at `rootSoFarAt` (the root so far is a copy's digest there).
+                let split = min(max(rootSoFarAt ?? offset, SegmentFormat.fileHeaderBytes), offset)
+                recordHasher.update(UnsafeRawBufferPointer(rebasing: raw[SegmentFormat.fileHeaderBytes..<split]))
+                if let rootSoFarAt, rootSoFarAt <= offset { result.rootSoFar = recordHasher.copy().finish() }
+                recordHasher.update(UnsafeRawBufferPointer(rebasing: raw[split..<offset]))
             }
             result.endOffset = offset
             // Synced bytes must all be valid records: damage before the

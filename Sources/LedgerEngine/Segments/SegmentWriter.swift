@@ -34,17 +34,22 @@ public final class SegmentWriter {
     public private(set) var seal: SegmentSeal?
     public private(set) var firstLSN: UInt64 = 0
     public private(set) var firstTimestamp: UInt64 = 0
+    /// The month root's digest after the records before `init`'s
+    /// `rootSoFarAt` (nil when not asked, or the records end before it).
+    public let scannedRootSoFar: [UInt8]?
 
     static let bufferBytes = 1 << 20
 
     /// Opens the month's segment, creating it (and `segments/`) if needed;
     /// truncates a torn tail left by a crash. `previousMonth`/`previousRoot`
     /// name the latest sealed month before this one (nil and zeros if none).
-    /// `visit` sees each record already in the file.
+    /// `visit` sees each record already in the file. `rootSoFarAt`: keep the
+    /// month root's digest after the records before that offset
+    /// (`scannedRootSoFar`, for a saved open-month index to be checked).
     public init(
         storage: any Storage, layout: DataDirectoryLayout, month: UTCMonth, directoryID: [UInt8],
         previousMonth: UTCMonth? = nil, previousRoot: [UInt8] = [UInt8](repeating: 0, count: 32),
-        readOnly: Bool = false, visit: (SegmentRecord) throws -> Void = { _ in }
+        readOnly: Bool = false, rootSoFarAt: Int? = nil, visit: (SegmentRecord) throws -> Void = { _ in }
     ) throws {
         self.storage = storage
         path = layout.segmentPath(month)
@@ -77,12 +82,15 @@ public final class SegmentWriter {
                 "\(month) links to \(linked.previousMonth.map { "\($0)" } ?? "no month") but the latest earlier month on disk is \(previousMonth.map { "\($0)" } ?? "none") (a month is missing or was replaced); run `ledgerctl verify`",
                 path: path, offset: 40)
         }
-        let scan = try SegmentReader.scan(storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher, mapped: true) { record in
+        let scan = try SegmentReader.scan(
+            storage: storage, path: path, expectedDirectoryID: directoryID, recordHasher: rootHasher, rootSoFarAt: rootSoFarAt, mapped: true
+        ) { record in
             if first == nil { first = (record.header.lsn, record.header.timestamp) }
             try visit(record)
         }
         if let first { (firstLSN, firstTimestamp) = first }
         seal = scan.seal
+        scannedRootSoFar = scan.rootSoFar
         header = scan.header
         seed = scan.header.recordSeed
         if readOnly {
@@ -187,6 +195,13 @@ public final class SegmentWriter {
     private func writableFile() -> any StorageFile {
         guard let writable else { preconditionFailure("write to \(path), opened read-only") }
         return writable
+    }
+
+    /// The month root's digest after every record appended so far (what a
+    /// seal would carry now; the writer goes on hashing).
+    public func rootSoFar() throws -> [UInt8] {
+        try flush()
+        return rootHasher.copy().finish()
     }
 
     /// Asks the kernel to start reading `[offset, offset + count)` (a hint

@@ -10,6 +10,8 @@
 //   segments/YYYY-MM.arc     an archived sealed month (Specs/archive-format.md)
 //   segments/YYYY-MM.acp     a sealed month's account-ordered copy (derived;
 //                            Specs/account-copy-format.md)
+//   segments/YYYY-MM.omi     the open month's index saved at a clean close
+//                            (derived; Specs/open-month-index-format.md)
 //   segments/*.tmp           an archive or restore in progress (deleted at open)
 //   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
 //   standby.signal           present on a standby (Specs/replication.md)
@@ -119,6 +121,14 @@ public struct DataDirectoryLayout: Sendable {
 
     /// The month an account copy's file name stands for, or nil for other names.
     public static func month(ofAccountCopyFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".acp") }
+    public func openMonthIndexPath(_ month: UTCMonth) -> String { segmentsDirectory + "/" + Self.segmentFileName(month).dropLast(4) + ".omi" }
+    public static func month(ofOpenMonthIndexFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".omi") }
+    /// Derived files a copy of the directory leaves out (a base backup, a
+    /// point-in-time restore): account copies (large; a standby builds its
+    /// own) and saved open-month indexes (only valid until the next open).
+    public static func isLeftOutOfCopies(_ name: String) -> Bool {
+        month(ofAccountCopyFileName: name) != nil || month(ofOpenMonthIndexFileName: name) != nil
+    }
 
     /// The month a segment file name stands for, or nil for other names.
     public static func month(ofSegmentFileName name: String) -> UTCMonth? { month(ofName: name, suffix: ".seg") }

@@ -11,7 +11,8 @@ public enum BuildInfo {
     /// friends), in a stable order.
     public static let formats: [(name: String, version: UInt64)] = [
         ("wal", UInt64(WALFormat.version)), ("segment", UInt64(SegmentFormat.version)), ("month-index", UInt64(MonthIndexFormat.version)),
-        ("archive", UInt64(ArchiveFormat.version)), ("account-copy", UInt64(AccountCopyFormat.version)), ("snapshot", UInt64(SnapshotFormat.version)),
+        ("archive", UInt64(ArchiveFormat.version)), ("account-copy", UInt64(AccountCopyFormat.version)),
+        ("open-month-index", UInt64(OpenMonthIndexFormat.version)), ("snapshot", UInt64(SnapshotFormat.version)),
         ("balance-index", UInt64(BalanceIndexFormat.version)), ("ledger-meta", UInt64(DataDirectoryMeta.version)),
         ("timeline-history", UInt64(TimelineHistoryFile.version)), ("replication-slots", UInt64(ReplicationSlotsFile.version)),
     ]

@@ -23,6 +23,14 @@ public final class SHA256Hasher {
         bytes.withUnsafeBytes { update($0) }
     }
 
+    /// A hasher that has seen what this one has (EVP_MD_CTX_copy_ex): its
+    /// `finish` leaves this one going on.
+    public func copy() -> SHA256Hasher {
+        let copy = SHA256Hasher()
+        precondition(EVP_MD_CTX_copy_ex(copy.context, context) == 1, "EVP_MD_CTX_copy_ex failed")
+        return copy
+    }
+
     /// The digest of everything fed so far; the hasher must not be used after.
     public func finish() -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Self.digestBytes)

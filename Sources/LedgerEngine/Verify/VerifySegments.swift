@@ -103,7 +103,9 @@ struct SegmentCheck {
         var index = MonthIndexBuilder(month: month)
         // No doublings of the month's arrays (fresh pages: Benchmarks/RESULTS.md, issue 13, session 12).
         index.reserve(events: SegmentFiles.estimatedRecords(segmentBytes: (try? file.size()) ?? 0))
-        guard let (scan, first) = try scanRecords(file, form: form, index: &index, report: &report) else { return false }
+        let savedEnd = savedOpenMonthIndexEnd(month, report: &report)
+        guard let (scan, first, atSavedEnd) = try scanRecords(file, form: form, index: &index, savedEnd: savedEnd, report: &report) else { return false }
+        checkOpenMonthIndex(month, savedEnd: savedEnd, sealed: scan.seal != nil, at: atSavedEnd, rootSoFar: scan.rootSoFar, report: &report)
         guard let seal = scan.seal else {
             if !isLast {
                 report.problems.append(
@@ -170,18 +172,28 @@ struct SegmentCheck {
 
     /// Every record: its checksum, its place in the month's state and index,
     /// and its match with the log's next applied event. Nil when the month
-    /// cannot be read or its history is inconsistent (reported).
+    /// cannot be read or its history is inconsistent (reported). With
+    /// `savedEnd` (an open month's saved index), also the index and holds
+    /// as they stood there, and the month root so far (in the scan result).
+    // Long: the scan's visit (count, saved point, state and index, the log) and its two failure reports.
     private mutating func scanRecords(
-        _ file: any ReadableFile, form: SegmentForm, index: inout MonthIndexBuilder, report: inout VerifyReport
-    ) throws -> (SegmentScanResult, first: (UInt64, UInt64)?)? {
+        _ file: any ReadableFile, form: SegmentForm, index: inout MonthIndexBuilder, savedEnd: Int?, report: inout VerifyReport
+    ) throws -> (SegmentScanResult, first: (UInt64, UInt64)?, atSavedEnd: SavedIndexPoint?)? {
         let path = file.path
         var first: (UInt64, UInt64)?
+        var seen = RecordsSeen()
+        var atSavedEnd: SavedIndexPoint?
         var stateFailure: LedgerError?
         let scan: SegmentScanResult
+        let hasher = savedEnd.map { _ in
+            SegmentSeal.rootHasher(directoryID: directoryID, month: index.month, previousRoot: previous?.root ?? SegmentFiler.zeroRoot)
+        }
         do {
-            scan = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID) { record in
+            scan = try SegmentReader.scan(file: file, expectedDirectoryID: directoryID, recordHasher: hasher, rootSoFarAt: savedEnd) { record in
                 report.segmentRecords += 1
                 if first == nil { first = (record.header.lsn, record.header.timestamp) }
+                if record.offset == savedEnd { atSavedEnd = SavedIndexPoint(index: index, holds: state.holds, records: seen) }
+                seen.counted(record)
                 if stateFailure == nil {
                     do {
                         try index.add(event: record.event, offset: record.offset, timestamp: record.header.timestamp, state: &state)
@@ -203,7 +215,8 @@ struct SegmentCheck {
                 .init(severity: .error, file: path, offset: stateFailure.offset, kind: "segment history inconsistent", message: stateFailure.message))
             return nil
         }
-        return (scan, first)
+        if scan.endOffset == savedEnd { atSavedEnd = SavedIndexPoint(index: index, holds: state.holds, records: seen) }
+        return (scan, first, atSavedEnd)
     }
 
     private mutating func compareWithTheLog(_ record: SegmentRecord, path: String, report: inout VerifyReport) {

@@ -14,7 +14,7 @@
 # `swift test` (FuzzCorpusTests) replays it from then on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(frame bodies events post-json ledger-meta wal wal-payloads segment month-index account-copy archive snapshot directory)
+TARGETS=(frame bodies events post-json ledger-meta wal wal-payloads segment month-index account-copy open-month-index archive snapshot directory)
 BIN=.build-fuzz/release/LedgerFuzz
 WORK=.build-fuzz/fuzz
 export SWIFT_BACKTRACE=enable=no  # libFuzzer reports the trap and saves the input
@@ -36,7 +36,7 @@ MAX_LEN=16384  # FuzzTarget.inputBytesMax
 smoke_runs() {
   case "$1" in
     frame|bodies|post-json) echo 100000 ;;
-    events|ledger-meta|month-index|account-copy|wal|wal-payloads|segment|archive|snapshot) echo 5000 ;;
+    events|ledger-meta|month-index|account-copy|open-month-index|wal|wal-payloads|segment|archive|snapshot) echo 5000 ;;
     directory) echo 300 ;;
   esac
 }

@@ -200,6 +200,70 @@ enum FileFuzz {
         _ = try? copy.offsets(0...min(refCount, 4))
     }
 
+    /// The open month's saved index of the one-record month: read (every
+    /// check), applied to an empty state, queried; one that reads must be
+    /// written again byte for byte (its encoding is canonical). Each input
+    /// is tried as it is and with its CRCs made valid, so mutations reach
+    /// the checks behind them.
+    static func openMonthIndex(_ input: [UInt8]) {
+        openMonthIndexAsGiven(input)
+        openMonthIndexAsGiven(withValidCRCs(input))
+    }
+
+    /// `bytes` with every section CRC (when the header's counts add up to
+    /// its size) and the header CRC recomputed.
+    static func withValidCRCs(_ bytes: [UInt8]) -> [UInt8] {
+        typealias Format = OpenMonthIndexFormat
+        guard bytes.count >= Format.headerBytes else { return bytes }
+        var fixed = bytes
+        let counts = bytes.withUnsafeBytes { p in [48, 88, 96, 104, 112, 120, 128, 136].map { _LE.size(p, $0) } }
+        if counts.allSatisfy({ $0 < 1 << 20 }) {
+            let header = Format.Header(
+                month: month, directoryID: directoryID, coveredEndOffset: 0, rootSoFar: [], recordCount: counts[0], first: (0, 0), last: (0, 0),
+                holdCount: counts[1], holdPostingCount: counts[2], ledgerTotalCount: counts[3], accountCount: counts[4], refCount: counts[5],
+                checkpointCount: counts[6], entryCount: counts[7])
+            if header.fileBytes == bytes.count {
+                for section in Format.Section.allCases {
+                    let start = header.sectionOffset(section)
+                    let crc = Checksum.mask(Checksum.crc32c(Array(bytes[start..<(start + header.sectionBytes(section))])))
+                    withUnsafeBytes(of: crc.littleEndian) { fixed.replaceSubrange((152 + 4 * section.rawValue)..<(156 + 4 * section.rawValue), with: $0) }
+                }
+            }
+        }
+        let crc = Checksum.mask(Checksum.crc32c(Array(fixed[0..<(Format.headerBytes - 4)])))
+        withUnsafeBytes(of: crc.littleEndian) { fixed.replaceSubrange((Format.headerBytes - 4)..<Format.headerBytes, with: $0) }
+        return fixed
+    }
+
+    static func openMonthIndexAsGiven(_ input: [UInt8]) {
+        let path = layout.openMonthIndexPath(month)
+        let disk = bare([(path, input)])
+        guard let saved = try? OpenMonthIndexFile.read(storage: disk, path: path, month: month, directoryID: directoryID, reserveEvents: 0) else {
+            return
+        }
+        let header = saved.header
+        if let state = try? saved.state(after: SegmentState()) {
+            var index = saved.index
+            index.link(to: state)
+            for id: UInt128 in [1, 2, 3] {
+                guard let account = index.account(id) else { continue }
+                _ = index.eventRefs(of: account, 0..<min(account.eventCount, 8))
+                for j in 0..<min(account.eventCount / MonthIndex.checkpointInterval, 3) { _ = index.checkpoint(of: account, j) }
+            }
+            _ = index.recordOffset(timestamp: header.first.timestamp)
+        }
+        let covered = OpenMonthIndexFile.Covered(
+            endOffset: header.coveredEndOffset, rootSoFar: header.rootSoFar, recordCount: header.recordCount, first: header.first, last: header.last)
+        let copy = layout.segmentsDirectory + "/again.omi"
+        do {
+            try OpenMonthIndexFile.write(
+                saved.index, holds: saved.holds, covered: covered, directoryID: directoryID, storage: disk, path: copy, directory: layout.segmentsDirectory)
+        } catch {
+            require(false, "writing a saved index that read failed: \(error)")
+        }
+        require(disk.bytes(copy) == input, "a saved index that reads does not re-encode to its own bytes")
+    }
+
     static func archive(_ input: [UInt8]) {
         let path = layout.archivePath(month)
         let disk = bare([(path, input)])

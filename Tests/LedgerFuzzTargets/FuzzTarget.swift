@@ -40,6 +40,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case monthIndex = "month-index"
     /// A month's account-ordered copy, opened and read.
     case accountCopy = "account-copy"
+    /// The open month's index saved at a clean close: read, applied,
+    /// queried, written again (it must re-encode to its own bytes).
+    case openMonthIndex = "open-month-index"
     /// An archived month: header, frame index, decompression, scan.
     case archive
     /// A snapshot file, loaded into a state machine.
@@ -66,6 +69,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .segment: FileFuzz.segment(input)
         case .monthIndex: FileFuzz.monthIndex(input)
         case .accountCopy: FileFuzz.accountCopy(input)
+        case .openMonthIndex: FileFuzz.openMonthIndex(input)
         case .archive: FileFuzz.archive(input)
         case .snapshot: FileFuzz.snapshot(input)
         case .ledgerMeta: FileFuzz.ledgerMeta(input)

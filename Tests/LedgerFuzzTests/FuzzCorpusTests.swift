@@ -67,6 +67,12 @@ import Testing
             storage: FileFuzz.directory([(copyPath, copyBytes)]), path: copyPath, month: FileFuzz.month, directoryID: FileFuzz.directoryID,
             monthRoot: Array(copyBytes[40..<72]), refCount: 2, seed: SegmentFileHeader(month: FileFuzz.month, directoryID: FileFuzz.directoryID).recordSeed)
         #expect(try copy.records(0..<2, timestamps: [1_795_219_200_000_000_000, 1_795_219_200_000_000_000])?.count == 2)
+        let savedBytes = Self.seed(.openMonthIndex, "one-record")
+        let savedPath = FileFuzz.layout.openMonthIndexPath(FileFuzz.month)
+        let saved = try OpenMonthIndexFile.read(
+            storage: FileFuzz.directory([(savedPath, savedBytes)]), path: savedPath, month: FileFuzz.month, directoryID: FileFuzz.directoryID,
+            reserveEvents: 0)
+        #expect(saved.header.recordCount == 1 && saved.index.accountCount == 2)
         let snapshotPath = FileFuzz.layout.snapshotPath(lsn: 1)
         let (header, machine, _) = try SnapshotStore.load(
             path: snapshotPath, storage: FileFuzz.directory([(snapshotPath, Self.seed(.snapshot, "one-batch"))]), directoryID: FileFuzz.directoryID)

@@ -64,11 +64,13 @@ extension OpenMonthIndexFile {
             var holds: [UInt128: SegmentHold] = [:]
             var o = header.sectionOffset(.holds)
             var postingsLeft = header.holdPostingCount
+            var previousID: UInt128 = 0
             for _ in 0..<header.holdCount {
                 let id = _LE.u128(p, o)
                 let position = SegmentPosition(rawValue: _LE.u64(p, o + 16))
                 let count = Int(_LE.u32(p, o + 24))
-                guard id != 0, holds[id] == nil, position.isValid, position != .none, _LE.u32(p, o + 28) == 0, count <= postingsLeft else {
+                // Ascending ids: one encoding per content (verify compares bytes).
+                guard id > previousID, position.isValid, position != .none, _LE.u32(p, o + 28) == 0, count <= postingsLeft else {
                     throw damaged("hold \(id) is not valid", o)
                 }
                 postingsLeft -= count
@@ -80,6 +82,7 @@ extension OpenMonthIndexFile {
                     o += Format.holdPostingBytes
                 }
                 holds[id] = SegmentHold(position: position, postings: postings)
+                previousID = id
             }
             guard postingsLeft == 0 else { throw damaged("\(postingsLeft) hold postings are not part of a hold", o) }
             return holds

@@ -22,7 +22,8 @@ import Testing
             let checkpoints = t.summaries.indices.map { t.checkpoints.elements($0, 0..<t.checkpoints.count($0)) }
             let accounts = filer.state.accounts.sorted { $0.id < $1.id }
             let holds = filer.state.holds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-            return "\(t.summaries) \(refs) \(checkpoints) \(t.entryIDs) \(t.entryOffsets) \(t.records) \(filer.currentIndex!.totals) \(accounts) \(holds)"
+            return
+                "\(t.summaries) \(refs) \(checkpoints) \(Array(t.entryIDs)) \(Array(t.entryOffsets)) \(Array(t.records)) \(filer.currentIndex!.totals) \(accounts) \(holds)"
         }
     }
 
@@ -167,5 +168,37 @@ import Testing
         let damaged = try Verifier.verify(at: Self.root, storage: disk).problems
         #expect(damaged.contains { $0.severity == .warning && $0.kind == "open month index damaged" }, "\(damaged)")
         #expect(!damaged.contains { $0.severity == .error }, "\(damaged)")
+    }
+}
+
+/// On real files the saved index is mapped and the open month's per-event
+/// arrays read their saved part in place; filing more, the next close saves
+/// the whole month again (reading the old file's mapping while the new one
+/// replaces it), equal to indexing the month from its records.
+@Suite struct MappedOpenMonthIndexTests {
+    @Test func aMappedSavedIndexServesAndIsSavedAgainAsAScanWould() throws {
+        var (dir, ledger, workload) = try MappedSegmentScanTests.ledger(seed: 12, batches: 60)
+        let options = MappedSegmentScanTests.options
+        let histories = try (1...UInt128(workload.accountCount)).map { try ledger.history(account: $0, limit: 10_000).items }
+        try ledger.close()
+        ledger = try Ledger.open(at: dir, options: options)
+        let records = ledger.recovery.openMonthRecordsFromSavedIndex
+        #expect(records > 100)
+        #expect(try ledger.readSegments { $0.currentIndex!.t.records.savedCount } == records, "the records are read in place")
+        #expect(try (1...UInt128(workload.accountCount)).map { try ledger.history(account: $0, limit: 10_000).items } == histories)
+        for _ in 0..<20 { _ = try ledger.submitAndWait(workload.nextBatch()) }
+        let after = try (1...UInt128(workload.accountCount)).map { try ledger.history(account: $0, limit: 10_000).items }
+        let month = try ledger.readSegments { $0.current!.header.month }
+        try ledger.close()
+        let layout = DataDirectoryLayout(root: dir)
+        let saved = try Array(Data(contentsOf: URL(fileURLWithPath: layout.openMonthIndexPath(month))))
+        // The same month indexed from its records saves the same bytes.
+        try FileManager.default.removeItem(atPath: layout.openMonthIndexPath(month))
+        ledger = try Ledger.open(at: dir, options: options)
+        #expect(ledger.recovery.openMonthRecordsFromSavedIndex == 0)
+        #expect(try (1...UInt128(workload.accountCount)).map { try ledger.history(account: $0, limit: 10_000).items } == after)
+        try ledger.close()
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: layout.openMonthIndexPath(month)))) == saved)
+        #expect(try Verifier.verify(at: dir).problems.isEmpty)
     }
 }

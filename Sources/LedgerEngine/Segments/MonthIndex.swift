@@ -102,11 +102,13 @@ public struct MonthIndexBuilder: MonthIndexReading {
         /// duplicates) only when the month is sealed. While the month is
         /// open, lookups go through the state machine's entry timestamp and
         /// `records`, so filing does not hash entry ids.
-        var entryIDs: [UInt128] = []
-        var entryOffsets: [UInt64] = []
+        var entryIDs = EventArray<UInt128>()
+        var entryOffsets = EventArray<UInt64>()
         /// Every record of the month, in order: its timestamp, offset and,
         /// for settlements, the pending entry's record.
-        var records: [AccountEventRef] = []
+        /// (Read in place from the saved index for the events it covers:
+        /// SavedEventArray.swift.)
+        var records = EventArray<AccountEventRef>()
 
         /// The account's first touch this month: its summary and lists.
         mutating func addAccount(_ touch: SegmentState.Touch, stateSlot: Int) -> Int {
@@ -212,8 +214,7 @@ public struct MonthIndexBuilder: MonthIndexReading {
     /// touched until used.)
     var allocatedBytes: Int {
         t.refs.allocatedBytes + t.checkpoints.allocatedBytes + t.summaries.capacity * MemoryLayout<MonthAccount>.stride + t.slotByID.allocatedBytes
-            + t.monthSlotByStateSlot.capacity * 4 + t.entryIDs.count * 16 + t.entryOffsets.count * 8 + t.records.count
-            * MemoryLayout<AccountEventRef>.stride
+            + t.monthSlotByStateSlot.capacity * 4 + t.entryIDs.heldBytes + t.entryOffsets.heldBytes + t.records.heldBytes
     }
     public var totals: [LedgerTotals] { ledgerTotals }
 

@@ -6,7 +6,8 @@
 // (SegmentFiler+OpenMonthIndex.swift).
 
 extension OpenMonthIndexFile {
-    /// Reads and checks `path` (mapped where storage can map). Throws
+    /// Reads and checks `path` (mapped where storage can map: the builder's
+    /// per-event arrays then read their saved part in place). Throws
     /// `corruption` naming the file and offset when it is damaged, of
     /// another month or directory, or inconsistent.
     static func read(storage: any Storage, path: String, month: UTCMonth, directoryID: [UInt8], reserveEvents: Int) throws -> Saved {
@@ -16,12 +17,11 @@ extension OpenMonthIndexFile {
         guard size >= Format.headerBytes else {
             throw LedgerError(.corruption, "open month index is \(size) bytes, shorter than its header", path: path, offset: size)
         }
-        return try file.withContents(size, mapped: true) { p in
-            try decode(p, path: path, month: month, directoryID: directoryID, reserveEvents: reserveEvents)
-        }
+        return try decode(SavedIndexBytes(file: file, count: size), path: path, month: month, directoryID: directoryID, reserveEvents: reserveEvents)
     }
 
-    static func decode(_ p: UnsafeRawBufferPointer, path: String, month: UTCMonth, directoryID: [UInt8], reserveEvents: Int) throws -> Saved {
+    static func decode(_ bytes: SavedIndexBytes, path: String, month: UTCMonth, directoryID: [UInt8], reserveEvents: Int) throws -> Saved {
+        let p = bytes.bytes
         guard let header = Format.Header.decode(p) else {
             throw LedgerError(.corruption, "open month index header is damaged or of another version", path: path, offset: 0)
         }
@@ -38,7 +38,7 @@ extension OpenMonthIndexFile {
                 throw LedgerError(.corruption, "open month index section \(section) fails its CRC", path: path, offset: start)
             }
         }
-        let decoder = SectionDecoder(p: p, header: header, path: path)
+        let decoder = SectionDecoder(bytes: bytes, header: header, path: path)
         let holds = try decoder.holds()
         let totals = try decoder.ledgerTotals()
         var tables = MonthIndexBuilder.Tables()
@@ -46,15 +46,16 @@ extension OpenMonthIndexFile {
         try decoder.lists(into: &tables)
         try decoder.records(into: &tables, reserveEvents: reserveEvents)
         try decoder.entries(into: &tables, reserveEvents: reserveEvents)
-        return Saved(header: header, index: MonthIndexBuilder(month: month, tables: tables, totals: totals), holds: holds)
+        return Saved(header: header, bytes: bytes, index: MonthIndexBuilder(month: month, tables: tables, totals: totals), holds: holds)
     }
 
     /// Decodes the sections in order; each throws naming the offset of the
     /// first value that does not hold.
     struct SectionDecoder {
-        let p: UnsafeRawBufferPointer
+        let bytes: SavedIndexBytes
         let header: Format.Header
         let path: String
+        var p: UnsafeRawBufferPointer { bytes.bytes }
 
         func damaged(_ what: String, _ offset: Int) -> LedgerError {
             LedgerError(.corruption, "open month index: \(what)", path: path, offset: offset)
@@ -151,31 +152,35 @@ extension OpenMonthIndexFile {
         }
 
         /// Every record: offsets and timestamps strictly ascending, inside
-        /// the covered part of the segment and the month.
+        /// the covered part of the segment and the month. Read in place.
         func records(into t: inout MonthIndexBuilder.Tables, reserveEvents: Int) throws {
-            var o = header.sectionOffset(.records)
-            t.records.reserveCapacity(max(header.recordCount, min(reserveEvents, MonthIndexBuilder.reservedEventsMax)))
+            let start = header.sectionOffset(.records)
+            var o = start
             var previous = (offset: UInt64(SegmentFormat.fileHeaderBytes - 1), timestamp: UInt64(0))
-            for _ in 0..<header.recordCount {
-                let record = AccountEventRef(
-                    timestamp: _LE.u64(p, o), offset: _LE.u64(p, o + 8), pendingPosition: SegmentPosition(rawValue: _LE.u64(p, o + 16)))
+            for n in 0..<header.recordCount {
+                let record = AccountEventRef.load(p, o)
                 guard record.offset > previous.offset, record.offset < UInt64(header.coveredEndOffset), record.timestamp > previous.timestamp,
                     header.month.contains(record.timestamp), record.pendingPosition.isValid
-                else { throw damaged("record \(t.records.count) is out of order or range", o) }
-                t.records.append(record)
+                else { throw damaged("record \(n) is out of order or range", o) }
                 previous = (record.offset, record.timestamp)
                 o += Format.recordBytes
             }
-            guard t.records.first?.timestamp ?? 0 == (header.recordCount > 0 ? header.first.timestamp : 0),
-                t.records.last?.timestamp ?? 0 == (header.recordCount > 0 ? header.last.timestamp : 0)
-            else { throw damaged("the records do not start and end where the header says", header.sectionOffset(.records)) }
+            let first = header.recordCount > 0 ? AccountEventRef.load(p, start).timestamp : 0
+            guard first == (header.recordCount > 0 ? header.first.timestamp : 0), previous.timestamp == (header.recordCount > 0 ? header.last.timestamp : 0)
+            else { throw damaged("the records do not start and end where the header says", start) }
+            t.records = EventArray(saved: bytes, offset: start, count: header.recordCount)
+            t.records.reserveCapacity(Self.tailReserve(saved: header.recordCount, reserveEvents: reserveEvents))
         }
 
-        /// Entry ids and their records' offsets (filing order).
+        /// Room for the events filed after the saved ones: what `reserveEvents`
+        /// expects beyond them, at least a quarter more (address space until
+        /// written), so the first events after a restart do not double it.
+        static func tailReserve(saved: Int, reserveEvents: Int) -> Int {
+            saved + min(max(reserveEvents - saved, saved / 4, 1 << 16), MonthIndexBuilder.reservedEventsMax)
+        }
+
+        /// Entry ids and their records' offsets (filing order). Read in place.
         func entries(into t: inout MonthIndexBuilder.Tables, reserveEvents: Int) throws {
-            let reserved = max(header.entryCount, min(reserveEvents, MonthIndexBuilder.reservedEventsMax))
-            t.entryIDs.reserveCapacity(reserved)
-            t.entryOffsets.reserveCapacity(reserved)
             var ids = header.sectionOffset(.entryIDs)
             var offsets = header.sectionOffset(.entryOffsets)
             var previous = UInt64(SegmentFormat.fileHeaderBytes - 1)
@@ -183,12 +188,15 @@ extension OpenMonthIndexFile {
                 let id = _LE.u128(p, ids)
                 let offset = _LE.u64(p, offsets)
                 guard id != 0, offset > previous, offset < UInt64(header.coveredEndOffset) else { throw damaged("entry \(id) is not valid", offsets) }
-                t.entryIDs.append(id)
-                t.entryOffsets.append(offset)
                 previous = offset
                 ids += Format.entryIDBytes
                 offsets += Format.entryOffsetBytes
             }
+            t.entryIDs = EventArray(saved: bytes, offset: header.sectionOffset(.entryIDs), count: header.entryCount)
+            t.entryOffsets = EventArray(saved: bytes, offset: header.sectionOffset(.entryOffsets), count: header.entryCount)
+            let reserved = Self.tailReserve(saved: header.entryCount, reserveEvents: reserveEvents)
+            t.entryIDs.reserveCapacity(reserved)
+            t.entryOffsets.reserveCapacity(reserved)
         }
     }
 }

@@ -13,6 +13,9 @@ enum OpenMonthIndexFile {
     /// the covered end, and the header (what the segment must agree with).
     struct Saved {
         var header: Format.Header
+        /// The file's bytes, which the builder's per-event arrays read in
+        /// place (SavedEventArray.swift).
+        var bytes: SavedIndexBytes
         var index: MonthIndexBuilder
         var holds: [UInt128: SegmentHold]
     }

@@ -31,14 +31,14 @@ struct SavedRecordsCheck {
     let saved: OpenMonthIndexFormat.Header?
     /// The saved index's records; released at the saved end, before the
     /// builder appends to its own reference (no copy of the array).
-    private var records: [AccountEventRef]
+    private var records: EventArray<AccountEventRef>
     private(set) var count = 0
     /// The scan went on past the saved end (so it must have met it exactly).
     private var pastEnd = false
 
-    init(_ saved: OpenMonthIndexFormat.Header?, records: [AccountEventRef]) {
+    init(_ saved: OpenMonthIndexFormat.Header?, records: EventArray<AccountEventRef>) {
         self.saved = saved
-        self.records = saved == nil ? [] : records
+        self.records = saved == nil ? EventArray() : records
     }
 
     /// True when `record` lies before the saved end (checked, not to be
@@ -50,7 +50,7 @@ struct SavedRecordsCheck {
                 throw OpenMonthIndexMismatch(description: "record \(count) at \(record.offset) does not start where the saved index ends")
             }
             pastEnd = true
-            records = []
+            records = EventArray()
             return false
         }
         guard count < records.count, records[count].offset == UInt64(record.offset), records[count].timestamp == record.header.timestamp else {
@@ -71,7 +71,7 @@ struct SavedRecordsCheck {
     /// timestamps and record CRCs changes it). A sealed month's root was
     /// checked against all its records by the scan itself.
     mutating func finish(_ writer: SegmentWriter) throws {
-        records = []
+        records = EventArray()
         guard let saved else { return }
         guard count == saved.recordCount else {
             throw OpenMonthIndexMismatch(description: "the segment holds \(count) of the saved index's \(saved.recordCount) records")

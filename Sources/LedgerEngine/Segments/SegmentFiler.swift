@@ -157,6 +157,8 @@ public final class SegmentFiler {
                 index.link(to: state)
                 sealedAfterAll = try openUnsealedMonth(month, index: index, resumingAfter: saved.header)
                 recordsFromSavedIndex = saved.header.recordCount
+                // Checked: its pages need not stay resident (SavedEventArray.swift).
+                saved.bytes.releaseResidentPages()
             } catch let mismatch as OpenMonthIndexMismatch {
                 log("segments: the saved index of the open month \(month) does not describe its segment (\(mismatch)); indexing the month from its records")
                 state = atMonthStart

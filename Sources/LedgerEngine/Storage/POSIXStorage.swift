@@ -245,6 +245,13 @@ final class POSIXReadOnlyMapping: ReadOnlyMapping {
             munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
         }
     }
+
+    /// A read-only private mapping has no private pages: DONTNEED only
+    /// unmaps page-cache pages, which the next read maps again. A hint:
+    /// its failure changes nothing.
+    func releaseResidentPages() {
+        if mapped { _ = madvise(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, MADV_DONTNEED) }
+    }
 }
 
 final class POSIXMapping: StorageMapping {

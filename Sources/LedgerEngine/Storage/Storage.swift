@@ -84,6 +84,14 @@ extension ReadableFile {
 public protocol ReadOnlyMapping: AnyObject {
     var bytes: UnsafeRawBufferPointer { get }
     func unmap()
+    /// Drops the process's page-table entries for the mapping (madvise
+    /// DONTNEED): the pages stay in the page cache and the next read
+    /// faults them back; the process no longer counts them as resident.
+    func releaseResidentPages()
+}
+
+extension ReadOnlyMapping {
+    public func releaseResidentPages() {}
 }
 
 public protocol StorageFile: ReadableFile {

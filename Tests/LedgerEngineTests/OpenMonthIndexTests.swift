@@ -96,4 +96,31 @@ import Testing
             try OpenMonthIndexFile.read(storage: disk, path: "/v/d.omi", month: Self.november, directoryID: SegmentTests.directoryID, reserveEvents: 0)
         }
     }
+
+    /// Lists whose first elements are read in place from saved bytes and
+    /// the rest appended: every range reads what was put, across the seam.
+    @Test func savedListsReadEveryRangeAcrossTheSavedPart() throws {
+        let disk = SimulatedDisk(seed: 4)
+        try disk.makeDirectory("/v")
+        let values: [UInt64] = [10, 11, 12, 20, 21]
+        try disk.openFile("/v/l", create: true).write(values.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }, at: 0)
+        let bytes = try SavedIndexBytes(file: try disk.openFileForReading("/v/l"), count: 40)
+        var lists = SavedLists<UInt64>(saved: bytes, starts: [0, 24], counts: [3, 2], filler: 0)
+        for v: UInt64 in [13, 14, 15, 16, 17, 18, 19] { lists.append(v, to: 0) }
+        let added = lists.addList()
+        lists.append(30, to: added)
+        var expected: [[UInt64]] = [Array(10...19), [20, 21], [30]]
+        for v: UInt64 in 22...29 { lists.append(v, to: 1) }
+        expected[1] = Array(20...29)
+        for list in 0..<3 {
+            #expect(lists.count(list) == expected[list].count)
+            for a in 0...expected[list].count {
+                for b in a...expected[list].count { #expect(lists.elements(list, a..<b) == Array(expected[list][a..<b]), "list \(list) \(a)..<\(b)") }
+            }
+            #expect(expected[list].indices.map { lists[list, $0] } == expected[list])
+        }
+        var array = EventArray<UInt64>(saved: bytes, offset: 8, count: 2)
+        array.append(99)
+        #expect(Array(array) == [11, 12, 99] && array.heldBytes == 8)
+    }
 }

@@ -90,8 +90,10 @@ public struct MonthIndexBuilder: MonthIndexReading {
         /// touch; what an event's refs share (timestamp, offset, pending
         /// record) is stored once, in `records` (issue 13, target 4: 24-byte
         /// refs per touch were most of the open month's index).
-        var refs = ChunkedLists<UInt64>(filler: 0)
-        var checkpoints = ChunkedLists(filler: AccountBalances())
+        /// (Both read in place from the saved index for the events it
+        /// covers: SavedEventArray.swift.)
+        var refs = SavedLists<UInt64>(filler: 0)
+        var checkpoints = SavedLists(filler: AccountBalances())
         /// Month slot of each `SegmentState` slot (−1: not touched this
         /// month), so filing never hashes an account id.
         var monthSlotByStateSlot: [Int32] = []

@@ -120,8 +120,6 @@ extension OpenMonthIndexFile {
                         id: id, ledger: _LE.u32(p, o + 16), flags: AccountFlags(rawValue: _LE.u16(p, o + 20)), opening: SegmentSeal.balances(p, o + 32),
                         closing: SegmentSeal.balances(p, o + 96), eventCount: eventCount, eventRefStart: slot, checkpointStart: slot))
                 t.slotByID.insertNew(id, Int32(slot))
-                let lists = (t.refs.addList(), t.checkpoints.addList())
-                assert(lists == (slot, slot), "month slot \(slot) has lists \(lists)")
                 o += Format.accountBytes
             }
             guard refs == header.refCount, checkpoints == header.checkpointCount else {
@@ -129,26 +127,31 @@ extension OpenMonthIndexFile {
             }
         }
 
-        /// Each account's refs (record numbers, ascending) and checkpoints.
+        /// Each account's refs (record numbers, ascending) and checkpoints,
+        /// read in place: each list a run of its section.
         func lists(into t: inout MonthIndexBuilder.Tables) throws {
             var o = header.sectionOffset(.refs)
-            for slot in t.summaries.indices {
+            var refStarts: [Int] = []
+            refStarts.reserveCapacity(t.summaries.count)
+            for summary in t.summaries {
+                refStarts.append(o)
                 var previous = -1
-                for _ in 0..<t.summaries[slot].eventCount {
+                for _ in 0..<summary.eventCount {
                     let number = _LE.size(p, o)
                     guard number > previous, number < header.recordCount else { throw damaged("event ref \(number) is out of order or range", o) }
-                    t.refs.append(UInt64(number), to: slot)
                     previous = number
                     o += Format.refBytes
                 }
             }
+            t.refs = SavedLists(saved: bytes, starts: refStarts, counts: t.summaries.map(\.eventCount), filler: 0)
+            var checkpointStarts: [Int] = []
             o = header.sectionOffset(.checkpoints)
-            for slot in t.summaries.indices {
-                for _ in 0..<(t.summaries[slot].eventCount / MonthIndex.checkpointInterval) {
-                    t.checkpoints.append(SegmentSeal.balances(p, o), to: slot)
-                    o += Format.checkpointBytes
-                }
+            for summary in t.summaries {
+                checkpointStarts.append(o)
+                o += summary.eventCount / MonthIndex.checkpointInterval * Format.checkpointBytes
             }
+            t.checkpoints = SavedLists(
+                saved: bytes, starts: checkpointStarts, counts: t.summaries.map { $0.eventCount / MonthIndex.checkpointInterval }, filler: AccountBalances())
         }
 
         /// Every record: offsets and timestamps strictly ascending, inside

@@ -117,3 +117,69 @@ struct EventArray<Element: SavedElement>: RandomAccessCollection {
     /// Bytes of this process's own memory it holds.
     var heldBytes: Int { tail.count * MemoryLayout<Element>.stride }
 }
+
+extension AccountBalances: SavedElement {
+    static var savedBytes: Int { OpenMonthIndexFormat.checkpointBytes }
+    static func load(_ p: UnsafeRawBufferPointer, _ o: Int) -> Self { SegmentSeal.balances(p, o) }
+}
+
+/// Per-account lists (an account's event refs, its checkpoints) whose first
+/// elements are a run of a saved index's section (read in place) and whose
+/// later ones are in `ChunkedLists`. Lists added after the open have no
+/// saved part.
+struct SavedLists<Element: SavedElement> {
+    private var saved: SavedIndexBytes?
+    /// Per list with a saved part: where it starts in `saved`, and its length.
+    private var savedStarts: [Int] = []
+    private var savedCounts: [Int] = []
+    private(set) var tail: ChunkedLists<Element>
+
+    init(filler: Element) { tail = ChunkedLists(filler: filler) }
+
+    /// Lists `0..<counts.count`, list i holding `counts[i]` saved elements
+    /// from `starts[i]` (checked by the caller to lie inside `saved`).
+    init(saved: SavedIndexBytes, starts: [Int], counts: [Int], filler: Element) {
+        precondition(starts.count == counts.count, "\(starts.count) starts for \(counts.count) lists")
+        self.saved = saved
+        savedStarts = starts
+        savedCounts = counts
+        tail = ChunkedLists(filler: filler)
+        for _ in counts.indices { _ = tail.addList() }
+    }
+
+    @inline(__always)
+    func savedCount(_ list: Int) -> Int { list < savedCounts.count ? savedCounts[list] : 0 }
+
+    var listCount: Int { tail.listCount }
+
+    func count(_ list: Int) -> Int { savedCount(list) + tail.count(list) }
+
+    mutating func addList() -> Int { tail.addList() }
+
+    mutating func append(_ element: Element, to list: Int) { tail.append(element, to: list) }
+
+    subscript(list: Int, index: Int) -> Element {
+        let inSaved = savedCount(list)
+        guard index < inSaved else { return tail[list, index - inSaved] }
+        precondition(index >= 0, "element \(index)")
+        return Element.load(saved!.bytes, savedStarts[list] + index * Element.savedBytes)
+    }
+
+    /// The list's elements in `range`, copied.
+    func elements(_ list: Int, _ range: Range<Int>) -> [Element] {
+        let inSaved = savedCount(list)
+        precondition(range.lowerBound >= 0 && range.upperBound <= inSaved + tail.count(list), "range \(range) of a list of \(count(list))")
+        var result: [Element] = []
+        result.reserveCapacity(range.count)
+        for index in range.lowerBound..<max(range.lowerBound, min(range.upperBound, inSaved)) {
+            result.append(Element.load(saved!.bytes, savedStarts[list] + index * Element.savedBytes))
+        }
+        if range.upperBound > inSaved { result += tail.elements(list, max(range.lowerBound, inSaved) - inSaved..<(range.upperBound - inSaved)) }
+        return result
+    }
+
+    func prefetchTail(_ list: Int) { tail.prefetchTail(list) }
+
+    /// Bytes of this process's own memory it holds.
+    var allocatedBytes: Int { tail.allocatedBytes + (savedStarts.capacity + savedCounts.capacity) * MemoryLayout<Int>.stride }
+}

@@ -106,27 +106,15 @@ enum OpenMonthIndexFile {
             }
         }
         crcs[Format.Section.accounts.rawValue] = try sink.endSection()
-        for slot in t.summaries.indices {
-            for number in t.refs.elements(slot, 0..<t.refs.count(slot)) { try sink.put(Format.refBytes) { _LE.put($0, 0, number) } }
-        }
+        for slot in t.summaries.indices { try sink.putAll(t.refs.elements(slot, 0..<t.refs.count(slot))) }
         crcs[Format.Section.refs.rawValue] = try sink.endSection()
-        for slot in t.summaries.indices {
-            for balances in t.checkpoints.elements(slot, 0..<t.checkpoints.count(slot)) {
-                try sink.put(Format.checkpointBytes) { SegmentSeal.put(balances, $0, 0) }
-            }
-        }
+        for slot in t.summaries.indices { try sink.putAll(t.checkpoints.elements(slot, 0..<t.checkpoints.count(slot))) }
         crcs[Format.Section.checkpoints.rawValue] = try sink.endSection()
-        for id in t.entryIDs { try sink.put(Format.entryIDBytes) { _LE.put($0, 0, id) } }
+        try sink.putAll(t.entryIDs)
         crcs[Format.Section.entryIDs.rawValue] = try sink.endSection()
-        for offset in t.entryOffsets { try sink.put(Format.entryOffsetBytes) { _LE.put($0, 0, offset) } }
+        try sink.putAll(t.entryOffsets)
         crcs[Format.Section.entryOffsets.rawValue] = try sink.endSection()
-        for record in t.records {
-            try sink.put(Format.recordBytes) { p in
-                _LE.put(p, 0, record.timestamp)
-                _LE.put(p, 8, record.offset)
-                _LE.put(p, 16, record.pendingPosition.rawValue)
-            }
-        }
+        try sink.putAll(t.records)
         crcs[Format.Section.records.rawValue] = try sink.endSection()
         try sink.flush()
     }
@@ -183,6 +171,11 @@ enum OpenMonthIndexFile {
             item.initializeMemory(as: UInt8.self, repeating: 0)
             fill(item)
             used += count
+        }
+
+        /// Appends each element as a saved index stores it.
+        mutating func putAll<S: Sequence>(_ elements: S) throws where S.Element: SavedElement {
+            for element in elements { try put(S.Element.savedBytes) { element.store($0, 0) } }
         }
 
         /// The masked CRC32C of the section that ends here.

@@ -53,10 +53,12 @@ final class SavedIndexBytes: @unchecked Sendable {
     var isMapped: Bool { mapping != nil }
 }
 
-/// An element a saved index stores at a fixed size, little-endian.
+/// An element a saved index stores at a fixed size, little-endian: its
+/// reader (`load`) and writer (`store`) side by side.
 protocol SavedElement {
     static var savedBytes: Int { get }
     static func load(_ p: UnsafeRawBufferPointer, _ offset: Int) -> Self
+    func store(_ p: UnsafeMutableRawBufferPointer, _ offset: Int)
 }
 
 extension AccountEventRef: SavedElement {
@@ -64,16 +66,23 @@ extension AccountEventRef: SavedElement {
     static func load(_ p: UnsafeRawBufferPointer, _ o: Int) -> Self {
         AccountEventRef(timestamp: _LE.u64(p, o), offset: _LE.u64(p, o + 8), pendingPosition: SegmentPosition(rawValue: _LE.u64(p, o + 16)))
     }
+    func store(_ p: UnsafeMutableRawBufferPointer, _ o: Int) {
+        _LE.put(p, o, timestamp)
+        _LE.put(p, o + 8, offset)
+        _LE.put(p, o + 16, pendingPosition.rawValue)
+    }
 }
 
 extension UInt128: SavedElement {
-    static var savedBytes: Int { 16 }
+    static var savedBytes: Int { OpenMonthIndexFormat.entryIDBytes }
     static func load(_ p: UnsafeRawBufferPointer, _ o: Int) -> Self { _LE.u128(p, o) }
+    func store(_ p: UnsafeMutableRawBufferPointer, _ o: Int) { _LE.put(p, o, self) }
 }
 
 extension UInt64: SavedElement {
-    static var savedBytes: Int { 8 }
+    static var savedBytes: Int { OpenMonthIndexFormat.entryOffsetBytes }
     static func load(_ p: UnsafeRawBufferPointer, _ o: Int) -> Self { _LE.u64(p, o) }
+    func store(_ p: UnsafeMutableRawBufferPointer, _ o: Int) { _LE.put(p, o, self) }
 }
 
 /// An append-only array whose first `savedCount` elements are a section of
@@ -121,6 +130,7 @@ struct EventArray<Element: SavedElement>: RandomAccessCollection {
 extension AccountBalances: SavedElement {
     static var savedBytes: Int { OpenMonthIndexFormat.checkpointBytes }
     static func load(_ p: UnsafeRawBufferPointer, _ o: Int) -> Self { SegmentSeal.balances(p, o) }
+    func store(_ p: UnsafeMutableRawBufferPointer, _ o: Int) { SegmentSeal.put(self, p, o) }
 }
 
 /// Per-account lists (an account's event refs, its checkpoints) whose first

@@ -148,6 +148,28 @@ import Testing
         #expect(n3 == 0 && month3 == expected && lines3.contains { $0.contains("is not the saved index") }, "\(lines3)")
     }
 
+    /// A full disk while the close saves the index: the close names it,
+    /// leaves no half-written file and keeps the last one (it still
+    /// describes the month's first part); everything else was synced first.
+    @Test func aFullDiskWhileSavingLeavesNoHalfWrittenFile() throws {
+        let disk = SimulatedDisk(seed: 34)
+        var (ledger, clock, workload) = try SegmentQueryTests.fourMonths(seed: 34, disk: disk)
+        let (month, records) = try ledger.readSegments { ($0.current!.header.month, $0.current!.recordCount) }
+        try ledger.close()
+        let path = Self.layout.openMonthIndexPath(month)
+        let first = disk.bytes(path)
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: SegmentQueryTests.options(clock))
+        try workload.run(ledger, clock: clock, batches: 5, stepNsMax: 60 * 1_000_000_000)
+        disk.noSpace = { $0.hasSuffix(".omi.tmp") }
+        #expect(throws: LedgerError.self) { try ledger.close() }
+        disk.noSpace = nil
+        #expect(!disk.fileExists(DataDirectoryLayout.temporaryPath(for: path)) && disk.bytes(path) == first)
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: SegmentQueryTests.options(clock))
+        #expect(ledger.recovery.openMonthRecordsFromSavedIndex == records)
+        try SegmentQueryTests.expectQueriesMatchOracle(ledger, disk, workload, "after a full disk at close")
+        try ledger.close()
+    }
+
     @Test func verifyNamesASavedIndexThatDiffersOrIsDamaged() throws {
         let (disk, _, path, first, _) = try Self.twoCloses(seed: 33)
         let current = disk.bytes(path)

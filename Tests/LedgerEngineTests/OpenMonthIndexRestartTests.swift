@@ -190,6 +190,13 @@ import Testing
         let damaged = try Verifier.verify(at: Self.root, storage: disk).problems
         #expect(damaged.contains { $0.severity == .warning && $0.kind == "open month index damaged" }, "\(damaged)")
         #expect(!damaged.contains { $0.severity == .error }, "\(damaged)")
+        // A covered end that is no record boundary (CRCs valid): an open
+        // ignores it, so a warning.
+        let moved = try Self.resealed(current, editing: 40) { $0[40] ^= 1 }
+        try Self.put(disk, path, moved)
+        let misplaced = try Verifier.verify(at: Self.root, storage: disk).problems
+        #expect(misplaced.contains { $0.severity == .warning && $0.kind == "open month index damaged" && $0.offset == 40 }, "\(misplaced)")
+        #expect(!misplaced.contains { $0.severity == .error }, "\(misplaced)")
     }
 }
 

@@ -1,9 +1,9 @@
-// Writes and reads the open month's saved index (OpenMonthIndexFormat.swift,
-// Specs/open-month-index-format.md). The writer streams each section through
-// one 1 MiB buffer (the index is ~300 MB at 4M events: no second copy in
-// memory); the reader decodes a mapping of the file straight into the
-// builder's tables, checking each section's CRC and every count, offset and
-// reference it will later index with, so no input traps.
+// Writes the open month's saved index (OpenMonthIndexFormat.swift,
+// Specs/open-month-index-format.md), and compares a file with what it would
+// write (`verify`). The writer streams each section through one 1 MiB
+// buffer (the index is ~300 MB at 4M events: no second copy in memory).
+// The reader (OpenMonthIndexFile+Read.swift) checks a mapping of the file
+// and hands the builder its sections to read in place.
 
 enum OpenMonthIndexFile {
     typealias Format = OpenMonthIndexFormat

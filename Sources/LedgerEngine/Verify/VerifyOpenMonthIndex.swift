@@ -64,10 +64,13 @@ extension SegmentCheck {
             return
         }
         guard let point, let rootSoFar else {
+            // An open finds the same and ignores the file: a warning.
             report.problems.append(
                 .init(
-                    severity: .error, file: path, offset: 40, kind: "open month index differs",
-                    message: "its covered end \(savedEnd) is not where a record of the segment starts or the records end; delete the file"))
+                    severity: .warning, file: path, offset: 40, kind: "open month index damaged",
+                    message:
+                        "its covered end \(savedEnd) is not where a record of the segment starts or the records end (derived: an open ignores it and indexes the month from its records; delete it)"
+                ))
             return
         }
         do {

@@ -240,7 +240,8 @@ final class SnapshotStreamReader {
     let end: Int
     var buffer: [UInt8] = []
     var position = 0
-    let hasher = SHA256Hasher()
+    /// The body's SHA-256, computed beside the decoding (BackgroundSHA256.swift).
+    let hasher = BackgroundSHA256()
 
     init(file: any ReadableFile, from offset: Int, end: Int) {
         self.file = file
@@ -254,7 +255,7 @@ final class SnapshotStreamReader {
             let rest = Array(buffer[position...])
             let want = min(max(SnapshotStreamWriter.chunkBytes, bytes), end - offset)
             let chunk = try file.readExactly(want, at: offset)
-            chunk.withUnsafeBytes { hasher.update($0) }
+            hasher.update(chunk)
             offset += want
             buffer = rest + chunk
             position = 0

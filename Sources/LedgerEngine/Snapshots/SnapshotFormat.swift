@@ -240,8 +240,7 @@ final class SnapshotStreamReader {
     let end: Int
     var buffer: [UInt8] = []
     var position = 0
-    /// The body's SHA-256, computed beside the decoding (BackgroundSHA256.swift).
-    let hasher = BackgroundSHA256()
+    let hasher = SHA256Hasher()
 
     init(file: any ReadableFile, from offset: Int, end: Int) {
         self.file = file
@@ -255,7 +254,7 @@ final class SnapshotStreamReader {
             let rest = Array(buffer[position...])
             let want = min(max(SnapshotStreamWriter.chunkBytes, bytes), end - offset)
             let chunk = try file.readExactly(want, at: offset)
-            hasher.update(chunk)
+            chunk.withUnsafeBytes { hasher.update($0) }
             offset += want
             buffer = rest + chunk
             position = 0

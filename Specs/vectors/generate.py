@@ -364,10 +364,15 @@ admin_archive = struct.pack('<HHI', 4, 0, 8) + struct.pack('<HBBi', 2026, 9, 1, 
 write('protocol-admin-archive.hex', frame(12, 8, admin_archive), 'admin request, id 8: archive the sealed months before 2026-09 with zstd level 3')
 write('protocol-v2-behind.hex', frame(4, 4, b'applied LSN 4000 < 4242', status=20, version=2), 'version 2 reply to request 4, status behind (20), message "applied LSN 4000 < 4242"')
 
-# ledger-meta.md: ledger.meta of a directory with 64 MiB WAL files.
+# ledger-meta.md: ledger.meta of a directory with 64 MiB WAL files and a
+# one-month resident window (version 2), and the same directory as version 1
+# wrote it (no window field: read as two months).
+meta = b'LDGRMETA' + struct.pack('<II', 2, 65536) + bytes(range(0xf0, 0x100)) + struct.pack('<I', 1) + bytes(24)
+meta += struct.pack('<I', mask(crc32c(meta)))
+write('ledger-meta.hex', meta, 'ledger.meta (version 2): WAL files of 65536 KiB, directory id f0..ff, resident window 1 month')
 meta = b'LDGRMETA' + struct.pack('<II', 1, 65536) + bytes(range(0xf0, 0x100)) + bytes(28)
 meta += struct.pack('<I', mask(crc32c(meta)))
-write('ledger-meta.hex', meta, 'ledger.meta (version 1): WAL files of 65536 KiB, directory id f0..ff')
+write('ledger-meta-v1.hex', meta, 'ledger.meta (version 1): WAL files of 65536 KiB, directory id f0..ff (resident window 2 months)')
 
 # replication.md: the replicate request, each stream message and the
 # standby's status, each in a frame (operation 9 or 10, request id 7).

@@ -71,6 +71,7 @@ seed('archive', 'zstd', vector('archive-zstd.hex'))
 seed('archive', 'lz4', vector('archive-lz4.hex'))
 seed('snapshot', 'one-batch', vector('snapshot.hex'))
 seed('ledger-meta', 'vector', vector('ledger-meta.hex'))
+seed('ledger-meta', 'vector-v1', vector('ledger-meta-v1.hex'))
 
 # post: the line shapes of docs/cli.md.
 lines = [

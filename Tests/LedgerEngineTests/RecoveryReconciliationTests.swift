@@ -219,9 +219,13 @@ import Testing
         return event.withUnsafeBytes { _LE.u128($0, 16) }
     }
 
-    @Test func editedSealedRecordWithRecomputedCRCIsRefusedByLookupAndHistory() throws {
+    /// With a two-month window the directory opens (its replay never reads
+    /// October) and the queries refuse; with one month, the replay looks a
+    /// retried October id up there, and the open itself refuses, naming the
+    /// segment. Nothing is served from the altered month either way.
+    @Test(arguments: [2, 1]) func editedSealedRecordWithRecomputedCRCIsRefusedByLookupAndHistory(windowMonths: Int) throws {
         let disk = SimulatedDisk(seed: 31)
-        var (ledger, clock, _) = try SegmentQueryTests.fourMonths(seed: 31, disk: disk)
+        var (ledger, clock, _) = try SegmentQueryTests.fourMonths(seed: 31, disk: disk, windowMonths: windowMonths)
         try ledger.close()
         let layout = DataDirectoryLayout(root: SegmentQueryTests.root)
         let october = UTCMonth(year: 2026, month: 10)
@@ -231,6 +235,16 @@ import Testing
         try #require(try SegmentReader.scan(storage: disk, path: path).seal != nil)
         let entryID = try #require(try Self.editFirstEntryAmounts(disk, path))
 
+        if windowMonths == 1 {
+            #expect {
+                try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
+            } throws: { error in
+                let e = error as? LedgerError
+                return e?.code == .corruption && e?.path == path && e!.message.contains("2026-10") && e!.message.contains("month root")
+                    && e!.message.contains("ledgerctl verify")
+            }
+            return
+        }
         ledger = try Ledger.open(at: SegmentQueryTests.root, storage: disk, options: SegmentQueryTests.options(clock))
         defer { try? ledger.close() }
         for query in ["lookup", "history"] {

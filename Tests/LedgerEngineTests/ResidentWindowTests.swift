@@ -12,8 +12,9 @@ import Testing
     static let root = "/sim/window"
     static let day: UInt64 = 86_400 * 1_000_000_000
 
-    static func options(_ clock: TestClock) -> Ledger.Options {
+    static func options(_ clock: TestClock, windowMonths: Int = 1) -> Ledger.Options {
         var options = Ledger.Options()
+        options.residentWindowMonths = windowMonths
         options.walFileBytes = 256 * 1024
         options.snapshotIntervalWALBytes = 0
         options.clock = { clock.read() }
@@ -34,11 +35,13 @@ import Testing
         return (clock, ledger)
     }
 
-    @Test func oldMonthsLeaveMemoryButTheirIdsAreStillKnown() throws {
+    /// Under either rule (fixed at `initialize`, read back from the meta by
+    /// every open).
+    @Test(arguments: [1, 2]) func oldMonthsLeaveMemoryButTheirIdsAreStillKnown(windowMonths: Int) throws {
         let disk = SimulatedDisk(seed: 3)
         let september = UTCMonth(year: 2026, month: 9)
         let clock = TestClock(september.startNs + Self.day)
-        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock))
+        try Ledger.initialize(at: Self.root, storage: disk, options: Self.options(clock, windowMonths: windowMonths))
         var ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(try Self.submit(ledger, [usd(1), usd(2), usd(3)]) == [.ok, .ok, .ok])
         // September: 300 transfers, a hold left open (no timeout), one posted, one voided.
@@ -61,10 +64,17 @@ import Testing
         clock.advance(UTCMonth(year: 2026, month: 11).startNs + Self.day - clock.read())
         #expect(try Self.submit(ledger, [transfer(30_000, from: 2, to: 1, 1)]) == [.ok])
         let (resident, windowStart) = try ledger.read { ($0.entryCount, $0.residentSinceNs) }
+        // Both rules: September left at that batch (two months: it is the
+        // first of November; one month: its group starts with October
+        // succeeded already).
         #expect(windowStart == UTCMonth(year: 2026, month: 10).startNs)
         #expect(resident <= 4 && resident < residentBefore, "September's records left memory: \(resident) of \(residentBefore) resident")
 
         try Self.expectOldIDsKnown(ledger, septemberIDs, "engine open")
+        // One month: the next group started with November succeeded, so
+        // October left too.
+        let windowAtClose = try ledger.read { $0.residentSinceNs }
+        #expect(windowAtClose == UTCMonth(year: 2026, month: windowMonths == 1 ? 11 : 10).startNs)
         #expect(ledger.evicted.foundOnDisk > 0, "the duplicates were found on disk")
         // A settled hold from September cannot be settled again; the open one can.
         #expect(try Self.submit(ledger, [.createEntry(NewEntry(id: 603, kind: .postPending, postings: [], pendingID: 502))]) == [.pendingSettledLongAgo])
@@ -76,7 +86,8 @@ import Testing
         // Recovery from the WAL alone evicts at the same points and replays the same results.
         ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(try (1...3).map { try ledger.account(id: UInt128($0)) } == balances)
-        #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (try ledger.read { $0.entryCount }, windowStart))
+        #expect(try ledger.read { $0.residentSinceNs } == windowAtClose)
+        #expect(try ledger.read { $0.residentWindowMonths } == windowMonths, "the rule comes from ledger.meta")
         try Self.expectOldIDsKnown(ledger, septemberIDs, "recovered from the WAL")
         // And from a snapshot, which holds only the resident records.
         try ledger.snapshot()
@@ -85,7 +96,7 @@ import Testing
         ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         #expect(ledger.recovery.snapshotLSN > 0)
         #expect(ledger.recovery.evictedFilterFromSnapshot, "the filter of evicted ids came from the snapshot, not from the sealed months")
-        #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (residentAtSnapshot, windowStart))
+        #expect(try ledger.read { ($0.entryCount, $0.residentSinceNs) } == (residentAtSnapshot, windowAtClose))
         try Self.expectOldIDsKnown(ledger, septemberIDs, "recovered from a snapshot")
         #expect(try ledger.missingEntries(septemberIDs).isEmpty)
         try ledger.close()

@@ -20,9 +20,11 @@ import Testing
     }
 
     /// A ledger with about four months of history (Sep–Dec 2026), still open.
-    static func fourMonths(seed: UInt64, disk: SimulatedDisk) throws -> (Ledger, TestClock, MultiMonthWorkload) {
+    static func fourMonths(seed: UInt64, disk: SimulatedDisk, windowMonths: Int = 1) throws -> (Ledger, TestClock, MultiMonthWorkload) {
         let clock = TestClock(UTCMonth(year: 2026, month: 9).startNs + 20 * 86_400 * 1_000_000_000)
-        try Ledger.initialize(at: root, storage: disk, options: options(clock))
+        var creation = options(clock)
+        creation.residentWindowMonths = windowMonths
+        try Ledger.initialize(at: root, storage: disk, options: creation)
         let ledger = try Ledger.open(at: root, storage: disk, options: options(clock))
         var workload = MultiMonthWorkload(seed: seed)
         try workload.createAccounts(ledger)

@@ -56,12 +56,31 @@ import Testing
     @Test func ledgerMetaVectorDecodesAndReencodes() throws {
         let bytes = try FormatVectorTests.vector("ledger-meta.hex")
         let meta = try DataDirectoryMeta.decode(bytes, path: "ledger-meta.hex")
-        #expect(meta == DataDirectoryMeta(walFileBytes: 64 << 20, directoryID: Array(0xf0...0xff)))
+        #expect(meta == DataDirectoryMeta(walFileBytes: 64 << 20, directoryID: Array(0xf0...0xff), residentWindowMonths: 1))
         #expect(meta.encoded() == bytes)
         for offset in 0..<bytes.count {
             var flipped = bytes
             flipped[offset] ^= 0x01
             #expect(throws: LedgerError.self) { _ = try DataDirectoryMeta.decode(flipped, path: "x") }
+        }
+    }
+
+    /// A version-1 meta (written before the window field) is still read,
+    /// with the two-month window those directories were replayed with.
+    @Test func ledgerMetaVersionOneReadsAsATwoMonthWindow() throws {
+        let bytes = try FormatVectorTests.vector("ledger-meta-v1.hex")
+        let meta = try DataDirectoryMeta.decode(bytes, path: "ledger-meta-v1.hex")
+        #expect(meta == DataDirectoryMeta(walFileBytes: 64 << 20, directoryID: Array(0xf0...0xff), residentWindowMonths: 2))
+        // A version-2 meta naming a window outside 1...2, checksum fixed
+        // up: refused, naming the field's offset.
+        var bad = try FormatVectorTests.vector("ledger-meta.hex")
+        bad[32] = 3
+        bad.withUnsafeMutableBytes { p in _LE.put(p, 60, Checksum.mask(Checksum.crc32c(UnsafeRawBufferPointer(rebasing: p[0..<60])))) }
+        #expect(throws: LedgerError.self) { _ = try DataDirectoryMeta.decode(bad, path: "x") }
+        do {
+            _ = try DataDirectoryMeta.decode(bad, path: "x")
+        } catch let error as LedgerError {
+            #expect(error.code == .corruption && error.offset == 32 && error.message.contains("3 months"), "\(error)")
         }
     }
 

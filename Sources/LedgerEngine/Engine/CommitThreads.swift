@@ -137,6 +137,9 @@ extension Ledger {
     /// `writeAndSync`.
     private func applyAndEncode(_ batches: [(EventBatch, Completion)], into group: PendingGroup) throws {
         group.reset()
+        // The group before this one was handed off already: a lookup in a
+        // month this evicts waits for that group's filing, never for this one.
+        try Self.evictAtGroupStart(&machine, evicted: evicted)
         WALGroupPayload.begin(group.payloadBuffer)
         var batchCount = 0
         var offset = WALFormat.groupHeaderBytes

@@ -15,6 +15,9 @@ extension Ledger {
             throw LedgerError(
                 .invalidInput, "WAL file size \(options.walFileBytes) must be a multiple of 4096 from \(Limits.walFileBytesMin) to \(Limits.walFileBytesMax)")
         }
+        guard DataDirectoryMeta.residentWindowMonthsAllowed.contains(options.residentWindowMonths) else {
+            throw LedgerError(.invalidInput, "resident window of \(options.residentWindowMonths) months: 1 or 2")
+        }
         try refuseIfLedgerFilesExist(storage: storage, layout: layout)
         if !storage.fileExists(layout.root) {
             try storage.makeDirectory(layout.root)
@@ -26,7 +29,7 @@ extension Ledger {
         var id = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in 0..<16 { id[i] = UInt8.random(in: 0...255, using: &rng) }
-        let meta = DataDirectoryMeta(walFileBytes: options.walFileBytes, directoryID: id)
+        let meta = DataDirectoryMeta(walFileBytes: options.walFileBytes, directoryID: id, residentWindowMonths: options.residentWindowMonths)
         try WALWriter.createFirstFile(storage: storage, layout: layout, fileBytes: options.walFileBytes)
         _ = try BalanceIndex.create(storage: storage, layout: layout, directoryID: id, slotCapacity: BalanceIndexFormat.initialSlotCapacity)
         let temporary = try storage.openFile(layout.metaTemporaryPath, create: true)

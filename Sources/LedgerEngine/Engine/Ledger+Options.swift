@@ -8,6 +8,10 @@ extension Ledger {
     public struct Options: Sendable {
         /// WAL file size for a new directory (`initialize` only).
         public var walFileBytes = Limits.walFileBytesDefault
+        /// Months of entry records kept in memory for a new directory, 1
+        /// or 2 (`initialize` only; fixed in `ledger.meta`, since it decides
+        /// results: StateMachine/ResidentWindow.swift).
+        public var residentWindowMonths = 1
         public var indexCheckpointGroups = Limits.indexCheckpointGroupsDefault
         /// Groups up to this payload size are made durable by the apply thread
         /// when nothing is in flight; larger ones overlap their sync with the

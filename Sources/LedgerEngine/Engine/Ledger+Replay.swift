@@ -48,7 +48,11 @@ extension Ledger {
                 try replayRecord(record, into: &machine, chain: &chain, results: &results, checkChainLink: anchored, evicted: evicted)
                 anchored = true
             } catch let error as LedgerError {
-                throw LedgerError(.corruption, "\(error.message); investigate with `ledgerctl verify`", path: record.path, offset: record.offset)
+                // An error that names a file of its own (a sealed month a
+                // lookup read) keeps its name and code.
+                let advice = error.message.contains("`ledgerctl ") ? "" : "; investigate with `ledgerctl verify`"
+                throw LedgerError(
+                    error.code, error.message + advice, path: error.path ?? record.path, offset: error.path == nil ? record.offset : error.offset)
             }
             try onRecord(record)  // after replay validated the record's structure
         }
@@ -81,6 +85,7 @@ extension Ledger {
         }
         chain.advance(to: expected)
         do {
+            try evictAtGroupStart(&machine, evicted: evicted)
             try WALGroupPayload.forEachBatch(record.payload) { batch in
                 guard batch.timestamp > machine.lastTimestamp else {
                     throw LedgerError(.corruption, "batch timestamp \(batch.timestamp) is not after \(machine.lastTimestamp)")
@@ -93,8 +98,21 @@ extension Ledger {
                 }
             }
         } catch let error as LedgerError {
-            throw LedgerError(.corruption, "record LSN \(record.header.lsn): \(error.message)")
+            // The record's own faults are corruption of the log; a lookup's
+            // (a sealed month damaged, missing or unreadable) names its file.
+            throw LedgerError(
+                error.path == nil ? .corruption : error.code, "record LSN \(record.header.lsn): \(error.message)", path: error.path, offset: error.offset)
         }
+    }
+
+    /// Before a group's first batch is applied: evicts what leaves a
+    /// one-month resident window (ResidentWindow.swift). Shared by the apply
+    /// thread and every replay of WAL records.
+    static func evictAtGroupStart(_ machine: inout LedgerStateMachine, evicted: EvictedEntries?) throws {
+        guard machine.evictsOldEntries else { return }
+        guard let evicted else { preconditionFailure("a machine that evicts needs its evicted entries") }
+        let ids = machine.evictAtGroupStart()
+        if !ids.isEmpty { try evicted.addEvicted(ids) }
     }
 
     /// Before a batch is applied: evicts what leaves the state machine's

@@ -99,7 +99,7 @@ extension Ledger {
         if report.snapshotLSN == 0, let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN, walFirstLSN > 1 {
             // The rebuild reads the segments the filer may repair: after it.
             _ = try segmentsOpening.value()
-            let rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
+            let rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, meta: meta, walFirstLSN: walFirstLSN)
             guard rebuilt.lastLSN + 1 >= walFirstLSN else {
                 throw LedgerError(
                     .corruption,
@@ -122,7 +122,7 @@ extension Ledger {
         // Entry records older than the resident window are looked up in the
         // sealed months; the filter of evicted ids comes from the snapshot,
         // or is rebuilt from the sealed months when it stored none.
-        machine.evictsOldEntries = true
+        machine.evictOldEntries(windowMonths: meta.residentWindowMonths)
         if let storedFilter {
             evicted.install(storedFilter)
             report.evictedFilterFromSnapshot = true

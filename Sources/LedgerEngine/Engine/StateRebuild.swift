@@ -22,12 +22,16 @@ enum StateRebuild {
     /// the segments held it whole and were synced). Otherwise they are left
     /// to the WAL replay.
     static func fromSegments(
-        storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], walFirstLSN: UInt64
+        storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, walFirstLSN: UInt64
     ) throws -> (machine: LedgerStateMachine, lastLSN: UInt64, events: Int) {
+        let directoryID = meta.directoryID
         var machine = LedgerStateMachine()
         // Evicting as the engine did keeps the rebuild's memory bounded too;
         // the events in the segments all succeeded, so none needs a lookup.
-        machine.evictsOldEntries = true
+        // An LSN is a group: the one-month rule evicts as each starts (a
+        // group no event of which succeeded is not in the segments; its
+        // eviction happens at the next group, or the WAL's first).
+        machine.evictOldEntries(windowMonths: meta.residentWindowMonths)
         var results: [ResultCode] = []
         var events = 0
         // The events of the LSN being read, applied once a later LSN shows up.
@@ -36,6 +40,7 @@ enum StateRebuild {
         var completeThroughLSN: UInt64 = 0
 
         func applyHeld() throws {
+            _ = machine.evictAtGroupStart()
             for item in held {
                 results.removeAll(keepingCapacity: true)
                 _ = machine.evictBeforeBatch(endingAt: item.timestamp)

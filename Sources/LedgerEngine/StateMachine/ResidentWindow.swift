@@ -1,17 +1,33 @@
 // The resident window: which entry records the state machine keeps in
 // memory. Every account and open hold stays; an entry record stays while
-// its timestamp is in the current or the previous calendar month (UTC) of
-// engine time, or while its hold is open. Older records are evicted, and an
-// id the window no longer holds is looked up by the engine in the sealed
-// months (their bloom filters and id tables) and handed to `apply` in
-// `coldEntries`. So memory is bounded by two months of entries, not by
-// history (Benchmarks/RESULTS.md has the figures).
+// its timestamp is in the window, or while its hold is open. Older records
+// are evicted, and an id the window no longer holds is looked up by the
+// engine in the sealed months (their bloom filters and id tables) and
+// handed to `apply` in `coldEntries`. So memory is bounded by the window's
+// entries, not by history (Benchmarks/RESULTS.md has the figures).
 //
-// Determinism: eviction happens at the start of a batch whose last event
-// falls in a later month than the machine's last event, a function of the
-// log alone, so replay (from the start, or from a snapshot, which holds
-// exactly the resident records) evicts at the same points and gives the same
-// results. The window start is derived from `lastTimestamp`.
+// The window's rule is fixed per data directory (`ledger.meta`,
+// Specs/ledger-meta.md), because it decides results: a pending entry whose
+// hold was settled answers a second settlement with `pendingAlreadyPosted`
+// (or voided, expired) while resident and `pendingSettledLongAgo` once
+// evicted, and the log records every result, which replay checks.
+// - 1 month (meta version 2, the default): at the start of each group
+//   (WAL record), records before the month of the last event that
+//   succeeded are evicted. The group that first succeeds in a new month was
+//   handed to the durability thread before the next group starts, and its
+//   filing seals the old month, so a lookup in the next group waits at most
+//   for that group's sync and filing (never for a batch of its own group,
+//   which would deadlock: a per-batch rule would evict a month whose last
+//   events sit, unfiled, in the group being built).
+// - 2 months (meta version 1): at the start of a batch whose last event
+//   falls in a later month than the last event that succeeded, records
+//   before that event's month are evicted: the window is the current and
+//   the previous month.
+//
+// Determinism: both rules are functions of the log (its groups, batches and
+// results) and of the state alone, so replay (from the start, or from a
+// snapshot, which holds exactly the resident records and the window start)
+// evicts at the same points and gives the same results.
 
 extension LedgerStateMachine {
     /// Evicts the records that fall out of the window once a batch ending at
@@ -19,7 +35,7 @@ extension LedgerStateMachine {
     /// its filter of evicted ids). Called by the engine before it looks up
     /// the batch's cold ids, and by `apply` (then a no-op).
     public mutating func evictBeforeBatch(endingAt batchLastNs: UInt64) -> [UInt128] {
-        guard evictsOldEntries else { return [] }
+        guard evictsOldEntries, residentWindowMonths == 2 else { return [] }
         // The window starts at the month of the last event that succeeded:
         // every filed event before it is followed by that one, whose filing
         // seals their months, so every evicted record is in a sealed month
@@ -33,6 +49,30 @@ extension LedgerStateMachine {
         noEvictionBeforeNs = current.next.startNs
         guard current < UTCMonth(containing: batchLastNs), current.startNs > residentSinceNs else { return [] }
         return evict(before: current.startNs)
+    }
+
+    /// The one-month rule: at the start of a group (WAL record), evicts
+    /// the records before the month of the last event that succeeded;
+    /// returns their ids. Called by the engine as it starts a group, by
+    /// replay at each group record, and by the rebuild from segments at
+    /// each LSN.
+    public mutating func evictAtGroupStart() -> [UInt128] {
+        guard evictsOldEntries, residentWindowMonths == 1 else { return [] }
+        // The bound only grows with `lastAppliedTimestamp`: the calendar is
+        // consulted once per month, and a stale bound is still right.
+        guard lastAppliedTimestamp > 0, lastAppliedTimestamp >= noEvictionBeforeNs else { return [] }
+        let current = UTCMonth(containing: lastAppliedTimestamp)
+        noEvictionBeforeNs = current.next.startNs
+        guard current.startNs > residentSinceNs else { return [] }
+        return evict(before: current.startNs)
+    }
+
+    /// Turns eviction on with the directory's rule (1 or 2 months).
+    public mutating func evictOldEntries(windowMonths: Int) {
+        precondition(windowMonths == 1 || windowMonths == 2, "resident window of \(windowMonths) months")
+        precondition(!evictsOldEntries || windowMonths == residentWindowMonths, "the window's rule changes")
+        evictsOldEntries = true
+        residentWindowMonths = windowMonths
     }
 
     /// Evicts every record before `windowStartNs` without an open hold.

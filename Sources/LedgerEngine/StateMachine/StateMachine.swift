@@ -71,8 +71,12 @@ public struct LedgerStateMachine: Sendable {
     public internal(set) var lastAppliedTimestamp: UInt64 = 0
     /// Whether entry records older than the resident window are evicted
     /// (ResidentWindow.swift). Off for a machine whose owner cannot look
-    /// evicted ids up.
-    public var evictsOldEntries = false
+    /// evicted ids up; `evictOldEntries(windowMonths:)` turns it on.
+    public internal(set) var evictsOldEntries = false
+    /// The window's rule, fixed per data directory (`ledger.meta`): 1, the
+    /// month of the last event that succeeded; 2, that month and the one
+    /// before (the rule of directories made before meta version 2).
+    public internal(set) var residentWindowMonths = 2
     /// Evicted entries the current batch refers to, found by the engine in
     /// the sealed months before `apply` (`coldCandidates`); empty otherwise.
     @usableFromInline var coldEntries: [UInt128: EntryRecord] = [:]
@@ -160,7 +164,7 @@ public struct LedgerStateMachine: Sendable {
     ) {
         precondition(eventCount >= 1 && eventCount <= Limits.batchEventsMax, "eventCount \(eventCount)")
         precondition(timestamp > lastTimestamp, "timestamp \(timestamp) not after \(lastTimestamp)")
-        if evictsOldEntries {
+        if evictsOldEntries && residentWindowMonths == 2 {
             let evicted = evictBeforeBatch(endingAt: timestamp + UInt64(eventCount - 1))
             precondition(evicted.isEmpty, "the engine must evict (evictBeforeBatch) and look up cold ids before apply")
         }

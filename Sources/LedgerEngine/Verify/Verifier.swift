@@ -56,7 +56,7 @@ public enum Verifier {
         defer { if !replayed { segments.cancel() } }
         guard
             var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: directory.meta, walFirstLSN: walFirstLSN, report: &report),
-            let evicted = try start.evictedEntries(storage: storage, layout: layout, directoryID: directoryID, report: &report)
+            let evicted = try start.evictedEntries(storage: storage, layout: layout, meta: directory.meta, report: &report)
         else { return report }
         segments.feed.setStart(afterLSN: start.lsn)
         var replay = try replayWAL(from: start, evicted: evicted, feed: segments.feed, storage: storage, layout: layout, report: &report, progress: progress)

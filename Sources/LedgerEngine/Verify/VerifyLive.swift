@@ -31,7 +31,7 @@ extension Verifier {
         try checkSealedMonths(storage: storage, layout: layout, meta: meta, point.sealed, report: &report, progress: progress, isCancelled: isCancelled)
         let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN ?? 1
         guard var start = try VerifyReplayStart.choose(storage: storage, layout: layout, meta: meta, walFirstLSN: walFirstLSN, report: &report),
-            let evicted = try start.evictedEntries(storage: storage, layout: layout, directoryID: meta.directoryID, report: &report)
+            let evicted = try start.evictedEntries(storage: storage, layout: layout, meta: meta, report: &report)
         else { return report }
         var replayFailure: LedgerError?
         var results: [ResultCode] = []

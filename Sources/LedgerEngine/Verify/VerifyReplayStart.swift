@@ -56,7 +56,7 @@ struct VerifyReplayStart {
     ) throws -> Bool {
         let rebuilt: (machine: LedgerStateMachine, lastLSN: UInt64, events: Int)
         do {
-            rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, directoryID: meta.directoryID, walFirstLSN: walFirstLSN)
+            rebuilt = try StateRebuild.fromSegments(storage: storage, layout: layout, meta: meta, walFirstLSN: walFirstLSN)
         } catch let error as LedgerError where error.code == .corruption || error.code == .unsupportedVersion {
             report.problems.append(
                 .init(severity: .error, file: error.path ?? layout.segmentsDirectory, offset: error.offset, kind: "segment corruption", message: error.message))
@@ -88,8 +88,10 @@ struct VerifyReplayStart {
     /// months on disk, as the engine does (their damage, if any, is reported
     /// by the segment half). Nil when the sealed months cannot be read
     /// (reported).
-    mutating func evictedEntries(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8], report: inout VerifyReport) throws -> EvictedEntries?
+    mutating func evictedEntries(storage: any Storage, layout: DataDirectoryLayout, meta: DataDirectoryMeta, report: inout VerifyReport) throws
+        -> EvictedEntries?
     {
+        let directoryID = meta.directoryID
         let evicted = EvictedEntries(storage: storage, layout: layout, directoryID: directoryID)
         for (month, form) in try SegmentFiles.months(storage: storage, layout: layout) {
             guard let file = try? SegmentFiles.openForReading(month, form: form, storage: storage, layout: layout, directoryID: directoryID) else { continue }
@@ -99,7 +101,7 @@ struct VerifyReplayStart {
             }
         }
         evicted.filed(throughNs: .max)
-        machine.evictsOldEntries = true
+        machine.evictOldEntries(windowMonths: meta.residentWindowMonths)
         do {
             try evicted.rebuildFilter(before: machine.residentSinceNs)
             try checkStoredFilters(evicted, report: &report)

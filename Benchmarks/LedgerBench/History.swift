@@ -67,6 +67,10 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
         _ = try ledger.submitAndWait(batch)
         var generator = Generator(accounts: accounts)
         var submitted = 0
+        // Each submit's latency, and the slowest ones with the month they
+        // fell in: a month turn seals the old month (and, with a one-month
+        // resident window, the next group's lookups may wait for that).
+        var latencies: [(ns: UInt64, month: UTCMonth)] = []
         let t0 = now()
         // Two submitters keep a batch waiting while the other is made durable.
         let lock = ConditionLock()
@@ -84,16 +88,30 @@ func runHistoryBenchmarks(_ config: Config, months: Int, reuse: Bool) throws {
         func submit(until limit: Int) {
             onThreads(2) { _ in
                 while let batch = next(until: limit) {
+                    let start = now()
                     let results = try! ledger.submitAndWait(batch)
+                    let ns = now() - start
+                    let month = UTCMonth(containing: clock.read())
+                    lock.withLock { latencies.append((ns, month)) }
                     precondition(results.allSatisfy { $0 == .ok }, "rejected: \(Set(results))")
                 }
             }
+        }
+        func reportLatencies() {
+            let sorted = latencies.map(\.ns).sorted()
+            func ms(_ q: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]) / 1e6 }
+            let slowest = latencies.sorted { $0.ns > $1.ns }.prefix(5).map { String(format: "%.0f ms (%@)", Double($0.ns) / 1e6, $0.month.description) }
+            print(
+                String(
+                    format: "submit latency (batch %d, 2 submitters): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms; slowest: %@", config.batchSize,
+                    ms(0.5), ms(0.99), ms(0.999), ms(1.0), slowest.joined(separator: ", ")))
         }
         submit(until: body)
         _ = try ledger.snapshot()
         print(String(format: "built %d entries in %.1f s; snapshot taken; now the %d-entry tail", body, Double(now() - t0) / 1e9, tail))
         submit(until: config.entries)
         print(String(format: "built %d entries over %d months in %.1f s", config.entries, months, Double(now() - t0) / 1e9))
+        reportLatencies()
         try ledger.close()
     }
     let segments = config.directory + "/segments"

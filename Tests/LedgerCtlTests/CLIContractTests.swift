@@ -20,7 +20,8 @@ import Testing
         let dir = try Ctl.freshDirectory()
         let cases: [[String]] = [
             ["post", "--batch-size", "0"], ["post", "--batch-size", "99999"], ["balance", "1", "--bogus"], ["history", "1", "--limit", "0"],
-            ["init", "--wal-file-mib", "0", "--data-dir", dir + "-new"], ["frobnicate"], ["balance"], ["inspect", "segment", "2026-13"],
+            ["init", "--wal-file-mib", "0", "--data-dir", dir + "-new"], ["init", "--resident-window-months", "3", "--data-dir", dir + "-new"],
+            ["init", "--resident-window-months", "0", "--data-dir", dir + "-new"], ["frobnicate"], ["balance"], ["inspect", "segment", "2026-13"],
             ["balance", "+5"], ["balance", " 5"], ["balance", "-1"], ["balance", "0x"], ["archive", "--before", "2026-1"],
             ["verify", "--months-in-parallel", "0"], ["verify", "--months-in-parallel", "5"],
         ]

@@ -44,6 +44,19 @@ import Testing
         return dir
     }
 
+    /// `init` fixes the resident window in `ledger.meta`: one month unless
+    /// told two.
+    @Test func initFixesTheResidentWindow() throws {
+        for (arguments, months) in [([String](), 1), (["--resident-window-months", "2"], 2), (["--resident-window-months", "1"], 1)] {
+            let dir = temporaryDirectory("ctl-window")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let output = try Self.run(["init", "--data-dir", dir, "--wal-file-mib", "1"] + arguments)
+            #expect(output.status == 0, "\(output.stderr)")
+            let meta = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dir))
+            #expect(meta.residentWindowMonths == months, "\(arguments)")
+        }
+    }
+
     /// More accounts than one batch holds: created in batches, not a crash
     /// (found by the admin benchmark: `--accounts 10000` trapped).
     @Test func stressWithMoreAccountsThanABatchStarts() throws {

@@ -54,6 +54,11 @@ import Testing
             #expect(output.status == 0, "\(output.stderr)")
             let meta = try DataDirectoryMeta.read(storage: POSIXStorage(), layout: DataDirectoryLayout(root: dir))
             #expect(meta.residentWindowMonths == months, "\(arguments)")
+            // `verify` says which rule its replay followed.
+            let verify = try Self.run(["verify", "--json", "--data-dir", dir])
+            #expect(verify.status == 0 && verify.stdout.contains("\"residentWindowMonths\":\(months)"), "\(verify.stdout)")
+            let text = try Self.run(["verify", "--data-dir", dir])
+            #expect(text.stdout.contains("resident window \(months) month"), "\(text.stdout)")
         }
     }
 

@@ -48,6 +48,7 @@ public enum Verifier {
             return report
         }
         defer { directory.close() }
+        report.residentWindowMonths = directory.meta.residentWindowMonths
         let directoryID = directory.meta.directoryID
         let walFirstLSN = try WALReader(storage: storage, layout: layout).walFiles().first?.firstLSN ?? 1
         let segments = SegmentHalf(

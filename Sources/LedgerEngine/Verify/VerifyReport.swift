@@ -29,6 +29,8 @@ public struct VerifyReport: Sendable {
     public var accounts = 0
     public var entries = 0
     public var openHolds = 0
+    /// The resident window's rule the replay followed (`ledger.meta`).
+    public var residentWindowMonths = 0
     public var indexSlotsChecked = 0
     /// The SHA-256 chain head after the last group record, and its LSN.
     public var chainHead = ""

@@ -40,7 +40,9 @@ struct VerifyCommand: ParsableCommand {
                 print(Self.json(report).text)
             } else {
                 print("WAL: \(report.walFiles) files, \(report.walRecords) records, \(report.walBytes) bytes, last LSN \(report.lastLSN)")
-                print("state: \(report.accounts) accounts, \(report.entries) entries (in memory and in sealed months), \(report.openHolds) open holds")
+                print(
+                    "state: \(report.accounts) accounts, \(report.entries) entries (in memory and in sealed months), \(report.openHolds) open holds; resident window \(report.residentWindowMonths) month\(report.residentWindowMonths == 1 ? "" : "s") (ledger.meta)"
+                )
                 for t in report.ledgers {
                     let balanced = t.debitsPosted == t.creditsPosted && t.debitsPending == t.creditsPending
                     print(
@@ -79,6 +81,7 @@ struct VerifyCommand: ParsableCommand {
                 ])
             ),
             ("accounts", .int(report.accounts)), ("entries", .int(report.entries)), ("openHolds", .int(report.openHolds)),
+            ("residentWindowMonths", .int(report.residentWindowMonths)),
             ("indexSlotsChecked", .int(report.indexSlotsChecked)),
             ("chain", .object([("head", .string(report.chainHead)), ("lsn", .string(String(report.chainLSN)))])),
             (

@@ -92,7 +92,7 @@ struct EventArray<Element: SavedElement>: RandomAccessCollection {
     private var saved: SavedIndexBytes?
     private var savedOffset = 0
     private(set) var savedCount = 0
-    private(set) var tail: [Element] = []
+    private(set) var tail = ChunkedArray<Element>()
 
     init() {}
 
@@ -118,7 +118,7 @@ struct EventArray<Element: SavedElement>: RandomAccessCollection {
 
     mutating func append(_ element: Element) { tail.append(element) }
 
-    /// Room for `n` elements in all (the in-memory part's room).
+    /// Room for `n` elements in all (the in-memory part's chunk table).
     mutating func reserveCapacity(_ n: Int) { tail.reserveCapacity(Swift.max(0, n - savedCount)) }
 
     var capacity: Int { savedCount + tail.capacity }

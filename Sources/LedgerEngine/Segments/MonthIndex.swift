@@ -176,11 +176,11 @@ public struct MonthIndexBuilder: MonthIndexReading {
 
     public var accountCount: Int { t.summaries.count }
 
-    /// Reserves room for about `events` events in the per-event arrays, so
-    /// re-indexing a month at open does not double them ~20 times: each
-    /// doubling copies everything into fresh pages (3 µs a page on this VM,
-    /// Benchmarks/RESULTS.md, issue 13, session 12). Room never written is
-    /// address space, not memory; at most `reservedEventsMax`.
+    /// Reserves room for about `events` events in the per-event arrays'
+    /// chunk tables (their elements are in chunks that never move:
+    /// ChunkedArray.swift; before, each doubling copied everything into
+    /// fresh pages, 3 µs a page on this VM, Benchmarks/RESULTS.md, issue 13,
+    /// sessions 12 and 15). At most `reservedEventsMax`.
     mutating func reserve(events: Int) {
         let n = min(max(0, events), Self.reservedEventsMax)
         t.records.reserveCapacity(n)
@@ -188,7 +188,7 @@ public struct MonthIndexBuilder: MonthIndexReading {
         t.entryOffsets.reserveCapacity(n)
     }
 
-    /// 16M events: 768 MiB of address space at most.
+    /// 16M events: a chunk table of 256 entries per array at most.
     static let reservedEventsMax = 1 << 24
 
     /// Events the per-event arrays hold room for.

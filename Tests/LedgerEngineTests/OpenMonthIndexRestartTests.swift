@@ -75,6 +75,16 @@ import Testing
     /// The saved index of a four-month directory closed after more filing,
     /// with the index saved at the first close kept aside.
     static func twoCloses(seed: UInt64) throws -> (SimulatedDisk, TestClock, path: String, first: [UInt8], firstRecords: Int) {
+        let reopened = try closedOnceAndReopened(seed: seed, batchesAfter: 10)
+        try reopened.ledger.close()
+        return (reopened.disk, reopened.clock, reopened.path, reopened.first, reopened.firstRecords)
+    }
+
+    /// A four-month directory closed once (its saved index kept aside),
+    /// reopened, and `batchesAfter` more batches filed; still open.
+    static func closedOnceAndReopened(seed: UInt64, batchesAfter: Int) throws -> (
+        disk: SimulatedDisk, clock: TestClock, ledger: Ledger, workload: MultiMonthWorkload, path: String, first: [UInt8], firstRecords: Int
+    ) {
         let disk = SimulatedDisk(seed: seed)
         var (ledger, clock, workload) = try SegmentQueryTests.fourMonths(seed: seed, disk: disk)
         let (month, records) = try ledger.readSegments { ($0.current!.header.month, $0.current!.recordCount) }
@@ -82,9 +92,8 @@ import Testing
         let path = Self.layout.openMonthIndexPath(month)
         let first = disk.bytes(path)
         ledger = try Ledger.open(at: Self.root, storage: disk, options: SegmentQueryTests.options(clock))
-        try workload.run(ledger, clock: clock, batches: 10, stepNsMax: 60 * 1_000_000_000)
-        try ledger.close()
-        return (disk, clock, path, first, records)
+        try workload.run(ledger, clock: clock, batches: batchesAfter, stepNsMax: 60 * 1_000_000_000)
+        return (disk, clock, ledger, workload, path, first, records)
     }
 
     static func put(_ disk: SimulatedDisk, _ path: String, _ bytes: [UInt8]) throws {
@@ -152,14 +161,7 @@ import Testing
     /// leaves no half-written file and keeps the last one (it still
     /// describes the month's first part); everything else was synced first.
     @Test func aFullDiskWhileSavingLeavesNoHalfWrittenFile() throws {
-        let disk = SimulatedDisk(seed: 34)
-        var (ledger, clock, workload) = try SegmentQueryTests.fourMonths(seed: 34, disk: disk)
-        let (month, records) = try ledger.readSegments { ($0.current!.header.month, $0.current!.recordCount) }
-        try ledger.close()
-        let path = Self.layout.openMonthIndexPath(month)
-        let first = disk.bytes(path)
-        ledger = try Ledger.open(at: Self.root, storage: disk, options: SegmentQueryTests.options(clock))
-        try workload.run(ledger, clock: clock, batches: 5, stepNsMax: 60 * 1_000_000_000)
+        var (disk, clock, ledger, workload, path, first, records) = try Self.closedOnceAndReopened(seed: 34, batchesAfter: 5)
         disk.noSpace = { $0.hasSuffix(".omi.tmp") }
         #expect(throws: LedgerError.self) { try ledger.close() }
         disk.noSpace = nil

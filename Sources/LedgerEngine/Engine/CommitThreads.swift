@@ -38,6 +38,9 @@ extension Ledger {
 
     func startThreads() {
         durableFiledLSN.withLock { $0 = segments.durableFiledLSN }
+        // A sealed month's index is written on a thread of its own: its
+        // failure stops the engine as a failure on the filing thread would.
+        segments.onIndexWriteFailure = { [weak self] error in self?.stop(because: error, failing: []) }
         let apply = Thread { [self] in self.applyLoop() }
         let durability = Thread { [self] in self.durabilityLoop() }
         let filing = Thread { [self] in self.filingLoop() }

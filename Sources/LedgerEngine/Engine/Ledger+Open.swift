@@ -79,6 +79,9 @@ extension Ledger {
             "recovery: snapshot loaded in \(Self.seconds(report.snapshotLoadNs)) s, \(report.recordsReplayed) WAL records replayed in \(Self.seconds(report.replayNs)) s; beside them, the open month's segment scanned and indexed in \(Self.seconds(report.openMonthIndexedNs)) s (\(report.openMonthRecordsFromSavedIndex) records from the index saved at the last clean close)"
         )
         try segments.sync()
+        // Months the replay sealed have their indexes written beside it
+        // (SealedIndexWriter.swift): the engine starts with all of them.
+        try segments.awaitIndexWrites()
         report.lastLSN = scan.lastLSN
         report.cleanShutdown = scan.endsWithClose
         if let torn = scan.tornTailOffset {

@@ -17,7 +17,12 @@ extension Ledger {
     func readSegments<T>(_ body: @escaping (SegmentFiler) throws -> T) throws -> T {
         let segments = self.segments
         return try read { _ in
-            Result { () throws(any Error) -> T in try body(segments) }.mapError { (error: any Error) -> any Error in
+            // A month sealed moments ago may still have its index being
+            // written (SealedIndexWriter.swift); reads wait for it.
+            Result { () throws(any Error) -> T in
+                try segments.awaitIndexWrites()
+                return try body(segments)
+            }.mapError { (error: any Error) -> any Error in
                 (error as? LedgerError)?.withInvestigationHint() ?? error
             }
         }.get()

@@ -225,6 +225,9 @@ public final class Ledger: @unchecked Sendable {
             return threads
         }
         for thread in running { thread.join() }
+        // Nothing touches the directory after close: not even the index of a
+        // month sealed moments ago (SealedIndexWriter.swift).
+        let indexWrites = Result { try segments.awaitIndexWrites() }
         lastLSN.close()
         failUnreplicated(because: "the primary is closing")
         defer {
@@ -233,6 +236,7 @@ public final class Ledger: @unchecked Sendable {
             directoryLock.release()
         }
         if let stoppedError = stopReason { throw stoppedError }
+        try indexWrites.get()
         // A standby's WAL holds the primary's records only (byte-identical
         // files): no close record of its own.
         var lsn = wal.nextLSN - 1

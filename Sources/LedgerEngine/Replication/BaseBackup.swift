@@ -49,6 +49,8 @@ extension Ledger {
 
     private func listImage(snapshotLSN: UInt64, snapshotPath: String) throws -> BaseBackupManifest {
         var files: [BaseBackupFile] = []
+        // Every sealed month with its index (written off the filing thread).
+        try segments.awaitIndexWrites()
         do {
             try files.append(whole(layout.metaPath, name: "ledger.meta"))
             // Rewritten only on the apply thread, which this runs on.

@@ -41,6 +41,9 @@ public final class EvictedEntries: @unchecked Sendable {
     /// that found the id there (counters for tests and benchmarks).
     public private(set) var lookupsOnDisk = 0
     public private(set) var foundOnDisk = 0
+    /// The filer's writer of sealed months' indexes: a month's index is
+    /// opened only once its write finished (SealedIndexWriter.swift).
+    private var indexWrites: SealedIndexWriter?
 
     public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8]) {
         self.storage = storage
@@ -54,6 +57,8 @@ public final class EvictedEntries: @unchecked Sendable {
 
     /// Bytes the filter holds.
     public var filterBytes: Int { lock.withLock { filter.bytes } }
+
+    func use(_ indexWrites: SealedIndexWriter) { lock.withLock { self.indexWrites = indexWrites } }
 
     func register(_ month: SealedMonth) {
         lock.withLock {
@@ -186,6 +191,7 @@ public final class EvictedEntries: @unchecked Sendable {
     /// and its block CRCs), without opening the segment.
     private func index(_ month: SealedMonth) throws -> MonthIndexFile? {
         if let cached = indexes[month.month] { return cached }
+        try indexWrites?.awaitWritten(month.month)
         let index = try MonthIndexFile(
             storage: storage, path: layout.segmentIndexPath(month.month), month: month.month, directoryID: directoryID, monthRoot: month.monthRoot)
         indexes[month.month] = index

@@ -130,7 +130,7 @@ extension SegmentFiler {
 
     /// Deletes every saved open-month index (when a month is sealed: its
     /// own is stale, and any other is a leftover of a crash).
-    func removeSavedOpenMonthIndexes() throws {
+    static func removeSavedOpenMonthIndexes(storage: any Storage, layout: DataDirectoryLayout) throws {
         let names = try storage.listDirectory(layout.segmentsDirectory).filter { DataDirectoryLayout.month(ofOpenMonthIndexFileName: $0) != nil }
         guard !names.isEmpty else { return }
         for name in names { try storage.removeFile(layout.segmentsDirectory + "/" + name) }

@@ -65,9 +65,19 @@ extension SegmentFiler {
         try writeIndex(index, root: root, recordCount: recordCount)
     }
 
-    /// Writes a sealed month's index: temporary file, fdatasync, rename,
-    /// fsync of the directory.
+    /// Writes a sealed month's index now (at open: a missing or damaged
+    /// one rebuilt); see `writeIndexFile`.
     func writeIndex(_ index: MonthIndexBuilder, root: [UInt8], recordCount: Int) throws {
+        try Self.writeIndexFile(index, root: root, recordCount: recordCount, storage: storage, layout: layout, directoryID: directoryID)
+        sealedReaders[index.month] = nil
+    }
+
+    /// Writes a sealed month's index: temporary file, fdatasync, rename,
+    /// fsync of the directory. Touches no filer state: a month sealed while
+    /// filing has it written on a thread of its own (SealedIndexWriter.swift).
+    static func writeIndexFile(
+        _ index: MonthIndexBuilder, root: [UInt8], recordCount: Int, storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8]
+    ) throws {
         let path = layout.segmentIndexPath(index.month)
         let temporary = DataDirectoryLayout.temporaryPath(for: path)
         let bytes = try MonthIndexFormat.encode(index, directoryID: directoryID, monthRoot: root, recordCount: recordCount)
@@ -80,6 +90,5 @@ extension SegmentFiler {
         try storage.rename(temporary, to: path)
         try storage.syncDirectory(layout.segmentsDirectory)
         CrashPoints.reached("seal.indexRenamed")
-        sealedReaders[index.month] = nil
     }
 }

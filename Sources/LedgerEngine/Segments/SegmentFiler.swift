@@ -59,12 +59,28 @@ public final class SegmentFiler {
     var evicted: EvictedEntries? {
         didSet {
             guard let evicted else { return }
+            evicted.use(indexWrites)
             for month in sealedMonths { evicted.register(month) }
             evicted.filed(throughNs: lastFiledTimestamp)
             // Every month before a deferred one is sealed: a lookup whose
             // window starts there need not wait for that month's scan.
             if let deferredMonth { evicted.filed(throughNs: deferredMonth.startNs) }
         }
+    }
+
+    /// Writes each sealed month's index off the filing thread; readers of a
+    /// sealed month's index wait for it (`awaitIndexWrites`).
+    let indexWrites = SealedIndexWriter()
+
+    /// Returns once no sealed month's index is being written; throws a
+    /// failed write's error (the engine stops on it).
+    public func awaitIndexWrites() throws { try indexWrites.awaitWritten() }
+
+    /// Called (on the writer's thread) when a sealed month's index could not
+    /// be written: the engine stops. Set before filing starts.
+    public var onIndexWriteFailure: (@Sendable (LedgerError) -> Void)? {
+        get { indexWrites.onFailure }
+        set { indexWrites.onFailure = newValue }
     }
 
     /// Records of the open month the saved index covered at open (0: none
@@ -327,8 +343,10 @@ public final class SegmentFiler {
     }
 
     /// Seals the open month (the month is over: a later month's event is
-    /// being filed): seal record, sync, then the index file. Debits must
-    /// equal credits per ledger over the month, or the segments are damaged.
+    /// being filed): seal record and sync here, then the index file on a
+    /// thread of its own (SealedIndexWriter.swift), and the saved open-month
+    /// index removed after it. Debits must equal credits per ledger over the
+    /// month, or the segments are damaged.
     func sealCurrentMonth() throws {
         guard let writer = current, let index = currentIndex else { return }
         var sealRoot: [UInt8] = []
@@ -342,12 +360,16 @@ public final class SegmentFiler {
         } catch let error as LedgerError where error.path == nil {
             throw LedgerError(error.code, error.message, path: writer.path)
         }
-        try writeIndex(index, root: sealRoot, recordCount: writer.recordCount)
-        try removeSavedOpenMonthIndexes()
+        let (storage, layout, directoryID, recordCount, root) = (storage, layout, directoryID, writer.recordCount, sealRoot)
+        currentIndex = nil  // handed over: the writer's thread is the builder's only user
+        try indexWrites.submit(index.month) {
+            try Self.writeIndexFile(index, root: root, recordCount: recordCount, storage: storage, layout: layout, directoryID: directoryID)
+            try Self.removeSavedOpenMonthIndexes(storage: storage, layout: layout)
+        }
+        sealedReaders[index.month] = nil
         sealedMonths.append(SealedMonth(month: index.month, monthRoot: sealRoot, lastLSN: writer.lastLSN, lastTimestamp: writer.lastTimestamp, form: .segment))
         evicted?.register(sealedMonths.last!)
         current = nil
-        currentIndex = nil
     }
 
     /// Makes everything filed durable (records, then the durable frontier).

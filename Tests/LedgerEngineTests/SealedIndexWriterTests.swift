@@ -20,8 +20,8 @@ import Testing
     }
 
     /// A ledger with accounts 1 and 2 and `count` November transfers (ids
-    /// 100...), its clock then moved into December.
-    static func novemberLedger(_ storage: any Storage, count: Int = 30) throws -> (TestClock, Ledger) {
+    /// 100...), its clock then moved into December (unless not `intoDecember`).
+    static func novemberLedger(_ storage: any Storage, count: Int = 30, intoDecember: Bool = true) throws -> (TestClock, Ledger) {
         let clock = TestClock(november.startNs + 27 * day)
         try Ledger.initialize(at: root, storage: storage, options: options(clock))
         let ledger = try Ledger.open(at: root, storage: storage, options: options(clock))
@@ -30,7 +30,7 @@ import Testing
             #expect(try ledger.submitAndWait(EventBatch([transfer(UInt128(100 + i), from: 1, to: 2, 5)])) == [.ok])
             clock.advance(day / 10)
         }
-        clock.advance(november.next.startNs + day - clock.read())
+        if intoDecember { clock.advance(november.next.startNs + day - clock.read()) }
         return (clock, ledger)
     }
 
@@ -115,6 +115,54 @@ import Testing
         let reopened = try Ledger.open(at: Self.root, storage: disk, options: options)
         #expect(logs.all.contains { $0.contains("index of 2026-11 is missing; rebuilding it") }, "\(logs.all)")
         #expect(try reopened.history(account: 1, limit: 100).items.count >= 31)
+        try reopened.close()
+    }
+
+    /// Retries of November entries and a settlement of a November hold,
+    /// with a fresh entry id `id`.
+    static func novemberRetries(settlementID id: UInt128) -> [Event] {
+        [
+            transfer(100, from: 1, to: 2, 5), transfer(100, from: 1, to: 2, 6),
+            .createEntry(NewEntry(id: id, kind: .postPending, postings: [], pendingID: 200)),
+        ]
+    }
+
+    @Test func lookupsOfTheMonthJustEvictedAreAnsweredWhileItsIndexIsWrittenAndAsTheSealedMonthAnswers() throws {
+        let disk = SimulatedDisk(seed: 13)
+        let gated = GatedStorage(disk) { $0.hasSuffix(".idx.tmp") }
+        let (clock, inNovember) = try Self.novemberLedger(gated, count: 0, intoDecember: false)
+        defer { gated.openGate() }
+        // November: a transfer, and a hold voided.
+        #expect(try inNovember.submitAndWait(EventBatch([transfer(100, from: 1, to: 2, 5)])) == [.ok])
+        #expect(try inNovember.submitAndWait(EventBatch([transfer(200, from: 1, to: 2, 9, kind: .pending)])) == [.ok])
+        #expect(try inNovember.submitAndWait(EventBatch([.createEntry(NewEntry(id: 201, kind: .voidPending, postings: [], pendingID: 200))])) == [.ok])
+        clock.advance(Self.november.next.startNs + Self.day - clock.read())
+        // December's first entry seals November; its index is held.
+        #expect(try inNovember.submitAndWait(EventBatch([transfer(1_000, from: 1, to: 2, 7)])) == [.ok])
+        #expect(gated.awaitHeldSync())
+        // The next groups evict November and look its ids up: answered from
+        // the evicted table, without waiting for November's index.
+        let expected: [[ResultCode]] = [[.exists], [.existsWithDifferentFields], [.pendingSettledLongAgo]]
+        let early = Self.within(seconds: 30) { try Self.novemberRetries(settlementID: 300).map { try inNovember.submitAndWait(EventBatch([$0])) } }
+        #expect(try early?.get() == expected, "lookups waited for the sealed month's index")
+        #expect(inNovember.evicted.foundInRetired == 3)
+        #expect(gated.waitingPaths.count == 1)
+        // Once November's index is written the table is let go, and the
+        // sealed month gives the same answers.
+        gated.openGate()
+        for _ in 0..<3_000 where inNovember.evicted.holdsRetiredEntries {
+            #expect(try inNovember.submitAndWait(EventBatch([transfer(UInt128(5_000 + Int(clock.read() % 1_000)), from: 1, to: 2, 1)])).count == 1)
+            clock.advance(1_000_000)
+            usleep(1_000)
+        }
+        #expect(!inNovember.evicted.holdsRetiredEntries)
+        let onDiskBefore = inNovember.evicted.foundOnDisk
+        #expect(try Self.novemberRetries(settlementID: 301).map { try inNovember.submitAndWait(EventBatch([$0])) } == expected)
+        #expect(inNovember.evicted.foundInRetired == 3)
+        #expect(inNovember.evicted.foundOnDisk == onDiskBefore + 3)
+        try inNovember.close()
+        // Replay agrees with every recorded result.
+        let reopened = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
         try reopened.close()
     }
 }

@@ -111,8 +111,8 @@ extension Ledger {
     static func evictAtGroupStart(_ machine: inout LedgerStateMachine, evicted: EvictedEntries?) throws {
         guard machine.evictsOldEntries else { return }
         guard let evicted else { preconditionFailure("a machine that evicts needs its evicted entries") }
-        let ids = machine.evictAtGroupStart()
-        if !ids.isEmpty { try evicted.addEvicted(ids) }
+        guard let retired = machine.evictAtGroupStartRetiring() else { return }
+        try evicted.addEvicted(retired.ids, retiring: retired)
     }
 
     /// Before a batch is applied: evicts what leaves the state machine's

@@ -44,6 +44,13 @@ public final class EvictedEntries: @unchecked Sendable {
     /// The filer's writer of sealed months' indexes: a month's index is
     /// opened only once its write finished (SealedIndexWriter.swift).
     private var indexWrites: SealedIndexWriter?
+    /// The latest eviction of the one-month rule, kept while the month it
+    /// ended may be unsealed or its index unwritten: lookups of its ids are
+    /// answered from it instead of waiting for that month's seal and index
+    /// (1–3 s at every month turn, Benchmarks/RESULTS.md, session 16).
+    private var retired: RetiredEntries?
+    /// Lookups answered from `retired` (a counter for tests).
+    public private(set) var foundInRetired = 0
 
     public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8]) {
         self.storage = storage
@@ -60,6 +67,19 @@ public final class EvictedEntries: @unchecked Sendable {
 
     func use(_ indexWrites: SealedIndexWriter) { lock.withLock { self.indexWrites = indexWrites } }
 
+    /// Drops `retired` once the sealed months hold all of it: filing passed
+    /// its end and no month's index is being written.
+    private func releaseRetiredIfFiled() {
+        guard let retired, filedThroughNs >= retired.beforeNs, indexWrites?.pendingMonth == nil else { return }
+        self.retired = nil
+    }
+
+    /// A sealed month's index was written (on the writer's thread).
+    func indexWritten() { lock.withLock { releaseRetiredIfFiled() } }
+
+    /// Whether lookups are answered from a retired table now (for tests).
+    var holdsRetiredEntries: Bool { lock.withLock { retired != nil } }
+
     func register(_ month: SealedMonth) {
         lock.withLock {
             if let i = sealed.firstIndex(where: { $0.month == month.month }) { sealed[i] = month } else { sealed.append(month) }
@@ -72,6 +92,7 @@ public final class EvictedEntries: @unchecked Sendable {
         lock.withLock {
             guard throughNs > filedThroughNs else { return }
             filedThroughNs = throughNs
+            releaseRetiredIfFiled()
             lock.broadcast()
         }
     }
@@ -87,9 +108,15 @@ public final class EvictedEntries: @unchecked Sendable {
     /// ids of the sealed months (the filter cannot list its own); a failure
     /// there must stop the engine: a filter missing ids would let a
     /// duplicate through.
-    public func addEvicted(_ ids: [UInt128]) throws {
+    /// `retiring`: the eviction's table, for lookups until its months are
+    /// sealed and indexed (the one-month rule); replaces an earlier one.
+    func addEvicted(_ ids: [UInt128], retiring: RetiredEntries? = nil) throws {
         guard !ids.isEmpty else { return }
         try lock.withLock {
+            if let retiring {
+                retired = RetiredEntries(ids: [], table: retiring.table, fromNs: retiring.fromNs, beforeNs: retiring.beforeNs)
+                releaseRetiredIfFiled()
+            }
             if filter.count + ids.count > filter.capacity {
                 // Sized for what goes in: every id of every sealed month (the
                 // months still in the window too) and the new ones. Sized
@@ -157,11 +184,21 @@ public final class EvictedEntries: @unchecked Sendable {
     public func lookup(_ ids: [UInt128], windowStartNs: UInt64) throws -> [UInt128: EntryRecord] {
         var found: [UInt128: EntryRecord] = [:]
         try lock.withLock {
+            // Ids the latest eviction took out are answered from its table;
+            // any other evicted id is in a month before that eviction's span,
+            // sealed and indexed long ago: no wait for the month just sealed.
+            let retired = self.retired.flatMap { $0.beforeNs == windowStartNs ? $0 : nil }
+            let diskBeforeNs = retired?.fromNs ?? windowStartNs
             for id in ids where filter.mightContain(id) {
-                while filedThroughNs < windowStartNs && failure == nil { lock.wait() }
+                if let record = retired?.record(id) {
+                    found[id] = record
+                    foundInRetired += 1
+                    continue
+                }
+                while filedThroughNs < diskBeforeNs && failure == nil { lock.wait() }
                 if let failure { throw failure }
                 lookupsOnDisk += 1
-                for month in sealed.reversed() where month.month.startNs < windowStartNs {
+                for month in sealed.reversed() where month.month.startNs < diskBeforeNs {
                     guard let offset = try index(month)?.entryOffset(id), let reader = try reader(month) else { continue }
                     let (header, event) = try reader.readEvent(at: offset)
                     guard let record = event.withUnsafeBytes({ LedgerStateMachine.coldRecord(event: $0, timestamp: header.timestamp) }),

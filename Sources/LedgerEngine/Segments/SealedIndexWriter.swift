@@ -24,6 +24,9 @@ final class SealedIndexWriter: @unchecked Sendable {
     /// Told of a failed write, after every waiter was woken. Set before the
     /// first `submit`.
     var onFailure: (@Sendable (LedgerError) -> Void)?
+    /// Told of each finished write (the lookups of evicted ids let go of
+    /// the table they kept meanwhile). Set before the first `submit`.
+    var onWritten: (@Sendable () -> Void)?
 
     /// Runs `write` (the month's index file, made durable) on a thread of its
     /// own, after any earlier pending write finished. Throws an earlier
@@ -35,11 +38,12 @@ final class SealedIndexWriter: @unchecked Sendable {
             if let failure { throw failure }
             pending = month
         }
-        let onFailure = self.onFailure
+        let (onFailure, onWritten) = (self.onFailure, self.onWritten)
         Thread { [self] in
             do {
                 try write()
                 finish(month, failure: nil)
+                onWritten?()
             } catch {
                 let failure = error as? LedgerError ?? LedgerError(.io, "writing the index of \(month): \(error)")
                 // Waiters first: one may hold a lock that stopping takes

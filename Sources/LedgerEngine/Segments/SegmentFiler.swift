@@ -60,6 +60,7 @@ public final class SegmentFiler {
         didSet {
             guard let evicted else { return }
             evicted.use(indexWrites)
+            indexWrites.onWritten = { [weak evicted] in evicted?.indexWritten() }
             for month in sealedMonths { evicted.register(month) }
             evicted.filed(throughNs: lastFiledTimestamp)
             // Every month before a deferred one is sealed: a lookup whose

@@ -56,15 +56,23 @@ extension LedgerStateMachine {
     /// returns their ids. Called by the engine as it starts a group, by
     /// replay at each group record, and by the rebuild from segments at
     /// each LSN.
-    public mutating func evictAtGroupStart() -> [UInt128] {
-        guard evictsOldEntries, residentWindowMonths == 1 else { return [] }
+    public mutating func evictAtGroupStart() -> [UInt128] { evictAtGroupStartRetiring()?.ids ?? [] }
+
+    /// As `evictAtGroupStart`, with the entry table as it was before the
+    /// eviction (no copy: the eviction rebuilds the table, the old buckets
+    /// stay with `RetiredEntries`). Nil when nothing was evicted.
+    mutating func evictAtGroupStartRetiring() -> RetiredEntries? {
+        guard evictsOldEntries, residentWindowMonths == 1 else { return nil }
         // The bound only grows with `lastAppliedTimestamp`: the calendar is
         // consulted once per month, and a stale bound is still right.
-        guard lastAppliedTimestamp > 0, lastAppliedTimestamp >= noEvictionBeforeNs else { return [] }
+        guard lastAppliedTimestamp > 0, lastAppliedTimestamp >= noEvictionBeforeNs else { return nil }
         let current = UTCMonth(containing: lastAppliedTimestamp)
         noEvictionBeforeNs = current.next.startNs
-        guard current.startNs > residentSinceNs else { return [] }
-        return evict(before: current.startNs)
+        guard current.startNs > residentSinceNs else { return nil }
+        let (fromNs, table) = (residentSinceNs, entries)
+        let ids = evict(before: current.startNs)
+        guard !ids.isEmpty else { return nil }
+        return RetiredEntries(ids: ids, table: table, fromNs: fromNs, beforeNs: current.startNs)
     }
 
     /// Turns eviction on with the directory's rule (1 or 2 months).
@@ -112,6 +120,16 @@ extension LedgerStateMachine {
         coldEntries = records
     }
 
+    /// An evicted entry's record as `coldEntries` holds it, from its
+    /// resident record (RetiredEntries): the same record as
+    /// `coldRecord(event:timestamp:)` makes from the entry's event (same
+    /// fingerprint, timestamp and kind), or replay would disagree.
+    static func coldRecord(evicted record: EntryRecord) -> EntryRecord {
+        EntryRecord(
+            fingerprint: record.fingerprint, timestamp: record.timestamp, kind: record.kind,
+            holdState: record.kind == .pending ? .settledLongAgo : .notAHold)
+    }
+
     /// An evicted entry's record as `coldEntries` holds it: a pending
     /// entry's hold was settled (it would be resident if open).
     public static func coldRecord(event: UnsafeRawBufferPointer, timestamp: UInt64) -> EntryRecord? {
@@ -119,5 +137,26 @@ extension LedgerStateMachine {
         return EntryRecord(
             fingerprint: Fingerprint.of(event, offset: 0, count: event.count), timestamp: timestamp, kind: entry.kind,
             holdState: entry.kind == .pending ? .settledLongAgo : .notAHold)
+    }
+}
+
+/// What one eviction of the one-month rule took out of memory: the entry
+/// table as it was just before, and the span it covered. Every entry in
+/// `[fromNs, beforeNs)` was resident until then, so a lookup of an id
+/// evicted now is answered from here, without the month just sealed, whose
+/// index may still be being written (SealedIndexWriter.swift); an id not
+/// here is in a month before `fromNs`, sealed long ago. `EvictedEntries`
+/// keeps it until filing has passed `beforeNs` and no index write is
+/// pending.
+struct RetiredEntries {
+    let ids: [UInt128]
+    let table: ShardedIDTable<EntryRecord>
+    let fromNs: UInt64
+    let beforeNs: UInt64
+
+    /// The cold record of `id` if this eviction took it out.
+    func record(_ id: UInt128) -> EntryRecord? {
+        guard let record = table[id], record.timestamp >= fromNs, record.timestamp < beforeNs, record.holdState != .open else { return nil }
+        return LedgerStateMachine.coldRecord(evicted: record)
     }
 }

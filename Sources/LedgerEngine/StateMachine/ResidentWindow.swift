@@ -15,10 +15,12 @@
 //   (WAL record), records before the month of the last event that
 //   succeeded are evicted. The group that first succeeds in a new month was
 //   handed to the durability thread before the next group starts, and its
-//   filing seals the old month, so a lookup in the next group waits at most
-//   for that group's sync and filing (never for a batch of its own group,
-//   which would deadlock: a per-batch rule would evict a month whose last
-//   events sit, unfiled, in the group being built).
+//   filing seals the old month, so a lookup in the next group could wait
+//   at most for that group's sync and filing (never for a batch of its own
+//   group, which would deadlock: a per-batch rule would evict a month whose
+//   last events sit, unfiled, in the group being built). It does not wait
+//   even for that: the eviction's table is kept until the old month is
+//   sealed and indexed, and answers the lookups of its ids (RetiredEntries).
 // - 2 months (meta version 1): at the start of a batch whose last event
 //   falls in a later month than the last event that succeeded, records
 //   before that event's month are evicted: the window is the current and

@@ -112,7 +112,7 @@ extension Ledger {
         guard machine.evictsOldEntries else { return }
         guard let evicted else { preconditionFailure("a machine that evicts needs its evicted entries") }
         guard let retired = machine.evictAtGroupStartRetiring() else { return }
-        try evicted.addEvicted(retired.ids, retiring: retired)
+        try evicted.addEvicted(retired.ids, retiring: retired, windowStartNs: machine.residentSinceNs)
     }
 
     /// Before a batch is applied: evicts what leaves the state machine's
@@ -124,7 +124,8 @@ extension Ledger {
     ) throws {
         guard machine.evictsOldEntries else { return }
         guard let evicted else { preconditionFailure("a machine that evicts needs its evicted entries") }
-        try evicted.addEvicted(machine.evictBeforeBatch(endingAt: timestamp + UInt64(eventCount - 1)))
+        let ids = machine.evictBeforeBatch(endingAt: timestamp + UInt64(eventCount - 1))
+        try evicted.addEvicted(ids, windowStartNs: machine.residentSinceNs)
         // Nothing evicted yet (a directory in its first month): no id can be
         // cold, and probing every id of the batch would cost ~9% at 1 ×
         // 8,189 (Benchmarks/RESULTS.md, session 15).

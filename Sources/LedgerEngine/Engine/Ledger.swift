@@ -228,6 +228,7 @@ public final class Ledger: @unchecked Sendable {
         // Nothing touches the directory after close: not even the index of a
         // month sealed moments ago (SealedIndexWriter.swift).
         let indexWrites = Result { try segments.awaitIndexWrites() }
+        evicted.awaitGrowth()
         lastLSN.close()
         failUnreplicated(because: "the primary is closing")
         defer {

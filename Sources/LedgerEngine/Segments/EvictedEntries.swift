@@ -17,11 +17,11 @@
 // sealed month; the filer never waits for the apply thread, so this cannot
 // deadlock. `fail` releases waiters when the engine stops.
 public final class EvictedEntries: @unchecked Sendable {
-    private let storage: any Storage
-    private let layout: DataDirectoryLayout
-    private let directoryID: [UInt8]
-    private let lock = ConditionLock()
-    private var sealed: [SealedMonth] = []
+    let storage: any Storage
+    let layout: DataDirectoryLayout
+    let directoryID: [UInt8]
+    let lock = ConditionLock()
+    var sealed: [SealedMonth] = []
     private var readers: [UTCMonth: SealedMonthReader] = [:]
     /// Month indexes alone: most lookups are the filter's false positives,
     /// which the id table answers. Opening a month's reader checks its
@@ -31,9 +31,9 @@ public final class EvictedEntries: @unchecked Sendable {
     private var indexes: [UTCMonth: MonthIndexFile] = [:]
     /// Timestamp of the last event filed; lookups wait until it reaches
     /// their window start.
-    private var filedThroughNs: UInt64 = 0
-    private var failure: LedgerError?
-    private var filter = EvictedIDFilter(capacity: EvictedEntries.filterCapacityMin)
+    var filedThroughNs: UInt64 = 0
+    var failure: LedgerError?
+    var filter = EvictedIDFilter(capacity: EvictedEntries.filterCapacityMin)
     /// The smallest filter (8 KiB): snapshots store it, so a small ledger's
     /// snapshot must not carry megabytes of zeros. It doubles as ids come.
     static let filterCapacityMin = 4_096
@@ -43,7 +43,7 @@ public final class EvictedEntries: @unchecked Sendable {
     public private(set) var foundOnDisk = 0
     /// The filer's writer of sealed months' indexes: a month's index is
     /// opened only once its write finished (SealedIndexWriter.swift).
-    private var indexWrites: SealedIndexWriter?
+    var indexWrites: SealedIndexWriter?
     /// The latest eviction of the one-month rule, kept while the month it
     /// ended may be unsealed or its index unwritten: lookups of its ids are
     /// answered from it instead of waiting for that month's seal and index
@@ -51,6 +51,17 @@ public final class EvictedEntries: @unchecked Sendable {
     private var retired: RetiredEntries?
     /// Lookups answered from `retired` (a counter for tests).
     public private(set) var foundInRetired = 0
+    /// A bigger filter being built on a thread of its own, and the ids
+    /// evicted meanwhile (EvictedEntries+Growth.swift).
+    var growth: FilterGrowth?
+    /// Filters this size and up grow in the background (smaller ones in
+    /// place: it costs less than a thread). Tests lower it.
+    var backgroundGrowthCapacityMin = 1 << 20
+    /// Bigger filters built in the background, and built in place.
+    public internal(set) var filterGrowths = (inBackground: 0, inPlace: 0)
+    /// Called on the growth's thread before it reads the sealed months (a
+    /// test hook: holds the growth while more ids are evicted).
+    var growthWillRead: (() -> Void)?
 
     public init(storage: any Storage, layout: DataDirectoryLayout, directoryID: [UInt8]) {
         self.storage = storage
@@ -110,14 +121,22 @@ public final class EvictedEntries: @unchecked Sendable {
     /// duplicate through.
     /// `retiring`: the eviction's table, for lookups until its months are
     /// sealed and indexed (the one-month rule); replaces an earlier one.
-    func addEvicted(_ ids: [UInt128], retiring: RetiredEntries? = nil) throws {
+    /// `windowStartNs`: the window's start after this eviction (every id
+    /// evicted so far is in a month before it).
+    func addEvicted(_ ids: [UInt128], retiring: RetiredEntries? = nil, windowStartNs: UInt64 = 0) throws {
         guard !ids.isEmpty else { return }
         try lock.withLock {
+            if let failure { throw failure }
             if let retiring {
                 retired = RetiredEntries(ids: [], table: retiring.table, fromNs: retiring.fromNs, beforeNs: retiring.beforeNs)
                 releaseRetiredIfFiled()
             }
+            // A bigger filter on its way: wait for it rather than build a
+            // second one here (it started when this one was half full).
+            while filter.count + ids.count > filter.capacity && growth != nil && failure == nil { lock.wait() }
+            if let failure { throw failure }
             if filter.count + ids.count > filter.capacity {
+                filterGrowths.inPlace += 1
                 // Sized for what goes in: every id of every sealed month (the
                 // months still in the window too) and the new ones. Sized
                 // from the filter's own count instead, a large sealed month
@@ -130,6 +149,10 @@ public final class EvictedEntries: @unchecked Sendable {
                 filter = bigger
             }
             for id in ids { filter.insert(id) }
+            growth?.evictedMeanwhile.append(contentsOf: ids)
+            if growth == nil && filter.capacity >= backgroundGrowthCapacityMin && filter.count * 2 > filter.capacity {
+                startGrowth(windowStartNs: windowStartNs)
+            }
         }
     }
 
@@ -184,6 +207,7 @@ public final class EvictedEntries: @unchecked Sendable {
     public func lookup(_ ids: [UInt128], windowStartNs: UInt64) throws -> [UInt128: EntryRecord] {
         var found: [UInt128: EntryRecord] = [:]
         try lock.withLock {
+            if let failure { throw failure }
             // Ids the latest eviction took out are answered from its table;
             // any other evicted id is in a month before that eviction's span,
             // sealed and indexed long ago: no wait for the month just sealed.

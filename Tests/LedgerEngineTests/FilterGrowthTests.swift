@@ -12,11 +12,12 @@ import Testing
     static let root = "/sim/filter-growth"
     static let day: UInt64 = 86_400 * 1_000_000_000
 
-    /// `chunks` × 500 transfers (ids `first`...) in the clock's month, then
-    /// the clock moved into the next month.
-    static func month(_ ledger: Ledger, _ clock: TestClock, first: Int, chunks: Int = 3) throws {
+    /// `chunks` groups of `size` transfers (ids `first`...) in the clock's
+    /// month, then the clock moved into the next month. The month before is
+    /// evicted at the start of the second group.
+    static func month(_ ledger: Ledger, _ clock: TestClock, first: Int, chunks: Int, size: Int = 500) throws {
         for chunk in 0..<chunks {
-            let events = (0..<500).map { transfer(UInt128(first + chunk * 500 + $0), from: 1, to: 2, 1) }
+            let events = (0..<size).map { transfer(UInt128(first + chunk * size + $0), from: 1, to: 2, 1) }
             #expect(try ledger.submitAndWait(EventBatch(events)).allSatisfy { $0 == .ok })
         }
         clock.advance(UTCMonth(containing: clock.read()).next.startNs + Self.day - clock.read())
@@ -35,28 +36,27 @@ import Testing
             hold.wait()
         }
         #expect(try ledger.submitAndWait(EventBatch([usd(1), usd(2)])) == [.ok, .ok])
-        try Self.month(ledger, clock, first: 10_000)  // September
-        try Self.month(ledger, clock, first: 20_000)  // October; entering November evicts September (1,500 ids of 4,096)
-        try Self.month(ledger, clock, first: 30_000, chunks: 2)  // November; entering December evicts October: past half, a growth starts
-        #expect(try ledger.submitAndWait(EventBatch([transfer(40_000, from: 1, to: 2, 1)])) == [.ok])
-        #expect(try ledger.submitAndWait(EventBatch([transfer(40_001, from: 1, to: 2, 1)])) == [.ok])
+        try Self.month(ledger, clock, first: 10_000, chunks: 3)  // September: 1,500 ids
+        // October: 2,000 ids; its second group evicts September (1,500 of 4,096).
+        try Self.month(ledger, clock, first: 20_000, chunks: 4)
+        // November's second group evicts October: 3,500 ids, past 3/4, so a
+        // growth starts, reads September and October, and is held.
+        try Self.month(ledger, clock, first: 30_000, chunks: 2, size: 250)
         #expect(reading.wait(timeout: .now() + 30) == .success, "no growth started")
-        // The growth holds September and October's ids; November's are
-        // evicted while it is held (entering January).
-        // (4,000 ids of 4,096: no eviction needs the new filter yet, so
-        // none waits for it.)
-        clock.advance(UTCMonth(year: 2027, month: 1).startNs + Self.day - clock.read())
-        let january = SealedIndexWriterTests.within(seconds: 30) {
-            try [50_000, 50_001].map { try ledger.submitAndWait(EventBatch([transfer(UInt128($0), from: 1, to: 2, 1)])) }
+        // December's second group evicts November while the growth is held
+        // (4,000 ids of 4,096: this eviction does not need the new filter,
+        // so it does not wait for it).
+        let december = SealedIndexWriterTests.within(seconds: 30) {
+            try [40_000, 40_001].map { try ledger.submitAndWait(EventBatch([transfer(UInt128($0), from: 1, to: 2, 1)])) }
         }
-        #expect(try january?.get() == [[.ok], [.ok]], "an eviction waited for the growth")
+        #expect(try december?.get() == [[.ok], [.ok]], "an eviction waited for the growth")
         #expect(ledger.evicted.filterGrowths.inBackground == 0)
         hold.signal()
         for _ in 0..<3_000 where ledger.evicted.filterGrowths.inBackground == 0 { usleep(1_000) }
         #expect(ledger.evicted.filterGrowths == (inBackground: 1, inPlace: 0))
-        #expect(ledger.evicted.filterCapacity == 2 * EvictedEntries.filterCapacityMin)
+        #expect(ledger.evicted.filterCapacity == 2 * 3_500)
         // Every evicted id is still known: retries are refused as such.
-        for id in [10_000, 11_499, 20_000, 21_499, 30_000, 30_999] {
+        for id in [10_000, 11_499, 20_000, 21_999, 30_000, 30_499] {
             #expect(try ledger.submitAndWait(EventBatch([transfer(UInt128(id), from: 1, to: 2, 1)])) == [.exists], "id \(id)")
         }
         try ledger.close()

@@ -4,8 +4,10 @@
 // sealed months' id tables: 1–2 s at 8–16M ids, on the apply thread at the
 // month turn that overfilled the filter (Benchmarks/RESULTS.md, session 16),
 // longer as history grows. So once a filter of at least
-// `backgroundGrowthCapacityMin` ids is half full, a thread of its own builds
-// one twice as big, while the current one, which still has room, keeps
+// `backgroundGrowthCapacityMin` ids is three quarters full, a thread of its
+// own builds one for twice the ids of the sealed months (as an in-place
+// growth sizes it: memory stays at most 2 × 16 bits per evicted id), while
+// the current one, which still has room, keeps
 // taking every evicted id and answering lookups; the ids evicted meanwhile
 // are kept aside and added when the new filter replaces the old, under the
 // lock. So the filter in use (and the one a snapshot captures) always holds
@@ -23,10 +25,10 @@ extension EvictedEntries {
     func startGrowth(windowStartNs: UInt64) {
         precondition(growth == nil, "a second filter growth")
         growth = FilterGrowth()
-        let capacity = 2 * filter.capacity
+        let capacity = filter.capacity + 1
         Thread { [self] in
             do {
-                let bigger = try biggerFilter(capacity: capacity, windowStartNs: windowStartNs)
+                let bigger = try biggerFilter(capacityMin: capacity, windowStartNs: windowStartNs)
                 lock.withLock { install(grown: bigger) }
             } catch {
                 lock.withLock {
@@ -41,9 +43,9 @@ extension EvictedEntries {
     }
 
     /// Every id of the sealed months before `windowStartNs` and after, in a
-    /// filter of `capacity` (on the growth's thread; `lock` not held while
-    /// reading).
-    private func biggerFilter(capacity: Int, windowStartNs: UInt64) throws -> EvictedIDFilter {
+    /// filter of at least `capacityMin` (on the growth's thread; `lock` not
+    /// held while reading).
+    private func biggerFilter(capacityMin: Int, windowStartNs: UInt64) throws -> EvictedIDFilter {
         let months: [SealedMonth] = try lock.withLock {
             while filedThroughNs < windowStartNs && failure == nil { lock.wait() }
             if let failure { throw failure }
@@ -61,7 +63,7 @@ extension EvictedEntries {
         }
         // Room for the months' ids twice over: the ids evicted meanwhile
         // are among them or few.
-        var bigger = EvictedIDFilter(capacity: max(capacity, 2 * ids))
+        var bigger = EvictedIDFilter(capacity: max(capacityMin, 2 * ids))
         for file in files { try file.forEachEntryID { bigger.insert($0) } }
         return bigger
     }

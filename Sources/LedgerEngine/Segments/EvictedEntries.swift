@@ -132,7 +132,7 @@ public final class EvictedEntries: @unchecked Sendable {
                 releaseRetiredIfFiled()
             }
             // A bigger filter on its way: wait for it rather than build a
-            // second one here (it started when this one was half full).
+            // second one here (it started when this one was 3/4 full).
             while filter.count + ids.count > filter.capacity && growth != nil && failure == nil { lock.wait() }
             if let failure { throw failure }
             if filter.count + ids.count > filter.capacity {
@@ -150,7 +150,7 @@ public final class EvictedEntries: @unchecked Sendable {
             }
             for id in ids { filter.insert(id) }
             growth?.evictedMeanwhile.append(contentsOf: ids)
-            if growth == nil && filter.capacity >= backgroundGrowthCapacityMin && filter.count * 2 > filter.capacity {
+            if growth == nil && filter.capacity >= backgroundGrowthCapacityMin && filter.count * 4 > filter.capacity * 3 {
                 startGrowth(windowStartNs: windowStartNs)
             }
         }

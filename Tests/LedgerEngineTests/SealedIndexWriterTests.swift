@@ -87,10 +87,11 @@ import Testing
         try reopened.close()
     }
 
-    @Test func aSealedMonthsIndexThatCannotBeWrittenStopsTheEngineAndTheNextOpenRebuildsIt() throws {
+    /// EIO on the index's fdatasync, or ENOSPC on its write.
+    @Test(arguments: [false, true]) func aSealedMonthsIndexThatCannotBeWrittenStopsTheEngineAndTheNextOpenRebuildsIt(noSpace: Bool) throws {
         let disk = SimulatedDisk(seed: 12)
         let (clock, ledger) = try Self.novemberLedger(disk)
-        disk.failSync = { $0.hasSuffix(".idx.tmp") }
+        if noSpace { disk.noSpace = { $0.hasSuffix(".idx.tmp") } } else { disk.failSync = { $0.hasSuffix(".idx.tmp") } }
         // The sealing group itself was durable: its caller has its answer.
         #expect(try ledger.submitAndWait(EventBatch([transfer(1_000, from: 1, to: 2, 7)])) == [.ok])
         // The failed write stops the engine, without a retry.
@@ -105,9 +106,11 @@ import Testing
         }
         #expect(stopped?.code == .stopped)
         #expect(stopped?.message.contains("2026-11.idx") == true, "\(String(describing: stopped))")
-        #expect(disk.syncCalls.filter { $0.key.hasSuffix(".idx.tmp") }.values.reduce(0, +) == 1)
+        #expect(stopped?.message.contains(noSpace ? "ENOSPC" : "fdatasync") == true, "\(String(describing: stopped))")
+        #expect(disk.syncCalls.filter { $0.key.hasSuffix(".idx.tmp") }.values.reduce(0, +) == (noSpace ? 0 : 1))
         #expect(throws: LedgerError.self) { try ledger.close() }
         disk.failSync = nil
+        disk.noSpace = nil
         // The month is sealed; the open rebuilds its missing index.
         let logs = LogLines()
         var options = Self.options(clock)

@@ -128,6 +128,7 @@ public final class EvictedEntries: @unchecked Sendable {
         try lock.withLock {
             if let failure { throw failure }
             if let retiring {
+                // Kept without its id list (the filter takes the ids below).
                 retired = RetiredEntries(ids: [], table: retiring.table, fromNs: retiring.fromNs, beforeNs: retiring.beforeNs)
                 releaseRetiredIfFiled()
             }

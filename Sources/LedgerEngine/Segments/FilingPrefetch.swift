@@ -124,12 +124,15 @@ extension SegmentState {
     /// hash buckets of the accounts `far` names, the records of those
     /// `near` names, and (`index`) their month summaries and list tails.
     func prefetch(_ step: FilingLookahead.Step, index: inout MonthIndexBuilder) {
+        // Plain loops, no closures: a closure capturing `index` made each
+        // call copy the builder's lists (a retain and a release per event;
+        // Benchmarks/RESULTS.md, session 17).
         if let far = step.far {
-            forEachAccountID(of: far, postingsMax: FilingLookahead.postingsMax) { slotByID.prefetch($0) }
+            for i in 0..<Self.accountIDCount(of: far) { slotByID.prefetch(Self.accountID(of: far, i)) }
         }
         if let near = step.near {
-            forEachAccountID(of: near, postingsMax: FilingLookahead.postingsMax) { id in
-                guard let slot = slotByID[id] else { return }
+            for i in 0..<Self.accountIDCount(of: near) {
+                guard let slot = slotByID[Self.accountID(of: near, i)] else { continue }
                 prefetchAccount(slot)
                 index.prefetch(stateSlot: slot)
             }
@@ -146,25 +149,27 @@ extension SegmentState {
         }
     }
 
-    /// Account ids an event names: an entry's postings (the first
-    /// `postingsMax`), or the account it closes.
-    private func forEachAccountID(of p: UnsafeRawBufferPointer, postingsMax: Int, _ body: (UInt128) -> Void) {
-        guard p.count > EventFormat.kindOffset else { return }
+    /// How many account ids an event names (`accountID(of:_:)`): an
+    /// entry's postings (the first `FilingLookahead.postingsMax` of those
+    /// inside the bytes), or the account it closes.
+    private static func accountIDCount(of p: UnsafeRawBufferPointer) -> Int {
+        guard p.count > EventFormat.kindOffset else { return 0 }
         switch p[EventFormat.kindOffset] {
         case EventFormat.kindCreateEntry:
-            guard p.count >= EventFormat.entryHeaderBytes else { return }
-            let count = min(Int(_LE.u16(p, EventFormat.entryPostingCountOffset)), postingsMax)
-            for i in 0..<count {
-                let o = EventFormat.entryHeaderBytes + i * EventFormat.postingBytes
-                guard o + EventFormat.postingBytes <= p.count else { return }
-                body(_LE.u128(p, o + EventFormat.postingAccountOffset))
-            }
+            guard p.count >= EventFormat.entryHeaderBytes else { return 0 }
+            let named = min(Int(_LE.u16(p, EventFormat.entryPostingCountOffset)), FilingLookahead.postingsMax)
+            return min(named, (p.count - EventFormat.entryHeaderBytes) / EventFormat.postingBytes)
         case EventFormat.kindCloseAccount:
-            guard p.count >= EventFormat.idOffset + 16 else { return }
-            body(_LE.u128(p, EventFormat.idOffset))
+            return p.count >= EventFormat.idOffset + 16 ? 1 : 0
         default:
-            return
+            return 0
         }
+    }
+
+    /// The `i`th account id of `accountIDCount(of:)`.
+    private static func accountID(of p: UnsafeRawBufferPointer, _ i: Int) -> UInt128 {
+        if p[EventFormat.kindOffset] == EventFormat.kindCloseAccount { return _LE.u128(p, EventFormat.idOffset) }
+        return _LE.u128(p, EventFormat.entryHeaderBytes + i * EventFormat.postingBytes + EventFormat.postingAccountOffset)
     }
 }
 

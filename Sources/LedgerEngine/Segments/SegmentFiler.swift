@@ -31,20 +31,20 @@ public final class SegmentFiler {
     let directoryID: [UInt8]
     let log: (String) -> Void
     /// Every account and open hold, as of the last filed event.
-    public private(set) var state = SegmentState()
+    public internal(set) var state = SegmentState()
     public private(set) var sealedMonths: [SealedMonth] = []
     /// The month being appended to and its in-memory index. Only one is
     /// open: months only move forward.
     private(set) var current: SegmentWriter?
-    private(set) var currentIndex: MonthIndexBuilder?
-    public private(set) var eventsFiled = 0
+    internal(set) var currentIndex: MonthIndexBuilder?
+    public internal(set) var eventsFiled = 0
     /// A read-only filer (queries on a directory that must not change) never
     /// writes: what a read-write open would repair or re-file is counted and
     /// reported instead.
     public let readOnly: Bool
     /// Applied events of the WAL that the segments lack and a read-only filer
     /// could not file (the directory was not closed cleanly).
-    public private(set) var eventsNotFiled = 0
+    public internal(set) var eventsNotFiled = 0
     /// Derived files a read-only open found missing or damaged and left as
     /// they are (a read-write open rebuilds them), and torn tails it did not
     /// truncate: one line each.
@@ -93,7 +93,7 @@ public final class SegmentFiler {
     /// was sealed, and `init` refuses an unsealed month that is not the last.
     public private(set) var deferredMonth: UTCMonth?
     /// Filing's prefetch cursor over a batch (kept: it holds a small ring).
-    private var lookahead = FilingLookahead.batchEvents()
+    var lookahead = FilingLookahead.batchEvents()
 
     /// Opens the segments: the sealed months from their seals, and the open
     /// month scanned and indexed, unless `deferringOpenMonth` (then
@@ -202,18 +202,22 @@ public final class SegmentFiler {
         var lookahead = FilingLookahead.segmentRecords()
         var first = true
         var checked = SavedRecordsCheck(saved, records: start.t.records)
+        // Moved out for the scan, as `file(groupPayload:lsn:)` does.
+        var state = SegmentState()
+        swap(&state, &self.state)
+        defer { swap(&state, &self.state) }
         let writer = try SegmentWriter(
             storage: storage, layout: layout, month: month, directoryID: directoryID, previousMonth: previous?.month,
             previousRoot: previous?.monthRoot ?? Self.zeroRoot, readOnly: readOnly, rootSoFarAt: saved?.coveredEndOffset
         ) { record in
             if try checked.isSaved(record) { return }
             if first {
-                lookahead.restart(at: record.rest) { self.state.prefetch($0, index: &index) }
+                lookahead.restart(at: record.rest) { state.prefetch($0, index: &index) }
                 first = false
             } else {
-                self.state.prefetch(lookahead.advance(), index: &index)
+                state.prefetch(lookahead.advance(), index: &index)
             }
-            try self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, path: path)
+            try Self.add(record.event, offset: record.offset, timestamp: record.header.timestamp, to: &index, state: &state, path: path)
         }
         try checked.finish(writer)
         if let torn = writer.tornTailNotTruncated {
@@ -247,6 +251,13 @@ public final class SegmentFiler {
 
     private func add(_ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: inout MonthIndexBuilder, path: @autoclosure () -> String) throws
     {
+        try Self.add(event, offset: offset, timestamp: timestamp, to: &index, state: &state, path: path())
+    }
+
+    static func add(
+        _ event: UnsafeRawBufferPointer, offset: Int, timestamp: UInt64, to index: inout MonthIndexBuilder, state: inout SegmentState,
+        path: @autoclosure () -> String
+    ) throws {
         do {
             try index.add(event: event, offset: offset, timestamp: timestamp, state: &state)
         } catch let error as LedgerError {
@@ -271,59 +282,9 @@ public final class SegmentFiler {
         return sealed.lastLSN
     }
 
-    /// Files the applied events of one WAL group record. The payload must
-    /// already be validated (encoded by the engine, or replayed).
-    public func file(groupPayload payload: UnsafeRawBufferPointer, lsn: UInt64) throws {
-        precondition(deferredMonth == nil, "filing before the deferred open month was scanned")
-        var filedUntil = lastFiledTimestamp
-        // The open month's writer and bounds, looked up again only when an
-        // event falls outside them (month arithmetic is not free per event).
-        var writer = current
-        var monthRange = current.map { $0.header.month.startNs..<$0.header.month.next.startNs } ?? 0..<0
-        try WALGroupPayload.forEachBatch(payload, validateEvents: false) { batch in
-            var index = 0
-            var offset = 0
-            while index < batch.eventCount {
-                guard let size = EventBatchReader.eventSize(batch.events, at: offset) else {
-                    preconditionFailure("filing a batch that was not validated")
-                }
-                // Restarted at every batch: the cursor never reads another
-                // batch's bytes (prefetches only while a month is open).
-                if index == 0 {
-                    self.lookahead.restart(at: batch.events) { self.prefetch($0) }
-                } else {
-                    self.prefetch(self.lookahead.advance())
-                }
-                let timestamp = batch.timestamp + UInt64(index)
-                if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil && self.readOnly {
-                    self.eventsNotFiled += 1
-                } else if batch.results[index] == ResultCode.ok.rawValue && timestamp > filedUntil {
-                    if !monthRange.contains(timestamp) {
-                        let next = try self.writer(for: timestamp)
-                        writer = next
-                        monthRange = next.header.month.startNs..<next.header.month.next.startNs
-                    }
-                    let event = UnsafeRawBufferPointer(rebasing: batch.events[offset..<(offset + size)])
-                    let recordOffset = try writer!.append(event: event, lsn: lsn, timestamp: timestamp)
-                    try add(event, offset: recordOffset, timestamp: timestamp, to: &currentIndex!, path: writer!.path)
-                    eventsFiled += 1
-                    filedUntil = timestamp
-                }
-                offset += size
-                index += 1
-            }
-        }
-        lookahead.clear()
-        evicted?.filed(throughNs: filedUntil)
-    }
-
-    private func prefetch(_ step: FilingLookahead.Step) {
-        if currentIndex != nil { state.prefetch(step, index: &currentIndex!) }
-    }
-
     /// The writer of the timestamp's month (sealing the open month first when
     /// it is over); `currentIndex` is that month's index afterwards.
-    private func writer(for timestamp: UInt64) throws -> SegmentWriter {
+    func writer(for timestamp: UInt64) throws -> SegmentWriter {
         if let current, current.header.month.contains(timestamp) { return current }
         let month = UTCMonth(containing: timestamp)
         // The month before is the best guess of this one's size.

@@ -41,22 +41,35 @@ func parse() -> Config {
     }
     var iterator = args.makeIterator()
     while let flag = iterator.next() {
-        guard let value = iterator.next() else { fatalError("\(flag) needs a value") }
+        if flag == "--help" || flag == "-h" { usage(exitCode: 0) }
+        guard let value = iterator.next() else { usage("\(flag) needs a value") }
         switch flag {
-        case "--seconds": config.seconds = Double(value)!
-        case "--runs": config.runs = Int(value)!
-        case "--accounts": config.accounts = Int(value)!
-        case "--clients": config.clients = Int(value)!
-        case "--batch-size": config.batchSize = Int(value)!
-        case "--entries": config.entries = Int(value)!
+        case "--seconds": config.seconds = number(Double(value), flag)
+        case "--runs": config.runs = number(Int(value), flag)
+        case "--accounts": config.accounts = number(Int(value), flag)
+        case "--clients": config.clients = number(Int(value), flag)
+        case "--batch-size": config.batchSize = number(Int(value), flag)
+        case "--entries": config.entries = number(Int(value), flag)
         case "--dir": config.directory = value
-        case "--snapshot-interval-mib": config.snapshotIntervalMiB = Int(value)!
-        case "--months": config.months = Int(value)!
+        case "--snapshot-interval-mib": config.snapshotIntervalMiB = number(Int(value), flag)
+        case "--months": config.months = number(Int(value), flag)
         case "--reuse": config.reuse = value == "1"
-        default: fatalError("unknown flag \(flag)")
+        default: usage("unknown flag \(flag)")
         }
     }
     return config
+}
+
+/// Bad arguments get one line and the usage (the header comment), never a trap.
+func usage(_ problem: String? = nil, exitCode: Int32 = 2) -> Never {
+    if let problem { FileHandle.standardError.write(Data("LedgerBench: \(problem)\n".utf8)) }
+    FileHandle.standardError.write(Data("usage: LedgerBench MODE [--flag value]...; modes and flags: Benchmarks/LedgerBench/main.swift\n".utf8))
+    exit(exitCode)
+}
+
+func number<T>(_ value: T?, _ flag: String) -> T {
+    guard let value else { usage("\(flag) needs a number") }
+    return value
 }
 
 let fundingAccount: UInt128 = 1 << 100

@@ -33,6 +33,11 @@ public enum Limits {
     public static let walFileBytesMin = 64 * 1024
     /// Largest WAL file size accepted (`ledgerctl init --wal-file-mib 1024`).
     public static let walFileBytesMax = 1024 * 1024 * 1024
+    /// WAL files compaction keeps for reuse instead of deleting them
+    /// (`wal-spare-<n>.tmp`; the next WAL file is prepared in one, whose
+    /// pages the page cache already holds). Their disk space comes on top of
+    /// the WAL's bound (docs/operations.md).
+    public static let walSpareFilesMax = 4
     /// Months `verify` checks at once (each holds its month's index in
     /// memory while it is checked; the default is one per core up to this).
     public static let verifyMonthsInParallelMax = 4

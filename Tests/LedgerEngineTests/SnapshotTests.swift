@@ -99,6 +99,37 @@ import Testing
         try reopened.close()
     }
 
+    /// Compaction keeps retired WAL files (at most `walSpareFilesMax`) and
+    /// the next WAL file is prepared in one: zeros over the old records
+    /// before it gets a name, so a prepared file never holds an earlier
+    /// incarnation's bytes; a close deletes the kept files, and the log
+    /// recovers and verifies as before.
+    @Test func compactedWALFilesAreReusedWithoutTheirOldBytes() throws {
+        var (disk, clock, ledger, workload) = try Self.started(seed: 5, intervalBytes: 128 * 1024)
+        let layout = DataDirectoryLayout(root: Self.root)
+        let spares = { disk.names().filter { DataDirectoryLayout.isWALSpare(String($0.split(separator: "/").last!)) } }
+        var preparedChecked = 0
+        for _ in 0..<10 {
+            try workload.run(ledger, clock: clock, batches: 100, stepNsMax: 20_000 * 1_000_000_000)
+            #expect(spares().count <= Limits.walSpareFilesMax, "\(spares())")
+            try ledger.wal.finishPreparing()
+            if disk.fileExists(layout.walNextTemporaryPath) {
+                let bytes = disk.bytes(layout.walNextTemporaryPath)
+                #expect(bytes.count == 64 * 1024 && bytes.allSatisfy { $0 == 0 }, "a prepared WAL file holds old bytes")
+                preparedChecked += 1
+            }
+        }
+        #expect(ledger.walFilesReused > 0 && preparedChecked > 0, "reused \(ledger.walFilesReused), checked \(preparedChecked)")
+        let before = try Self.balances(ledger, workload.accountCount)
+        try ledger.close()
+        #expect(spares().isEmpty, "a closed directory keeps \(spares())")
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.passed, "\(report.problems)")
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(try Self.balances(ledger, workload.accountCount) == before)
+        try ledger.close()
+    }
+
     /// Under load, an automatic snapshot captures the state between groups
     /// without waiting for the groups in flight, and is written with the
     /// LSN and chain value of the last group it holds: verify (which

@@ -169,7 +169,8 @@ extension Ledger {
                     break
                 }
             }
-            try storage.removeFile(files[i].path)
+            // Kept for the next WAL file when there is room (WALFilePreparer).
+            try wal.preparer.retire(files[i].path)
             CrashPoints.reached("compaction.walFileDeleted")
             deleted += 1
         }

@@ -81,6 +81,8 @@ public final class Ledger: @unchecked Sendable {
     var slots: [ReplicationSlot]
     /// WAL files archived, and archiving failures (each holds compaction back).
     public let archiveCounts = Guarded((archived: 0, failures: 0))
+    /// WAL files prepared in a file compaction retired (WALFilePreparer).
+    public var walFilesReused: Int { wal.preparer.filesReused }
 
     init(opened: consuming Opened, lock directoryLock: any StorageLock) {
         storage = opened.storage
@@ -253,5 +255,9 @@ public final class Ledger: @unchecked Sendable {
         try index.checkpoint(lsn: lsn)
         // Last: derived, so the next open's speed depends on it, nothing else.
         try segments.saveOpenMonthIndex()
+        // Kept WAL files are for this run only (an open deletes them too).
+        try wal.finishPreparing()
+        try wal.preparer.removeSpares()
+        try storage.syncDirectory(layout.root)
     }
 }

@@ -52,8 +52,10 @@ extension Ledger {
             var removedTemporary = false
             for name in try storage.listDirectory(directory) where DataDirectoryLayout.isTemporary(name) {
                 if readOnly {
-                    // The preallocated next WAL file is expected, not a leftover.
-                    if directory + "/" + name != layout.walNextTemporaryPath { temporariesLeft.append(directory + "/" + name) }
+                    // The preallocated next WAL file and kept WAL files are
+                    // expected, not leftovers.
+                    let expected = directory + "/" + name == layout.walNextTemporaryPath || (directory == layout.root && DataDirectoryLayout.isWALSpare(name))
+                    if !expected { temporariesLeft.append(directory + "/" + name) }
                     continue
                 }
                 try storage.removeFile(directory + "/" + name)

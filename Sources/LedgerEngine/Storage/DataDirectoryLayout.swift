@@ -4,6 +4,8 @@
 //   ledger.meta              format marker written by `ledgerctl init`
 //   wal-<first LSN>.log      write-ahead log files (Specs/wal-format.md)
 //   wal-next.tmp             the next WAL file, being preallocated
+//   wal-spare-<n>.tmp        a WAL file compaction retired, kept for reuse
+//                            (deleted at open and at close)
 //   balances.index           memory-mapped balance index (Specs/balance-index.md)
 //   segments/YYYY-MM.seg     monthly history (Specs/segment-format.md)
 //   segments/YYYY-MM.idx     a sealed month's index (derived)
@@ -30,6 +32,11 @@ public struct DataDirectoryLayout: Sendable {
     public var metaTemporaryPath: String { root + "/ledger.meta.tmp" }
     public var indexPath: String { root + "/balances.index" }
     public var walNextTemporaryPath: String { root + "/wal-next.tmp" }
+    /// A WAL file compaction retired, kept for the next preparation to reuse
+    /// (WALFilePreparer); `number` only keeps the names apart.
+    public func walSparePath(_ number: Int) -> String { root + "/wal-spare-\(number).tmp" }
+    /// Whether a temporary name is a kept WAL file (`walSparePath`).
+    public static func isWALSpare(_ name: String) -> Bool { name.hasPrefix("wal-spare-") && name.hasSuffix(".tmp") }
     /// Present while the directory is a standby: it mirrors a primary's
     /// log and refuses writes until it is promoted.
     public var standbySignalPath: String { root + "/standby.signal" }

@@ -130,6 +130,43 @@ import Testing
         try ledger.close()
     }
 
+    /// Pruning keeps the newest pruned snapshot and the next snapshot is
+    /// written in it, cut to its own size (snapshots shrink when a month is
+    /// evicted, so some are written in a larger file): every snapshot loads
+    /// whole, a close deletes the kept one, and a restart from the newest
+    /// gives the same balances.
+    @Test func prunedSnapshotsAreReusedAndCutToTheirSize() throws {
+        var (disk, clock, ledger, workload) = try Self.started(seed: 6)
+        let layout = DataDirectoryLayout(root: Self.root)
+        var reused = 0
+        var shrank = 0
+        var sizes: [Int] = []
+        for _ in 0..<12 {
+            try workload.run(ledger, clock: clock, batches: 40, stepNsMax: 60_000 * 1_000_000_000)
+            let spareBefore = disk.fileExists(layout.snapshotSparePath) ? disk.bytes(layout.snapshotSparePath).count : nil
+            let result = try ledger.snapshot()
+            let size = disk.bytes(result.path).count
+            if let spareBefore {
+                reused += 1
+                if size < spareBefore { shrank += 1 }
+            }
+            sizes.append(size)
+            for (_, path) in try SnapshotStore.list(storage: disk, layout: layout) {
+                _ = try SnapshotStore.load(path: path, storage: disk, directoryID: ledger.meta.directoryID)
+            }
+        }
+        #expect(reused >= 8 && shrank > 0, "reused \(reused), written in a larger file \(shrank), sizes \(sizes)")
+        let before = try Self.balances(ledger, workload.accountCount)
+        try ledger.close()
+        #expect(!disk.fileExists(layout.snapshotSparePath), "a closed directory keeps its spare snapshot")
+        ledger = try Ledger.open(at: Self.root, storage: disk, options: Self.options(clock))
+        #expect(ledger.recovery.snapshotLSN > 0)
+        #expect(try Self.balances(ledger, workload.accountCount) == before)
+        try ledger.close()
+        let report = try Verifier.verify(at: Self.root, storage: disk)
+        #expect(report.passed, "\(report.problems)")
+    }
+
     /// Under load, an automatic snapshot captures the state between groups
     /// without waiting for the groups in flight, and is written with the
     /// LSN and chain value of the last group it holds: verify (which

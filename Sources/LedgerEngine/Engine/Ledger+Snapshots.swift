@@ -53,7 +53,7 @@ extension Ledger {
                     state.machine, filter: state.filter, lsn: state.lsn, chainHead: state.chainHead, directoryID: meta.directoryID,
                     storage: storage, layout: layout)
                 lock.withLock { pipeline.snapshotWritten(bytes: bytes) }
-                try SnapshotStore.prune(storage: storage, layout: layout)
+                try SnapshotStore.prune(storage: storage, layout: layout, keepingSpare: true)
                 // WAL stays from the older retained snapshot on, so a damaged
                 // newest snapshot can fall back to it; with one snapshot, all stays.
                 let retained = try SnapshotStore.list(storage: storage, layout: layout)

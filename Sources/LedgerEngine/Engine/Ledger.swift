@@ -255,9 +255,11 @@ public final class Ledger: @unchecked Sendable {
         try index.checkpoint(lsn: lsn)
         // Last: derived, so the next open's speed depends on it, nothing else.
         try segments.saveOpenMonthIndex()
-        // Kept WAL files are for this run only (an open deletes them too).
+        // Kept WAL files and snapshot are for this run only (an open deletes
+        // them too).
         try wal.finishPreparing()
         try wal.preparer.removeSpares()
         try storage.syncDirectory(layout.root)
+        try SnapshotStore.removeSpare(storage: storage, layout: layout)
     }
 }

@@ -54,7 +54,10 @@ extension Ledger {
                 if readOnly {
                     // The preallocated next WAL file and kept WAL files are
                     // expected, not leftovers.
-                    let expected = directory + "/" + name == layout.walNextTemporaryPath || (directory == layout.root && DataDirectoryLayout.isWALSpare(name))
+                    let path = directory + "/" + name
+                    let expected =
+                        path == layout.walNextTemporaryPath || path == layout.snapshotSparePath
+                        || (directory == layout.root && DataDirectoryLayout.isWALSpare(name))
                     if !expected { temporariesLeft.append(directory + "/" + name) }
                     continue
                 }

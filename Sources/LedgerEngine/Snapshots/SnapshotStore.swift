@@ -26,7 +26,13 @@ public enum SnapshotStore {
         let path = layout.snapshotPath(lsn: lsn)
         let temporary = DataDirectoryLayout.temporaryPath(for: path)
         if storage.fileExists(temporary) { try storage.removeFile(temporary) }
-        let file = try storage.openFile(temporary, create: true)
+        // In the pruned snapshot kept for it when there is one (`prune`):
+        // its pages are in the page cache, where a new file takes fresh
+        // ones (as WAL files are reused: Specs/wal-format.md). Its old bytes
+        // past the new end are cut off before the sync.
+        let reusing = storage.fileExists(layout.snapshotSparePath)
+        if reusing { try storage.rename(layout.snapshotSparePath, to: temporary) }
+        let file = try storage.openFile(temporary, create: !reusing)
         defer { file.close() }
         let writer = SnapshotStreamWriter(file: file, at: SnapshotFormat.headerBytes)
         let counts = try machine.writeSnapshotBody(writer, lsn: lsn)
@@ -40,6 +46,7 @@ public enum SnapshotStore {
             filterCapacity: filter?.capacity ?? 0, filterIDCount: filter?.count ?? 0, filterBlockCount: filter?.blockCount ?? 0)
         precondition(header.bodyBytes == header.describedBodyBytes, "snapshot body size")
         try file.write(header.encoded(), at: 0)
+        if reusing, try file.size() > writer.offset { try file.truncate(toSize: writer.offset) }
         CrashPoints.reached("snapshot.written")
         try file.sync()
         try storage.rename(temporary, to: path)
@@ -145,14 +152,28 @@ public enum SnapshotStore {
         return nil
     }
 
-    /// Deletes all but the newest `SnapshotFormat.retained` snapshots.
-    static func prune(storage: any Storage, layout: DataDirectoryLayout) throws {
+    /// Deletes all but the newest `SnapshotFormat.retained` snapshots; the
+    /// newest of those pruned is kept as `snapshot-spare.tmp` for the next
+    /// `write` (when `keepingSpare` and none is kept yet).
+    static func prune(storage: any Storage, layout: DataDirectoryLayout, keepingSpare: Bool = false) throws {
         let all = try list(storage: storage, layout: layout)
         guard all.count > SnapshotFormat.retained else { return }
-        for (_, path) in all.dropLast(SnapshotFormat.retained) {
-            try storage.removeFile(path)
+        let pruned = all.dropLast(SnapshotFormat.retained)
+        for (i, (_, path)) in pruned.enumerated() {
+            if keepingSpare && i == pruned.count - 1 && !storage.fileExists(layout.snapshotSparePath) {
+                try storage.rename(path, to: layout.snapshotSparePath)
+            } else {
+                try storage.removeFile(path)
+            }
             CrashPoints.reached("snapshot.pruned")
         }
+        try storage.syncDirectory(layout.snapshotsDirectory)
+    }
+
+    /// Deletes the kept snapshot (at close: a closed directory holds none).
+    static func removeSpare(storage: any Storage, layout: DataDirectoryLayout) throws {
+        guard storage.fileExists(layout.snapshotSparePath) else { return }
+        try storage.removeFile(layout.snapshotSparePath)
         try storage.syncDirectory(layout.snapshotsDirectory)
     }
 }

@@ -16,6 +16,7 @@
 //                            (derived; Specs/open-month-index-format.md)
 //   segments/*.tmp           an archive or restore in progress (deleted at open)
 //   snapshots/snapshot-<LSN>.snap  snapshots (Specs/snapshot-format.md)
+//   snapshots/snapshot-spare.tmp   a pruned snapshot kept for reuse
 //   standby.signal           present on a standby (Specs/replication.md)
 //   replication-slots        the primary's replication slots (Specs/replication.md)
 //   timeline-history         every promotion of this log (Specs/replication.md)
@@ -108,6 +109,9 @@ public struct DataDirectoryLayout: Sendable {
     }
 
     public func snapshotPath(lsn: UInt64) -> String { snapshotsDirectory + "/" + Self.snapshotFileName(lsn: lsn) }
+    /// A pruned snapshot kept for the next snapshot to be written in
+    /// (SnapshotStore.swift); deleted at open and at close.
+    public var snapshotSparePath: String { snapshotsDirectory + "/snapshot-spare.tmp" }
 
     public static func lsn(ofSnapshotFileName name: String) -> UInt64? {
         guard name.count == 34, name.hasPrefix("snapshot-"), name.hasSuffix(".snap") else { return nil }

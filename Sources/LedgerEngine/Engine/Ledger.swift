@@ -259,7 +259,6 @@ public final class Ledger: @unchecked Sendable {
         // them too).
         try wal.finishPreparing()
         try wal.preparer.removeSpares()
-        try storage.syncDirectory(layout.root)
         try SnapshotStore.removeSpare(storage: storage, layout: layout)
     }
 }

@@ -214,13 +214,15 @@ final class WALFilePreparer: @unchecked Sendable {
     /// Files prepared in a kept file so far.
     var filesReused: Int { condition.withLock { reused } }
 
-    /// Deletes the kept files (at close: a closed directory holds none).
+    /// Deletes the kept files (at close: a closed directory holds none),
+    /// then fsyncs the directory if there were any.
     func removeSpares() throws {
         let paths: [String] = condition.withLock {
             defer { spares.removeAll() }
             return spares
         }
         for path in paths { try storage.removeFile(path) }
+        if !paths.isEmpty { try storage.syncDirectory(layout.root) }
     }
 
     func startIfIdle() {
